@@ -1,0 +1,42 @@
+import mimetypes
+
+from django.conf import settings
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+from django.views.static import serve
+
+from .models import Category, Product
+
+
+def product_list(request):
+    products = Product.objects.select_related("category")
+    category = None
+    if slug := request.GET.get("category"):
+        category = get_object_or_404(Category, slug=slug)
+        products = products.filter(category=category)
+    return render(
+        request,
+        "shop/product_list.html",
+        {"products": products, "categories": Category.objects.all(), "current_category": category},
+    )
+
+
+def product_detail(request, slug):
+    product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
+    return render(request, "shop/product_detail.html", {"product": product})
+
+
+def media(request, path):
+    """Serve uploaded and generated images from local media storage.
+
+    Only image types are served, always with their image content type (and the
+    ``nosniff`` header from SecurityMiddleware), so an uploaded file can never be
+    interpreted as HTML or script. With S3 storage, files are served by the bucket.
+    """
+    content_type, _ = mimetypes.guess_type(path)
+    if content_type not in {"image/jpeg", "image/png", "image/webp", "image/gif"}:
+        raise Http404("Not an image")
+    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    response["Content-Type"] = content_type
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -1,0 +1,3 @@
+"""Stylestore: neural style-transfer variants of product images for Django shops."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,82 @@
+"""System checks for configuration mistakes that would otherwise fail at run time."""
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.db import models
+
+from .conf import DEFAULTS, stylestore_settings
+
+
+@register()
+def check_settings(app_configs, **kwargs):
+    errors = []
+    unknown = set(getattr(settings, "STYLESTORE", {})) - set(DEFAULTS)
+    if unknown:
+        errors.append(
+            Error(f"Unknown STYLESTORE settings: {', '.join(sorted(unknown))}.", id="stylestore.E001")
+        )
+    sizes = stylestore_settings.SIZES
+    if not sizes or any(not isinstance(s, int) or s < 32 for s in sizes):
+        errors.append(Error("STYLESTORE['SIZES'] must be a list of integers >= 32.", id="stylestore.E002"))
+    elif stylestore_settings.DEFAULT_SIZE not in sizes:
+        errors.append(Error("STYLESTORE['DEFAULT_SIZE'] must be one of SIZES.", id="stylestore.E003"))
+    if stylestore_settings.DEFAULT_FORMAT not in ("webp", "jpeg", "png"):
+        errors.append(Error("STYLESTORE['DEFAULT_FORMAT'] must be webp, jpeg or png.", id="stylestore.E004"))
+    if not isinstance(stylestore_settings.MAX_ATTEMPTS, int) or stylestore_settings.MAX_ATTEMPTS < 1:
+        errors.append(Error("STYLESTORE['MAX_ATTEMPTS'] must be a positive integer.", id="stylestore.E005"))
+    if stylestore_settings.STORAGE not in settings.STORAGES:
+        errors.append(
+            Error(f"STYLESTORE['STORAGE'] = {stylestore_settings.STORAGE!r} is not a key of STORAGES.", id="stylestore.E006")
+        )
+    errors.extend(_check_sources())
+    return errors
+
+
+def _check_sources():
+    errors = []
+    for label, fields in stylestore_settings.SOURCE_MODELS.items():
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError):
+            errors.append(Error(f"STYLESTORE['SOURCE_MODELS'] names unknown model {label!r}.", id="stylestore.E010"))
+            continue
+        for name in fields:
+            try:
+                field = model._meta.get_field(name)
+            except Exception:
+                field = None
+            if not isinstance(field, models.ImageField):
+                errors.append(
+                    Error(f"{label}.{name} in STYLESTORE['SOURCE_MODELS'] is not an ImageField.", id="stylestore.E011")
+                )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_task_queue(app_configs, **kwargs):
+    """django-q2 re-delivers a task still running after ``retry`` seconds: a long render
+    would then run twice at once. ``timeout`` must be below ``retry``."""
+    conf = getattr(settings, "Q_CLUSTER", None)
+    if conf is None:
+        return [Warning("Q_CLUSTER is not set: stylization jobs need a django-q2 cluster.", id="stylestore.W020")]
+    errors = []
+    timeout, retry = conf.get("timeout"), conf.get("retry", 60)
+    if timeout is None:
+        errors.append(Error("Q_CLUSTER['timeout'] must be set (and below 'retry').", id="stylestore.E021"))
+    elif retry is not None and timeout >= retry:
+        errors.append(
+            Error(
+                f"Q_CLUSTER['timeout'] ({timeout}) must be below Q_CLUSTER['retry'] ({retry}), "
+                "or a slow render is delivered twice.",
+                id="stylestore.E022",
+            )
+        )
+    if timeout is not None and stylestore_settings.LEASE_SECONDS <= timeout:
+        errors.append(
+            Error(
+                "STYLESTORE['LEASE_SECONDS'] must exceed Q_CLUSTER['timeout'], or a live job's lease "
+                "expires and another worker takes it.",
+                id="stylestore.E023",
+            )
+        )
+    return errors
