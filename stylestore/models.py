@@ -15,6 +15,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import stylestore_settings
@@ -56,6 +57,9 @@ class Style(models.Model):
     # The 100-d Magenta style vector of the style image, computed by a worker; used for
     # rendering and as the style's embedding for personalization.
     style_vector = models.JSONField(null=True, blank=True, editable=False)
+    # Hash of what defines the look (image content or preset weights): part of every
+    # variant's key, so replacing a style's image retires its old variants.
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     auto_apply = models.BooleanField(
         default=False, help_text=_("Apply to every new or changed product automatically.")
     )
@@ -80,6 +84,17 @@ class Style(models.Model):
     def effective_engine(self):
         return self.engine or (self.Engine.PRESET if self.kind == self.Kind.PRESET else self.Engine.ARBITRARY)
 
+    def save(self, *args, **kwargs):
+        self.fingerprint = self.compute_fingerprint()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "fingerprint"}
+        super().save(*args, **kwargs)
+
+    def compute_fingerprint(self):
+        if self.kind == self.Kind.PRESET:
+            return hashlib.sha256(json.dumps(self.preset_weights, sort_keys=True).encode()).hexdigest()
+        return file_hash(self.image) if self.image else ""
+
     def clean(self):
         from django.core.exceptions import ValidationError
 
@@ -91,6 +106,19 @@ class Style(models.Model):
             raise ValidationError({"engine": _("The preset engine only renders preset styles.")})
         if self.effective_engine != self.Engine.PRESET and self.kind == self.Kind.PRESET:
             raise ValidationError({"engine": _("Preset styles are rendered by the preset engine.")})
+
+
+def file_hash(field_file) -> str:
+    """SHA-256 of a stored file's content, streamed (works for any storage backend)."""
+    digest = hashlib.sha256()
+    field_file.open("rb")
+    try:
+        field_file.seek(0)
+        for chunk in field_file.chunks():
+            digest.update(chunk)
+    finally:
+        field_file.close()
+    return digest.hexdigest()
 
 
 def validate_preset_weights(weights):
@@ -188,7 +216,12 @@ ENGINE_VERSION = "1"
 class StylizedImageQuerySet(models.QuerySet):
     def visible(self):
         """Variants a customer may see: ready, current, and approved (or auto-approved)."""
-        qs = self.filter(status=StylizedImage.Status.READY, source_hash=models.F("source__content_hash"))
+        qs = self.filter(
+            status=StylizedImage.Status.READY,
+            source_hash=models.F("source__content_hash"),
+            style_fingerprint=models.F("style__fingerprint"),
+            style__active=True,
+        )
         if not stylestore_settings.AUTO_APPROVE:
             qs = qs.filter(review=StylizedImage.Review.APPROVED)
         return qs.exclude(review=StylizedImage.Review.REJECTED)
@@ -212,6 +245,7 @@ class StylizedImage(RenderParams):
     style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="variants")
     source_hash = models.CharField(max_length=64)
     params_hash = models.CharField(max_length=32)
+    style_fingerprint = models.CharField(max_length=64, blank=True)
 
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -219,7 +253,9 @@ class StylizedImage(RenderParams):
     not_before = models.DateTimeField(null=True, blank=True, help_text=_("Retry backoff: not claimed before this."))
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=100, blank=True)
-    queued_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Last time a task for this row was sent; the sweeper re-sends long-pending rows.
+    enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)
@@ -256,4 +292,4 @@ class StylizedImage(RenderParams):
 
     @property
     def is_stale(self):
-        return self.source_hash != self.source.content_hash
+        return self.source_hash != self.source.content_hash or self.style_fingerprint != self.style.fingerprint

@@ -25,7 +25,7 @@ def style():
 
 def make_variant(source, style, **overrides):
     fields = dict(
-        source=source, style=style, source_hash="a" * 64,
+        source=source, style=style, source_hash="a" * 64, style_fingerprint=style.fingerprint,
         params_hash=params_hash(strength=1, preserve_color=True, max_side=512, output_format="webp",
                                 engine="preset", style_fingerprint="ink"),
         strength=1, preserve_color=True, max_side=512, output_format="webp", engine="preset",

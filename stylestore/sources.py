@@ -1,0 +1,133 @@
+"""Source images: which model fields hold them, their content hashes, and what happens
+when they change or disappear.
+
+Any model can be a source: list it in ``STYLESTORE["SOURCE_MODELS"]``. Saving an
+object re-hashes its images after commit; a changed hash makes its variants stale and
+re-requests them for the styles that had them (and for auto-apply styles). Deleting an
+object or a style removes its variant files once the deletion has committed.
+"""
+import logging
+
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_delete
+
+from .conf import stylestore_settings
+from .models import SourceImage, Style, StylizedImage, file_hash
+
+logger = logging.getLogger(__name__)
+
+
+def source_fields(model) -> list[str]:
+    label = f"{model._meta.app_label}.{model._meta.model_name}"
+    return list(stylestore_settings.SOURCE_MODELS.get(label, []))
+
+
+def sync_sources(objects, field_name) -> list[SourceImage]:
+    """Get or create the SourceImage of each object's image field, with a current hash."""
+    objects = list(objects)
+    if not objects:
+        return []
+    ct = ContentType.objects.get_for_model(objects[0])
+    known = {
+        s.object_id: s
+        for s in SourceImage.objects.filter(content_type=ct, field_name=field_name, object_id__in=[str(o.pk) for o in objects])
+    }
+    result = []
+    for obj in objects:
+        source = known.get(str(obj.pk)) or SourceImage(content_type=ct, object_id=str(obj.pk), field_name=field_name)
+        refresh(source, getattr(obj, field_name))
+        result.append(source)
+    return result
+
+
+def refresh(source: SourceImage, field_file) -> bool:
+    """Re-hash the source's file; save and return True if its content changed."""
+    try:
+        digest = file_hash(field_file) if field_file else ""
+    except OSError as exc:  # the file vanished from storage: no variants can be made
+        logger.warning("cannot read source image %s: %s", source, exc)
+        digest = ""
+    if source.pk and digest == source.content_hash:
+        return False
+    source.content_hash = digest
+    source.embedding = None
+    source.save()
+    return True
+
+
+def on_source_saved(sender, instance, **kwargs):
+    fields = source_fields(sender)
+    if fields:
+        pk = instance.pk
+        transaction.on_commit(lambda: _after_source_saved(sender, pk, fields))
+
+
+def _after_source_saved(model, pk, fields):
+    from . import jobs
+
+    obj = model._default_manager.filter(pk=pk).first()
+    if obj is None:
+        return
+    for field_name in fields:
+        ct = ContentType.objects.get_for_model(model)
+        source, _ = SourceImage.objects.get_or_create(content_type=ct, object_id=str(pk), field_name=field_name)
+        if not refresh(source, getattr(obj, field_name)) or not source.content_hash:
+            continue
+        # Regenerate what the old image had, with the same parameters, plus brand-wide looks.
+        previous = StylizedImage.objects.filter(source=source).exclude(source_hash=source.content_hash)
+        wanted = {}
+        for row in previous.select_related("style").filter(style__active=True):
+            wanted.setdefault((row.strength, row.preserve_color, row.max_side, row.output_format, row.engine), set()).add(row.style)
+        for (strength, preserve, size, fmt, engine), styles in wanted.items():
+            jobs.request_variants([source], list(styles), jobs.RenderRequest(strength, preserve, size, fmt, engine))
+        auto = list(Style.objects.filter(auto_apply=True, active=True))
+        if auto:
+            jobs.request_variants([source], auto)
+        from .tasks import enqueue_embeddings
+
+        enqueue_embeddings([source.pk])
+
+
+def on_source_deleted(sender, instance, **kwargs):
+    if not source_fields(sender):
+        return
+    ct = ContentType.objects.get_for_model(sender)
+    sources = SourceImage.objects.filter(content_type=ct, object_id=str(instance.pk))
+    delete_variant_files_on_commit(StylizedImage.objects.filter(source__in=sources))
+    sources.delete()
+
+
+def on_style_deleted(sender, instance, **kwargs):
+    delete_variant_files_on_commit(instance.variants.all())
+
+
+def delete_variant_files_on_commit(variants):
+    """Files go only once the rows' deletion has committed: a rollback loses nothing."""
+    names = [n for n in variants.exclude(file="").values_list("file", flat=True)]
+    if names:
+        transaction.on_commit(lambda: delete_files(names))
+
+
+def delete_files(names):
+    from .storage import variant_storage
+
+    storage = variant_storage()
+    for name in names:
+        # A name can be shared by rows that no longer exist; a missing file is fine.
+        try:
+            storage.delete(name)
+        except OSError as exc:
+            logger.warning("could not delete variant file %s: %s", name, exc)
+
+
+def connect_signals():
+    for label in stylestore_settings.SOURCE_MODELS:
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError):
+            continue  # reported by the system check
+        post_save.connect(on_source_saved, sender=model, dispatch_uid=f"stylestore-save-{label}")
+        post_delete.connect(on_source_deleted, sender=model, dispatch_uid=f"stylestore-delete-{label}")
+    pre_delete.connect(on_style_deleted, sender=Style, dispatch_uid="stylestore-style-delete")
