@@ -89,6 +89,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # A file, not memory, so worker subprocesses started by tests share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
     # WAL lets the web server read while a worker writes; the timeout rides out short locks.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
@@ -113,7 +115,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
-MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_ROOT = Path(os.environ.get("SHOP_MEDIA_ROOT", VAR_DIR / "media"))
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -142,8 +144,8 @@ LOGIN_URL = "admin:login"
 Q_CLUSTER = {
     "name": os.environ.get("Q_CLUSTER_NAME", "stylestore"),
     "workers": int(os.environ.get("Q_WORKERS", "2")),
-    "timeout": 300,
-    "retry": 360,
+    "timeout": int(os.environ.get("Q_TIMEOUT", "300")),
+    "retry": int(os.environ.get("Q_RETRY", "360")),
     "max_attempts": 1,
     "ack_failures": True,
     "recycle": 50,
@@ -162,7 +164,7 @@ STYLESTORE = {
     # The demo shows fresh variants at once; a real shop may prefer review first.
     "AUTO_APPROVE": os.environ.get("STYLESTORE_AUTO_APPROVE", "1") == "1",
     "DEVICE": os.environ.get("STYLESTORE_DEVICE", "auto"),
-    "LEASE_SECONDS": 420,
+    "LEASE_SECONDS": int(os.environ.get("STYLESTORE_LEASE_SECONDS", "420")),
 }
 
 REST_FRAMEWORK = {

@@ -1,0 +1,208 @@
+"""Turn claimed variant rows into files: the Django side of the engine.
+
+Everything here runs in a worker. Rows are grouped by style and parameters so one
+forward pass serves many products; each row succeeds or fails on its own, so one bad
+product image never fails its batch mates.
+"""
+import logging
+import os
+import time
+import uuid
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
+
+from . import jobs
+from .conf import stylestore_settings
+from .engine import errors
+from .models import SourceImage, Style, StylizedImage
+from .storage import variant_storage
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS = {"webp": "webp", "jpeg": "jpg", "png": "png"}
+_stylizer = None
+
+
+def get_stylizer():
+    """One engine per worker process: models load once and stay cached."""
+    global _stylizer
+    if _stylizer is None:
+        from .engine import Stylizer
+
+        _stylizer = Stylizer(device=stylestore_settings.DEVICE)
+    return _stylizer
+
+
+def open_source(field_file):
+    """Decode a source image through the one image gate."""
+    from .engine.imaging import open_image
+
+    field_file.open("rb")
+    try:
+        return open_image(
+            field_file, max_pixels=stylestore_settings.MAX_PIXELS, max_bytes=stylestore_settings.MAX_UPLOAD_BYTES
+        )
+    finally:
+        field_file.close()
+
+
+def engine_style(style: Style):
+    """The engine's description of a Style; computes and caches an image style's vector."""
+    from .engine import StyleSpec
+
+    if style.kind == Style.Kind.PRESET:
+        return StyleSpec.preset({int(k): float(v) for k, v in style.preset_weights.items()})
+    if style.style_vector is None or style.effective_engine == Style.Engine.OPTIMIZE:
+        image = open_source(style.image)
+        if style.effective_engine == Style.Engine.OPTIMIZE:
+            return StyleSpec.image(image)
+        vector = get_stylizer().style_vector(image)
+        Style.objects.filter(pk=style.pk, fingerprint=style.fingerprint).update(style_vector=[float(x) for x in vector])
+        style.style_vector = [float(x) for x in vector]
+    return StyleSpec.vector(style.style_vector)
+
+
+def render_options(row: StylizedImage):
+    from .engine import RenderOptions
+
+    return RenderOptions(
+        engine=row.engine,
+        strength=row.strength,
+        max_side=row.max_side,
+        preserve_color=row.preserve_color,
+        format=row.output_format,
+        quality=stylestore_settings.QUALITY,
+    )
+
+
+def variant_name(row: StylizedImage) -> str:
+    """Content-addressed: the same source content, style and parameters give the same name."""
+    h = row.source_hash
+    return f"{stylestore_settings.UPLOAD_TO}/{h[:2]}/{h}/{row.style_id}/{row.params_hash}.{EXTENSIONS[row.output_format]}"
+
+
+def save_atomically(name: str, data: bytes) -> str:
+    """Write a complete file or nothing: readers never see a partial image.
+
+    On local disk the bytes go to a temporary file in the same directory, are fsynced,
+    then renamed into place (atomic on POSIX). Object stores (S3) only make an object
+    visible once its upload completes, so their normal save is already atomic.
+    """
+    storage = variant_storage()
+    if storage.exists(name):
+        return name  # an earlier attempt finished writing this exact content
+    if isinstance(storage, FileSystemStorage):
+        path = storage.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = os.path.join(os.path.dirname(path), f"{jobs.TMP_PREFIX}{uuid.uuid4().hex}")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return name
+    return storage.save(name, ContentFile(data))
+
+
+def render_rows(rows: list[StylizedImage]) -> dict:
+    """Render claimed rows, grouped by style and parameters; every row ends ready or failed."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row.style_id, row.params_hash), []).append(row)
+    outcome = {"ready": 0, "failed": 0, "retrying": 0}
+    for group in groups.values():
+        _render_group(group, outcome)
+    return outcome
+
+
+def _render_group(rows, outcome):
+    started = time.perf_counter()
+    images, live = [], []
+    decode_ms = {}
+    for row in rows:
+        t0 = time.perf_counter()
+        try:
+            field_file = row.source.get_field_file()
+            if not field_file:
+                raise errors.ImageError("The source object or its image no longer exists.")
+            images.append(open_source(field_file))
+            live.append(row)
+            decode_ms[row.pk] = (time.perf_counter() - t0) * 1000
+        except errors.ImageError as exc:
+            _fail(row, f"Source image refused: {exc}", retry=False, outcome=outcome)
+        except OSError as exc:  # storage hiccup: worth another try
+            _fail(row, f"Could not read the source image: {exc}", retry=True, outcome=outcome)
+    if not live:
+        return
+    try:
+        spec = engine_style(live[0].style)
+        results = get_stylizer().render(images, spec, render_options(live[0]))
+    except errors.WeightsError as exc:
+        for row in live:
+            _fail(row, f"Engine unavailable (not the job's fault): {exc}", retry=True, burn_attempt=False, outcome=outcome)
+        return
+    except errors.ImageError as exc:  # the style image itself was refused
+        for row in live:
+            _fail(row, f"Style image refused: {exc}", retry=False, outcome=outcome)
+        return
+    except Exception as exc:  # noqa: BLE001 - any other failure is retried with backoff
+        logger.exception("stylization batch failed")
+        for row in live:
+            _fail(row, f"{type(exc).__name__}: {exc}", retry=True, outcome=outcome)
+        return
+    batch_ms = (time.perf_counter() - started) * 1000
+    for row, result in zip(live, results):
+        if result.error is not None:
+            retry = not isinstance(result.error, (errors.ImageError, errors.StyleSpecError))
+            _fail(row, f"{result.error}", retry=retry, outcome=outcome)
+            continue
+        t0 = time.perf_counter()
+        name = save_atomically(variant_name(row), result.data)
+        timings = {**result.timings, "decode_ms": round(decode_ms[row.pk], 1),
+                   "write_ms": round((time.perf_counter() - t0) * 1000, 1), "batch_ms": round(batch_ms, 1),
+                   "batch_size": len(live)}
+        if jobs.finish(row, name=name, width=result.width, height=result.height, size=len(result.data),
+                       metrics=result.metrics, timings=timings):
+            outcome["ready"] += 1
+        else:
+            logger.warning("lost the claim on variant %s; its new owner writes the same file", row.pk)
+
+
+def _fail(row, message, *, retry, outcome, burn_attempt=True):
+    jobs.fail(row, message, retry=retry, burn_attempt=burn_attempt)
+    row.refresh_from_db(fields=["status"])
+    outcome["retrying" if row.status == StylizedImage.Status.PENDING else "failed"] += 1
+
+
+def render_preview(style: Style, field_file, max_side=256) -> bytes:
+    """A small synchronous preview for the admin's "preview on a sample product"."""
+    from .engine import RenderOptions
+
+    image = open_source(field_file)
+    engine = Style.Engine.PRESET if style.kind == Style.Kind.PRESET else Style.Engine.ARBITRARY
+    options = RenderOptions(engine=engine, strength=style.default_strength, max_side=max_side,
+                            preserve_color=style.preserve_color, format="webp", quality=80)
+    result = get_stylizer().render([image], engine_style(style), options, with_metrics=False)[0]
+    if result.error is not None:
+        raise result.error
+    return result.data
+
+
+def compute_source_embeddings(source_ids) -> int:
+    """Store each source photo's style vector: its embedding for personalization."""
+    done = 0
+    for source in SourceImage.objects.filter(pk__in=source_ids, embedding__isnull=True):
+        field_file = source.get_field_file()
+        if not field_file:
+            continue
+        try:
+            vector = get_stylizer().style_vector(open_source(field_file))
+        except errors.ImageError as exc:
+            logger.warning("no embedding for %s: %s", source, exc)
+            continue
+        SourceImage.objects.filter(pk=source.pk, content_hash=source.content_hash).update(
+            embedding=[round(float(x), 5) for x in vector]
+        )
+        done += 1
+    return done

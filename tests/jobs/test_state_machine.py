@@ -1,0 +1,127 @@
+"""The job rules that keep work from being lost or duplicated, without rendering."""
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from stylestore import jobs
+from stylestore.models import StylizedImage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Status = StylizedImage.Status
+
+
+def test_request_creates_rows_once_and_reuses_them(sources, styles):
+    srcs = sources(3)
+    first = jobs.request_variants(srcs, styles, jobs.RenderRequest(max_side=200))
+    assert len(first.created) == 6 and not first.reused
+    again = jobs.request_variants(srcs, styles, jobs.RenderRequest(max_side=200))
+    assert not again.created and sorted(again.reused) == sorted(first.created)
+    assert StylizedImage.objects.count() == 6
+    # Size requests snap to the configured buckets.
+    assert set(StylizedImage.objects.values_list("max_side", flat=True)) == {256}
+
+
+def test_requests_are_enqueued_after_commit_with_ids(sources, styles, settings):
+    if "redis" in settings.Q_CLUSTER:
+        pytest.skip("counts ORM broker rows")
+    srcs = sources(2)
+    before = OrmQ.objects.count()
+    jobs.request_variants(srcs, styles[:1])
+    assert OrmQ.objects.count() == before + 1  # one batch task for the style's two rows
+
+
+def test_a_second_delivery_claims_nothing(sources, styles):
+    ids = jobs.request_variants(sources(2), styles[:1]).created
+    won = jobs.claim(ids)
+    assert {r.pk for r in won} == set(ids)
+    assert jobs.claim(ids) == []
+    assert all(r.attempts == 1 and r.status == Status.RUNNING for r in StylizedImage.objects.all())
+
+
+def test_finish_needs_the_claim_token(sources, styles):
+    (pk,) = jobs.request_variants(sources(1), styles[:1]).created
+    (row,) = jobs.claim([pk])
+    stale = StylizedImage.objects.get(pk=pk)
+    stale.worker = "someone-else"
+    assert not jobs.finish(stale, name="x.webp", width=1, height=1, size=1, metrics={}, timings={})
+    assert jobs.finish(row, name="x.webp", width=1, height=1, size=1, metrics={}, timings={})
+    assert StylizedImage.objects.get(pk=pk).status == Status.READY
+
+
+def test_failures_back_off_then_fail(sources, styles, settings):
+    settings.STYLESTORE = {**settings.STYLESTORE, "MAX_ATTEMPTS": 2}
+    (pk,) = jobs.request_variants(sources(1), styles[:1]).created
+    (row,) = jobs.claim([pk])
+    jobs.fail(row, "boom", retry=True)
+    row = StylizedImage.objects.get(pk=pk)
+    assert row.status == Status.PENDING and row.not_before > timezone.now()
+    assert jobs.claim([pk]) == []  # still backing off
+    StylizedImage.objects.filter(pk=pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    (row,) = jobs.claim([pk])
+    jobs.fail(row, "boom again", retry=True)
+    row = StylizedImage.objects.get(pk=pk)
+    assert row.status == Status.FAILED and row.last_error == "boom again" and row.attempts == 2
+
+
+def test_refused_input_fails_at_once_and_infrastructure_errors_keep_attempts(sources, styles):
+    a, b = jobs.request_variants(sources(2), styles[:1]).created
+    ra, rb = sorted(jobs.claim([a, b]), key=lambda r: r.pk)
+    jobs.fail(ra, "not an image", retry=False)
+    jobs.fail(rb, "weights missing", retry=True, burn_attempt=False)
+    assert StylizedImage.objects.get(pk=a).status == Status.FAILED
+    b_row = StylizedImage.objects.get(pk=b)
+    assert b_row.status == Status.PENDING and b_row.attempts == 0
+
+
+def test_sweeper_revives_expired_leases_and_kills_poison(sources, styles, settings):
+    settings.STYLESTORE = {**settings.STYLESTORE, "MAX_ATTEMPTS": 3}
+    a, b = jobs.request_variants(sources(2), styles[:1]).created
+    jobs.claim([a, b])
+    StylizedImage.objects.filter(pk=b).update(attempts=3)
+    StylizedImage.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    summary = jobs.sweep()
+    assert summary["dead"] == 1 and summary["revived"] == 1
+    assert StylizedImage.objects.get(pk=a).status == Status.PENDING
+    dead = StylizedImage.objects.get(pk=b)
+    assert dead.status == Status.DEAD and "died" in dead.last_error
+    # Retry gives a dead job a fresh budget.
+    assert jobs.retry([b]) == [b]
+    assert StylizedImage.objects.get(pk=b).status == Status.PENDING
+
+
+def test_sweeper_resends_lost_pending_tasks(sources, styles, settings):
+    (pk,) = jobs.request_variants(sources(1), styles[:1]).created
+    StylizedImage.objects.filter(pk=pk).update(enqueued_at=timezone.now() - timedelta(hours=1))
+    assert jobs.sweep()["requeued"] == 1
+    assert StylizedImage.objects.get(pk=pk).enqueued_at > timezone.now() - timedelta(minutes=1)
+    assert jobs.sweep()["requeued"] == 0  # just re-sent: not lost yet
+
+
+def test_changing_a_product_photo_makes_variants_stale_and_requeues(make_products, styles, image_bytes,
+                                                                    django_capture_on_commit_callbacks):
+    from django.core.files.base import ContentFile
+
+    from stylestore.sources import sync_sources
+
+    with django_capture_on_commit_callbacks(execute=True):
+        (product,) = make_products(1)
+    (source,) = sync_sources([product], "image")
+    jobs.request_variants([source], styles, jobs.RenderRequest(max_side=256))
+    old_hash = source.content_hash
+    with django_capture_on_commit_callbacks(execute=True):
+        product.image.save("new.jpg", ContentFile(image_bytes((80, 80), color=(1, 2, 3))), save=True)
+    source.refresh_from_db()
+    assert source.content_hash != old_hash
+    fresh = StylizedImage.objects.filter(source=source, source_hash=source.content_hash)
+    assert fresh.count() == 2 and set(fresh.values_list("max_side", flat=True)) == {256}
+    assert not StylizedImage.objects.visible().exists()
+
+
+def test_auto_apply_styles_follow_new_products(make_products, styles, django_capture_on_commit_callbacks):
+    styles[0].auto_apply = True
+    styles[0].save()
+    with django_capture_on_commit_callbacks(execute=True):
+        make_products(2)
+    assert StylizedImage.objects.filter(style=styles[0]).count() == 2
