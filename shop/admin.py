@@ -1,17 +1,31 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
+from stylestore.admin import StylizeAdminMixin
+
 from .models import Category, Product
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(StylizeAdminMixin, admin.ModelAdmin):
+    """"Apply style to products in category…": styles every product of the selected categories."""
+
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    stylize_action_description = "Apply style to products in category…"
+
+    def get_stylize_objects(self, request, queryset):
+        return Product.objects.filter(category__in=queryset)
+
+    def get_stylize_objects_by_row(self, request, rows):
+        grouped = {row.pk: [] for row in rows}
+        for product in Product.objects.filter(category__in=rows).only("pk", "category_id"):
+            grouped[product.category_id].append(product)
+        return grouped
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(StylizeAdminMixin, admin.ModelAdmin):
     list_display = ["thumbnail", "name", "category", "price"]
     list_display_links = ["thumbnail", "name"]
     list_filter = ["category"]

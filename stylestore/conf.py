@@ -27,7 +27,7 @@ DEFAULTS = {
     "DEVICE": "auto",
     # Where variant files are written: a key of Django's STORAGES.
     "STORAGE": "default",
-    "UPLOAD_TO": "stylestore",
+    "UPLOAD_TO": "stylestore/variants",
     # Image gate: refuse anything bigger before decoding it.
     "MAX_PIXELS": 40_000_000,
     "MAX_UPLOAD_BYTES": 25 * 1024 * 1024,

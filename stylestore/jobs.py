@@ -101,20 +101,31 @@ def plan(sources, styles, request: RenderRequest):
 
 
 def existing_keys(combos):
-    """Ids of rows that already exist for the planned keys, by key."""
-    if not combos:
-        return {}
-    q = Q()
+    """Ids of rows that already exist for the planned keys, by key.
+
+    One query per style and parameter set, sources in bounded ``IN`` lists: OR-ing one
+    condition per combination would exceed SQLite's expression depth on big requests.
+    """
+    wanted = {}
     for source, style, _, digest in combos:
-        q |= Q(source=source, style=style, source_hash=source.content_hash, params_hash=digest)
-    return {
-        (row.source_id, row.style_id, row.source_hash, row.params_hash): row.pk
-        for row in StylizedImage.objects.filter(q).only("id", "source_id", "style_id", "source_hash", "params_hash")
-    }
+        wanted.setdefault((style.pk, digest), []).append(source.pk)
+    found = {}
+    for (style_id, digest), source_ids in wanted.items():
+        for start in range(0, len(source_ids), 500):
+            rows = StylizedImage.objects.filter(
+                style_id=style_id, params_hash=digest, source_id__in=source_ids[start:start + 500],
+                source_hash=F("source__content_hash"),
+            ).values_list("pk", "source_id", "source_hash")
+            for pk, source_id, source_hash in rows:
+                found[(source_id, style_id, source_hash, digest)] = pk
+    return found
 
 
-def request_variants(sources, styles, request: RenderRequest = RenderRequest()) -> RequestResult:
-    """Create pending rows for every source x style not rendered yet, and enqueue them on commit."""
+def request_variants(sources, styles, request: RenderRequest = RenderRequest(), *, enqueue=True) -> RequestResult:
+    """Create pending rows for every source x style not rendered yet, and enqueue them on commit.
+
+    ``enqueue=False`` is for callers that render the rows in-process right away.
+    """
     combos = [c for c in plan(sources, styles, request) if c[0].content_hash]
     result = RequestResult()
     with transaction.atomic():
@@ -132,7 +143,8 @@ def request_variants(sources, styles, request: RenderRequest = RenderRequest()) 
         after = existing_keys(combos)
         for key, pk in after.items():
             (result.reused if key in before else result.created).append(pk)
-        enqueue_on_commit(result.created)
+        if enqueue:
+            enqueue_on_commit(result.created)
     return result
 
 
@@ -302,3 +314,53 @@ def progress(source_ids) -> dict:
 
 def sources_with_variants_of(style: Style):
     return SourceImage.objects.filter(variants__style=style).distinct()
+
+
+@dataclass
+class VariantCounts:
+    """What a bulk request would do: the admin's confirmation page and the CLI report it."""
+
+    objects: int = 0  # objects selected
+    without_image: int = 0  # of those, with an empty image field: nothing to render
+    images: int = 0  # variants the request stands for (objects with an image x styles)
+    existing: int = 0  # of those, rows that already exist and would be reused
+    existing_failed: int = 0  # of the existing rows, failed or dead ones (retry them instead)
+
+    @property
+    def new(self):
+        return self.images - self.existing
+
+
+def count_for_objects(objects, field_name, styles, request: RenderRequest = RenderRequest()) -> VariantCounts:
+    """Count what ``request_for_objects`` would create and reuse, without writing anything.
+
+    Uses the content hashes already stored: reading every image to re-hash it would make
+    a live recount as slow as the request itself. Objects never hashed count as new.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    objects = list(objects)
+    with_image = [obj for obj in objects if getattr(obj, field_name)]
+    counts = VariantCounts(objects=len(objects), without_image=len(objects) - len(with_image),
+                           images=len(with_image) * len(styles))
+    if not with_image or not styles:
+        return counts
+    content_type = ContentType.objects.get_for_model(with_image[0])
+    sources = SourceImage.objects.filter(
+        content_type=content_type, field_name=field_name, object_id__in=[str(obj.pk) for obj in with_image]
+    ).exclude(content_hash="")
+    ids = list(existing_keys(plan(sources, styles, request)).values())
+    counts.existing = len(ids)
+    counts.existing_failed = StylizedImage.objects.filter(pk__in=ids, status__in=[Status.FAILED, Status.DEAD]).count()
+    return counts
+
+
+def request_for_objects(objects, field_name, styles, request: RenderRequest = RenderRequest(), *, enqueue=True) -> RequestResult:
+    """Hash the objects' images and request every object x style, all or nothing.
+
+    One transaction, so a failure part-way queues nothing; tasks go out after commit.
+    """
+    from .sources import sync_sources
+
+    with transaction.atomic():
+        return request_variants(sync_sources(objects, field_name), styles, request, enqueue=enqueue)

@@ -48,19 +48,22 @@ def open_source(field_file):
 
 
 def engine_style(style: Style):
-    """The engine's description of a Style; computes and caches an image style's vector."""
+    """The engine's description of a Style.
+
+    Image styles pass the image itself (not only its cached vector) so the metrics can
+    measure the distance to the style; predicting the vector again costs one small
+    forward pass per batch. The vector is stored once for personalization.
+    """
     from .engine import StyleSpec
 
     if style.kind == Style.Kind.PRESET:
         return StyleSpec.preset({int(k): float(v) for k, v in style.preset_weights.items()})
-    if style.style_vector is None or style.effective_engine == Style.Engine.OPTIMIZE:
-        image = open_source(style.image)
-        if style.effective_engine == Style.Engine.OPTIMIZE:
-            return StyleSpec.image(image)
-        vector = get_stylizer().style_vector(image)
-        Style.objects.filter(pk=style.pk, fingerprint=style.fingerprint).update(style_vector=[float(x) for x in vector])
-        style.style_vector = [float(x) for x in vector]
-    return StyleSpec.vector(style.style_vector)
+    image = open_source(style.image)
+    if style.style_vector is None:
+        vector = [round(float(x), 5) for x in get_stylizer().style_vector(image)]
+        Style.objects.filter(pk=style.pk, fingerprint=style.fingerprint).update(style_vector=vector)
+        style.style_vector = vector
+    return StyleSpec.image(image)
 
 
 def render_options(row: StylizedImage):

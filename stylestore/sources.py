@@ -11,7 +11,7 @@ import logging
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models.signals import post_delete, post_save
 
 from .conf import stylestore_settings
 from .models import SourceImage, Style, StylizedImage, file_hash
@@ -91,35 +91,30 @@ def _after_source_saved(model, pk, fields):
 
 
 def on_source_deleted(sender, instance, **kwargs):
-    if not source_fields(sender):
-        return
-    ct = ContentType.objects.get_for_model(sender)
-    sources = SourceImage.objects.filter(content_type=ct, object_id=str(instance.pk))
-    delete_variant_files_on_commit(StylizedImage.objects.filter(source__in=sources))
-    sources.delete()
+    if source_fields(sender):
+        ct = ContentType.objects.get_for_model(sender)
+        # Cascades to the variants, whose files go in on_variant_deleted.
+        SourceImage.objects.filter(content_type=ct, object_id=str(instance.pk)).delete()
 
 
-def on_style_deleted(sender, instance, **kwargs):
-    delete_variant_files_on_commit(instance.variants.all())
+def on_variant_deleted(sender, instance, **kwargs):
+    """Delete a variant's file once the deletion has committed (a rollback loses nothing),
+    unless another row still uses it: content-addressed names are shared by identical
+    photos."""
+    name = instance.file.name
+    if name:
+        transaction.on_commit(lambda: _delete_if_unused(name))
 
 
-def delete_variant_files_on_commit(variants):
-    """Files go only once the rows' deletion has committed: a rollback loses nothing."""
-    names = [n for n in variants.exclude(file="").values_list("file", flat=True)]
-    if names:
-        transaction.on_commit(lambda: delete_files(names))
-
-
-def delete_files(names):
+def _delete_if_unused(name):
     from .storage import variant_storage
 
-    storage = variant_storage()
-    for name in names:
-        # A name can be shared by rows that no longer exist; a missing file is fine.
-        try:
-            storage.delete(name)
-        except OSError as exc:
-            logger.warning("could not delete variant file %s: %s", name, exc)
+    if StylizedImage.objects.filter(file=name).exists():
+        return
+    try:
+        variant_storage().delete(name)
+    except OSError as exc:
+        logger.warning("could not delete variant file %s: %s", name, exc)
 
 
 def connect_signals():
@@ -130,4 +125,4 @@ def connect_signals():
             continue  # reported by the system check
         post_save.connect(on_source_saved, sender=model, dispatch_uid=f"stylestore-save-{label}")
         post_delete.connect(on_source_deleted, sender=model, dispatch_uid=f"stylestore-delete-{label}")
-    pre_delete.connect(on_style_deleted, sender=Style, dispatch_uid="stylestore-style-delete")
+    post_delete.connect(on_variant_deleted, sender=StylizedImage, dispatch_uid="stylestore-variant-delete")

@@ -1,0 +1,252 @@
+"""Views behind the Stylestore admin: "Apply style…", changelist progress, style preview.
+
+They take the ``ModelAdmin`` they serve as their first argument and are wired up by
+``stylestore.admin`` (the action, and ``get_urls`` behind ``admin_site.admin_view``,
+which gives login, staff-only access and ``never_cache``).
+"""
+import base64
+import logging
+from dataclasses import asdict
+
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import model_ngettext, quote, unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from . import jobs
+from .forms import ApplyStyleForm
+from .models import SourceImage
+
+logger = logging.getLogger(__name__)
+
+ACTION_NAME = "apply_style"
+# Marks a POST as coming from the confirmation page (like the delete page's ``post=yes``).
+CONFIRM_FIELD = "_stylestore_confirm"
+# Present when the admin asks for a recount instead of submitting: "Recalculate"
+# (a plain submit button, so it works without JavaScript) or "json" from the page's script.
+RECOUNT_FIELD = "_stylestore_recount"
+LISTED_OBJECTS = 20
+MAX_PROGRESS_IDS = 500
+PREVIEW_SIDE = 256
+PREVIEW_SAMPLES = 50
+
+
+def split_permitted(admin_site, request, objects):
+    """The objects this user may view in the admin, and how many were left out.
+
+    Checked per object through the object's own ModelAdmin, so object-level permission
+    backends (django-guardian and the like) are honoured the way the admin honours them.
+    A model without a ModelAdmin falls back to the model-level view/change permission.
+    """
+    objects = list(objects)
+    if not objects:
+        return [], 0
+    model = type(objects[0])
+    if admin_site.is_registered(model):
+        may_view = admin_site.get_model_admin(model).has_view_or_change_permission
+        permitted = [obj for obj in objects if may_view(request, obj)]
+    else:
+        opts = model._meta
+        allowed = request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or request.user.has_perm(
+            f"{opts.app_label}.change_{opts.model_name}"
+        )
+        permitted = objects if allowed else []
+    return permitted, len(objects) - len(permitted)
+
+
+def apply_style_view(modeladmin, request, queryset):
+    """The "Apply style…" action: the confirmation page, its recount, and the submit.
+
+    It runs inside Django's action machinery. The page posts ``action``,
+    ``select_across`` and ``_selected_action`` back to the changelist URL it came from
+    (which keeps the filters), as the delete confirmation does, so Django re-checks
+    that the user may run the action and rebuilds the selection each time; "Select all
+    N" means every object matching the filter at the moment of submitting.
+    """
+    if not modeladmin.has_apply_style_permission(request):
+        raise PermissionDenied
+    objects, denied = split_permitted(
+        modeladmin.admin_site, request, modeladmin.get_stylize_objects(request, queryset)
+    )
+    if not objects:
+        message = (_("You do not have permission to view the selected items.") if denied
+                   else _("The selection holds nothing to apply a style to."))
+        modeladmin.message_user(request, message, messages.WARNING)
+        return None  # the changelist redirects back to itself
+    image_field = modeladmin.stylize_image_field
+    confirmed = CONFIRM_FIELD in request.POST
+    recount = request.POST.get(RECOUNT_FIELD)
+    form = ApplyStyleForm(request.POST if confirmed else None)
+    valid = form.is_valid()
+    if valid and not recount:
+        styles = form.cleaned_data["styles"]
+        result = jobs.request_for_objects(objects, image_field, styles, form.cleaned_data["render_request"])
+        skipped = len(objects) * len(styles) - len(result.ids)
+        modeladmin.message_user(request, success_message(result, skipped), messages.SUCCESS)
+        return HttpResponseRedirect(request.get_full_path())
+
+    if valid:
+        counts = jobs.count_for_objects(
+            objects, image_field, form.cleaned_data["styles"], form.cleaned_data["render_request"]
+        )
+    else:
+        counts = jobs.count_for_objects(objects, image_field, [])
+    counts_context = {"counts": counts, "counted": valid, "objects_name": model_ngettext(objects[0], len(objects))}
+    if recount == "json":
+        return JsonResponse({
+            "valid": valid,
+            "errors": form.errors.get_json_data() if form.is_bound else {},
+            "counts": {**asdict(counts), "new": counts.new},
+            "summary_html": render_to_string("stylestore/admin/includes/apply_style_counts.html", counts_context, request),
+        })
+
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        **counts_context,
+        "title": _("Apply style"),
+        "opts": opts,
+        "form": form,
+        "fields": [form[name] for name in form.fields if name != "styles"],
+        "objects": objects[:LISTED_OBJECTS],
+        "more_objects": max(len(objects) - LISTED_OBJECTS, 0),
+        "denied": denied,
+        "changelist_url": request.get_full_path(),
+        "action_name": ACTION_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "confirm_field": CONFIRM_FIELD,
+        "recount_field": RECOUNT_FIELD,
+        "media": modeladmin.media + form.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "stylestore/admin/apply_style.html", context)
+
+
+def success_message(result, skipped=0):
+    """E.g. "Queued 12 images (4 already existed)." ``skipped``: combinations with no readable image."""
+    created, reused = len(result.created), len(result.reused)
+    if created:
+        message = ngettext("Queued %(count)d image", "Queued %(count)d images", created) % {"count": created}
+        if reused:
+            message += " " + ngettext("(%(count)d already existed)", "(%(count)d already existed)", reused) % {
+                "count": reused
+            }
+        message += "."
+    elif reused:
+        message = ngettext(
+            "Nothing new to queue: the %(count)d image already existed.",
+            "Nothing new to queue: all %(count)d images already existed.",
+            reused,
+        ) % {"count": reused}
+    else:
+        message = _("Nothing was queued.")
+    if skipped:
+        message += " " + ngettext(
+            "%(count)d was skipped: its item has no readable image.",
+            "%(count)d were skipped: their items have no readable image.",
+            skipped,
+        ) % {"count": skipped}
+    return message
+
+
+def progress_label(counts):
+    """The changelist cell text, e.g. "Styles: 3/8 ready · 5 in progress · 1 failed"."""
+    if not counts["total"]:
+        return _("No styles yet")
+    parts = [_("Styles: %(ready)d/%(total)d ready") % counts]
+    if counts["pending"]:
+        parts.append(_("%(pending)d in progress") % counts)
+    if counts["failed"]:
+        parts.append(_("%(failed)d failed") % counts)
+    return " · ".join(parts)
+
+
+def progress_view(modeladmin, request):
+    """JSON progress of the changelist rows given as ``?id=1&id=2``, polled by ``progress.js``."""
+    if not modeladmin.has_view_or_change_permission(request):
+        raise PermissionDenied
+    ids = request.GET.getlist("id")[:MAX_PROGRESS_IDS]
+    try:
+        rows = list(modeladmin.get_queryset(request).filter(pk__in=ids))
+    except (ValueError, ValidationError):
+        return HttpResponseBadRequest("Each id must be a primary key.")
+    progress = modeladmin.get_stylize_progress(request, rows)
+    return JsonResponse({
+        "progress": {str(pk): {**counts, "label": progress_label(counts)} for pk, counts in progress.items()}
+    })
+
+
+def sample_sources(admin_site, request):
+    """Recent source images this user may see, for the preview's "sample product" choice."""
+    candidates = (
+        SourceImage.objects.exclude(content_hash="").select_related("content_type")
+        .prefetch_related("source").order_by("-updated_at")[:PREVIEW_SAMPLES]
+    )
+    by_model = {}
+    for source in candidates:
+        if source.source is not None:
+            by_model.setdefault(type(source.source), []).append(source)
+    samples = []
+    for sources in by_model.values():
+        permitted, _denied = split_permitted(admin_site, request, [s.source for s in sources])
+        permitted_ids = {id(obj) for obj in permitted}
+        samples += [s for s in sources if id(s.source) in permitted_ids]
+    samples.sort(key=lambda s: s.updated_at, reverse=True)
+    return samples
+
+
+def style_preview_view(modeladmin, request, object_id):
+    """Render the style on one sample product, synchronously and small, and show it.
+
+    Rendering runs in the web process, so the output is bounded to ``PREVIEW_SIDE``
+    pixels. Any failure becomes a message on the style's page: a preview is a
+    convenience and must never turn into a server error.
+    """
+    style = modeladmin.get_object(request, unquote(object_id))
+    if style is None:
+        raise Http404(_("No style with this id."))
+    if not modeladmin.has_view_or_change_permission(request, style):
+        raise PermissionDenied
+    opts = modeladmin.model._meta
+    change_url = reverse(
+        f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(style.pk)], current_app=modeladmin.admin_site.name
+    )
+    samples = sample_sources(modeladmin.admin_site, request)
+    if not samples:
+        modeladmin.message_user(
+            request, _("There is no product image to preview on yet: add a product with an image first."), messages.WARNING
+        )
+        return HttpResponseRedirect(change_url)
+    chosen = next((s for s in samples if str(s.pk) == request.GET.get("source")), samples[0])
+    field_file = chosen.get_field_file()
+    try:
+        from .rendering import render_preview
+
+        data = render_preview(style, field_file, max_side=PREVIEW_SIDE)
+    except Exception as exc:  # noqa: BLE001 - see the docstring: a message, never a 500
+        logger.exception("style preview failed for style %s on source %s", style.pk, chosen.pk)
+        modeladmin.message_user(request, _("Could not render a preview: %(error)s") % {"error": exc}, messages.ERROR)
+        return HttpResponseRedirect(change_url)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": _("Preview of %(style)s") % {"style": style},
+        "opts": opts,
+        "original": style,
+        "change_url": change_url,
+        "samples": samples,
+        "chosen": chosen,
+        "original_url": field_file.url,
+        "preview_src": "data:image/webp;base64," + base64.b64encode(data).decode("ascii"),
+        "preview_side": PREVIEW_SIDE,
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "stylestore/admin/style_preview.html", context)

@@ -1,0 +1,135 @@
+"""Admin forms: the "Apply style" confirmation form and the Style change form.
+
+The apply form speaks in the admin's terms (blank = "the style's default") and turns
+its answer into a ``jobs.RenderRequest``, validated against every chosen style, so
+the view never reaches the job layer with a request it would refuse.
+"""
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from . import jobs
+from .conf import stylestore_settings
+from .models import Style
+
+FORMAT_LABELS = {"webp": "WebP", "jpeg": "JPEG", "png": "PNG"}
+
+
+class StyleCheckboxSelectMultiple(forms.CheckboxSelectMultiple):
+    """Checkboxes that show each style's image: admins pick looks by sight, not by name."""
+
+    template_name = "stylestore/admin/widgets/style_checkboxes.html"
+    option_template_name = "stylestore/admin/widgets/style_option.html"
+
+
+class ApplyStyleForm(forms.Form):
+    styles = forms.ModelMultipleChoiceField(
+        label=_("Styles"),
+        queryset=Style.objects.none(),
+        widget=StyleCheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one style.")},
+    )
+    strength = forms.FloatField(
+        label=_("Strength"),
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": _("Style default")}),
+        help_text=_("0 keeps the photo, 1 applies the full style. Leave blank to use each style's default."),
+    )
+    preserve_color = forms.TypedChoiceField(
+        label=_("Preserve colours"),
+        required=False,
+        choices=[("", _("Style default")), ("yes", _("Yes: keep the product's true colours")),
+                 ("no", _("No: take the style's palette"))],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+    )
+    engine = forms.ChoiceField(
+        label=_("Engine"),
+        required=False,
+        choices=[("", _("Style default")), (Style.Engine.ARBITRARY.value, Style.Engine.ARBITRARY.label),
+                 (Style.Engine.OPTIMIZE.value, Style.Engine.OPTIMIZE.label)],
+        help_text=_("Preset styles always use the preset engine."),
+    )
+    size = forms.TypedChoiceField(label=_("Size"), coerce=int, help_text=_("Longer side, in pixels."))
+    output_format = forms.ChoiceField(label=_("Format"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Read at request time: SIZES and DEFAULT_* are settings, and tests override them.
+        self.fields["styles"].queryset = Style.objects.filter(active=True).order_by("name")
+        sizes = sorted(stylestore_settings.SIZES)
+        self.fields["size"].choices = [(size, f"{size} px") for size in sizes]
+        self.fields["size"].initial = stylestore_settings.DEFAULT_SIZE
+        self.fields["output_format"].choices = [(fmt, FORMAT_LABELS[fmt]) for fmt in jobs.FORMATS]
+        self.fields["output_format"].initial = stylestore_settings.DEFAULT_FORMAT
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        render_request = jobs.RenderRequest(
+            strength=cleaned.get("strength"),
+            preserve_color=cleaned.get("preserve_color"),
+            max_side=cleaned.get("size"),
+            output_format=cleaned.get("output_format"),
+            engine=cleaned.get("engine") or None,
+        )
+        for style in cleaned.get("styles", []):
+            try:
+                render_request.resolve(style)
+            except ValueError as exc:
+                raise forms.ValidationError(_("%(style)s: %(error)s"), params={"style": style, "error": exc})
+        cleaned["render_request"] = render_request
+        return cleaned
+
+
+class PresetWeightsWidget(forms.MultiWidget):
+    """One labelled number box per built-in preset, instead of hand-written JSON."""
+
+    template_name = "stylestore/admin/widgets/preset_weights.html"
+
+    def __init__(self, labels, attrs=None):
+        self.labels = labels
+        widgets = [forms.NumberInput(attrs={"step": "any", "min": "0", "placeholder": "0"}) for _ in labels]
+        super().__init__(widgets, attrs)
+
+    def decompress(self, value):
+        value = value or {}
+        return [value.get(str(index), "") for index in range(len(self.labels))]
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        for label, subwidget in zip(self.labels, context["widget"]["subwidgets"]):
+            subwidget["label"] = label
+        return context
+
+
+class PresetWeightsField(forms.MultiValueField):
+    """``{"index": weight}`` for the non-zero boxes; ``Style.clean`` validates and normalises it."""
+
+    def __init__(self, labels, **kwargs):
+        fields = [forms.FloatField(min_value=0.0, required=False) for _ in labels]
+        super().__init__(fields, widget=PresetWeightsWidget(labels), require_all_fields=False, required=False, **kwargs)
+
+    def compress(self, data_list):
+        return {str(index): weight for index, weight in enumerate(data_list or []) if weight}
+
+
+class StyleAdminForm(forms.ModelForm):
+    class Meta:
+        model = Style
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "preset_weights" in self.fields:
+            # Imported here: the engine package pulls in PyTorch, which the admin should
+            # only pay for when someone edits a style.
+            from .engine.presets import PRESET_NAMES
+
+            self.fields["preset_weights"] = PresetWeightsField(
+                PRESET_NAMES, label=_("Preset weights"),
+                help_text=_("Weight of each preset in the blend; they are normalised to sum to 1. "
+                            "Required for preset styles."),
+            )

@@ -1,0 +1,241 @@
+"""``manage.py stylize``: request styled variants from the command line.
+
+Examples::
+
+    manage.py stylize --style great-wave --all
+    manage.py stylize --style ink --style irises --model shop.product --category ceramics --size 512
+    manage.py stylize --style ink --all --sync      # render here and now, with a progress bar
+    manage.py stylize --style ink --all --wait      # let the workers render; wait for them
+
+Requests go through the same path as the admin's "Apply style…": rows are created
+under their unique key (existing ones are reused) and tasks are sent on commit.
+``--sync`` then renders the rows in this process; a worker that picks up the same
+task later finds nothing left to claim.
+"""
+import time
+from itertools import islice
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count
+
+from stylestore import jobs, tasks
+from stylestore.conf import stylestore_settings
+from stylestore.models import Style, StylizedImage
+
+Status = StylizedImage.Status
+POLL_SECONDS = 2.0
+
+
+def unstyled(text):
+    """Command stderr is styled as errors by default; progress is not an error."""
+    return text
+
+
+class ProgressBar:
+    """A one-line text bar: redrawn in place on a terminal, one line per change otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, stream, total):
+        self.stream = stream
+        self.total = total
+        self.last = None
+
+    def update(self, ready, failed):
+        done = ready + failed
+        filled = self.WIDTH * done // self.total if self.total else self.WIDTH
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total} done ({ready} ready, {failed} failed)"
+        if line == self.last:
+            return
+        self.last = line
+        if self.stream.isatty():
+            self.stream.write("\r" + line, style_func=unstyled, ending="")
+        else:
+            self.stream.write(line, style_func=unstyled)
+
+    def close(self):
+        if self.last and self.stream.isatty():
+            self.stream.write("")
+
+
+class Command(BaseCommand):
+    help = "Request styled variants of source images (and optionally render them right away)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--style", action="append", dest="styles", default=[], metavar="SLUG",
+                            help="Style to apply; repeat for several styles.")
+        selection = parser.add_mutually_exclusive_group()
+        selection.add_argument("--all", action="store_true",
+                               help="Every object of every model in STYLESTORE['SOURCE_MODELS'].")
+        selection.add_argument("--model", metavar="APP.MODEL", help="Every object of one source model.")
+        parser.add_argument("--category", metavar="SLUG",
+                            help="Only objects whose `category` has this slug.")
+        parser.add_argument("--strength", type=float, help="0 to 1; default: each style's own.")
+        parser.add_argument("--size", type=int, help="Longer side in pixels, snapped to STYLESTORE['SIZES'].")
+        parser.add_argument("--format", dest="output_format", choices=jobs.FORMATS)
+        parser.add_argument("--engine", choices=[Style.Engine.ARBITRARY.value, Style.Engine.OPTIMIZE.value],
+                            help="Engine for image styles; preset styles always use the preset engine.")
+        parser.add_argument("--dry-run", action="store_true", help="Only count what would be queued.")
+        run = parser.add_mutually_exclusive_group()
+        run.add_argument("--sync", action="store_true", help="Render in this process instead of waiting for workers.")
+        run.add_argument("--wait", action="store_true", help="Wait until the workers have rendered everything.")
+        parser.add_argument("--timeout", type=float, metavar="SECONDS", help="With --wait: give up after this long.")
+
+    def handle(self, *args, **options):
+        styles = self.get_styles(options["styles"])
+        targets = self.get_targets(options)
+        request = jobs.RenderRequest(strength=options["strength"], max_side=options["size"],
+                                     output_format=options["output_format"], engine=options["engine"])
+        for style in styles:
+            try:
+                request.resolve(style)
+            except ValueError as exc:
+                raise CommandError(f"{style.slug}: {exc}")
+        if options["size"] and options["size"] not in stylestore_settings.SIZES and options["verbosity"]:
+            self.stdout.write(f"--size {options['size']} is not one of {stylestore_settings.SIZES}; "
+                              f"using {jobs.snap_size(options['size'])}.")
+
+        if options["dry_run"]:
+            counts = [jobs.count_for_objects(queryset, field, styles, request) for queryset, field in targets]
+            new, existing = sum(c.new for c in counts), sum(c.existing for c in counts)
+            self.stdout.write(f"Would queue {new} images ({existing} already exist).")
+            return
+
+        result = jobs.RequestResult()
+        for queryset, field in targets:
+            part = jobs.request_for_objects(queryset, field, styles, request, enqueue=not options["sync"])
+            result.created += part.created
+            result.reused += part.reused
+        if options["verbosity"]:
+            self.stdout.write(self.style.SUCCESS(
+                f"Queued {len(result.created)} images ({len(result.reused)} already existed)."
+            ))
+        if not result.ids or not (options["sync"] or options["wait"]):
+            return
+        if options["sync"]:
+            self.render_here(result.ids)
+        else:
+            self.wait_for_workers(result.ids, options["timeout"])
+        self.report(result.ids)
+
+    def get_styles(self, slugs):
+        available = ", ".join(Style.objects.filter(active=True).values_list("slug", flat=True)) or "none"
+        if not slugs:
+            raise CommandError(f"Give at least one --style SLUG (active styles: {available}).")
+        styles = {style.slug: style for style in Style.objects.filter(slug__in=slugs)}
+        unknown = [slug for slug in slugs if slug not in styles]
+        if unknown:
+            raise CommandError(f"Unknown style: {', '.join(unknown)} (active styles: {available}).")
+        inactive = [slug for slug, style in styles.items() if not style.active]
+        if inactive:
+            raise CommandError(f"Inactive style: {', '.join(inactive)}. Activate it in the admin first.")
+        return list(styles.values())
+
+    def get_targets(self, options):
+        """``[(queryset, image field name)]`` for the selection the options describe."""
+        configured = stylestore_settings.SOURCE_MODELS
+        if options["model"]:
+            try:
+                model = apps.get_model(options["model"])
+            except (LookupError, ValueError):
+                raise CommandError(f"Unknown model {options['model']!r}; use app_label.ModelName.")
+            label = f"{model._meta.app_label}.{model._meta.model_name}"
+            if label not in configured:
+                raise CommandError(f"{label} is not a source model. STYLESTORE['SOURCE_MODELS'] lists: "
+                                   f"{', '.join(configured) or 'nothing'}.")
+            labels = [label]
+        elif options["all"]:
+            labels = list(configured)
+            if not labels:
+                raise CommandError("STYLESTORE['SOURCE_MODELS'] is empty: there is nothing to stylize.")
+        else:
+            raise CommandError("Choose what to stylize: --all, or --model app_label.ModelName.")
+
+        targets = []
+        for label in labels:
+            try:
+                queryset = apps.get_model(label)._default_manager.all()
+            except (LookupError, ValueError):
+                raise CommandError(f"STYLESTORE['SOURCE_MODELS'] names unknown model {label!r}.")
+            if options["category"]:
+                if not has_category_slug(queryset.model):
+                    if options["model"]:
+                        raise CommandError(f"--category needs a `category` relation with a `slug` on {label}.")
+                    continue  # --all: only the models that have categories
+                if not queryset.model._meta.get_field("category").related_model._default_manager.filter(
+                    slug=options["category"]
+                ).exists():
+                    raise CommandError(f"Unknown category {options['category']!r} for {label}.")
+                queryset = queryset.filter(category__slug=options["category"])
+            targets += [(queryset, field) for field in configured[label]]
+        if not targets:
+            raise CommandError("--category: none of the source models has a `category` relation with a `slug`.")
+        return targets
+
+    def render_here(self, ids):
+        """Render the pending rows among ``ids`` in this process, one style batch at a time."""
+        rows = StylizedImage.objects.filter(pk__in=ids, status=Status.PENDING).order_by("style_id", "params_hash", "pk")
+        groups = {}
+        for pk, style_id, digest in rows.values_list("pk", "style_id", "params_hash"):
+            groups.setdefault((style_id, digest), []).append(pk)
+        bar = ProgressBar(self.stderr, len(ids))
+        bar.update(*self.ready_failed(ids))
+        for group in groups.values():
+            batches = iter(group)
+            while batch := list(islice(batches, stylestore_settings.BATCH_SIZE)):
+                tasks.render_variants(batch)
+                bar.update(*self.ready_failed(ids))
+        bar.close()
+
+    def wait_for_workers(self, ids, timeout):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = ProgressBar(self.stderr, len(ids))
+        while True:
+            counts = self.status_counts(ids)
+            bar.update(counts[Status.READY], counts[Status.FAILED] + counts[Status.DEAD])
+            if not counts[Status.PENDING] + counts[Status.RUNNING]:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                bar.close()
+                raise CommandError(f"Timed out with {counts[Status.PENDING] + counts[Status.RUNNING]} images "
+                                   "still queued or rendering. Is a worker (manage.py qcluster) running?")
+            time.sleep(POLL_SECONDS)
+        bar.close()
+
+    def report(self, ids):
+        counts = self.status_counts(ids)
+        failed = counts[Status.FAILED] + counts[Status.DEAD]
+        left = counts[Status.PENDING] + counts[Status.RUNNING]
+        summary = f"{counts[Status.READY]} ready, {failed} failed"
+        if left:
+            summary += f", {left} left to the workers (retrying or rendering elsewhere)"
+        self.stdout.write(summary + ".")
+        if failed:
+            raise CommandError(f"{failed} images failed; see Stylized images in the admin for the errors.")
+
+    @staticmethod
+    def status_counts(ids):
+        counts = dict.fromkeys(Status.values, 0)
+        rows = StylizedImage.objects.filter(pk__in=ids).values("status").annotate(n=Count("pk"))
+        counts.update({row["status"]: row["n"] for row in rows})
+        return counts
+
+    def ready_failed(self, ids):
+        counts = self.status_counts(ids)
+        return counts[Status.READY], counts[Status.FAILED] + counts[Status.DEAD]
+
+
+def has_category_slug(model):
+    try:
+        field = model._meta.get_field("category")
+    except FieldDoesNotExist:
+        return False
+    if not field.is_relation or field.related_model is None:
+        return False
+    try:
+        field.related_model._meta.get_field("slug")
+    except FieldDoesNotExist:
+        return False
+    return True

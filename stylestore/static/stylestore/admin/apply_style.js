@@ -1,0 +1,47 @@
+/* "Apply style…" confirmation page: recount what would be generated as the form
+   changes. The page works without this script: "Recalculate" does the same with a
+   full page load, so the button is only hidden once a live recount has succeeded. */
+'use strict';
+{
+    const form = document.getElementById('stylestore-apply-form');
+    const summary = document.getElementById('stylestore-counts');
+    const recountButton = form && form.querySelector('.stylestore-recount');
+    let timer = null;
+    let controller = null;
+
+    function recount() {
+        if (controller) {
+            controller.abort();
+        }
+        controller = new AbortController();
+        const data = new FormData(form);
+        data.set(recountButton.name, 'json');
+        fetch(window.location.href, {
+            method: 'POST',
+            body: data,
+            credentials: 'same-origin',
+            headers: {'Accept': 'application/json'},
+            signal: controller.signal,
+        })
+            .then((response) => response.ok ? response.json() : Promise.reject(new Error(response.statusText)))
+            .then((payload) => {
+                summary.innerHTML = payload.summary_html;
+                recountButton.hidden = true;
+            })
+            .catch((error) => {
+                if (error.name !== 'AbortError') {
+                    recountButton.hidden = false;
+                }
+            });
+    }
+
+    function schedule() {
+        clearTimeout(timer);
+        timer = setTimeout(recount, 300);
+    }
+
+    if (form && summary && recountButton) {
+        form.addEventListener('change', schedule);
+        form.addEventListener('input', schedule);
+    }
+}

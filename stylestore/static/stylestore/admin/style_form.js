@@ -1,0 +1,26 @@
+/* Style change form: show the style image fields for image styles and the preset
+   weights for preset styles. Purely presentational; the server validates both. */
+'use strict';
+{
+    function update(kind) {
+        const preset = kind.value === 'preset';
+        document.querySelectorAll('.form-row.field-image, .form-row.field-image_preview')
+            .forEach((row) => row.classList.toggle('hidden', preset));
+        document.querySelectorAll('.form-row.field-preset_weights')
+            .forEach((row) => row.classList.toggle('hidden', !preset));
+    }
+
+    function start() {
+        const kind = document.getElementById('id_kind');
+        if (kind) {
+            update(kind);
+            kind.addEventListener('change', () => update(kind));
+        }
+    }
+
+    if (document.readyState === 'loading') {
+        document.addEventListener('DOMContentLoaded', start);
+    } else {
+        start();
+    }
+}
