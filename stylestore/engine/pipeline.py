@@ -1,0 +1,354 @@
+"""The engine's one interface for the Django layer: styles, options, ``Stylizer``, ``Result``.
+
+Conventions (every engine, every caller):
+
+* A style image is centre-cropped to a square and resized to 256 px with Lanczos before
+  the style predictor (its training resolution). The same 100-d vector of a product
+  photo is its "style embedding" for personalization (:meth:`Stylizer.style_vectors`).
+* Content is Lanczos-downscaled so its longer side is ``max_side``, never upscaled. The
+  fast networks reflect-pad it to a multiple of 4 and crop their output back, so a
+  result has exactly the fitted size.
+* ``strength`` (0..1): the arbitrary engine interpolates style vectors,
+  ``a * v_style + (1 - a) * v_content`` with the photo's own vector (feature fusion: at 0
+  the network re-renders the photo in its own style). The 26-style network has no
+  vector for the photo and the optimizer starts from the photo, so for ``preset`` and
+  ``optimize`` strength blends the stylized pixels with the photo's.
+* Then, in this order: colour preservation (lightness from the stylization, colour from
+  the photo), the region (``all``/``foreground``/``background``, from the photo's alpha),
+  encoding, metrics.
+* Failures: a bad call (an engine that cannot render the style, invalid options) raises
+  ``StyleSpecError`` before any work. A bad *image* never fails its batch mates: its
+  ``Result.error`` holds the exception (``ImageError`` for the input's fault, e.g. too
+  small; ``NonFiniteOutput``; ``StyleSpecError`` for a region on an opaque image) and
+  its other fields are empty. Missing weights raise ``WeightsError`` for the whole call.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import imaging, metrics, optimize, presets, runtime
+from .arbitrary import STYLE_DIM, STYLE_SIZE, StylePredictor, Transformer
+from .errors import EngineError, ImageTooSmall, NonFiniteOutput, StyleSpecError
+from .presets import MultiStyleNet
+
+logger = logging.getLogger(__name__)
+
+ENGINES = ("arbitrary", "preset", "optimize")
+FORMATS = ("webp", "jpeg", "png")
+MAX_SIDE = 4096
+
+#: progress(done, total): images finished so far (optimize: L-BFGS steps) out of total
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, eq=False)
+class StyleSpec:
+    """What to render: a style image, a precomputed vector, preset weights, or a blend.
+
+    Build one with the class methods. ``kind`` is ``"image"`` (a PIL image),
+    ``"vector"`` (100 float32), ``"preset"`` (26 float32 weights summing to 1) or
+    ``"blend"`` (image/vector parts with weights; their vectors are averaged). Blends of
+    presets are folded into one preset spec, since preset weights already are a blend.
+    """
+
+    kind: str
+    value: object
+
+    @classmethod
+    def image(cls, image: Image.Image) -> StyleSpec:
+        return cls("image", image)
+
+    @classmethod
+    def vector(cls, vector: Sequence[float]) -> StyleSpec:
+        array = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if array.shape != (STYLE_DIM,) or not np.isfinite(array).all():
+            raise StyleSpecError(f"a style vector needs {STYLE_DIM} finite numbers, got shape {array.shape}")
+        return cls("vector", array)
+
+    @classmethod
+    def preset(cls, spec: presets.PresetSpec) -> StyleSpec:
+        """``7``, ``"3:0.5,12:0.5"`` or ``{3: 0.5, 12: 0.5}`` (see ``presets.parse_weights``)."""
+        return cls("preset", presets.parse_weights(spec))
+
+    @classmethod
+    def blend(cls, parts: Sequence[Tuple[StyleSpec, float]]) -> StyleSpec:
+        """Weighted blend of several styles, all presets or all image/vector styles."""
+        flat: List[Tuple[StyleSpec, float]] = []
+        for spec, weight in parts:
+            if not (math.isfinite(weight) and weight >= 0):
+                raise StyleSpecError(f"blend weights must be finite and non-negative, got {weight!r}")
+            flat += [(s, w * weight) for s, w in spec.value] if spec.kind == "blend" else [(spec, weight)]
+        total = sum(w for _, w in flat)
+        if total <= 0:
+            raise StyleSpecError("a blend needs at least one positive weight")
+        kinds = {spec.kind == "preset" for spec, _ in flat}
+        if len(kinds) > 1:
+            raise StyleSpecError("cannot blend presets with image styles: they belong to different networks")
+        if kinds == {True}:
+            return cls("preset", (sum(w * spec.value for spec, w in flat) / total).astype(np.float32))
+        return cls("blend", tuple((spec, w / total) for spec, w in flat))
+
+    @property
+    def style_image(self) -> Optional[Image.Image]:
+        """The style image, for the optimizer and the style metrics (None unless ``image``)."""
+        return self.value if self.kind == "image" else None
+
+    def check_engine(self, engine: str) -> None:
+        """Raise ``StyleSpecError`` unless ``engine`` can render this style."""
+        if engine == "preset" and self.kind != "preset":
+            raise StyleSpecError("the preset engine renders preset styles only")
+        if engine == "arbitrary" and self.kind == "preset":
+            raise StyleSpecError("preset styles are rendered by the preset engine")
+        if engine == "optimize" and self.kind != "image":
+            raise StyleSpecError("the optimize engine needs a single style image")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render; validated on construction (``StyleSpecError``)."""
+
+    engine: str = "arbitrary"
+    strength: float = 1.0
+    max_side: int = 1024
+    preserve_color: bool = False
+    region: str = "all"
+    format: str = "webp"
+    quality: int = 90
+    optimize_steps: int = 100
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise StyleSpecError(f"engine must be one of {ENGINES}, not {self.engine!r}")
+        if not (isinstance(self.strength, (int, float)) and 0.0 <= self.strength <= 1.0):
+            raise StyleSpecError(f"strength must be between 0 and 1, not {self.strength!r}")
+        if not (isinstance(self.max_side, int) and imaging.MIN_SIDE <= self.max_side <= MAX_SIDE):
+            raise StyleSpecError(f"max_side must be an integer from {imaging.MIN_SIDE} to {MAX_SIDE}")
+        if self.region not in imaging.REGIONS:
+            raise StyleSpecError(f"region must be one of {imaging.REGIONS}, not {self.region!r}")
+        if self.format not in FORMATS:
+            raise StyleSpecError(f"format must be one of {FORMATS}, not {self.format!r}")
+        if not (isinstance(self.quality, int) and 1 <= self.quality <= 100):
+            raise StyleSpecError(f"quality must be an integer from 1 to 100, not {self.quality!r}")
+        if not (isinstance(self.optimize_steps, int) and 1 <= self.optimize_steps <= 2000):
+            raise StyleSpecError(f"optimize_steps must be an integer from 1 to 2000, not {self.optimize_steps!r}")
+
+
+@dataclass
+class Result:
+    """One rendered image, or the error that stopped it (then the other fields are empty)."""
+
+    image: Optional[Image.Image] = None
+    data: bytes = b""
+    format: str = ""
+    width: int = 0
+    height: int = 0
+    metrics: Dict[str, Optional[float]] = field(default_factory=dict)
+    #: milliseconds: prepare (fit, conversion), infer (this image's share of its batch's
+    #: forward passes, style vectors included), encode (colour, region, encoding), metrics
+    timings: Dict[str, float] = field(default_factory=dict)
+    error: Optional[Exception] = None
+
+
+class Stylizer:
+    """Loads networks lazily (once per process, see ``runtime.cached``) and renders.
+
+    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``runtime.Device``.
+    ``compile``: torch.compile the fast networks (default: ``runtime.compile_default``).
+    """
+
+    def __init__(self, device: str | runtime.Device = "auto", compile: Optional[bool] = None):
+        self.device = device if isinstance(device, runtime.Device) else runtime.pick_device(device)
+        self.compile = runtime.compile_default(self.device) if compile is None else compile
+
+    def _model(self, name: str) -> runtime.Model:
+        factory = {"predictor": StylePredictor, "transformer": Transformer, "presets": MultiStyleNet}[name]
+        return runtime.cached(name, self.device, factory.from_package, compile=self.compile)
+
+    # -- style vectors --------------------------------------------------------------------
+
+    def style_vector(self, image: Image.Image) -> np.ndarray:
+        """The 100-d style vector (float32) of an image: a style's code, a photo's embedding."""
+        return self.style_vectors([image])[0]
+
+    def style_vectors(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(N, 100) float32 style vectors of several images, in one forward pass."""
+        return self._vectors(images).numpy()
+
+    def _vectors(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        crops = [imaging.square_crop(image, STYLE_SIZE) for image in images]
+        with torch.inference_mode():
+            vectors = self._model("predictor")(runtime.to_batch(crops, self.device)).float().cpu()
+        if not torch.isfinite(vectors).all():
+            raise NonFiniteOutput("the style predictor produced NaN or infinity")
+        return vectors
+
+    def _style_vectors(self, styles: Sequence[StyleSpec]) -> torch.Tensor:
+        """(K, 100) vectors of image/vector/blend specs; each distinct image predicted once."""
+        images: Dict[int, Image.Image] = {}
+        for spec in styles:
+            for part, _ in spec.value if spec.kind == "blend" else [(spec, 1.0)]:
+                if part.kind == "image":
+                    images[id(part.value)] = part.value
+        predicted = dict(zip(images, self._vectors(list(images.values())))) if images else {}
+
+        def vector(spec: StyleSpec) -> torch.Tensor:
+            if spec.kind == "image":
+                return predicted[id(spec.value)]
+            if spec.kind == "vector":
+                return torch.from_numpy(spec.value)
+            return sum(weight * vector(part) for part, weight in spec.value)
+
+        return torch.stack([vector(spec) for spec in styles])
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def render(
+        self,
+        images: Sequence[Image.Image],
+        style: StyleSpec,
+        options: RenderOptions = RenderOptions(),
+        progress: Optional[Progress] = None,
+        with_metrics: bool = True,
+    ) -> List[Result]:
+        """Render every image with one style: same-size images share forward passes."""
+        return self._render([(image, style) for image in images], options, progress, with_metrics)
+
+    def render_styles(
+        self,
+        image: Image.Image,
+        styles: Sequence[StyleSpec],
+        options: RenderOptions = RenderOptions(),
+        progress: Optional[Progress] = None,
+        with_metrics: bool = True,
+    ) -> List[Result]:
+        """Render one image with many styles (all for ``options.engine``) in one forward pass."""
+        return self._render([(image, style) for style in styles], options, progress, with_metrics)
+
+    def _render(
+        self,
+        jobs: List[Tuple[Image.Image, StyleSpec]],
+        options: RenderOptions,
+        progress: Optional[Progress],
+        with_metrics: bool,
+    ) -> List[Result]:
+        for _, style in jobs:
+            style.check_engine(options.engine)
+        results = [Result(format=options.format) for _ in jobs]
+        fitted: Dict[int, Image.Image | EngineError] = {}  # one preparation per distinct image
+        for result, (image, _) in zip(results, jobs):
+            started = time.perf_counter()
+            if id(image) not in fitted:
+                fitted[id(image)] = _prepare(image, options.max_side)
+            result.timings["prepare_ms"] = _ms(started)
+            if isinstance(fitted[id(image)], EngineError):
+                result.error = fitted[id(image)]
+        live = [i for i, result in enumerate(results) if result.error is None]
+        originals = [fitted[id(jobs[i][0])] for i in live]
+        styles = [jobs[i][1] for i in live]
+
+        started = time.perf_counter()
+        if options.engine == "optimize":
+            stylized = self._optimize(originals, styles, options, progress)
+        elif live:
+            stylized = self._fast(originals, styles, options)
+        else:
+            stylized = []
+        infer_ms = _ms(started) / max(len(live), 1)
+
+        for done, (i, original, outcome) in enumerate(zip(live, originals, stylized), start=1):
+            results[i].timings["infer_ms"] = round(infer_ms, 1)
+            if isinstance(outcome, Exception):
+                results[i].error = outcome
+            else:
+                self._finish(results[i], original, outcome, jobs[i][1], options, with_metrics)
+            if progress is not None and options.engine != "optimize":
+                progress(done, len(live))
+        return results
+
+    def _fast(self, originals: List[Image.Image], styles: List[StyleSpec], options: RenderOptions) -> List[runtime.Outcome]:
+        rgb = [original if original.mode == "RGB" else original.convert("RGB") for original in originals]
+        if options.engine == "preset":
+            conditions = torch.from_numpy(np.stack([spec.value for spec in styles]))
+            return runtime.stylize(self._model("presets"), rgb, conditions, self.device)
+        conditions = self._style_vectors(styles)
+        if options.strength < 1.0:
+            distinct = {id(image): image for image in rgb}
+            own = dict(zip(distinct, self._vectors(list(distinct.values()))))
+            content = torch.stack([own[id(image)] for image in rgb])
+            conditions = options.strength * conditions + (1.0 - options.strength) * content
+        return runtime.stylize(self._model("transformer"), rgb, conditions, self.device)
+
+    def _optimize(
+        self, originals: List[Image.Image], styles: List[StyleSpec], options: RenderOptions, progress: Optional[Progress]
+    ) -> List[Image.Image | Exception]:
+        """One image at a time: each is its own L-BFGS optimization."""
+        steps, total = options.optimize_steps, options.optimize_steps * len(originals)
+        outcomes: List[Image.Image | Exception] = []
+        for n, (original, spec) in enumerate(zip(originals, styles)):
+            report = None if progress is None else (lambda step, _, n=n: progress(n * steps + step, total))
+            try:
+                outcomes.append(
+                    optimize.optimize(
+                        original, spec.style_image, max_side=options.max_side, steps=steps,
+                        device=self.device, progress=report,
+                    )
+                )
+            except EngineError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _finish(
+        self,
+        result: Result,
+        original: Image.Image,
+        stylized: Image.Image,
+        style: StyleSpec,
+        options: RenderOptions,
+        with_metrics: bool,
+    ) -> None:
+        """Strength (pixel engines), colour, region, encoding and metrics of one image."""
+        started = time.perf_counter()
+        try:
+            rgb = original if original.mode == "RGB" else original.convert("RGB")
+            if options.engine != "arbitrary" and options.strength < 1.0:
+                stylized = Image.blend(rgb, stylized, options.strength)
+            if options.preserve_color:
+                stylized = imaging.preserve_color(stylized, rgb)
+            final = imaging.apply_region(stylized, original, options.region)
+            result.data = imaging.encode(final, options.format, options.quality)
+            result.timings["encode_ms"] = _ms(started)
+            if with_metrics:
+                started = time.perf_counter()
+                result.metrics = metrics.measure(original, final, style.style_image, self.device)
+                result.timings["metrics_ms"] = _ms(started)
+        except Exception as exc:  # noqa: BLE001 - this image fails alone, its batch mates go on
+            if not isinstance(exc, EngineError):
+                logger.exception("post-processing a stylized image failed")
+            result.error, result.data = exc, b""
+            return
+        result.image, (result.width, result.height) = final, final.size
+
+
+def _prepare(image: Image.Image, max_side: int) -> Image.Image | EngineError:
+    """The fitted content image, or why it cannot be rendered."""
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if imaging.alpha_mask(image) is not None else "RGB")
+    fitted = imaging.fit(image, max_side)
+    if min(fitted.size) < imaging.MIN_SIDE:
+        return ImageTooSmall(
+            f"{image.width}x{image.height} fitted to {max_side} px is {fitted.width}x{fitted.height}; "
+            f"both sides need at least {imaging.MIN_SIDE} px"
+        )
+    return fitted
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

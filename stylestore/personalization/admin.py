@@ -1,0 +1,116 @@
+"""Personalization in the admin: the event log, visitors, and the analytics page.
+
+The event log and visitors are read-only: they are written by the storefront, and
+an edited row would make the statistics lie. Deleting a visitor erases it with its
+events (the cascade is the erasure). The analytics page lives under the event log's
+URLs (``admin:stylestore_styleevent_analytics``) and needs the permission to view
+events; its link is on the event list.
+"""
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.translation import gettext as _
+
+from ..conf import stylestore_settings
+from . import analytics
+from .models import StyleEvent, Visitor
+
+#: Windows the analytics page offers, in days.
+ANALYTICS_WINDOWS = (7, 30, 90)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Visitor)
+class VisitorAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "user", "created_at", "last_seen_at"]
+    list_select_related = ["user"]
+    date_hierarchy = "last_seen_at"
+    exclude = ["state"]
+    readonly_fields = ["user", "created_at", "last_seen_at"]
+
+
+@admin.register(StyleEvent)
+class StyleEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "style", "source", "reason", "propensity", "visitor"]
+    list_filter = ["kind", "reason", "style"]
+    list_select_related = ["style", "source__content_type", "visitor"]
+    date_hierarchy = "created_at"
+    change_list_template = "stylestore/admin/styleevent_change_list.html"
+
+    def get_urls(self):
+        return [
+            path("analytics/", self.admin_site.admin_view(self.analytics_view), name="stylestore_styleevent_analytics"),
+            *super().get_urls(),
+        ]
+
+    def analytics_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        windows = [d for d in ANALYTICS_WINDOWS if d <= stylestore_settings.EVENT_RETENTION_DAYS] or [
+            stylestore_settings.EVENT_RETENTION_DAYS
+        ]
+        try:
+            days = int(request.GET.get("days", 30))
+        except ValueError:
+            days = 30
+        days = days if days in windows else windows[min(1, len(windows) - 1)]
+        since = analytics.window_start(days)
+        rows = analytics.style_rows(since)
+        lift = analytics.lift(since)
+        policies = None
+        if lift is not None:
+            policies = analytics.chart(
+                [
+                    (_("Personalized (measured)"), lift.personalized),
+                    (_("Best single style (IPW)"), lift.baseline_ipw),
+                    (_("Best single style (SNIPW)"), lift.baseline_snipw),
+                ]
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Personalization analytics"),
+            "opts": self.model._meta,
+            "days": days,
+            "windows": windows,
+            "since": since,
+            "rows": [
+                {"row": row, "ctr": percent(row.ctr.value), "interval": interval(row.ctr, digits=2)} for row in rows
+            ],
+            "lift": lift,
+            "lift_figures": lift_figures(lift) if lift is not None else [],
+            "styles_chart": analytics.chart([(row.style.name, row.ctr) for row in rows]),
+            "policies_chart": policies,
+        }
+        return TemplateResponse(request, "stylestore/admin/personalization_analytics.html", context)
+
+
+def percent(value, digits=2, signed=False):
+    return f"{value * 100:{'+' if signed else ''}.{digits}f} %"
+
+
+def interval(estimate, digits=2, signed=False):
+    return f"{percent(estimate.low, digits, signed)} to {percent(estimate.high, digits, signed)}"
+
+
+def lift_figures(lift):
+    """The comparison's rows: label, estimate, 95 % interval, how it was obtained."""
+    rows = [
+        (_("Personalized policy CTR"), lift.personalized, False, _("measured on these impressions (Wilson interval)")),
+        (_("Best single style CTR"), lift.baseline_ipw, False, _("IPW estimate from the same impressions")),
+        (_("Best single style CTR"), lift.baseline_snipw, False, _("self-normalised IPW (lower variance, slight bias)")),
+        (_("Lift, percentage points"), lift.absolute, True, _("paired IPW difference")),
+    ]
+    if lift.relative is not None:
+        rows.append((_("Lift, relative"), lift.relative, True, _("ratio of the two, delta-method interval")))
+    return [
+        {"label": label, "value": percent(e.value, signed=signed), "interval": interval(e, signed=signed), "method": how}
+        for label, e, signed, how in rows
+    ]

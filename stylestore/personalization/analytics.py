@@ -1,0 +1,234 @@
+"""The numbers behind the admin's personalization analytics page.
+
+Two questions:
+
+1. **How does each style do?** Impressions, clicks and add to carts per style from
+   the daily counters, with the CTR and its 95 % Wilson interval
+   (``evaluation.wilson``). This is the CTR a style earned under the policy that
+   showed it, i.e. mostly with visitors it was chosen for.
+2. **Does personalization pay?** The logged policy's CTR is measured directly (it is
+   the policy that ran). The baseline, "always the best single style" (the style with
+   the best population CTR in the fitted global model, or the next best where it has
+   no variant), never ran; its CTR on the same impressions is estimated by inverse
+   propensity weighting (``evaluation.ipw`` and the self-normalised ``snipw``): every
+   impression was logged with the probability it was chosen with, and exploration
+   gives every available style a positive one. The lift is the paired difference on
+   the same impressions, so its interval is narrower than the two intervals suggest.
+
+Impressions shown because the customer picked the style (probability 1, not the
+shop's choice) are left out of the comparison; so are impressions logged before the
+available styles were recorded. The same logs choose the baseline style and evaluate
+it, which flatters the baseline a little: the lift is, if anything, understated.
+"""
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.db.models import Exists, OuterRef, Sum
+from django.utils import timezone
+
+from ..models import Style
+from . import evaluation, policy, service
+from .models import StyleDailyStats, StyleEvent
+
+Kind = StyleEvent.Kind
+#: The comparison uses at most this many of the most recent impressions: a bounded
+#: page load, and plenty for a confidence interval.
+MAX_IMPRESSIONS = 200_000
+
+
+@dataclass(frozen=True)
+class StyleRow:
+    style: Style
+    impressions: int
+    clicks: int
+    add_to_carts: int
+    picks: int
+    ctr: evaluation.Estimate
+
+
+@dataclass(frozen=True)
+class Lift:
+    impressions: int
+    clicks: int
+    baseline_styles: list
+    personalized: evaluation.Estimate
+    baseline_ipw: evaluation.Estimate
+    baseline_snipw: evaluation.Estimate
+    #: Personalized minus baseline CTR (IPW, paired), and the same relative to the baseline.
+    absolute: evaluation.Estimate
+    relative: evaluation.Estimate | None
+
+
+def window_start(days: int):
+    return timezone.now().date() - timedelta(days=days - 1)
+
+
+def style_rows(since) -> list[StyleRow]:
+    """Per-style totals since ``since`` (a date), most impressions first."""
+    totals = (
+        StyleDailyStats.objects.filter(day__gte=since)
+        .values("style_id")
+        .annotate(
+            impressions=Sum("impressions"), clicks=Sum("clicks"), add_to_carts=Sum("add_to_carts"), picks=Sum("picks")
+        )
+        .order_by()
+    )
+    totals = {row["style_id"]: row for row in totals}
+    styles = Style.objects.in_bulk(list(totals))
+    rows = [
+        StyleRow(
+            style=styles[pk],
+            impressions=row["impressions"],
+            clicks=row["clicks"],
+            add_to_carts=row["add_to_carts"],
+            picks=row["picks"],
+            ctr=evaluation.wilson(min(row["clicks"], row["impressions"]), row["impressions"]),
+        )
+        for pk, row in totals.items()
+        if pk in styles
+    ]
+    return sorted(rows, key=lambda r: (-r.impressions, r.style.name))
+
+
+def logged_impressions(since, limit=MAX_IMPRESSIONS) -> list[evaluation.Logged]:
+    """The shop-chosen impressions since ``since`` with whether they were clicked;
+    ``context`` is the tuple of style keys that were available, in offered order."""
+    clicked = StyleEvent.objects.filter(visitor=OuterRef("visitor"), kind=Kind.CLICK, choice_id=OuterRef("choice_id"))
+    rows = (
+        StyleEvent.objects.filter(
+            kind=Kind.IMPRESSION, created_at__date__gte=since, propensity__gt=0, available__isnull=False
+        )
+        .exclude(reason="pick")
+        .exclude(style=None)
+        .annotate(clicked=Exists(clicked))
+        .order_by("-created_at")
+        .values_list("style_id", "propensity", "available", "clicked")[:limit]
+    )
+    return [
+        evaluation.Logged(tuple(str(k) for k in available), str(style_id), propensity, float(was_clicked))
+        for style_id, propensity, available, was_clicked in rows
+    ]
+
+
+def _ratio_estimate(a: np.ndarray, b: np.ndarray) -> evaluation.Estimate | None:
+    """``mean(a) / mean(b) - 1`` with a delta-method interval (paired samples)."""
+    n = len(a)
+    mean_a, mean_b = float(a.mean()), float(b.mean())
+    if n < 2 or mean_b <= 0:
+        return None
+    covariance = np.cov(a, b, ddof=1)
+    variance = (
+        covariance[0, 0] / mean_b**2
+        - 2 * mean_a * covariance[0, 1] / mean_b**3
+        + mean_a**2 * covariance[1, 1] / mean_b**4
+    ) / n
+    value = mean_a / mean_b - 1
+    half = evaluation.Z95 * math.sqrt(max(variance, 0.0))
+    return evaluation.Estimate(value, value - half, value + half, n)
+
+
+def lift(since, limit=MAX_IMPRESSIONS) -> Lift | None:
+    """The personalized policy against "always the best single style", or None
+    without impressions to compare on."""
+    logs = logged_impressions(since, limit)
+    if not logs:
+        return None
+    model = policy.fit_global(service.style_stats(since), service.policy_params())
+
+    def baseline_action(available):
+        # The best style by population CTR; ties go to the earlier offered, as the policy does.
+        return max(available, key=lambda key: (model.base.get(key, model.prior_mean), -available.index(key)))
+
+    def baseline(available, action):
+        return float(action == baseline_action(available))
+
+    rewards = np.array([row.reward for row in logs])
+    weights = np.array([baseline(row.context, row.action) / row.propensity for row in logs])
+    difference = rewards - weights * rewards
+    n = len(logs)
+    half = evaluation.Z95 * float(difference.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+    mean = float(difference.mean())
+    ranked = sorted(model.base, key=lambda key: -model.base[key])
+    names = dict(Style.objects.filter(pk__in=[int(k) for k in ranked]).values_list("pk", "name"))
+    snipw = (
+        evaluation.snipw(logs, baseline)
+        if weights.sum() > 0
+        else evaluation.Estimate(0.0, 0.0, 1.0, n)  # the baseline's action was never logged
+    )
+    return Lift(
+        impressions=n,
+        clicks=int(rewards.sum()),
+        baseline_styles=[names[int(k)] for k in ranked if int(k) in names],
+        personalized=evaluation.wilson(rewards.sum(), n),
+        baseline_ipw=evaluation.ipw(logs, baseline),
+        baseline_snipw=snipw,
+        absolute=evaluation.Estimate(mean, mean - half, mean + half, n),
+        relative=_ratio_estimate(rewards, weights * rewards),
+    )
+
+
+# ---------------------------------------------------------------------- chart
+
+
+ROW_HEIGHT = 28
+BAR_HEIGHT = 18
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One row: the bar from 0 to the estimate and a whisker over its interval, in SVG
+    user units (y of the bar's top, its middle and the whisker caps' ends)."""
+
+    label: str
+    value: str
+    top: float
+    middle: float
+    cap_top: float
+    cap_bottom: float
+    width: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Horizontal bars with 95 % interval whiskers, laid out for an inline SVG."""
+
+    bars: list
+    width: int
+    height: int
+    label_width: int
+    plot_width: int
+    axis_y: int
+    ticks: list  # (x, label)
+    bar_height: int = BAR_HEIGHT
+
+
+def chart(items, *, label_width=180, plot_width=420) -> Chart | None:
+    """Lay out ``[(label, Estimate)]`` as rates on a shared 0..max scale."""
+    items = [(label, estimate) for label, estimate in items if estimate is not None]
+    if not items:
+        return None
+    top = max(max(e.high for _, e in items), 1e-6)
+    scale = plot_width / top
+    bars = []
+    for index, (label, estimate) in enumerate(items):
+        y = index * ROW_HEIGHT + 6
+        bars.append(
+            Bar(
+                label=label,
+                value=f"{estimate.value:.2%}",
+                top=y,
+                middle=y + BAR_HEIGHT / 2,
+                cap_top=y + 3,
+                cap_bottom=y + BAR_HEIGHT - 3,
+                width=max(estimate.value, 0.0) * scale,
+                low=max(estimate.low, 0.0) * scale,
+                high=min(estimate.high, top) * scale,
+            )
+        )
+    ticks = [(plot_width * i / 4, f"{top * i / 4:.1%}") for i in range(5)]
+    axis_y = len(items) * ROW_HEIGHT + 6
+    return Chart(bars, label_width + plot_width + 70, axis_y + 20, label_width, plot_width, axis_y, ticks)

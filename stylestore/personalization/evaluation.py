@@ -1,0 +1,121 @@
+"""Offline estimators over the impression log: IPW policy values and per-style CTRs.
+
+Pure Python and numpy. Every impression is logged with the probability with which the
+logging policy chose it (``Choice.propensity``); that makes the inverse-propensity
+estimate of any other policy's CTR unbiased, as long as the other policy only takes
+actions the logging policy could take (epsilon-exploration guarantees that for every
+available style, except where an explicit pick fixed the action with probability 1).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Hashable, Iterable, Mapping, Optional, Tuple
+
+import numpy as np
+
+from .policy import StyleStats
+
+#: Two-sided 95 % normal quantile.
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with a confidence interval, and how many observations made it."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def __contains__(self, x: float) -> bool:
+        return self.low <= x <= self.high
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One logged impression.
+
+    ``context`` is whatever the target policy needs to say how likely it would have been
+    to take ``action`` there (for ``policy.action_probabilities``: the visitor state
+    and available styles at the time); ``propensity`` the logging policy's probability
+    of ``action``; ``reward`` 1 for a click, 0 otherwise (or any bounded reward).
+    """
+
+    context: Any
+    action: Optional[str]
+    propensity: float
+    reward: float
+
+
+TargetPolicy = Callable[[Any, Optional[str]], float]
+
+
+def _weights_and_rewards(logs: Iterable[Logged], target: TargetPolicy) -> Tuple[np.ndarray, np.ndarray]:
+    weights, rewards = [], []
+    for row in logs:
+        if not 0 < row.propensity <= 1:
+            raise ValueError(f"propensity must be in (0, 1]: {row.propensity!r}")
+        weights.append(target(row.context, row.action) / row.propensity)
+        rewards.append(row.reward)
+    if not weights:
+        raise ValueError("no logged impressions")
+    return np.asarray(weights, dtype=np.float64), np.asarray(rewards, dtype=np.float64)
+
+
+def ipw(logs: Iterable[Logged], target: TargetPolicy, z: float = Z95) -> Estimate:
+    """Inverse-propensity estimate of the target policy's mean reward (its CTR).
+
+    ``target(context, action)`` is the target policy's probability of ``action`` in
+    ``context``. Unbiased; the interval is the normal approximation from the sample
+    variance of the weighted rewards, which is reliable once there are many more
+    impressions than the largest importance weight (few clicks under rare actions make
+    it optimistic).
+    """
+    weights, rewards = _weights_and_rewards(logs, target)
+    terms = weights * rewards
+    n = len(terms)
+    value = float(terms.mean())
+    half = z * float(terms.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+    return Estimate(value, value - half, value + half, n)
+
+
+def snipw(logs: Iterable[Logged], target: TargetPolicy, z: float = Z95) -> Estimate:
+    """Self-normalised IPW: ``sum(w r) / sum(w)``.
+
+    Slightly biased but with lower variance than ``ipw`` and always within the reward
+    range; the interval comes from the delta method.
+    """
+    weights, rewards = _weights_and_rewards(logs, target)
+    total = float(weights.sum())
+    n = len(weights)
+    if total <= 0:
+        raise ValueError("the target policy takes none of the logged actions")
+    value = float((weights * rewards).sum()) / total
+    half = z * math.sqrt(float((weights**2 * (rewards - value) ** 2).sum())) / total
+    return Estimate(value, value - half, value + half, n)
+
+
+def wilson(successes: float, trials: float, z: float = Z95) -> Estimate:
+    """Rate with its Wilson score interval: sane at 0 clicks and few impressions,
+    where the normal interval collapses to a point or leaves [0, 1]."""
+    if trials <= 0:
+        return Estimate(0.0, 0.0, 1.0, 0)
+    if not 0 <= successes <= trials:
+        raise ValueError("successes must be between 0 and trials")
+    p = successes / trials
+    z2 = z * z
+    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
+    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), int(trials))
+
+
+def ctr_by_style(stats: Mapping[Hashable, StyleStats], z: float = Z95) -> Dict[Hashable, Estimate]:
+    """Observed CTR (clicks / impressions) per style with its Wilson interval.
+
+    This is the CTR a style earned *under the policy that showed it*, i.e. mostly with
+    visitors whose taste matched it; to compare styles as if each were shown to
+    everyone, use ``ipw`` with a target that always shows that style.
+    """
+    return {key: wilson(s.clicks, s.impressions, z) for key, s in stats.items()}

@@ -1,0 +1,355 @@
+"""Recording what visitors do: views, impressions, clicks, add to carts and picks.
+
+Every batch of events of one visitor is applied in one transaction that locks the
+visitor's row, so concurrent beacons of the same visitor are serialized: the
+duplicate checks below are exact, and the state is never updated from a stale copy.
+What one batch does:
+
+- **Deduplicates.** A client ``event_id`` is recorded once per visitor (a retried
+  beacon is not counted twice), and each rendered choice (``choice_id``) gets at most
+  one impression, one click and one add to cart. A click whose impression never
+  arrived (the beacon was lost, the page left early) records that impression too: a
+  click proves the image was seen, and CTRs must never exceed 1. A product viewed
+  again within ``VIEW_REPEAT_SECONDS`` (a refresh) is not a new view.
+- **Updates the policy state** (``policy.VisitorState``: decayed sums, bounded under
+  1 KB by construction) and stores it on the ``Visitor`` row as JSON.
+- **Appends to the log** (``StyleEvent``) and adds to the anonymous per-style daily
+  counters (``StyleDailyStats``) the global model is refitted from.
+
+The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
+events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``.
+"""
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..conf import stylestore_settings
+from ..models import SourceImage, Style
+from . import policy, service
+from .identity import get_visitor
+from .models import StyleDailyStats, StyleEvent, Visitor
+
+logger = logging.getLogger(__name__)
+
+Kind = StyleEvent.Kind
+#: Most events one request may carry.
+MAX_BATCH = 50
+#: A view of the same product by the same visitor within this long is a refresh.
+VIEW_REPEAT_SECONDS = 30 * 60
+#: Rows deleted per statement by the purge, so it never holds long locks.
+PURGE_CHUNK = 5000
+CHOICE_KINDS = (Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One validated event, ready to record.
+
+    ``choice`` (impression, click, add to cart) is the verified content of the
+    ``choice_id`` token; ``source_id`` and ``embedding`` (view) the viewed image's
+    ``SourceImage`` and its style embedding; ``pick`` (pick) a style key,
+    ``service.ORIGINAL``, or None to clear the pick.
+    """
+
+    kind: str
+    event_id: str = ""
+    choice: service.ChoiceRecord | None = None
+    source_id: int | None = None
+    embedding: list | None = None
+    pick: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: int
+    duplicates: int
+
+
+class InvalidEvents(ValueError):
+    """Events that cannot be recorded; ``errors`` maps ``"<index>.<field>"`` to messages."""
+
+    def __init__(self, errors: dict):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def resolve(context, items) -> list[Event]:
+    """Turn well-formed client events into ``Event``s, checking what needs the database
+    or the visitor's key, in a fixed number of queries for the whole batch.
+
+    ``items`` are dicts with ``kind``, ``event_id``, and per kind: ``choice`` (the
+    signed ``choice_id`` of the image, for impression, click and add to cart),
+    ``source`` (a parsed ``SourceReference``, for view; optional for pick) with
+    ``field`` (default: the model's first source field), ``style`` (pick: a style
+    slug, ``"original"``, or None to let the shop choose again).
+    """
+    errors = {}
+    source_keys = {}
+    for index, item in enumerate(items):
+        reference = item.get("source")
+        if reference is not None:
+            field = item.get("field") or reference.fields[0]
+            if field not in reference.fields:
+                errors[f"{index}.field"] = [f"{reference.label} has no source image field {field!r}."]
+                continue
+            source_keys[index] = (reference.content_type.pk, reference.object_id, field)
+    sources = {}
+    if source_keys:
+        condition = Q()
+        for content_type_id, object_id, field in set(source_keys.values()):
+            condition |= Q(content_type_id=content_type_id, object_id=object_id, field_name=field)
+        for pk, content_type_id, object_id, field, embedding in SourceImage.objects.filter(condition).values_list(
+            "pk", "content_type_id", "object_id", "field_name", "embedding"
+        ):
+            sources[(content_type_id, object_id, field)] = (pk, embedding)
+    slugs = {item["style"] for item in items if item["kind"] == Kind.PICK and item.get("style") not in (None, service.ORIGINAL)}
+    styles = dict(Style.objects.filter(slug__in=slugs, active=True).values_list("slug", "pk")) if slugs else {}
+
+    events = []
+    for index, item in enumerate(items):
+        kind, event_id = item["kind"], item.get("event_id") or ""
+        source = sources.get(source_keys.get(index))
+        if index in source_keys and source is None:
+            errors[f"{index}.source"] = [f"{item['source'].label} has no image known to Stylestore."]
+        if kind in CHOICE_KINDS:
+            choice = service.read_choice(context.key, item.get("choice") or "") if context.key else None
+            if choice is None:
+                errors[f"{index}.choice"] = ["Not a choice id issued to this visitor."]
+            events.append(Event(kind=kind, event_id=event_id, choice=choice))
+        elif kind == Kind.VIEW:
+            if index not in source_keys and f"{index}.field" not in errors:
+                errors[f"{index}.source"] = ["A view needs the viewed source."]
+            events.append(Event(kind=kind, event_id=event_id, source_id=source and source[0], embedding=source and source[1]))
+        elif kind == Kind.PICK:
+            style = item.get("style")
+            if style not in (None, service.ORIGINAL) and style not in styles:
+                errors[f"{index}.style"] = [f"No active style {style!r}."]
+            pick = str(styles[style]) if style in styles else style
+            events.append(Event(kind=kind, event_id=event_id, source_id=source and source[0], pick=pick))
+        else:
+            errors[f"{index}.kind"] = [f"Unknown event kind {kind!r}."]
+    if errors:
+        raise InvalidEvents(errors)
+    return events
+
+
+def record(context, events) -> Outcome:
+    """Record a visitor's events (in order). Raises ``PermissionError`` without consent."""
+    if not context.consent:
+        raise PermissionError("no consent: nothing may be stored for this visitor")
+    try:
+        with transaction.atomic():
+            return _record(context, list(events))
+    except IntegrityError:
+        # Only reachable where rows are not locked (a backend without SELECT ... FOR
+        # UPDATE): a concurrent duplicate won. Once more, now seeing its rows.
+        with transaction.atomic():
+            return _record(context, list(events))
+
+
+def _record(context, events) -> Outcome:
+    visitor = context.get_or_create_visitor(lock=True)
+    now = visitor.last_seen_at = timezone.now()
+    state = policy.VisitorState.from_dict(visitor.state)
+    params = service.policy_params()
+    seen_ids, seen_choices, recent_views = _already_recorded(visitor, events, now)
+    styles = set(Style.objects.filter(pk__in={e.choice.style_id for e in events if e.choice}).values_list("pk", flat=True))
+    sources = set(
+        SourceImage.objects.filter(pk__in={e.choice.source_id for e in events if e.choice and e.choice.source_id})
+        .values_list("pk", flat=True)
+    )
+
+    rows, counters, duplicates = [], defaultdict(lambda: defaultdict(float)), 0
+    for event in events:
+        if event.event_id and event.event_id in seen_ids:
+            duplicates += 1
+            continue
+        if event.choice is not None:
+            choice = event.choice
+            if (event.kind, choice.choice_id) in seen_choices or choice.style_id not in styles:
+                duplicates += 1  # a deleted style's choice has nothing left to count
+                continue
+            source_id = choice.source_id if choice.source_id in sources else None
+            if event.kind != Kind.IMPRESSION and (Kind.IMPRESSION, choice.choice_id) not in seen_choices:
+                _apply_impression(state, choice, params, counters)
+                rows.append(_choice_row(visitor, Kind.IMPRESSION, choice, source_id, "", now))
+                seen_choices.add((Kind.IMPRESSION, choice.choice_id))
+            seen_choices.add((event.kind, choice.choice_id))
+            _apply_choice_event(event.kind, state, choice, params, counters)
+            rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now))
+        elif event.kind == Kind.VIEW:
+            if event.source_id in recent_views:
+                duplicates += 1
+                continue
+            recent_views.add(event.source_id)
+            _apply_view(state, event.embedding, params)
+            rows.append(StyleEvent(visitor=visitor, kind=Kind.VIEW, source_id=event.source_id, event_id=event.event_id, created_at=now))
+        elif event.kind == Kind.PICK:
+            state.set_pick(event.pick)
+            style_id = int(event.pick) if event.pick not in (None, service.ORIGINAL) else None
+            if style_id is not None:
+                counters[style_id]["picks"] += 1
+            rows.append(
+                StyleEvent(visitor=visitor, kind=Kind.PICK, source_id=event.source_id, style_id=style_id,
+                           reason=event.pick or "", event_id=event.event_id, created_at=now)
+            )
+        else:
+            raise ValueError(f"unknown event kind {event.kind!r}")
+        if event.event_id:
+            seen_ids.add(event.event_id)
+
+    StyleEvent.objects.bulk_create(rows)
+    _add_to_counters(counters, now.date())
+    visitor.state = state.to_dict()
+    visitor.save(update_fields=["state", "last_seen_at"])
+    context.remember(visitor)
+    return Outcome(accepted=len(events) - duplicates, duplicates=duplicates)
+
+
+def _already_recorded(visitor, events, now):
+    """What of this batch the log already holds: event ids, (kind, choice id) pairs,
+    and the sources this visitor viewed within ``VIEW_REPEAT_SECONDS``."""
+    event_ids = {e.event_id for e in events if e.event_id}
+    choice_ids = {e.choice.choice_id for e in events if e.choice}
+    viewed = {e.source_id for e in events if e.kind == Kind.VIEW}
+    mine = StyleEvent.objects.filter(visitor=visitor)
+    seen_ids = set(mine.filter(event_id__in=event_ids).values_list("event_id", flat=True)) if event_ids else set()
+    seen_choices = set(mine.filter(choice_id__in=choice_ids).values_list("kind", "choice_id")) if choice_ids else set()
+    recent_views = (
+        set(
+            mine.filter(
+                kind=Kind.VIEW, source_id__in=viewed, created_at__gte=now - timedelta(seconds=VIEW_REPEAT_SECONDS)
+            ).values_list("source_id", flat=True)
+        )
+        if viewed
+        else set()
+    )
+    return seen_ids, seen_choices, recent_views
+
+
+def _choice_row(visitor, kind, choice, source_id, event_id, now):
+    impression = kind == Kind.IMPRESSION
+    return StyleEvent(
+        visitor=visitor,
+        kind=kind,
+        source_id=source_id,
+        style_id=choice.style_id,
+        choice_id=choice.choice_id,
+        event_id=event_id,
+        propensity=choice.propensity,
+        history_share=choice.history_share,
+        reason=choice.reason,
+        available=list(choice.available) if impression else None,
+        created_at=now,
+    )
+
+
+def _apply_impression(state, choice, params, counters):
+    state.record_impression(choice.to_choice(), params)
+    row = counters[choice.style_id]
+    row["impressions"] += 1
+    if choice.reason == "pick":
+        row["picked_impressions"] += 1
+    else:
+        row["share_sum"] += choice.history_share
+        row["share_sq_sum"] += choice.history_share**2
+
+
+def _apply_choice_event(kind, state, choice, params, counters):
+    row = counters[choice.style_id]
+    if kind == Kind.IMPRESSION:
+        _apply_impression(state, choice, params, counters)
+    elif kind == Kind.CLICK:
+        state.record_click(choice.style_key, params)
+        row["clicks"] += 1
+        if choice.reason == "pick":
+            row["picked_clicks"] += 1
+        else:
+            row["click_share_sum"] += choice.history_share
+    elif kind == Kind.ADD_TO_CART:
+        state.record_add_to_cart(choice.style_key, params)
+        row["add_to_carts"] += 1
+
+
+def _apply_view(state, embedding, params):
+    """Spread the view over the styles by the photo's style embedding. A photo without
+    an embedding yet (the worker has not computed it) teaches nothing."""
+    table = service.style_table()
+    if not embedding or len(table) == 0 or len(embedding) != table.matrix.shape[1]:
+        return
+    try:
+        preference = policy.view_preference(table, embedding, params.temperature)
+    except ValueError:  # a zero or non-finite embedding
+        return
+    state.record_view(preference, params)
+
+
+def _add_to_counters(counters, day):
+    """Add the batch's sums to today's per-style rows. Styles in id order, so two
+    batches touching the same styles lock their rows in the same order (no deadlock)."""
+    integer_fields = {"impressions", "clicks", "add_to_carts", "picks", "picked_impressions", "picked_clicks"}
+    for style_id in sorted(counters):
+        values = {k: (int(v) if k in integer_fields else v) for k, v in counters[style_id].items() if v}
+        if not values:
+            continue
+        rows = StyleDailyStats.objects.filter(style_id=style_id, day=day)
+        if rows.update(**{k: F(k) + v for k, v in values.items()}):
+            continue
+        try:
+            with transaction.atomic():
+                StyleDailyStats.objects.create(style_id=style_id, day=day, **values)
+        except IntegrityError:  # created concurrently since the update found nothing
+            rows.update(**{k: F(k) + v for k, v in values.items()})
+
+
+def record_view(request, obj, field_name) -> bool:
+    """Record a server-side product view (call it from the product page's view).
+
+    Returns whether a view was recorded: not without consent, not when Stylestore does
+    not know the image, not for a refresh.
+    """
+    context = get_visitor(request)
+    if not context.consent:
+        return False
+    content_type = ContentType.objects.get_for_model(obj)
+    row = (
+        SourceImage.objects.filter(content_type=content_type, object_id=str(obj.pk), field_name=field_name)
+        .values_list("pk", "embedding")
+        .first()
+    )
+    if row is None:
+        return False
+    return record(context, [Event(kind=Kind.VIEW, source_id=row[0], embedding=row[1])]).accepted == 1
+
+
+def purge_expired() -> dict:
+    """Delete events, daily counters and idle visitors older than the retention period.
+
+    The django-q2 schedule ``stylestore-personalization-purge`` runs it daily. Deletes
+    go in chunks of ``PURGE_CHUNK`` rows so no statement holds locks for long.
+    """
+    cutoff = timezone.now() - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
+    counts = {
+        "events": _delete_in_chunks(StyleEvent.objects.filter(created_at__lt=cutoff)),
+        "visitors": _delete_in_chunks(Visitor.objects.filter(last_seen_at__lt=cutoff)),
+        "daily_stats": _delete_in_chunks(StyleDailyStats.objects.filter(day__lt=cutoff.date())),
+    }
+    logger.info("personalization purge: %s", counts)
+    return counts
+
+
+def _delete_in_chunks(queryset) -> int:
+    deleted = 0
+    while True:
+        ids = list(queryset.values_list("pk", flat=True)[:PURGE_CHUNK])
+        if not ids:
+            return deleted
+        # Count the rows of the model itself, not the cascaded ones (a visitor's events).
+        _, per_model = queryset.model.objects.filter(pk__in=ids).delete()
+        deleted += per_model.get(queryset.model._meta.label, 0)

@@ -1,0 +1,299 @@
+"""Who the visitor is: our own visitor key, consent, and the link to a user account.
+
+Why our own key rather than the session: Django rotates the session key at login
+(session fixation protection) and flushes it at logout, and personalization should
+follow a shopper across that; nor should it force a session row onto every visitor.
+So a consenting visitor gets a random 32-hex key in a long-lived cookie
+(``STYLESTORE["VISITOR_COOKIE"]``: HttpOnly, SameSite=Lax, Secure over HTTPS). The
+value is signed with the project's secret, so a client cannot pick a key (and create
+rows under it) or guess another visitor's. Headless storefronts send the same signed
+token in an ``X-Visitor-Id`` header instead; the API returns it to them.
+
+SameSite=Lax is also what makes the cookie-authenticated event and erase endpoints
+safe without a CSRF token (``navigator.sendBeacon`` cannot send one): browsers do not
+attach a Lax cookie to a cross-site POST, so another site cannot act as the visitor.
+
+Consent: with ``STYLESTORE["CONSENT_REQUIRED"]``, nothing is read, written or stored
+for a visitor unless the consent cookie (``STYLESTORE["CONSENT_COOKIE"]``, or an
+``X-Visitor-Consent`` header for headless clients) is present and not a refusal
+("0", "false", "no", "denied", ...). Without consent the visitor gets no key, no row
+and no events; they see the globally best variant (or the original photo). A visitor
+cookie left from before a withdrawal is deleted.
+
+The ``Visitor`` row is created lazily, the first time something must be remembered
+(a product view, an event, a login), so browsing a listing writes nothing.
+"""
+import re
+import secrets
+import time
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.dispatch import receiver
+from django.utils.cache import patch_vary_headers
+
+from ..conf import stylestore_settings
+from .models import Visitor
+from .policy import VisitorState
+
+VISITOR_HEADER = "X-Visitor-Id"
+CONSENT_HEADER = "X-Visitor-Consent"
+#: Consent cookie values that mean "no": anything else present counts as consent.
+REFUSALS = frozenset({"", "0", "false", "no", "off", "denied", "deny", "declined", "rejected", "withdrawn"})
+#: The cookie is re-issued (its expiry slides) at most once a day, not on every response.
+REISSUE_AFTER_SECONDS = 24 * 3600
+REQUEST_ATTR = "stylestore_visitor"
+SIGNING_SALT = "stylestore.visitor"
+KEY_RE = re.compile(r"[0-9a-f]{32}")
+_UNSET = object()
+
+
+def consent_signal(request):
+    """The visitor's consent answer: True, False (an explicit refusal), or None (none given)."""
+    value = request.headers.get(CONSENT_HEADER)
+    if value is None:
+        value = request.COOKIES.get(stylestore_settings.CONSENT_COOKIE)
+    return None if value is None else value.strip().lower() not in REFUSALS
+
+
+def has_consent(request) -> bool:
+    """Whether per-visitor personalization may run for this request."""
+    return not stylestore_settings.CONSENT_REQUIRED or consent_signal(request) is True
+
+
+def new_key() -> str:
+    return secrets.token_hex(16)
+
+
+def sign_key(key: str, issued: int | None = None) -> str:
+    """The token a cookie or ``X-Visitor-Id`` carries: the key, when it was issued, a MAC."""
+    issued = int(time.time()) if issued is None else issued
+    return signing.Signer(salt=SIGNING_SALT).sign(f"{key}-{issued:x}")
+
+
+def unsign_token(token: str):
+    """``(key, issued)`` for a valid, unexpired token; None for anything else."""
+    try:
+        value = signing.Signer(salt=SIGNING_SALT).unsign(token)
+        key, issued_hex = value.split("-")
+        issued = int(issued_hex, 16)
+    except (signing.BadSignature, ValueError):
+        return None
+    if not KEY_RE.fullmatch(key) or time.time() - issued > stylestore_settings.VISITOR_COOKIE_AGE:
+        return None
+    return key, issued
+
+
+def current_epoch() -> int:
+    """The exploration epoch: the UTC day. The same visitor sees the same draw all day."""
+    return int(time.time() // 86400)
+
+
+class VisitorContext:
+    """One request's view of its visitor, shared by the tags, the API and event recording.
+
+    Loads the ``Visitor`` row at most once per request (one query, however many images
+    the page shows) and never creates it unless asked to. ``images`` and ``choices``
+    are per-request scratchpads of ``service``: the variants it loaded (which do not
+    depend on the visitor) and what it chose (which do, so they are dropped whenever
+    the visitor's state changes during the request).
+    """
+
+    def __init__(self, request):
+        self.consent = has_consent(request)
+        #: Consent is required and the visitor explicitly refused it (a withdrawal).
+        self.refused = stylestore_settings.CONSENT_REQUIRED and consent_signal(request) is False
+        self.epoch = current_epoch()
+        self.images = {}
+        self.choices = {}
+        self._state = None
+        self.accessed = False
+        self._visitor = _UNSET
+        self._issue_cookie = False
+        self._clear_cookie = False
+        token = request.headers.get(VISITOR_HEADER) or request.COOKIES.get(stylestore_settings.VISITOR_COOKIE)
+        parsed = unsign_token(token) if token else None
+        #: The valid key the client presented, consent or not: erasure must work even
+        #: after consent was withdrawn. Nothing else uses it without consent.
+        self.presented_key = parsed[0] if parsed else None
+        self._key = self.presented_key if self.consent else None
+        if self._key is not None:
+            self._issue_cookie = time.time() - parsed[1] > REISSUE_AFTER_SECONDS
+
+    @property
+    def key(self):
+        """The visitor key (minted on first use), or None without consent."""
+        if not self.consent:
+            return None
+        self.accessed = True
+        if self._key is None:
+            self._mint()
+        return self._key
+
+    def _mint(self):
+        self._key = new_key()
+        self._visitor = None  # a fresh key has no row yet: no query needed to know
+        self._issue_cookie = True
+        self.accessed = True
+
+    @property
+    def known_key(self):
+        """The key if there is one already; unlike ``key``, never mints one."""
+        return self._key
+
+    @property
+    def token(self):
+        """The signed key, for the cookie and for headless clients' ``X-Visitor-Id``."""
+        key = self.key
+        return None if key is None else sign_key(key)
+
+    @property
+    def visitor(self):
+        """The stored ``Visitor``, or None (no consent, or nothing remembered yet)."""
+        key = self.key
+        if key is None:
+            return None
+        if self._visitor is _UNSET:
+            self._visitor = Visitor.objects.filter(key=key).first()
+        return self._visitor
+
+    @property
+    def state(self):
+        """The policy state to choose with: None without consent, else the stored one
+        (a fresh, empty state for a visitor with nothing remembered yet)."""
+        if not self.consent:
+            return None
+        if self._state is None:
+            visitor = self.visitor
+            self._state = VisitorState.from_dict(visitor.state) if visitor is not None else VisitorState()
+        return self._state
+
+    def get_or_create_visitor(self, *, lock=False):
+        """The ``Visitor`` row, created if needed; locked for update with ``lock`` (call
+        inside a transaction). Raises ``PermissionError`` without consent."""
+        key = self.key
+        if key is None:
+            raise PermissionError("no consent: nothing may be stored for this visitor")
+        queryset = Visitor.objects.select_for_update() if lock else Visitor.objects
+        visitor = queryset.filter(key=key).first()
+        if visitor is None:
+            try:
+                with transaction.atomic():
+                    visitor = Visitor.objects.create(key=key)
+            except IntegrityError:  # a concurrent request of the same visitor created it
+                visitor = queryset.get(key=key)
+        self.remember(visitor)
+        return visitor
+
+    def remember(self, visitor):
+        """Adopt ``visitor`` (just saved) as this request's row and state."""
+        self._visitor = visitor
+        self._state = VisitorState.from_dict(visitor.state)
+        self.choices.clear()
+
+    def rotate(self):
+        """Start a new anonymous visitor in this browser (after logout, or when another
+        account logs in on it): later requests no longer see the previous one's data."""
+        if not self.consent:
+            return
+        self._state = None
+        self.choices.clear()
+        self._mint()
+
+    def forget(self):
+        """After erasure: drop the key and delete the cookie."""
+        self._key = self.presented_key = None
+        self._visitor = None
+        self._state = None
+        self.choices.clear()
+        self._issue_cookie = False
+        self._clear_cookie = True
+        self.consent = False  # nothing more is stored during this request
+
+    def update_response(self, request, response):
+        """Set, refresh or delete the visitor cookie as this request requires."""
+        name = stylestore_settings.VISITOR_COOKIE
+        if self._clear_cookie or (not self.consent and name in request.COOKIES):
+            response.delete_cookie(name, samesite="Lax")
+        elif self._issue_cookie and self._key is not None:
+            response.set_cookie(
+                name,
+                sign_key(self._key),
+                max_age=stylestore_settings.VISITOR_COOKIE_AGE,
+                httponly=True,
+                samesite="Lax",
+                secure=request.is_secure(),
+            )
+        if self.accessed:
+            # The page depends on who is asking: shared caches must not mix visitors.
+            patch_vary_headers(response, ("Cookie", VISITOR_HEADER))
+
+
+def get_visitor(request) -> VisitorContext:
+    """The request's ``VisitorContext`` (made here if the middleware did not run; then
+    no cookie is written, which suits headless clients using ``X-Visitor-Id``)."""
+    context = getattr(request, REQUEST_ATTR, None)
+    if context is None:
+        context = VisitorContext(request)
+        setattr(request, REQUEST_ATTR, context)
+    return context
+
+
+class VisitorMiddleware:
+    """Attach ``request.stylestore_visitor`` and keep the visitor cookie in step.
+
+    Put it after ``AuthenticationMiddleware``. It costs nothing on requests that do
+    not personalize anything: the key is read, not verified against the database.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        context = get_visitor(request)
+        response = self.get_response(request)
+        if context.refused and context.presented_key:
+            # Consent withdrawn: what was stored under it goes now, not at the purge.
+            from .erase import erase_visitor
+
+            erase_visitor(context)
+        context.update_response(request, response)
+        return response
+
+
+def link_user(context: VisitorContext, user):
+    """Link the visitor to ``user``; a browser that belonged to another account starts
+    afresh. A new device with nothing remembered adopts the state of the user's most
+    recently seen device, so their picks and taste follow them across devices."""
+    with transaction.atomic():
+        visitor = context.get_or_create_visitor(lock=True)
+        if visitor.user_id is not None and visitor.user_id != user.pk:
+            context.rotate()
+            visitor = context.get_or_create_visitor(lock=True)
+        if not visitor.state:
+            previous = (
+                Visitor.objects.filter(user=user)
+                .exclude(pk=visitor.pk)
+                .order_by("-last_seen_at")
+                .values_list("state", flat=True)
+                .first()
+            )
+            visitor.state = previous or {}
+        visitor.user = user
+        visitor.save(update_fields=["user", "state"])
+        context.remember(visitor)
+
+
+@receiver(user_logged_in, dispatch_uid="stylestore-visitor-login")
+def _on_login(sender, request, user, **kwargs):
+    context = getattr(request, REQUEST_ATTR, None) if request is not None else None
+    if context is not None and context.consent:
+        link_user(context, user)
+
+
+@receiver(user_logged_out, dispatch_uid="stylestore-visitor-logout")
+def _on_logout(sender, request, user, **kwargs):
+    context = getattr(request, REQUEST_ATTR, None) if request is not None else None
+    if context is not None and user is not None:
+        context.rotate()

@@ -1,0 +1,126 @@
+"""What personalization stores: visitors, their events, and per-style daily counters.
+
+- ``Visitor``: our own random key (in a long-lived cookie: the session key changes at
+  login, and personalization must survive that), the user it was linked to at login,
+  and the policy's bounded per-visitor state (``policy.VisitorState.to_dict``, < 1 KB).
+  A row exists only for a visitor who consented (or when consent is not required), and
+  only once something had to be remembered: browsing the listing creates nothing.
+- ``StyleEvent``: the event log (view, impression, click, add to cart, pick) with the
+  probability every impression was chosen with, for offline IPW evaluation. Rows are
+  tied to their visitor and go with it (erasure, retention purge).
+- ``StyleDailyStats``: anonymous per-style, per-day sums of that log. The policy's
+  global model is refitted from them (a handful of rows, not the whole log), and they
+  are what the analytics table shows. They hold no visitor identity, so erasing a
+  visitor leaves them alone; they are purged with the same retention as events.
+
+These models live in ``stylestore.personalization`` but belong to the ``stylestore``
+app: ``stylestore/models.py`` imports them, which registers them under that label.
+"""
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ..models import SourceImage, Style
+
+__all__ = ["Visitor", "StyleEvent", "StyleDailyStats"]
+
+
+class Visitor(models.Model):
+    #: 32 random hex characters; the cookie and ``X-Visitor-Id`` carry it signed, so a
+    #: client can neither choose its key nor guess another visitor's.
+    key = models.CharField(max_length=32, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        # Deleting an account deletes the browsing data linked to it.
+        on_delete=models.CASCADE,
+        related_name="stylestore_visitors",
+    )
+    state = models.JSONField(default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Indexed for the retention purge, which deletes visitors idle for longer than it.
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("visitor")
+
+    def __str__(self):
+        return f"visitor {self.key[:8]}…"
+
+
+class StyleEvent(models.Model):
+    class Kind(models.TextChoices):
+        VIEW = "view", _("Product view")
+        IMPRESSION = "impression", _("Impression")
+        CLICK = "click", _("Click")
+        ADD_TO_CART = "add_to_cart", _("Add to cart")
+        PICK = "pick", _("Style pick")
+
+    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    # SET_NULL: the log keeps counting when a product or style is deleted.
+    source = models.ForeignKey(SourceImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    style = models.ForeignKey(Style, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The rendered choice an impression, click or add to cart refers to (a random id
+    # minted with every personalized image): each choice gets at most one of each kind.
+    choice_id = models.CharField(max_length=16, blank=True)
+    # The client's idempotency key: a retried batch is not counted twice.
+    event_id = models.CharField(max_length=64, blank=True)
+    # Impressions (and the clicks and add to carts answering them): the probability the
+    # policy chose the style with, why, and the visitor's history share of that style.
+    propensity = models.FloatField(null=True, blank=True)
+    history_share = models.FloatField(null=True, blank=True)
+    reason = models.CharField(max_length=10, blank=True)
+    # Impressions: the ids of the styles that were available, in the order offered;
+    # what a target policy needs to say how it would have chosen (IPW).
+    available = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("style event")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visitor", "event_id"], condition=~models.Q(event_id=""), name="stylestore_event_idempotent"
+            ),
+            models.UniqueConstraint(
+                fields=["visitor", "kind", "choice_id"],
+                condition=~models.Q(choice_id=""),
+                name="stylestore_event_once_per_choice",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "created_at"], name="stylestore_event_kind_time")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.visitor_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class StyleDailyStats(models.Model):
+    """One style's event sums on one day (UTC).
+
+    ``impressions`` and ``clicks`` count everything; ``picked_*`` the part of them shown
+    because the customer picked the style. The policy's global model is fitted on the
+    rest (what the shop chose), with the history-share sums ``policy.StyleStats`` needs.
+    """
+
+    style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    impressions = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    add_to_carts = models.PositiveIntegerField(default=0)
+    picks = models.PositiveIntegerField(default=0)
+    picked_impressions = models.PositiveIntegerField(default=0)
+    picked_clicks = models.PositiveIntegerField(default=0)
+    share_sum = models.FloatField(default=0.0)
+    share_sq_sum = models.FloatField(default=0.0)
+    click_share_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        verbose_name = _("style daily statistics")
+        verbose_name_plural = _("style daily statistics")
+        constraints = [models.UniqueConstraint(fields=["style", "day"], name="stylestore_style_day_unique")]
+        indexes = [models.Index(fields=["day"], name="stylestore_stats_day")]
+
+    def __str__(self):
+        return f"{self.style_id} on {self.day}"

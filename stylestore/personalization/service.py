@@ -1,0 +1,498 @@
+"""The bridge between pages and the pure policy: load, choose, sign.
+
+For a page of products this module
+
+1. loads the visible variants (``StylizedImage.objects.visible()``: ready, current,
+   approved or auto-approved) of every product image on the page in **one query**,
+   with their styles, and keeps them on the request (``VisitorContext.images``);
+2. loads the visitor's state once per request (``identity``) and the global model
+   from a per-process cache refitted every few minutes from ``StyleDailyStats``;
+3. calls ``policy.choose`` per image (tens of microseconds, no I/O) and returns a
+   ``StyledImage``: the chosen variant's URL, size and ``srcset``, or the original
+   photo when no variant is visible. Nothing is ever generated here;
+4. signs every personalized choice into a ``choice_id`` token. The page's script
+   reports the impression with it when the image is actually seen, and clicks and add
+   to carts refer to it; ``events`` verifies the signature, so the logged propensity
+   and style are the ones the server chose, not whatever a client claims.
+
+So a listing costs a constant number of queries however many products it shows:
+variants (1) + visitor (1), plus the cached global model's refit every
+``GLOBAL_MODEL_TTL`` seconds per process.
+"""
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.core import signing
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..conf import stylestore_settings
+from ..models import SourceImage, Style, StylizedImage
+from ..storage import variant_storage
+from . import policy
+from .models import StyleDailyStats
+
+#: The global model is refitted from the daily counters this often (per process).
+GLOBAL_MODEL_TTL = 300
+#: Style and product-photo embedding tables are rebuilt this often (per process).
+EMBEDDINGS_TTL = 60
+#: The pick that means "always show me the original photos".
+ORIGINAL = "original"
+CHOICE_SALT = "stylestore.choice"
+CHOICE_VERSION = "1"
+
+
+# ---------------------------------------------------------------------- process caches
+
+
+class _TTLCache:
+    """A few values computed from the database, kept per process for ``ttl`` seconds.
+
+    Concurrent misses may compute a value twice; that is cheaper than a lock held
+    across a query.
+    """
+
+    def __init__(self):
+        self._values = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, ttl, compute):
+        now = time.monotonic()
+        entry = self._values.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        value = compute()
+        with self._lock:
+            self._values[key] = (now + ttl, value)
+        return value
+
+    def clear(self):
+        with self._lock:
+            self._values.clear()
+
+
+_cache = _TTLCache()
+
+
+def clear_caches(**kwargs):
+    """Forget the cached model and embeddings (styles changed, settings changed, tests)."""
+    _cache.clear()
+
+
+def policy_params(explore=True) -> policy.PolicyParams:
+    """The policy's parameters from settings; without exploration for visitors who did
+    not consent (no key to make a draw sticky, and nothing is logged for them)."""
+    epsilon = stylestore_settings.EXPLORATION_EPSILON if explore else 0.0
+    return _cache.get(("params", epsilon), math.inf, lambda: policy.PolicyParams(epsilon=epsilon))
+
+
+def stats_window_start():
+    return timezone.now().date() - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
+
+
+def style_stats(since) -> dict:
+    """``policy.StyleStats`` per style key from the daily counters since ``since``: the
+    impressions the shop chose (a customer's own picks are not evidence about styles
+    shown to everyone)."""
+    rows = (
+        StyleDailyStats.objects.filter(day__gte=since)
+        .values("style_id")
+        .annotate(
+            impressions=Sum("impressions"),
+            clicks=Sum("clicks"),
+            picked_impressions=Sum("picked_impressions"),
+            picked_clicks=Sum("picked_clicks"),
+            share_sum=Sum("share_sum"),
+            share_sq_sum=Sum("share_sq_sum"),
+            click_share_sum=Sum("click_share_sum"),
+        )
+        .order_by()
+    )
+    return {
+        str(row["style_id"]): policy.StyleStats(
+            impressions=float(row["impressions"] - row["picked_impressions"]),
+            clicks=float(row["clicks"] - row["picked_clicks"]),
+            share_sum=row["share_sum"],
+            share_sq_sum=row["share_sq_sum"],
+            click_share_sum=row["click_share_sum"],
+        )
+        for row in rows
+    }
+
+
+def global_model() -> policy.GlobalModel:
+    """The population model, refitted at most every ``GLOBAL_MODEL_TTL`` seconds."""
+    return _cache.get(
+        "global", GLOBAL_MODEL_TTL, lambda: policy.fit_global(style_stats(stats_window_start()), policy_params())
+    )
+
+
+def _valid_vector(vector):
+    return (
+        isinstance(vector, list)
+        and vector
+        and all(isinstance(x, (int, float)) for x in vector)
+        and all(math.isfinite(x) for x in vector)
+        and any(x != 0 for x in vector)
+    )
+
+
+def _table(vectors: dict):
+    """An EmbeddingTable of the vectors sharing the most common length (a corrupt or
+    old-format row must not take the whole table down)."""
+    lengths = {}
+    for vector in vectors.values():
+        lengths[len(vector)] = lengths.get(len(vector), 0) + 1
+    if not lengths:
+        return policy.EmbeddingTable({})
+    size = max(lengths, key=lengths.get)
+    return policy.EmbeddingTable({k: v for k, v in vectors.items() if len(v) == size})
+
+
+def style_vectors() -> dict:
+    """``{style key: style vector}`` of the active styles that have one (image styles,
+    once a worker computed it; presets have none and rank by global CTR only)."""
+
+    def load():
+        rows = Style.objects.filter(active=True, style_vector__isnull=False).values_list("pk", "style_vector")
+        return {str(pk): vector for pk, vector in rows if _valid_vector(vector)}
+
+    return _cache.get("style_vectors", EMBEDDINGS_TTL, load)
+
+
+def style_table() -> policy.EmbeddingTable:
+    return _cache.get("style_table", EMBEDDINGS_TTL, lambda: _table(style_vectors()))
+
+
+def photo_table(content_type_id: int, field_name: str) -> policy.EmbeddingTable:
+    """The product photos' embeddings of one image field, keyed by object id."""
+
+    def load():
+        rows = SourceImage.objects.filter(
+            content_type_id=content_type_id, field_name=field_name, embedding__isnull=False
+        ).values_list("object_id", "embedding")
+        return _table({object_id: vector for object_id, vector in rows if _valid_vector(vector)})
+
+    return _cache.get(("photos", content_type_id, field_name), EMBEDDINGS_TTL, load)
+
+
+# ---------------------------------------------------------------------- what a page shows
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    id: int
+    slug: str
+    name: str
+    description: str
+
+    @property
+    def key(self) -> str:
+        """The style's key in the policy's state and model."""
+        return str(self.id)
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One stored file of a variant (variants of one style differ in size bucket)."""
+
+    name: str
+    width: int | None
+    height: int | None
+    max_side: int
+
+    @property
+    def url(self) -> str:
+        return variant_storage().url(self.name)
+
+
+@dataclass
+class PageImage:
+    """One image field of one object on a page, and its visible variants by style key
+    (in the shop's style order, which breaks the policy's ties)."""
+
+    obj: object
+    field_name: str
+    variants: dict  # style key -> (StyleInfo, [Rendition] by size)
+    source_id: int | None = None
+
+    @property
+    def reference(self) -> str:
+        opts = self.obj._meta
+        return f"{opts.app_label}.{opts.model_name}:{self.obj.pk}"
+
+    @property
+    def field_file(self):
+        return getattr(self.obj, self.field_name)
+
+
+@dataclass(frozen=True)
+class StyledImage:
+    """What a template or API client gets for one image."""
+
+    url: str
+    width: int | None
+    height: int | None
+    #: ``(url, width)`` of every size of the shown look, smallest first (empty for the
+    #: original photo), for ``srcset``.
+    candidates: tuple
+    #: The style shown, or None for the original photo.
+    style: StyleInfo | None
+    alt: str
+    #: Signed id of this choice for the impression beacon and click attribution; None
+    #: when nothing is logged (no consent, or the original photo was shown).
+    choice_id: str | None
+    #: Probability with which the policy chose what is shown.
+    propensity: float
+    #: Why: "pick", "sticky", "history", "global", "explore" or "original".
+    reason: str
+    reference: str
+
+    @property
+    def srcset(self) -> str:
+        return ", ".join(f"{url} {width}w" for url, width in self.candidates)
+
+
+def _key(content_type_id, obj, field_name):
+    return (content_type_id, str(obj.pk), field_name)
+
+
+def load_images(context, objects, field_name) -> None:
+    """Load the visible variants of ``field_name`` of all ``objects`` that the request
+    has not loaded yet, in one query (or none). Objects may be of several models."""
+    by_type = {}
+    for obj in objects:
+        content_type = ContentType.objects.get_for_model(obj)  # cached by Django: no query
+        if _key(content_type.pk, obj, field_name) not in context.images:
+            by_type.setdefault(content_type.pk, {})[str(obj.pk)] = obj
+    if not by_type:
+        return
+    condition = Q()
+    for content_type_id, objs in by_type.items():
+        condition |= Q(source__content_type_id=content_type_id, source__object_id__in=list(objs))
+    rows = (
+        StylizedImage.objects.visible()
+        .filter(condition, source__field_name=field_name)
+        .order_by("style__name", "style_id", "max_side", "-pk")
+        .values_list(
+            "source__content_type_id", "source__object_id", "source_id", "style_id", "style__slug",
+            "style__name", "style__description", "max_side", "file", "width", "height",
+        )
+    )
+    for content_type_id, objs in by_type.items():
+        for object_id, obj in objs.items():
+            context.images[(content_type_id, object_id, field_name)] = PageImage(obj, field_name, {})
+    for ct_id, object_id, source_id, style_id, slug, name, description, max_side, file, width, height in rows:
+        entry = context.images[(ct_id, object_id, field_name)]
+        entry.source_id = source_id
+        key = str(style_id)
+        if key not in entry.variants:
+            entry.variants[key] = (StyleInfo(style_id, slug, name, description), [])
+        renditions = entry.variants[key][1]
+        # Ordered by size, newest first: the newest file of each size bucket wins.
+        if not renditions or renditions[-1].max_side != max_side:
+            renditions.append(Rendition(file, width, height, max_side))
+
+
+def page_image(context, obj, field_name) -> PageImage:
+    content_type = ContentType.objects.get_for_model(obj)
+    key = _key(content_type.pk, obj, field_name)
+    if key not in context.images:
+        load_images(context, [obj], field_name)
+    return context.page[key]
+
+
+def _decide(context, entry: PageImage):
+    """The policy's choice for one image and its signed id, made once per request
+    (and again if the visitor's state changed since)."""
+    key = (entry.reference, entry.field_name)
+    if key in context.choices:
+        return context.choices[key]
+    available = list(entry.variants)
+    state = context.state
+    if state is None:
+        choice = policy.choose(None, available, global_model(), policy_params(explore=False), visitor="", epoch=0)
+    elif state.pick == ORIGINAL:
+        choice = policy.Choice(None, 1.0, "pick", 0.0, state.current)
+    else:
+        choice = policy.choose(state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch)
+    token = None
+    if state is not None and choice.style is not None:
+        token = sign_choice(
+            context.key,
+            ChoiceRecord(
+                choice_id=secrets.token_urlsafe(9),
+                source_id=entry.source_id,
+                style_id=int(choice.style),
+                propensity=choice.propensity,
+                history_share=choice.history_share,
+                reason=choice.reason,
+                sticky=choice.sticky,
+                available=tuple(int(k) for k in available),
+            ),
+        )
+    context.choices[key] = (choice, token)
+    return context.choices[key]
+
+
+def _pick_rendition(renditions, size):
+    """The smallest file that covers ``size``, else the largest."""
+    return next((r for r in renditions if r.max_side >= size), renditions[-1])
+
+
+def _original_size(field_file):
+    try:
+        return field_file.width, field_file.height
+    except (OSError, ValueError):  # missing or unreadable file: the page still renders
+        return None, None
+
+
+def render(entry: PageImage, style_key, *, size=None, alt=None, choice=None) -> StyledImage | None:
+    """The ``StyledImage`` for showing style ``style_key`` (None: the original) of an
+    image; None if there is nothing to show at all."""
+    alt = str(entry.obj) if alt in (None, "") else str(alt)
+    propensity, reason, choice_id = (choice[0].propensity, choice[0].reason, choice[1]) if choice else (1.0, "pick", None)
+    if style_key is None or style_key not in entry.variants:
+        field_file = entry.field_file
+        if not field_file:
+            return None
+        width, height = _original_size(field_file)
+        return StyledImage(field_file.url, width, height, (), None, alt, None, propensity, reason, entry.reference)
+    style, renditions = entry.variants[style_key]
+    shown = _pick_rendition(renditions, size or stylestore_settings.DEFAULT_SIZE)
+    candidates = tuple((r.url, r.width) for r in renditions if r.width)
+    described = _("%(alt)s, in the style “%(style)s”") % {"alt": alt, "style": style.name}
+    return StyledImage(
+        shown.url, shown.width, shown.height, candidates, style, described, choice_id, propensity, reason, entry.reference
+    )
+
+
+def styled_image(context, obj, field_name, *, size=None, alt=None) -> StyledImage | None:
+    """The variant (or original) this visitor sees for ``obj.<field_name>``."""
+    entry = page_image(context, obj, field_name)
+    choice = _decide(context, entry)
+    return render(entry, choice[0].style, size=size, alt=alt, choice=choice)
+
+
+def style_options(context, obj, field_name, *, size=None, alt=None):
+    """What the style picker offers: ``(StyledImage, selected)`` for the original photo
+    and every visible variant, ``selected`` marking the visitor's explicit pick."""
+    entry = page_image(context, obj, field_name)
+    state = context.state
+    pick = state.pick if state is not None else None
+    options = []
+    original = render(entry, None, size=size, alt=alt)
+    if original is not None:
+        options.append((original, pick == ORIGINAL))
+    for key in entry.variants:
+        options.append((render(entry, key, size=size, alt=alt), pick == key))
+    return options
+
+
+def more_in_this_style(context, obj, field_name, *, limit=4):
+    """Objects of ``obj``'s model whose photos are closest in style-embedding space to
+    the visitor's preferred style (their pick, their sticky choice, their most browsed
+    style), else to the style shown for ``obj``, else to ``obj``'s own photo.
+
+    Returns ``[(object, similarity)]``, closest first, without ``obj``. Their images
+    are loaded for the request at once, so showing them adds one query, not one each.
+    Objects come from the model's default manager: a shop whose default manager
+    includes unpublished products should filter the result.
+    """
+    content_type = ContentType.objects.get_for_model(obj)
+    candidates = photo_table(content_type.pk, field_name)
+    if len(candidates) == 0 or limit <= 0:
+        return []
+    vectors = style_vectors()
+    state = context.state
+    anchor = state.preferred_style() if state is not None else None
+    query = vectors.get(anchor) if anchor else None
+    if query is None:
+        shown = _decide(context, page_image(context, obj, field_name))[0].style
+        query = vectors.get(shown) if shown else None
+    if query is None or len(query) != candidates.matrix.shape[1]:
+        own = str(obj.pk)
+        if own not in candidates.keys:
+            return []
+        query = candidates.matrix[candidates.keys.index(own)]
+    ranked = [(key, score) for key, score in policy.rank_styles(query, candidates, limit + 1) if key != str(obj.pk)]
+    ranked = ranked[:limit]
+    model = type(obj)
+    found = model._default_manager.in_bulk([model._meta.pk.to_python(key) for key, _ in ranked])
+    by_key = {str(pk): o for pk, o in found.items()}
+    results = [(by_key[key], score) for key, score in ranked if key in by_key]
+    load_images(context, [o for o, _ in results], field_name)
+    return results
+
+
+# ---------------------------------------------------------------------- choice tokens
+
+
+@dataclass(frozen=True)
+class ChoiceRecord:
+    """What the server chose for one image, as carried (signed) by its ``choice_id``."""
+
+    choice_id: str
+    source_id: int | None
+    style_id: int
+    propensity: float
+    history_share: float
+    reason: str
+    sticky: str | None
+    available: tuple
+
+    @property
+    def style_key(self) -> str:
+        return str(self.style_id)
+
+    def to_choice(self) -> policy.Choice:
+        return policy.Choice(self.style_key, self.propensity, self.reason, self.history_share, self.sticky)
+
+
+def _signer(visitor_key):
+    # Salted with the visitor's key: a token is only valid for the visitor it was made for.
+    return signing.Signer(salt=f"{CHOICE_SALT}.{visitor_key}")
+
+
+def sign_choice(visitor_key: str, record: ChoiceRecord) -> str:
+    payload = "|".join(
+        [
+            CHOICE_VERSION,
+            record.choice_id,
+            "" if record.source_id is None else str(record.source_id),
+            str(record.style_id),
+            repr(record.propensity),
+            repr(record.history_share),
+            record.reason,
+            record.sticky or "",
+            ".".join(map(str, record.available)),
+        ]
+    )
+    return _signer(visitor_key).sign(payload)
+
+
+def read_choice(visitor_key: str, token: str) -> ChoiceRecord | None:
+    """The record a valid token of this visitor carries; None for anything else."""
+    try:
+        payload = _signer(visitor_key).unsign(token)
+        version, choice_id, source, style, propensity, share, reason, sticky, available = payload.split("|")
+        if version != CHOICE_VERSION:
+            return None
+        return ChoiceRecord(
+            choice_id=choice_id,
+            source_id=int(source) if source else None,
+            style_id=int(style),
+            propensity=float(propensity),
+            history_share=float(share),
+            reason=reason,
+            sticky=sticky or None,
+            available=tuple(int(x) for x in available.split(".")) if available else (),
+        )
+    except (signing.BadSignature, ValueError):
+        return None

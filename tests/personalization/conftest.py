@@ -1,0 +1,110 @@
+"""Personalization fixtures: products with small generated photos and their source
+rows, styles with style vectors, and ready variants created directly as rows with
+small files (the engine is not run: personalization only ever reads what is ready)."""
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+
+from shop.models import Category, Product
+from stylestore.models import SourceImage, Style, StylizedImage, params_hash
+from stylestore.personalization import service
+from stylestore.sources import sync_sources
+from stylestore.storage import variant_storage
+from tests.conftest import make_image_bytes
+
+DIM = 16
+
+
+def unit(i, dim=DIM):
+    """A style-like vector: mostly axis ``i``, plus a component all of them share."""
+    return [1.0 if j == i else 0.15 for j in range(dim)]
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Throttle counters (Django's cache) and the per-process model and embedding
+    caches outlive a test."""
+    cache.clear()
+    service.clear_caches()
+    yield
+    cache.clear()
+    service.clear_caches()
+
+
+@pytest.fixture
+def category(db):
+    return Category.objects.create(name="Ceramics", slug="ceramics")
+
+
+@pytest.fixture
+def make_products(category):
+    """``make(n, looks=None)``: products with photos and source rows; product ``i``'s
+    photo embedding points at style axis ``looks[i]`` (default ``i``)."""
+
+    def make(n, looks=None, start=0):
+        products = []
+        for i in range(start, start + n):
+            product = Product(name=f"Vase {i}", slug=f"vase-{i}", category=category, price="10.00",
+                              image_alt=f"Vase number {i}")
+            product.image.save(f"vase-{i}.jpg", ContentFile(make_image_bytes((48, 32), color=(i * 29 % 256, 90, 40))),
+                               save=False)
+            product.save()
+            products.append(product)
+        for index, source in enumerate(sync_sources(products, "image")):
+            look = looks[index] if looks is not None else start + index
+            SourceImage.objects.filter(pk=source.pk).update(embedding=unit(look))
+        return products
+
+    return make
+
+
+@pytest.fixture
+def make_styles(db):
+    """``make(k)``: preset styles ``s0..s{k-1}`` whose vectors point at axes ``0..k-1``."""
+
+    def make(k):
+        return [
+            Style.objects.create(name=f"Style {i}", slug=f"s{i}", kind=Style.Kind.PRESET, preset_weights={str(i): 1},
+                                 style_vector=unit(i), description=f"Look number {i}")
+            for i in range(k)
+        ]
+
+    return make
+
+
+@pytest.fixture
+def make_variant(db):
+    """A ready variant row with a small real file, approved unless told otherwise."""
+
+    def make(product, style, *, size=512, review=StylizedImage.Review.APPROVED, status=StylizedImage.Status.READY):
+        source = SourceImage.objects.get(object_id=str(product.pk), field_name="image")
+        params = dict(strength=1.0, preserve_color=True, max_side=size, output_format="webp",
+                      engine=style.effective_engine)
+        digest = params_hash(**params, style_fingerprint=style.fingerprint)
+        name = ""
+        if status == StylizedImage.Status.READY:
+            name = variant_storage().save(f"stylestore/{source.content_hash[:8]}/{style.pk}/{digest}.webp",
+                                          ContentFile(b"variant"))
+        return StylizedImage.objects.create(
+            source=source, style=style, source_hash=source.content_hash, params_hash=digest,
+            style_fingerprint=style.fingerprint, status=status, review=review, file=name,
+            width=size, height=size * 2 // 3, file_size=7, **params,
+        )
+
+    return make
+
+
+@pytest.fixture
+def world(make_products, make_styles, make_variant):
+    """``world(n, k)``: n products x k styles, every variant ready and approved at 256
+    and 512 pixels."""
+
+    def make(n=4, k=3, looks=None):
+        products, styles = make_products(n, looks), make_styles(k)
+        for product in products:
+            for style in styles:
+                make_variant(product, style, size=256)
+                make_variant(product, style, size=512)
+        return products, styles
+
+    return make
