@@ -66,7 +66,8 @@ def engine_style(style: Style):
     return StyleSpec.image(image)
 
 
-def render_options(row: StylizedImage):
+def render_options(row):
+    """Engine options from a variant's render parameters (any object with those fields)."""
     from .engine import RenderOptions
 
     return RenderOptions(

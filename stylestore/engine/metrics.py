@@ -96,19 +96,32 @@ def style_distance(image: Image.Image, style_image: Image.Image, device: Optiona
     strokes are judged at the scale they are applied (the optimizer does the same).
     """
     device = _vgg_device(device)
-    net = vgg.model(device)
     fitted = imaging.fit(image if image.mode == "RGB" else image.convert("RGB"), METRIC_SIDE)
-    style = imaging.fit(style_image if style_image.mode == "RGB" else style_image.convert("RGB"), max(fitted.size))
-    grams = []
-    for picture in (fitted, style):
-        features = net(imaging.to_tensor([picture], device.torch_device, torch.float32), vgg.STYLE_LAYERS)
-        grams.append({name: vgg.gram(features[name])[0] for name in vgg.STYLE_LAYERS})
-    mine, target = grams
+    features = vgg.model(device)(imaging.to_tensor([fitted], device.torch_device, torch.float32), vgg.STYLE_LAYERS)
+    return _gram_distance(features, 0, _style_grams(style_image, max(fitted.size), device))
+
+
+def _gram_distance(features: Dict[str, torch.Tensor], index: int, target: Dict[str, torch.Tensor]) -> float:
     distances = [
-        float(torch.linalg.norm(mine[name] - target[name]) / torch.linalg.norm(target[name]).clamp_min(1e-12))
+        float(torch.linalg.norm(vgg.gram(features[name][index : index + 1])[0] - target[name])
+              / torch.linalg.norm(target[name]).clamp_min(1e-12))
         for name in vgg.STYLE_LAYERS
     ]
     return sum(distances) / len(distances)
+
+
+# One entry: a batch measures many images against the same style. The entry holds the
+# style image itself, so the id in its key cannot be reused while it is cached.
+_style_cache: Dict[str, object] = {}
+
+
+def _style_grams(style_image: Image.Image, side: int, device: runtime.Device) -> Dict[str, torch.Tensor]:
+    key = (id(style_image), style_image.size, side, str(device.torch_device))
+    if _style_cache.get("key") != key:
+        style = imaging.fit(style_image if style_image.mode == "RGB" else style_image.convert("RGB"), side)
+        features = vgg.model(device)(imaging.to_tensor([style], device.torch_device, torch.float32), vgg.STYLE_LAYERS)
+        _style_cache.update(key=key, image=style_image, grams={name: vgg.gram(features[name])[0] for name in vgg.STYLE_LAYERS})
+    return _style_cache["grams"]
 
 
 def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor, *, lightness: bool = True) -> torch.Tensor:
@@ -212,14 +225,22 @@ def measure(
     """
     if mask is None:
         mask = imaging.alpha_mask(original)
-    result: Dict[str, Optional[float]] = {
-        "ssim": ssim_luminance(original, stylized),
-        "content_distance": content_distance(original, stylized, device),
-        "style_distance": None,
-        "style_distance_original": None,
-        "color_difference": color_difference(original, stylized, mask, lightness=False),
-    }
-    if style_image is not None:
-        result["style_distance"] = style_distance(stylized, style_image, device)
-        result["style_distance_original"] = style_distance(original, style_image, device)
+    device = _vgg_device(device)
+    # One VGG pass over the pair serves the content distance and both style distances.
+    a, b = _pair(original, stylized)
+    layers = [*vgg.STYLE_LAYERS, vgg.CONTENT_LAYER]
+    with torch.no_grad():
+        features = vgg.model(device)(imaging.to_tensor([a, b], device.torch_device, torch.float32), layers)
+        content = features[vgg.CONTENT_LAYER].float()
+        result: Dict[str, Optional[float]] = {
+            "ssim": ssim_luminance(a, b),
+            "content_distance": float((content[0] - content[1]).square().sum() / content[0].square().sum().clamp_min(1e-12)),
+            "style_distance": None,
+            "style_distance_original": None,
+            "color_difference": color_difference(a, b, mask, lightness=False),
+        }
+        if style_image is not None:
+            target = _style_grams(style_image, max(a.size), device)
+            result["style_distance"] = _gram_distance(features, 1, target)
+            result["style_distance_original"] = _gram_distance(features, 0, target)
     return result
