@@ -5,6 +5,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from stylestore.fields import GatedImageField
+
 
 class Category(models.Model):
     name = models.CharField(max_length=100)
@@ -24,7 +26,8 @@ class Product(models.Model):
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
     description = models.TextField(blank=True)
     price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
-    image = models.ImageField(upload_to="products/")
+    # Uploads pass Stylestore's image gate and are stored re-encoded (no metadata, no payloads).
+    image = GatedImageField(upload_to="products/")
     image_alt = models.CharField(max_length=200, blank=True, help_text="Describes the photo for screen readers.")
     attribution = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "stylestore.personalization.identity.VisitorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -167,14 +168,38 @@ STYLESTORE = {
     "LEASE_SECONDS": int(os.environ.get("STYLESTORE_LEASE_SECONDS", "420")),
 }
 
+# The Stylestore API (/api/) sets its own authentication, permissions, parsers and
+# error format on its views; what belongs to the deployment is configured here.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Requests per client: anonymous ones per IP address, authenticated ones per user.
+    # A product grid asks for the variants of each product it shows, so keep the
+    # anonymous rate well above one page's worth. None switches a limit off.
+    # Counters live in the default cache: use a shared one (Redis) with several workers.
+    "DEFAULT_THROTTLE_RATES": {
+        "stylestore_anon": os.environ.get("API_ANON_RATE", "300/minute"),
+        "stylestore_user": os.environ.get("API_USER_RATE", "3000/minute"),
+    },
+    # Reverse proxies in front of Django (load balancer, CDN). The anonymous limit keys
+    # on the client address, read from X-Forwarded-For that many hops back; 0 means the
+    # socket's peer address, right only when clients connect to Django directly: behind a
+    # proxy they would all share one counter. Never set it higher than the real number
+    # of proxies, or clients can choose their own address with a forged header.
+    "NUM_PROXIES": int(os.environ.get("API_NUM_PROXIES", "1" if PRODUCTION else "0")),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stylestore API",
-    "DESCRIPTION": "Styled product images, personalization and stylization jobs for headless storefronts.",
+    "DESCRIPTION": (
+        "Styled product images and stylization jobs for headless storefronts. Public endpoints need no "
+        "credentials; staff endpoints take a token (`Authorization: Token <key>`) or an admin session "
+        "with a CSRF token. Every error has the body of the `Error` schema, including 405 and 406."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components: uploads are binary, responses give URLs.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Paths are /api/v1/<resource>/...: tags and operation ids start at the resource.
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -14,5 +14,12 @@ shop_patterns = (
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("media/<path:path>", views.media, name="media"),
+    path("api/", include("stylestore.api.urls")),
+    path("stylestore/", include("stylestore.personalization.urls")),
     path("", include(shop_patterns)),
 ]
+
+# Errors raised before a view runs: JSON in the API's error shape under /api/,
+# Django's default pages elsewhere.
+handler400 = "stylestore.api.exceptions.bad_request"
+handler500 = "stylestore.api.exceptions.server_error"

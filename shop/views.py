@@ -5,6 +5,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.static import serve
 
+from stylestore.personalization.events import record_view
+
 from .models import Category, Product
 
 
@@ -23,7 +25,11 @@ def product_list(request):
 
 def product_detail(request, slug):
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
-    return render(request, "shop/product_detail.html", {"product": product})
+    response = render(request, "shop/product_detail.html", {"product": product})
+    # Recorded after rendering: the image on this page is chosen from the visitor's
+    # earlier browsing, and this view shapes the next pages.
+    record_view(request, product, "image")
+    return response
 
 
 def media(request, path):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import stylestore_settings
+from .fields import GatedImageField
 from .storage import variant_storage
 
 
@@ -37,7 +38,7 @@ class Style(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGE)
     description = models.TextField(blank=True, help_text=_("Shown to customers in the style picker."))
     attribution = models.CharField(max_length=300, blank=True)
-    image = models.ImageField(
+    image = GatedImageField(
         upload_to="stylestore/styles/",
         blank=True,
         help_text=_("The painting or look to transfer. Required for image styles."),
@@ -293,3 +294,7 @@ class StylizedImage(RenderParams):
     @property
     def is_stale(self):
         return self.source_hash != self.source.content_hash or self.style_fingerprint != self.style.fingerprint
+
+
+# Personalization models live in their own package but belong to this app.
+from .personalization.models import StyleEvent, StyleHourlyStats, Visitor  # noqa: E402,F401

@@ -4,6 +4,15 @@ import pytest
 from PIL import Image
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-screenshots",
+        action="store_true",
+        default=False,
+        help="e2e tests: also write the README's screenshots to docs/screenshots/ (or set UPDATE_SCREENSHOTS=1)",
+    )
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Every test writes media under its own temporary directory."""

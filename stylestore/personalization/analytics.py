@@ -3,7 +3,7 @@
 Two questions:
 
 1. **How does each style do?** Impressions, clicks and add to carts per style from
-   the daily counters, with the CTR and its 95 % Wilson interval
+   the hourly counters, with the CTR and its 95 % Wilson interval
    (``evaluation.wilson``). This is the CTR a style earned under the policy that
    showed it, i.e. mostly with visitors it was chosen for.
 2. **Does personalization pay?** The logged policy's CTR is measured directly (it is
@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from ..models import Style
 from . import evaluation, policy, service
-from .models import StyleDailyStats, StyleEvent
+from .models import StyleEvent, StyleHourlyStats
 
 Kind = StyleEvent.Kind
 #: The comparison uses at most this many of the most recent impressions: a bounded
@@ -62,13 +62,15 @@ class Lift:
 
 
 def window_start(days: int):
-    return timezone.now().date() - timedelta(days=days - 1)
+    """Midnight (UTC) starting a window of ``days`` days that ends today."""
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days - 1)
 
 
 def style_rows(since) -> list[StyleRow]:
-    """Per-style totals since ``since`` (a date), most impressions first."""
+    """Per-style totals since ``since``, most impressions first."""
     totals = (
-        StyleDailyStats.objects.filter(day__gte=since)
+        StyleHourlyStats.objects.filter(hour__gte=since)
         .values("style_id")
         .annotate(
             impressions=Sum("impressions"), clicks=Sum("clicks"), add_to_carts=Sum("add_to_carts"), picks=Sum("picks")
@@ -98,7 +100,7 @@ def logged_impressions(since, limit=MAX_IMPRESSIONS) -> list[evaluation.Logged]:
     clicked = StyleEvent.objects.filter(visitor=OuterRef("visitor"), kind=Kind.CLICK, choice_id=OuterRef("choice_id"))
     rows = (
         StyleEvent.objects.filter(
-            kind=Kind.IMPRESSION, created_at__date__gte=since, propensity__gt=0, available__isnull=False
+            kind=Kind.IMPRESSION, created_at__gte=since, propensity__gt=0, available__isnull=False
         )
         .exclude(reason="pick")
         .exclude(style=None)
@@ -137,12 +139,8 @@ def lift(since, limit=MAX_IMPRESSIONS) -> Lift | None:
         return None
     model = policy.fit_global(service.style_stats(since), service.policy_params())
 
-    def baseline_action(available):
-        # The best style by population CTR; ties go to the earlier offered, as the policy does.
-        return max(available, key=lambda key: (model.base.get(key, model.prior_mean), -available.index(key)))
-
     def baseline(available, action):
-        return float(action == baseline_action(available))
+        return float(action == service.best_style(available, model))
 
     rewards = np.array([row.reward for row in logs])
     weights = np.array([baseline(row.context, row.action) / row.propensity for row in logs])
@@ -150,7 +148,7 @@ def lift(since, limit=MAX_IMPRESSIONS) -> Lift | None:
     n = len(logs)
     half = evaluation.Z95 * float(difference.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
     mean = float(difference.mean())
-    ranked = sorted(model.base, key=lambda key: -model.base[key])
+    ranked = sorted(model.index, key=lambda key: -model.base_ctr(key))
     names = dict(Style.objects.filter(pk__in=[int(k) for k in ranked]).values_list("pk", "name"))
     snipw = (
         evaluation.snipw(logs, baseline)

@@ -13,8 +13,8 @@ What one batch does:
   again within ``VIEW_REPEAT_SECONDS`` (a refresh) is not a new view.
 - **Updates the policy state** (``policy.VisitorState``: decayed sums, bounded under
   1 KB by construction) and stores it on the ``Visitor`` row as JSON.
-- **Appends to the log** (``StyleEvent``) and adds to the anonymous per-style daily
-  counters (``StyleDailyStats``) the global model is refitted from.
+- **Appends to the log** (``StyleEvent``) and adds to the anonymous per-style hourly
+  counters (``StyleHourlyStats``) the global model is refitted from.
 
 The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
 events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``.
@@ -33,7 +33,7 @@ from ..conf import stylestore_settings
 from ..models import SourceImage, Style
 from . import policy, service
 from .identity import get_visitor
-from .models import StyleDailyStats, StyleEvent, Visitor
+from .models import StyleEvent, StyleHourlyStats, Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def _record(context, events) -> Outcome:
             seen_ids.add(event.event_id)
 
     StyleEvent.objects.bulk_create(rows)
-    _add_to_counters(counters, now.date())
+    _add_to_counters(counters, service.hour_start(now))
     visitor.state = state.to_dict()
     visitor.save(update_fields=["state", "last_seen_at"])
     context.remember(visitor)
@@ -290,20 +290,20 @@ def _apply_view(state, embedding, params):
     state.record_view(preference, params)
 
 
-def _add_to_counters(counters, day):
-    """Add the batch's sums to today's per-style rows. Styles in id order, so two
+def _add_to_counters(counters, hour):
+    """Add the batch's sums to this hour's per-style rows. Styles in id order, so two
     batches touching the same styles lock their rows in the same order (no deadlock)."""
     integer_fields = {"impressions", "clicks", "add_to_carts", "picks", "picked_impressions", "picked_clicks"}
     for style_id in sorted(counters):
         values = {k: (int(v) if k in integer_fields else v) for k, v in counters[style_id].items() if v}
         if not values:
             continue
-        rows = StyleDailyStats.objects.filter(style_id=style_id, day=day)
+        rows = StyleHourlyStats.objects.filter(style_id=style_id, hour=hour)
         if rows.update(**{k: F(k) + v for k, v in values.items()}):
             continue
         try:
             with transaction.atomic():
-                StyleDailyStats.objects.create(style_id=style_id, day=day, **values)
+                StyleHourlyStats.objects.create(style_id=style_id, hour=hour, **values)
         except IntegrityError:  # created concurrently since the update found nothing
             rows.update(**{k: F(k) + v for k, v in values.items()})
 
@@ -329,7 +329,7 @@ def record_view(request, obj, field_name) -> bool:
 
 
 def purge_expired() -> dict:
-    """Delete events, daily counters and idle visitors older than the retention period.
+    """Delete events, hourly counters and idle visitors older than the retention period.
 
     The django-q2 schedule ``stylestore-personalization-purge`` runs it daily. Deletes
     go in chunks of ``PURGE_CHUNK`` rows so no statement holds locks for long.
@@ -338,7 +338,7 @@ def purge_expired() -> dict:
     counts = {
         "events": _delete_in_chunks(StyleEvent.objects.filter(created_at__lt=cutoff)),
         "visitors": _delete_in_chunks(Visitor.objects.filter(last_seen_at__lt=cutoff)),
-        "daily_stats": _delete_in_chunks(StyleDailyStats.objects.filter(day__lt=cutoff.date())),
+        "hourly_stats": _delete_in_chunks(StyleHourlyStats.objects.filter(hour__lt=cutoff)),
     }
     logger.info("personalization purge: %s", counts)
     return counts

@@ -1,4 +1,4 @@
-"""What personalization stores: visitors, their events, and per-style daily counters.
+"""What personalization stores: visitors, their events, and per-style hourly counters.
 
 - ``Visitor``: our own random key (in a long-lived cookie: the session key changes at
   login, and personalization must survive that), the user it was linked to at login,
@@ -8,10 +8,13 @@
 - ``StyleEvent``: the event log (view, impression, click, add to cart, pick) with the
   probability every impression was chosen with, for offline IPW evaluation. Rows are
   tied to their visitor and go with it (erasure, retention purge).
-- ``StyleDailyStats``: anonymous per-style, per-day sums of that log. The policy's
-  global model is refitted from them (a handful of rows, not the whole log), and they
-  are what the analytics table shows. They hold no visitor identity, so erasing a
-  visitor leaves them alone; they are purged with the same retention as events.
+- ``StyleHourlyStats``: anonymous per-style, per-hour sums of that log. The policy's
+  global model is refitted from them (a few thousand rows, not the whole log), and
+  they are what the analytics table shows. Hours rather than days because every
+  process fits the model from the *completed* hours only: the fit is deterministic,
+  so all processes agree on it (and on the probabilities they log) until the next
+  hour starts. They hold no visitor identity, so erasing a visitor leaves them alone;
+  they are purged with the same retention as events.
 
 These models live in ``stylestore.personalization`` but belong to the ``stylestore``
 app: ``stylestore/models.py`` imports them, which registers them under that label.
@@ -23,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import SourceImage, Style
 
-__all__ = ["Visitor", "StyleEvent", "StyleDailyStats"]
+__all__ = ["Visitor", "StyleEvent", "StyleHourlyStats"]
 
 
 class Visitor(models.Model):
@@ -96,8 +99,8 @@ class StyleEvent(models.Model):
         return f"{self.get_kind_display()} by {self.visitor_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
-class StyleDailyStats(models.Model):
-    """One style's event sums on one day (UTC).
+class StyleHourlyStats(models.Model):
+    """One style's event sums in one hour (``hour``: its start).
 
     ``impressions`` and ``clicks`` count everything; ``picked_*`` the part of them shown
     because the customer picked the style. The policy's global model is fitted on the
@@ -105,7 +108,7 @@ class StyleDailyStats(models.Model):
     """
 
     style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
+    hour = models.DateTimeField()
     impressions = models.PositiveIntegerField(default=0)
     clicks = models.PositiveIntegerField(default=0)
     add_to_carts = models.PositiveIntegerField(default=0)
@@ -117,10 +120,10 @@ class StyleDailyStats(models.Model):
     click_share_sum = models.FloatField(default=0.0)
 
     class Meta:
-        verbose_name = _("style daily statistics")
-        verbose_name_plural = _("style daily statistics")
-        constraints = [models.UniqueConstraint(fields=["style", "day"], name="stylestore_style_day_unique")]
-        indexes = [models.Index(fields=["day"], name="stylestore_stats_day")]
+        verbose_name = _("style hourly statistics")
+        verbose_name_plural = _("style hourly statistics")
+        constraints = [models.UniqueConstraint(fields=["style", "hour"], name="stylestore_style_hour_unique")]
+        indexes = [models.Index(fields=["hour"], name="stylestore_stats_hour")]
 
     def __str__(self):
-        return f"{self.style_id} on {self.day}"
+        return f"{self.style_id} at {self.hour:%Y-%m-%d %H}h"

@@ -7,11 +7,12 @@ approved for the product being shown.
 
 The model
 ---------
-For every available style ``s`` the policy estimates this visitor's click-through rate
-as a Beta posterior mean::
+For every available style ``s`` the policy scores this visitor's click-through rate,
+up to a factor common to all styles (the visitor's own propensity to click), as::
 
-    m_s  = (n0 * mu_s + successes_s) / (n0 + trials_s)
-    mu_s = g_s * (1 + w * q_s)
+    m_s   = mu_s * rho_s
+    mu_s  = g_s * (1 + w * q_s)
+    rho_s = (k + c_s) / (k + b * mu_s * n_s)
 
 ``g_s``  the style's base CTR in the population: an empirical-Bayes (Beta) posterior
          from its logged clicks over its impressions, the impressions discounted by
@@ -24,8 +25,16 @@ as a Beta posterior mean::
          who looks at impressionist products clicks on the impressionist variant), and a
          shop whose browsing carries no taste must not chase noise, so there ``w`` falls
          to about 0 and the policy converges on the globally best style.
-``n0``   how many impressions of evidence the prior ``mu_s`` is worth; the visitor's
-         own impressions, clicks and (heavier) add-to-carts then move the posterior.
+``rho_s`` the visitor's own reactions: the Gamma-Poisson posterior mean of how much
+         more (or less) they click on ``s`` than ``mu_s`` predicts, from their clicks
+         (add-to-carts count ``cart_weight`` clicks) ``c_s`` on ``n_s`` impressions; ``k``
+         is how many clicks of evidence the prior is worth.
+``b``    the visitor's overall click propensity relative to the population, estimated
+         from all their reactions. Without it, a visitor who rarely clicks at all would
+         read as disliking whatever they were shown and be moved from style to style,
+         and the population statistics would inherit that churn (the style that
+         receives those low-clicking visitors looks worse than it is). With it, only
+         *where* the clicks fall between styles counts as taste.
 
 Choosing
 --------
@@ -107,8 +116,11 @@ MIN_FIT_CLICKS = 20.0
 #: was unlucky early into the crowd for good. Real looks differ by more than 10 %.
 MIN_BETWEEN_CV = 0.1
 MIN_PRIOR_STRENGTH = 10.0
-#: A visitor's prior CTR is capped below 1 so the Beta posterior stays proper.
+#: A fitted CTR is kept inside (0, 1) so the Beta posterior stays proper.
 MAX_CTR = 0.99
+#: Clicks of evidence the visitor's click propensity ``b`` starts from (at 1: the
+#: population's); small, because people's click rates differ several-fold.
+VISITOR_BASE_PRIOR_CLICKS = 1.0
 #: Size of the ensemble of posterior draws Thompson sampling picks from: the
 #: propensity of an exploit action is a multiple of 1/POSTERIOR_SAMPLES.
 POSTERIOR_SAMPLES = 64
@@ -143,8 +155,9 @@ class PolicyParams:
     history_decay: float = 0.95
     #: Per-impression decay of reaction counters: ~1/(1-d) most recent impressions count.
     reaction_decay: float = 0.99
-    #: Impressions of evidence the visitor's prior CTR for a style is worth.
-    prior_strength: float = 50.0
+    #: Clicks of evidence the prior ``mu_s`` is worth against the visitor's own
+    #: reactions to ``s`` (``k`` in the model).
+    reaction_prior: float = 2.0
     #: An add-to-cart counts as this many clicks (and impressions) of evidence.
     cart_weight: float = 3.0
     #: Styles whose counters a visitor state keeps; the rest of their history mass is
@@ -159,7 +172,7 @@ class PolicyParams:
             (0 <= self.history_weight <= HISTORY_WEIGHT_MAX, f"history_weight must be in [0, {HISTORY_WEIGHT_MAX}]"),
             (0.0 < self.history_decay < 1.0, "history_decay must be in (0, 1)"),
             (0.0 < self.reaction_decay <= 0.999, "reaction_decay must be in (0, 0.999]"),
-            (self.prior_strength > 0, "prior_strength must be positive"),
+            (self.reaction_prior > 0, "reaction_prior must be positive"),
             (self.cart_weight >= 1, "cart_weight must be >= 1"),
             (1 <= self.max_styles <= MAX_STYLES_LIMIT, f"max_styles must be in [1, {MAX_STYLES_LIMIT}]"),
         ]
@@ -651,15 +664,22 @@ def _plan(state: Optional[VisitorState], styles: List[str], model: GlobalModel, 
     if state is None:
         personal = None
     else:
-        n0, cart, w = params.prior_strength, params.cart_weight, model.history_weight
+        k, cart, w = params.reaction_prior, params.cart_weight, model.history_weight
         mass = state._history_total() + HISTORY_PSEUDO_VIEWS
+        # The visitor's click propensity b, over every style they reacted to.
+        expected = clicked = VISITOR_BASE_PRIOR_CLICKS
+        for key, c in state.styles.items():
+            expected += model.base_ctr(key) * (1.0 + w * c.history / mass) * c.impressions
+            clicked += c.clicks + cart * c.carts
+        propensity = clicked / expected
         rows = [state.styles.get(s) for s in styles]
         lift = np.array([1.0 if c is None else 1.0 + w * c.history / mass for c in rows])
-        successes = np.array([0.0 if c is None else c.clicks + cart * c.carts for c in rows])
-        trials = n0 + np.array([0.0 if c is None else c.impressions + cart * c.carts for c in rows])
+        successes = k + np.array([0.0 if c is None else c.clicks + cart * c.carts for c in rows])
+        exposure = propensity * np.array([0.0 if c is None else c.impressions for c in rows])
 
         def personal(g: np.ndarray) -> np.ndarray:
-            return (n0 * np.minimum(g * lift, MAX_CTR) + successes) / trials
+            prior = g * lift
+            return prior * successes / (k + exposure * prior)
 
         if state.current in styles:
             means = personal(model.base[columns])

@@ -6,7 +6,9 @@ For a page of products this module
    approved or auto-approved) of every product image on the page in **one query**,
    with their styles, and keeps them on the request (``VisitorContext.images``);
 2. loads the visitor's state once per request (``identity``) and the global model
-   from a per-process cache refitted every few minutes from ``StyleDailyStats``;
+   from a per-process cache, fitted from ``StyleHourlyStats`` up to the start of the
+   current hour (so every process fits the same model and logs the same
+   probabilities, until the next hour);
 3. calls ``policy.choose`` per image (tens of microseconds, no I/O) and returns a
    ``StyledImage``: the chosen variant's URL, size and ``srcset``, or the original
    photo when no variant is visible. Nothing is ever generated here;
@@ -16,8 +18,8 @@ For a page of products this module
    and style are the ones the server chose, not whatever a client claims.
 
 So a listing costs a constant number of queries however many products it shows:
-variants (1) + visitor (1), plus the cached global model's refit every
-``GLOBAL_MODEL_TTL`` seconds per process.
+variants (1) + visitor (1), plus one aggregate query per process and hour for the
+global model.
 """
 import math
 import secrets
@@ -36,10 +38,8 @@ from ..conf import stylestore_settings
 from ..models import SourceImage, Style, StylizedImage
 from ..storage import variant_storage
 from . import policy
-from .models import StyleDailyStats
+from .models import StyleHourlyStats
 
-#: The global model is refitted from the daily counters this often (per process).
-GLOBAL_MODEL_TTL = 300
 #: Style and product-photo embedding tables are rebuilt this often (per process).
 EMBEDDINGS_TTL = 60
 #: The pick that means "always show me the original photos".
@@ -55,7 +55,8 @@ class _TTLCache:
     """A few values computed from the database, kept per process for ``ttl`` seconds.
 
     Concurrent misses may compute a value twice; that is cheaper than a lock held
-    across a query.
+    across a query. Expired entries are dropped whenever a value is stored, so keys
+    that embed a time (the global model's hour) do not pile up.
     """
 
     def __init__(self):
@@ -69,6 +70,7 @@ class _TTLCache:
             return entry[1]
         value = compute()
         with self._lock:
+            self._values = {k: v for k, v in self._values.items() if v[0] > now}
             self._values[key] = (now + ttl, value)
         return value
 
@@ -85,24 +87,26 @@ def clear_caches(**kwargs):
     _cache.clear()
 
 
-def policy_params(explore=True) -> policy.PolicyParams:
-    """The policy's parameters from settings; without exploration for visitors who did
-    not consent (no key to make a draw sticky, and nothing is logged for them)."""
-    epsilon = stylestore_settings.EXPLORATION_EPSILON if explore else 0.0
+def policy_params() -> policy.PolicyParams:
+    """The policy's parameters, from settings."""
+    epsilon = stylestore_settings.EXPLORATION_EPSILON
     return _cache.get(("params", epsilon), math.inf, lambda: policy.PolicyParams(epsilon=epsilon))
 
 
-def stats_window_start():
-    return timezone.now().date() - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
+def hour_start(moment):
+    """The start of ``moment``'s hour: the bucket of the hourly counters."""
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def style_stats(since) -> dict:
-    """``policy.StyleStats`` per style key from the daily counters since ``since``: the
-    impressions the shop chose (a customer's own picks are not evidence about styles
-    shown to everyone)."""
+def style_stats(since, until=None) -> dict:
+    """``policy.StyleStats`` per style key from the hourly counters in ``[since,
+    until)``: the impressions the shop chose (a customer's own picks are not evidence
+    about styles shown to everyone)."""
+    rows = StyleHourlyStats.objects.filter(hour__gte=since)
+    if until is not None:
+        rows = rows.filter(hour__lt=until)
     rows = (
-        StyleDailyStats.objects.filter(day__gte=since)
-        .values("style_id")
+        rows.values("style_id")
         .annotate(
             impressions=Sum("impressions"),
             clicks=Sum("clicks"),
@@ -127,10 +131,29 @@ def style_stats(since) -> dict:
 
 
 def global_model() -> policy.GlobalModel:
-    """The population model, refitted at most every ``GLOBAL_MODEL_TTL`` seconds."""
-    return _cache.get(
-        "global", GLOBAL_MODEL_TTL, lambda: policy.fit_global(style_stats(stats_window_start()), policy_params())
-    )
+    """The population model, fitted from the retention window's completed hours.
+
+    The fit is deterministic, so every process holds the same model for the whole hour:
+    a visitor's Thompson draw, and the probability logged with it, do not depend on
+    which process serves the page. One aggregate query per process and hour.
+    """
+    now = timezone.now()
+    current = hour_start(now)
+
+    def fit():
+        since = current - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
+        return policy.fit_global(style_stats(since, until=current), policy_params())
+
+    return _cache.get(("global", current), (current + timedelta(hours=1) - now).total_seconds(), fit)
+
+
+def best_style(available, model: policy.GlobalModel):
+    """The available style with the best population CTR (posterior mean; ties: the
+    shop's order), or None: what a visitor without consent sees, and the "best single
+    style" baseline of the analytics."""
+    if not available:
+        return None
+    return max(enumerate(available), key=lambda item: (model.base_ctr(item[1]), -item[0]))[1]
 
 
 def _valid_vector(vector):
@@ -305,7 +328,7 @@ def page_image(context, obj, field_name) -> PageImage:
     key = _key(content_type.pk, obj, field_name)
     if key not in context.images:
         load_images(context, [obj], field_name)
-    return context.page[key]
+    return context.images[key]
 
 
 def _decide(context, entry: PageImage):
@@ -317,7 +340,10 @@ def _decide(context, entry: PageImage):
     available = list(entry.variants)
     state = context.state
     if state is None:
-        choice = policy.choose(None, available, global_model(), policy_params(explore=False), visitor="", epoch=0)
+        # Without consent there is no key to keep a random draw sticky and nothing is
+        # logged: everyone sees the population's best, with certainty.
+        best = best_style(available, global_model())
+        choice = policy.Choice(best, 1.0, "global" if best else "original", 0.0, None)
     elif state.pick == ORIGINAL:
         choice = policy.Choice(None, 1.0, "pick", 0.0, state.current)
     else:

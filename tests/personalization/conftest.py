@@ -1,6 +1,10 @@
 """Personalization fixtures: products with small generated photos and their source
 rows, styles with style vectors, and ready variants created directly as rows with
 small files (the engine is not run: personalization only ever reads what is ready)."""
+import json
+import re
+from html import unescape
+
 import pytest
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -29,6 +33,12 @@ def fresh_caches():
     yield
     cache.clear()
     service.clear_caches()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests log users in through the login form; the production hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -108,3 +118,43 @@ def world(make_products, make_styles, make_variant):
         return products, styles
 
     return make
+
+
+# ---------------------------------------------------------------------- page helpers
+
+EVENTS_URL = "/api/v1/visitor/events/"
+ERASE_URL = "/api/v1/visitor/erase/"
+_IMG = re.compile(r"<img [^>]*data-stylestore-ref=[^>]*>")
+_ATTR = re.compile(r'([a-z-]+)="([^"]*)"')
+
+
+def page_images(html):
+    """``{reference: {attribute: value}}`` of the personalized ``<img>``s of a page
+    (the first of each reference: the product's main image)."""
+    found = {}
+    for tag in _IMG.findall(html):
+        attrs = {name: unescape(value) for name, value in _ATTR.findall(tag)}
+        found.setdefault(attrs["data-stylestore-ref"], attrs)
+    return found
+
+
+def shown_styles(client, path="/"):
+    """``{reference: style directory in the variant URL, or "original"}`` of a page."""
+    html = client.get(path).content.decode()
+    return {ref: style_of(attrs["src"]) for ref, attrs in page_images(html).items()}
+
+
+def style_of(url):
+    """The style id in a variant file name (``stylestore/<hash>/<style id>/<params>.webp``)."""
+    match = re.search(r"/stylestore/[^/]+/(\d+)/", url)
+    return match[1] if match else "original"
+
+
+def post_events(client, events, **extra):
+    return client.post(EVENTS_URL, data=json.dumps(events), content_type="application/json", **extra)
+
+
+def impressions(html, kind="impression"):
+    """One event of ``kind`` per personalized image of the page, as the script sends them."""
+    return [{"kind": kind, "choice": attrs["data-stylestore-choice"]}
+            for attrs in page_images(html).values() if "data-stylestore-choice" in attrs]

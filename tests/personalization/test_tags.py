@@ -1,60 +1,166 @@
 """The template tags on the demo shop's pages: what each visitor sees, and what it costs."""
-import re
-
 import pytest
-from django.template import Context, Template
-from django.test import RequestFactory
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from stylestore.models import StylizedImage
-from stylestore.personalization import identity
-from stylestore.personalization.models import Visitor
+from stylestore.personalization.models import StyleEvent, Visitor
+
+from .conftest import impressions, page_images, post_events, shown_styles, style_of
 
 pytestmark = pytest.mark.django_db
 
-IMG_RE = re.compile(r"<img [^>]*data-stylestore-ref=\"(?P<ref>[^\"]+)\"[^>]*>")
 
-
-def listing_images(html):
-    """``{reference: <img> tag}`` of the product grid."""
-    return {m["ref"]: m[0] for m in IMG_RE.finditer(html)}
-
-
-def src(tag):
-    return re.search(r' src="([^"]+)"', tag)[1]
-
-
-def test_listing_shows_a_ready_variant_with_srcset_and_size(client, world):
+def test_listing_shows_a_ready_variant_with_srcset_size_alt_and_choice(client, world):
     products, styles = world(2, 2)
-    html = client.get("/").content.decode()
-    images = listing_images(html)
-    assert len(images) == 2
-    for tag in images.values():
-        assert "/stylestore/" in src(tag)
-        assert re.search(r'srcset="[^"]+ 256w, [^"]+ 512w"', tag)
-        assert 'width="512" height="341"' in tag
-        assert "data-stylestore-choice=" in tag
-        assert "in the style “Style " in tag  # the alt text says which look is shown
+    images = page_images(client.get("/").content.decode())
+    assert set(images) == {f"shop.product:{p.pk}" for p in products}
+    for attrs in images.values():
+        assert style_of(attrs["src"]) in {str(s.pk) for s in styles}
+        assert attrs["srcset"].endswith(" 512w") and " 256w, " in attrs["srcset"]
+        assert (attrs["width"], attrs["height"]) == ("512", "341")  # the size bucket asked for (size=512)
+        assert attrs["alt"].startswith("Vase number ") and "in the style “Style " in attrs["alt"]
+        assert attrs["data-stylestore-choice"]
 
 
-def test_listing_query_count_does_not_grow_with_products(client, world, django_assert_num_queries, make_products,
-                                                          make_variant):
-    """Two products or eight: the same queries (categories, products, variants, visitor...)."""
+def test_listing_queries_do_not_grow_with_products(client, world, make_products, make_variant,
+                                                   django_assert_num_queries):
+    """Two products or eight: the same number of queries (categories, products, all
+    variants at once, the visitor), none per image."""
     products, styles = world(2, 3)
-    client.get("/")  # mints the visitor cookie and warms the process caches
-    client.post  # noqa: B018 (the client keeps the cookie)
-
-    def count():
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
-        with CaptureQueriesContext(connection) as queries:
-            assert client.get("/").status_code == 200
-        return len(queries)
-
-    two = count()
+    client.get("/")  # mints the visitor cookie and warms the per-process model cache
+    with CaptureQueriesContext(connection) as two:
+        assert len(page_images(client.get("/").content.decode())) == 2
     for product in make_products(6, start=2):
         for style in styles:
             make_variant(product, style, size=512)
-    with django_assert_num_queries(two):
+    with django_assert_num_queries(len(two)):
         html = client.get("/").content.decode()
-    assert len(listing_images(html)) == 8
+    assert len(page_images(html)) == 8
+
+
+def test_same_look_on_refresh_and_after_the_page_is_reported(client, world):
+    world(4, 3)
+    first = shown_styles(client)
+    assert shown_styles(client) == first
+    html = client.get("/").content.decode()
+    assert post_events(client, impressions(html)).status_code == 202
+    assert shown_styles(client) == first
+    assert StyleEvent.objects.filter(kind="impression").count() == 4
+
+
+def test_exploration_is_sticky_and_logs_its_probability(client, world, settings):
+    """With epsilon 1 every visitor explores: the explored look is the same on refresh
+    (seeded by visitor and day) and its probability is 1/k, not 1."""
+    settings.STYLESTORE = {**settings.STYLESTORE, "EXPLORATION_EPSILON": 1.0}
+    world(3, 4)
+    first = shown_styles(client)
+    assert shown_styles(client) == first
+    assert len(set(first.values())) == 1  # the explored style, on every product that has it
+    html = client.get("/").content.decode()
+    post_events(client, impressions(html))
+    assert {e.propensity for e in StyleEvent.objects.filter(kind="impression")} == {0.25}
+    assert {e.reason for e in StyleEvent.objects.filter(kind="impression")} == {"explore"}
+
+
+def test_an_explicit_pick_wins_everywhere_and_is_remembered(client, world):
+    products, styles = world(3, 3)
+    product = products[1]
+    page = client.get(product.get_absolute_url()).content.decode()
+    assert 'data-stylestore-picker' in page and f'value="{styles[2].slug}"' in page
+    response = client.post("/stylestore/pick/", {"style": styles[2].slug, "source": f"shop.product:{product.pk}",
+                                                 "field": "image", "next": product.get_absolute_url()})
+    assert response.status_code == 302 and response["Location"] == product.get_absolute_url()
+    assert set(shown_styles(client).values()) == {str(styles[2].pk)}
+    assert set(shown_styles(client).values()) == {str(styles[2].pk)}  # and on every later page
+    detail = client.get(product.get_absolute_url()).content.decode()
+    assert f'value="{styles[2].slug}" aria-pressed="true"' in detail
+    assert "Let the shop choose" in detail
+
+    client.post("/stylestore/pick/", {"style": "original", "next": "/"})
+    assert set(shown_styles(client).values()) == {"original"}
+    client.post("/stylestore/pick/", {"style": "", "next": "/"})  # back to the shop's choice
+    assert "original" not in shown_styles(client).values()
+    assert StyleEvent.objects.filter(kind="pick").count() == 3
+
+
+def test_pick_form_refuses_an_unknown_style_and_a_foreign_next(client, world):
+    world(1, 1)
+    assert client.post("/stylestore/pick/", {"style": "no-such-style", "next": "/"}).status_code == 400
+    response = client.post("/stylestore/pick/", {"style": "s0", "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+def test_no_ready_variant_shows_the_original(client, make_products, make_styles, make_variant):
+    (product,) = make_products(1)
+    style = make_styles(1)[0]
+    make_variant(product, style, status=StylizedImage.Status.PENDING)
+    make_variant(product, style, size=256, status=StylizedImage.Status.FAILED)
+    attrs = page_images(client.get("/").content.decode())[f"shop.product:{product.pk}"]
+    assert attrs["src"] == product.image.url
+    assert "srcset" not in attrs and "data-stylestore-choice" not in attrs
+    assert (attrs["width"], attrs["height"]) == ("48", "32")
+    assert attrs["alt"] == "Vase number 0"
+    detail = client.get(product.get_absolute_url()).content.decode()
+    assert "data-stylestore-picker" not in detail  # one look only: nothing to pick
+
+
+def test_unapproved_variants_only_with_auto_approve(client, settings, make_products, make_styles, make_variant):
+    (product,) = make_products(1)
+    unreviewed, rejected = make_styles(2)
+    make_variant(product, unreviewed, review=StylizedImage.Review.UNREVIEWED)
+    make_variant(product, rejected, review=StylizedImage.Review.REJECTED)
+    ref = f"shop.product:{product.pk}"
+
+    settings.STYLESTORE = {**settings.STYLESTORE, "AUTO_APPROVE": False}
+    assert shown_styles(client)[ref] == "original"
+    settings.STYLESTORE = {**settings.STYLESTORE, "AUTO_APPROVE": True}
+    assert shown_styles(client)[ref] == str(unreviewed.pk)  # never the rejected one
+    detail = client.get(product.get_absolute_url()).content.decode()
+    assert f'value="{rejected.slug}"' not in detail
+
+
+def test_more_in_this_style_follows_the_visitors_pick(client, make_products, make_styles, make_variant):
+    """Photos 0-5 look like styles 0,0,1,1,2,2; after picking style 2, the products
+    "in this style" are first the two whose photos look like it."""
+    products = make_products(6, looks=[0, 0, 1, 1, 2, 2])
+    styles = make_styles(3)
+    for product in products:
+        for style in styles:
+            make_variant(product, style)
+    client.post("/stylestore/pick/", {"style": styles[2].slug, "next": "/"})
+    html = client.get(products[0].get_absolute_url()).content.decode()
+    section = html[html.index('class="more-in-this-style"'):]
+    refs = list(page_images(section))
+    assert set(refs[:2]) == {f"shop.product:{products[4].pk}", f"shop.product:{products[5].pk}"}
+    assert f"shop.product:{products[0].pk}" not in refs and len(refs) == 4
+
+
+def test_more_in_this_style_costs_one_query_for_all_its_images(client, world, django_assert_num_queries):
+    products, _ = world(6, 3)
+    url = products[0].get_absolute_url()
+    client.get(url)
+    client.get(url)  # the view of this product is recorded; the next load is a refresh
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    more = [q["sql"] for q in queries.captured_queries if "stylestore_stylizedimage" in q["sql"]]
+    assert len(more) == 2  # this product's variants, then those of the four similar products at once
+
+
+def test_detail_page_reports_add_to_cart_and_includes_the_beacon(client, world):
+    products, _ = world(1, 2)
+    html = client.get(products[0].get_absolute_url()).content.decode()
+    choice = page_images(html)[f"shop.product:{products[0].pk}"]["data-stylestore-choice"]
+    assert f'data-stylestore-cart="{choice}"' in html
+    assert 'src="/static/stylestore/stylestore.js"' in html
+    assert 'data-stylestore-endpoint="/api/v1/visitor/events/"' in html
+
+
+def test_detail_page_records_one_view_per_visit_not_per_refresh(client, world):
+    products, _ = world(2, 2)
+    client.get(products[0].get_absolute_url())
+    client.get(products[0].get_absolute_url())
+    client.get(products[1].get_absolute_url())
+    assert StyleEvent.objects.filter(kind="view").count() == 2
+    visitor = Visitor.objects.get()
+    assert visitor.state["s"]  # the views spread preference over the styles

@@ -1,0 +1,112 @@
+"""The OpenAPI description of the API's cross-cutting behaviour.
+
+drf-spectacular documents what a view's serializers accept and return. The API's
+views share behaviour it cannot see, which every operation would otherwise repeat in
+``@extend_schema``; :class:`StylestoreAutoSchema` derives it from the view instead:
+
+- the error responses the operation can really produce, all with the ``Error`` body:
+  401 (a bad token, on any operation), 403 (unless the operation is public), 400 /
+  413 / 415 (operations with a request body; 400 also for query parameters other
+  than paging, which the API's views validate), 404 (operations with path
+  parameters, and paginated lists, whose pages can run out), 429 (throttling, with
+  ``Retry-After``);
+- conditional GET: the ``If-None-Match`` request header, the ``ETag`` response
+  header, and the 304 and 412 responses;
+- the query parameters of list filters (``filter_serializer_class``).
+
+It works on the finished operation (``get_operation``), after ``@extend_schema``
+overrides have been applied, and only adds what an operation does not already
+document: an explicit annotation always wins.
+"""
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.permissions import AllowAny
+
+from .conditional import ConditionalGetMixin
+from .filters import filter_serializer_for
+from .serializers import ErrorSerializer
+
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+    description="ETag of a representation the client holds; answered with 304 if it is still current.",
+)
+ETAG = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
+    description="Validator of this representation, for If-None-Match.",
+)
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input; `error.fields` names each offending field.",
+    401: "Missing, invalid or expired credentials.",
+    403: "Not allowed: staff status and the permissions named above are required (with session "
+         "authentication, also a CSRF token).",
+    404: "Not found.",
+    412: "An If-Match precondition failed.",
+    413: "The request body is too large.",
+    415: "Unsupported Content-Type.",
+    429: "Too many requests; retry after `Retry-After` seconds.",
+}
+
+
+class StylestoreAutoSchema(AutoSchema):
+    def _is_conditional_get(self):
+        return self.method == "GET" and isinstance(self.view, ConditionalGetMixin)
+
+    def _filters(self):
+        return filter_serializer_for(self.view) if self.method == "GET" else None
+
+    def _paging_parameters(self):
+        paginator = getattr(self.view, "pagination_class", None)
+        return {getattr(paginator, "page_query_param", None), getattr(paginator, "page_size_query_param", None)}
+
+    def _error_codes(self, operation):
+        codes = {401, 429}
+        if not any(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
+            codes.add(403)
+        if self.method in BODY_METHODS and "requestBody" in operation:
+            codes |= {400, 413, 415}
+        query = {parameter["name"] for parameter in operation.get("parameters", []) if parameter["in"] == "query"}
+        paging = self._paging_parameters()
+        if query - paging:
+            codes.add(400)  # the API validates every query parameter but the page number and size
+        if query & paging or "{" in self.path:
+            codes.add(404)  # a page past the end, or no such object
+        if self._is_conditional_get():
+            codes.add(412)
+        return codes
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        filters = self._filters()
+        if filters is not None:
+            parameters.append(filters)
+        if self._is_conditional_get():
+            parameters += [IF_NONE_MATCH, ETAG]
+        return parameters
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        responses = operation["responses"]
+        if self._is_conditional_get():
+            responses.setdefault("304", {
+                "description": "Not modified: the If-None-Match ETag is current.",
+                "headers": {"ETag": {"schema": {"type": "string"}, "description": ETAG.description}},
+            })
+        error = {"schema": self.resolve_serializer(ErrorSerializer, "response").ref}
+        for code in self._error_codes(operation):
+            response = {
+                "description": ERROR_DESCRIPTIONS[code],
+                "content": {media_type: error for media_type in self.map_renderers("media_type")},
+            }
+            if code == 429:
+                response["headers"] = {"Retry-After": {
+                    "schema": {"type": "integer"}, "description": "Seconds until a request will be accepted again.",
+                }}
+            responses.setdefault(str(code), response)
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation

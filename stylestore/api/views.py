@@ -1,0 +1,303 @@
+"""The API's endpoints: styles, the variants of a source object, and stylization jobs.
+
+Every view takes its policies (authentication, permissions, throttles, versioning,
+parsing, rendering, pagination, filtering, error format, schema) from
+:class:`StylestoreAPIMixin` rather than from ``REST_FRAMEWORK`` defaults: Stylestore is
+a plugin, and its API must behave the same in every shop, whatever the shop's own DRF
+configuration. ``REST_FRAMEWORK`` still supplies the throttle rates and
+``NUM_PROXIES``, which are deployment decisions.
+"""
+from django.db.models import OuterRef, Subquery
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.decorators import action
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import jobs
+from ..models import Style, StylizedImage
+from .conditional import ConditionalGetMixin
+from .exceptions import Conflict, exception_handler
+from .filters import JobFilter, SerializerFilterBackend, StyleFilter, VariantFilter
+from .pagination import StylestorePagination
+from .parsers import JSONParser
+from .permissions import CanApplyStyles, CanManageJobs, StaffModelPermissions, can_see_inactive_styles
+from .references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReference, UnknownReference, parse_reference
+from .schema import StylestoreAutoSchema
+from .serializers import (
+    ErrorSerializer,
+    JobRequestResultSerializer,
+    JobRequestSerializer,
+    JobSerializer,
+    StyleSerializer,
+    VariantSerializer,
+    build_srcsets,
+    preview_candidates,
+)
+from .throttles import StylestoreAnonRateThrottle, StylestoreUserRateThrottle
+from .versioning import StylestoreVersioning
+
+
+class ErrorFormatMixin:
+    """Answer errors in the API's error shape, whatever ``REST_FRAMEWORK`` says."""
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+class StylestoreAPIMixin(ErrorFormatMixin):
+    """The policies every endpoint of the API shares (see the module docstring)."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    throttle_classes = [StylestoreAnonRateThrottle, StylestoreUserRateThrottle]
+    versioning_class = StylestoreVersioning
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    pagination_class = StylestorePagination
+    filter_backends = [SerializerFilterBackend]
+    schema = StylestoreAutoSchema()
+
+    def initial(self, request, *args, **kwargs):
+        # DRF authenticates and checks permissions before it looks at the method: an
+        # operation that does not exist would be a 401 or 403. It is a 405 for everyone.
+        if request.method not in self.allowed_methods:
+            raise exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+
+# --------------------------------------------------------------------------- styles
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List styles", description="Active styles; staff who may view or change styles "
+                                                          "also see inactive ones."),
+    retrieve=extend_schema(summary="Get a style"),
+    create=extend_schema(summary="Create a style", description="Needs `stylestore.add_style`. Send "
+                                                               "multipart/form-data to upload the style image."),
+    partial_update=extend_schema(summary="Update a style", description="Needs `stylestore.change_style`. Only the "
+                                                                       "fields sent change."),
+)
+class StyleViewSet(
+    StylestoreAPIMixin,
+    ConditionalGetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    # PATCH but no PUT: with multipart input a full replace would reset every
+    # boolean left out of the form to its default.
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    queryset = Style.objects.all()
+    serializer_class = StyleSerializer
+    filter_serializer_class = StyleFilter
+    parser_classes = [JSONParser, MultiPartParser]
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]{1,100}"
+
+    def get_permissions(self):
+        if self.action in ("list", "retrieve"):
+            return [AllowAny()]
+        return [StaffModelPermissions()]
+
+    def get_queryset(self):
+        # Each style's preview comes with it, in the same query.
+        preview = preview_candidates().filter(style=OuterRef("pk")).values("file")[:1]
+        queryset = Style.objects.annotate(preview_file=Subquery(preview)).order_by("name", "pk")
+        if not can_see_inactive_styles(self.request.user):
+            queryset = queryset.filter(active=True)
+        return queryset
+
+
+# ------------------------------------------------------------------------- variants
+
+
+class MalformedReferenceError(exceptions.ParseError):
+    default_detail = "Malformed source reference."
+    default_code = "malformed_reference"
+
+
+class UnknownReferenceError(exceptions.NotFound):
+    default_detail = "Unknown source reference."
+    default_code = "unknown_reference"
+
+
+@extend_schema(
+    summary="List the visible variants of a source object",
+    description="Ready, current and approved variants of the object's images, with a `srcset` per look. "
+                "Never triggers rendering: a storefront shows the original image where nothing is listed.",
+    parameters=[
+        OpenApiParameter(
+            "reference", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=REFERENCE_PATTERN,
+            description=f"Stable reference of the source object, `<app_label>.<model>:<primary key>`, "
+                        f"e.g. `{EXAMPLE_REFERENCE}`.",
+        ),
+    ],
+    responses={200: VariantSerializer(many=True), 400: OpenApiResponse(
+        ErrorSerializer, description="Malformed reference (`malformed_reference`) or invalid filter."),
+        404: OpenApiResponse(ErrorSerializer, description="No such source object (`unknown_reference`), "
+                                                          "or a page past the end.")},
+)
+class SourceVariantsView(StylestoreAPIMixin, ConditionalGetMixin, ListAPIView):
+    permission_classes = [AllowAny]
+    serializer_class = VariantSerializer
+    filter_serializer_class = VariantFilter
+
+    def get_queryset(self):
+        return (
+            StylizedImage.objects.visible().select_related("style", "source")
+            .order_by("style__name", "style_id", "output_format", "strength", "preserve_color", "max_side", "pk")
+        )
+
+    def list(self, request, *args, **kwargs):
+        try:
+            reference = parse_reference(kwargs["reference"])
+            reference.get_object()
+        except MalformedReference as exc:
+            raise MalformedReferenceError(str(exc))
+        except UnknownReference as exc:
+            raise UnknownReferenceError(str(exc))
+        variants = self.get_queryset().filter(
+            source__content_type=reference.content_type, source__object_id=reference.object_id
+        )
+        page = self.paginate_queryset(self.filter_queryset(variants))
+        context = {**self.get_serializer_context(), "srcsets": build_srcsets(variants, request)}
+        return self.get_paginated_response(self.get_serializer(page, many=True, context=context).data)
+
+
+# ----------------------------------------------------------------------------- jobs
+
+JOB_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Job id.")
+JOB_ACTION_RESPONSES = {404: OpenApiResponse(ErrorSerializer, description="No such job.")}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List jobs", description="Newest first. Poll the ids a job request returned "
+                                                        "with `?ids=`."),
+    retrieve=extend_schema(summary="Get a job", parameters=[JOB_ID]),
+)
+class JobViewSet(
+    StylestoreAPIMixin,
+    ConditionalGetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Stylization jobs: one per source image x style x rendering options."""
+
+    queryset = StylizedImage.objects.select_related("style", "source__content_type").order_by("-created_at", "-pk")
+    serializer_class = JobSerializer
+    filter_serializer_class = JobFilter
+    # Digits only, and few enough to fit a 64-bit key: anything else is a 404 from
+    # URL resolution and never reaches the database as an out-of-range integer.
+    lookup_value_regex = r"[0-9]{1,18}"
+
+    def get_permissions(self):
+        if self.action in ("retry", "approve", "reject"):
+            return [CanManageJobs()]
+        return [CanApplyStyles()]
+
+    def get_serializer_class(self):
+        return JobRequestSerializer if self.action == "create" else JobSerializer
+
+    @extend_schema(
+        summary="Queue stylization",
+        description="Every source x style, rendered with the given options (each left out takes the style's "
+                    "default). Existing jobs for the same image, style and options are reused, not repeated. "
+                    "Needs `stylestore.apply_style`.",
+        request=JobRequestSerializer,
+        responses={202: JobRequestResultSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = serializer.save()
+        return Response(JobRequestResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        operation_id="jobs_retry",
+        summary="Retry a failed job",
+        description="Failed or dead jobs start over with a fresh attempt budget. "
+                    "Needs `stylestore.apply_style` and `stylestore.change_stylizedimage`.",
+        request=None,
+        parameters=[JOB_ID],
+        responses={202: JobSerializer, 409: OpenApiResponse(
+            ErrorSerializer, description="The job has not failed (`not_retryable`)."), **JOB_ACTION_RESPONSES},
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, *args, **kwargs):
+        job = self.get_object()
+        if not jobs.retry([job.pk]):
+            raise Conflict(_("Only failed or dead jobs can be retried; this one is %s.") % job.status,
+                           code="not_retryable")
+        job.refresh_from_db()
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        operation_id="jobs_approve",
+        summary="Approve a job's image",
+        description="Customers see a ready variant once approved (unless `STYLESTORE['AUTO_APPROVE']`). "
+                    "Needs `stylestore.apply_style` and `stylestore.change_stylizedimage`.",
+        request=None,
+        parameters=[JOB_ID],
+        responses={200: JobSerializer, 409: OpenApiResponse(
+            ErrorSerializer, description="The job is not ready (`not_ready`)."), **JOB_ACTION_RESPONSES},
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, *args, **kwargs):
+        job = self.get_object()
+        if not StylizedImage.objects.filter(pk=job.pk, status=StylizedImage.Status.READY).update(
+            review=StylizedImage.Review.APPROVED
+        ):
+            raise Conflict(_("Only ready images can be approved; this one is %s.") % job.status, code="not_ready")
+        job.refresh_from_db()
+        return Response(self.get_serializer(job).data)
+
+    @extend_schema(
+        operation_id="jobs_reject",
+        summary="Reject a job's image",
+        description="Customers never see a rejected variant, whatever its status. "
+                    "Needs `stylestore.apply_style` and `stylestore.change_stylizedimage`.",
+        request=None,
+        parameters=[JOB_ID],
+        responses={200: JobSerializer, **JOB_ACTION_RESPONSES},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, *args, **kwargs):
+        job = self.get_object()
+        StylizedImage.objects.filter(pk=job.pk).update(review=StylizedImage.Review.REJECTED)
+        job.refresh_from_db()
+        return Response(self.get_serializer(job).data)
+
+
+# ------------------------------------------------------------------ schema and docs
+
+
+class SchemaView(ErrorFormatMixin, SpectacularAPIView):
+    """The OpenAPI 3 schema (JSON by default, ``?format=yaml`` for YAML)."""
+
+
+class DocsView(ErrorFormatMixin, SpectacularSwaggerView):
+    """Swagger UI, served from drf-spectacular-sidecar's static files: no CDN."""
+
+
+class NotFoundView(StylestoreAPIMixin, APIView):
+    """The end of the API's URLconf: any other path under it is a 404 in the error shape.
+
+    A route rather than ``handler404``, which belongs to the shop's root URLconf and
+    which Django skips altogether while ``DEBUG`` is on.
+    """
+
+    schema = None  # not an operation
+
+    def initial(self, request, *args, **kwargs):
+        raise exceptions.NotFound()  # whatever the method and credentials

@@ -1,0 +1,160 @@
+/*
+ * Stylestore's storefront script: reports what the visitor sees and does.
+ *
+ * - Impressions: an image with data-stylestore-choice counts once at least half of it
+ *   has been on screen (IntersectionObserver): a variant below the fold was not seen.
+ * - Clicks: a click on a link that contains such an image, or on the image itself.
+ * - Add to cart: a click on an element with data-stylestore-cart="<choice id>", or
+ *   window.stylestore.track("add_to_cart", choiceId) from a shop's own cart code.
+ * - Picks: the style picker form (data-stylestore-picker) sends a pick and swaps the
+ *   image in place; if that fails, the form is submitted normally.
+ *
+ * Events are batched and sent with navigator.sendBeacon as JSON (it survives page
+ * unloads, so a click that navigates away is not lost), each with a random event_id
+ * so a retried batch is not counted twice. The visitor cookie identifies the visitor;
+ * nothing is stored in the browser by this script.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  var endpoint = script && script.getAttribute("data-stylestore-endpoint");
+  if (!endpoint) return;
+
+  var MAX_BATCH = 50;
+  var FLUSH_DELAY_MS = 1000;
+  var queue = [];
+  var timer = null;
+  var seen = {};
+
+  function eventId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function send(batch) {
+    var body = JSON.stringify(batch);
+    var blob = new Blob([body], { type: "application/json" });
+    if (navigator.sendBeacon && navigator.sendBeacon(endpoint, blob)) return;
+    fetch(endpoint, {
+      method: "POST", body: body, keepalive: true, credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }
+    }).catch(function () { /* analytics must never break the page */ });
+  }
+
+  function flush() {
+    if (timer) { clearTimeout(timer); timer = null; }
+    while (queue.length) send(queue.splice(0, MAX_BATCH));
+  }
+
+  function track(kind, choice, extra) {
+    if (!choice && kind !== "view" && kind !== "pick") return;
+    var event = { kind: kind, event_id: eventId() };
+    if (choice) event.choice = choice;
+    for (var key in extra || {}) event[key] = extra[key];
+    queue.push(event);
+    if (kind === "impression") {
+      if (!timer) timer = setTimeout(flush, FLUSH_DELAY_MS);
+    } else {
+      flush();  // clicks and carts often navigate away: send now
+    }
+  }
+
+  // Impressions ---------------------------------------------------------------
+  function observe(images) {
+    if (!("IntersectionObserver" in window)) {
+      images.forEach(function (img) { impression(img); });
+      return;
+    }
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) {
+          impression(entry.target);
+          observer.unobserve(entry.target);
+        }
+      });
+    }, { threshold: 0.5 });
+    images.forEach(function (img) { observer.observe(img); });
+  }
+
+  function impression(img) {
+    var choice = img.getAttribute("data-stylestore-choice");
+    if (!choice || seen[choice]) return;
+    seen[choice] = true;
+    track("impression", choice);
+  }
+
+  observe(Array.prototype.slice.call(document.querySelectorAll("img[data-stylestore-choice]")));
+
+  // Clicks and add to cart -----------------------------------------------------
+  document.addEventListener("click", function (e) {
+    var cart = e.target.closest("[data-stylestore-cart]");
+    if (cart) {
+      track("add_to_cart", cart.getAttribute("data-stylestore-cart"));
+      return;
+    }
+    var container = e.target.closest("a[href]") || e.target;
+    var img = container.matches("img[data-stylestore-choice]")
+      ? container : container.querySelector && container.querySelector("img[data-stylestore-choice]");
+    if (img) {
+      impression(img);  // a click proves the image was seen
+      track("click", img.getAttribute("data-stylestore-choice"));
+    }
+  }, true);
+
+  // Style picker -------------------------------------------------------------
+  function swap(form, button) {
+    var reference = form.querySelector("input[name=source]").value;
+    var images = document.querySelectorAll("img[data-stylestore-ref]");
+    Array.prototype.forEach.call(images, function (img) {
+      if (img.getAttribute("data-stylestore-ref") !== reference || img.closest("[data-stylestore-picker]")) return;
+      var srcset = button.getAttribute("data-srcset");
+      if (srcset) { img.setAttribute("srcset", srcset); } else { img.removeAttribute("srcset"); }
+      img.src = button.getAttribute("data-src");
+      img.alt = button.getAttribute("data-alt");
+      if (button.hasAttribute("data-width")) {
+        img.width = +button.getAttribute("data-width");
+        img.height = +button.getAttribute("data-height");
+      }
+      // What is shown now is the customer's pick, not the shop's choice: no more events for it.
+      img.removeAttribute("data-stylestore-choice");
+    });
+    Array.prototype.forEach.call(form.querySelectorAll("button[aria-pressed]"), function (b) {
+      b.setAttribute("aria-pressed", b === button ? "true" : "false");
+    });
+    var status = form.querySelector("[role=status]");
+    if (status) status.textContent = button.textContent.trim();
+  }
+
+  document.addEventListener("submit", function (e) {
+    var form = e.target.closest("[data-stylestore-picker]");
+    var button = e.submitter;
+    if (!form || !button || !window.fetch) return;
+    e.preventDefault();
+    var style = button.value || null;
+    var event = {
+      kind: "pick", event_id: eventId(), style: style,
+      source: form.querySelector("input[name=source]").value,
+      field: form.querySelector("input[name=field]").value
+    };
+    fetch(endpoint, {
+      method: "POST", body: JSON.stringify(event), credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }
+    }).then(function (response) {
+      if (!response.ok) throw new Error(response.status);
+      if (style === null) { window.location.reload(); } else { swap(form, button); }
+    }).catch(function () {
+      form.removeAttribute("data-stylestore-picker");
+      button.click();  // fall back to the plain form post
+    });
+  });
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") flush();
+  });
+  window.addEventListener("pagehide", flush);
+
+  window.stylestore = { track: track, flush: flush };
+})();

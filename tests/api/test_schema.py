@@ -1,0 +1,69 @@
+import re
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+OPERATIONS = {
+    ("get", "/api/v1/styles/"), ("post", "/api/v1/styles/"), ("get", "/api/v1/styles/{slug}/"),
+    ("patch", "/api/v1/styles/{slug}/"), ("get", "/api/v1/sources/{reference}/variants/"),
+    ("get", "/api/v1/jobs/"), ("post", "/api/v1/jobs/"), ("get", "/api/v1/jobs/{id}/"),
+    ("post", "/api/v1/jobs/{id}/retry/"), ("post", "/api/v1/jobs/{id}/approve/"),
+    ("post", "/api/v1/jobs/{id}/reject/"),
+}
+
+
+@pytest.fixture
+def schema(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_schema_documents_every_endpoint(schema):
+    assert schema["openapi"].startswith("3.")
+    documented = {(method, path) for path, item in schema["paths"].items() for method in item}
+    assert OPERATIONS <= documented
+    assert not any("/schema/" in path or "/docs/" in path for path in schema["paths"])
+
+
+def test_schema_documents_errors_and_conditional_get(schema):
+    styles = schema["paths"]["/api/v1/styles/"]
+    assert set(styles["get"]["responses"]) == {"200", "304", "400", "401", "404", "412", "429"}
+    assert "ETag" in styles["get"]["responses"]["200"]["headers"]
+    assert {"If-None-Match", "kind", "active", "page", "page_size"} <= {p["name"] for p in styles["get"]["parameters"]}
+    assert set(styles["post"]["responses"]) == {"201", "400", "401", "403", "413", "415", "429"}
+    assert set(styles["post"]["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    jobs = schema["paths"]["/api/v1/jobs/"]
+    assert "202" in jobs["post"]["responses"] and "201" not in jobs["post"]["responses"]
+    retry = schema["paths"]["/api/v1/jobs/{id}/retry/"]["post"]
+    assert {"202", "404", "409"} <= set(retry["responses"]) and "requestBody" not in retry
+    variants = schema["paths"]["/api/v1/sources/{reference}/variants/"]["get"]
+    assert {"200", "304", "400", "404"} <= set(variants["responses"])
+    assert {} in variants["security"] and {} not in jobs["get"]["security"]
+    error = schema["components"]["schemas"]["ErrorDetail"]
+    assert set(error["required"]) == {"code", "message", "fields"}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for code, response in operation["responses"].items():
+                if code >= "400":
+                    assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_schema_is_valid_without_warnings(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_schema_in_yaml(api):
+    response = api.get("/api/schema/", {"format": "yaml"})
+    assert response.status_code == 200 and response.content.startswith(b"openapi: 3.")
+
+
+def test_docs_page_loads_without_external_urls(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html and "/api/schema/" in html
+    assert "/static/drf_spectacular_sidecar/" in html
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.IGNORECASE), re.findall(r"https?://\S+", html)

@@ -1,0 +1,229 @@
+"""End-to-end fixtures: a real Chromium driven by Playwright (sync API) against
+pytest-django's live server, and real django-q2 workers (``tests.jobs.conftest.Worker``).
+
+- The browser is Debian's Chromium (``/usr/bin/chromium``, installed by ``make test``
+  when missing); ``E2E_CHROMIUM`` points at another binary. Playwright's own browser
+  downloads are never used. A missing browser fails every e2e test with a message
+  saying so: nothing is skipped.
+- Every step's screenshot goes to ``test-artifacts/e2e/<test>/`` (gitignored). The few
+  chosen for the README are also written to ``docs/screenshots/`` (committed), but
+  only with ``--update-screenshots`` or ``UPDATE_SCREENSHOTS=1``, so CI never dirties
+  the work tree.
+- Any JavaScript error or failed resource load on a page fails the test that opened it.
+"""
+import io
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from PIL import Image
+
+from stylestore.personalization import service
+from tests.jobs.conftest import Worker
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: A committed screenshot stays under this size (bytes).
+DOCS_MAX_BYTES = 300 * 1024
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+DESKTOP = {"width": 1280, "height": 800}
+#: Generous: the machines are small and shared, and a worker renders on the CPU.
+ACTION_TIMEOUT_MS = 30_000
+
+# Playwright's sync API runs its own event loop in the test thread, which makes Django
+# believe the ORM is called from async code. It is not: every call here is synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "e2e-admin-password"
+
+
+def find_chromium():
+    """The Chromium binary to drive, or None."""
+    configured = os.environ.get("E2E_CHROMIUM")
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = find_chromium()
+    if executable is None:
+        pytest.fail(
+            "The e2e tests need Chromium and none was found (looked for $E2E_CHROMIUM, `chromium` and "
+            "`chromium-browser` on PATH, /usr/bin/chromium). Install it with "
+            "`apt-get install -y chromium chromium-driver` (`make test` does this when it can), "
+            "or point E2E_CHROMIUM at a Chromium binary.",
+            pytrace=False,
+        )
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class PageProblems:
+    """JavaScript errors, console errors and failed requests seen on a context's pages."""
+
+    def __init__(self):
+        self.items = []
+
+    def watch(self, page):
+        page.on("console", lambda msg: msg.type == "error" and self.items.append(f"console error on {page.url}: {msg.text}"))
+        page.on("pageerror", lambda exc: self.items.append(f"uncaught exception on {page.url}: {exc}"))
+        page.on("requestfailed", lambda req: self._failed(req))
+        return page
+
+    def _failed(self, request):
+        failure = request.failure or ""
+        # A navigation or reload aborts requests still in flight (e.g. a beacon): not a fault.
+        if "ERR_ABORTED" not in failure:
+            self.items.append(f"request failed: {request.method} {request.url}: {failure}")
+
+    def clear(self):
+        self.items.clear()
+
+
+@pytest.fixture
+def new_context(browser, request):
+    """``new_context(**options)``: a fresh browser context (own cookies) at desktop size
+    unless told otherwise. Its pages are watched for errors; any fails the test."""
+    contexts = []
+    problems = PageProblems()
+
+    def make(**options):
+        options.setdefault("viewport", DESKTOP)
+        options.setdefault("device_scale_factor", 1)
+        context = browser.new_context(**options)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        context.on("page", problems.watch)
+        contexts.append(context)
+        return context
+
+    make.problems = problems
+    yield make
+    for context in contexts:
+        context.close()
+    if problems.items and not getattr(request.node, "_e2e_failed", False):
+        pytest.fail("The browser reported problems:\n" + "\n".join(problems.items), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item._e2e_failed = True  # don't bury the real failure under follow-up page errors
+    return report
+
+
+class Artifacts:
+    """Screenshots of a test's steps, numbered in the order taken."""
+
+    def __init__(self, directory: Path, update_docs: bool):
+        self.directory = directory
+        self.update_docs = update_docs
+        self.count = 0
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+
+    def path(self, name):
+        return self.directory / name
+
+    def shot(self, page, name, *, docs=None, full_page=False, locator=None):
+        """Save a screenshot as ``NN-name.png``; with ``docs="file.png"`` also as the
+        documentation screenshot of that name when updating them."""
+        self.count += 1
+        target = self.directory / f"{self.count:02d}-{name}.png"
+        (locator or page).screenshot(path=str(target), **({} if locator else {"full_page": full_page}))
+        if docs and self.update_docs:
+            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            data = compact_png(target.read_bytes())
+            assert len(data) <= DOCS_MAX_BYTES, f"{docs}: {len(data)} bytes even after compaction"
+            (DOCS_SCREENSHOTS / docs).write_bytes(data)
+        return target
+
+
+def compact_png(data: bytes, limit: int = DOCS_MAX_BYTES) -> bytes:
+    """A PNG under ``limit`` bytes: losslessly optimized if that is enough, else reduced
+    to a 256-colour palette, else also scaled down step by step."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+
+    def encode(img, palette):
+        buf = io.BytesIO()
+        if palette:
+            img = img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
+        img.save(buf, "PNG", optimize=True)
+        return buf.getvalue()
+
+    out = encode(image, palette=False)
+    scale = 1.0
+    while len(out) > limit:
+        out = encode(image, palette=True)
+        if len(out) <= limit or scale < 0.4:
+            break
+        scale *= 0.85
+        image = image.resize((round(image.width * 0.85), round(image.height * 0.85)), Image.Resampling.LANCZOS)
+    return out
+
+
+@pytest.fixture
+def artifacts(request):
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    update = request.config.getoption("--update-screenshots") or os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    return Artifacts(ARTIFACTS / name, update)
+
+
+@pytest.fixture(autouse=True)
+def e2e_settings(settings):
+    # Tests log in through the real login form; the production hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Per-process caches (throttle counters, the policy's fitted model) outlive a test.
+    cache.clear()
+    service.clear_caches()
+    yield
+    cache.clear()
+    service.clear_caches()
+
+
+@pytest.fixture
+def admin_user(transactional_db):
+    return User.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def start_worker(media_root, artifacts):
+    """``start_worker(**kwargs)``: a real ``manage.py qcluster`` on the test database and
+    media; its log is kept with the test's artifacts. Killed at the end of the test."""
+    started = []
+
+    def start(**kwargs):
+        worker = Worker(media_root, artifacts.path("worker.log"), **kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.proc.poll() is None:
+            worker.kill()
+
+
+def log_in(page, live_server, username=ADMIN_USERNAME, password=ADMIN_PASSWORD):
+    """Log in through the admin's login form."""
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/admin/")

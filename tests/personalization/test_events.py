@@ -1,0 +1,207 @@
+"""Recording events: validation, idempotency, throttling, bounded state and retention."""
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from stylestore.personalization import events, policy
+from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
+from stylestore.schedules import PURGE_SCHEDULE, ensure_schedules
+
+from .conftest import EVENTS_URL, impressions, post_events
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def page(client, world):
+    """A visitor who has loaded a listing of 3 products x 3 styles."""
+    products, styles = world(3, 3)
+    html = client.get("/").content.decode()
+    return products, styles, html
+
+
+def test_impressions_are_logged_with_their_propensity_and_counted(client, page):
+    products, styles, html = page
+    response = post_events(client, impressions(html))
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 3 and response.json()["duplicates"] == 0
+    rows = StyleEvent.objects.filter(kind="impression")
+    assert rows.count() == 3
+    for row in rows:
+        assert 0 < row.propensity <= 1 and row.reason in {"global", "explore"}
+        assert row.available == [s.pk for s in styles] and row.source_id is not None
+    stats = StyleHourlyStats.objects.get()
+    assert stats.impressions == 3 and stats.clicks == 0
+    assert Visitor.objects.get().state["c"]  # the sticky choice is remembered
+
+
+def test_a_click_counts_once_and_brings_its_lost_impression(client, page):
+    products, styles, html = page
+    click = impressions(html, kind="click")[:1]
+    assert post_events(client, click).json()["accepted"] == 1
+    assert post_events(client, click).json()["duplicates"] == 1  # at most one click per impression
+    assert post_events(client, impressions(html)[:1]).json()["duplicates"] == 1  # the impression is there already
+    assert StyleEvent.objects.filter(kind="click").count() == 1
+    assert StyleEvent.objects.filter(kind="impression").count() == 1
+    stats = StyleHourlyStats.objects.get()
+    assert (stats.impressions, stats.clicks) == (1, 1)
+
+
+def test_add_to_cart_and_event_id_idempotency(client, page):
+    products, styles, html = page
+    cart = [{**impressions(html, kind="add_to_cart")[0], "event_id": "cart-0001"},
+            {"kind": "view", "source": f"shop.product:{products[2].pk}", "event_id": "view-0001"}]
+    assert post_events(client, cart).json()["accepted"] == 2
+    retried = post_events(client, cart).json()
+    assert (retried["accepted"], retried["duplicates"]) == (0, 2)
+    assert StyleEvent.objects.filter(kind="add_to_cart").count() == 1
+    assert StyleEvent.objects.filter(kind="view").count() == 1
+    assert StyleHourlyStats.objects.get().add_to_carts == 1
+
+
+def test_a_single_event_object_is_accepted(client, page):
+    products, styles, html = page
+    response = post_events(client, {"kind": "pick", "style": styles[0].slug})
+    assert response.status_code == 202
+    assert Visitor.objects.get().state["p"] == str(styles[0].pk)
+
+
+@pytest.mark.parametrize(
+    "event, field",
+    [
+        ({"kind": "purchase"}, "0.kind"),
+        ({"kind": "impression"}, "0.choice"),
+        ({"kind": "click", "choice": "1|forged|1|1|1.0|0.0|global||1:bad"}, "0.choice"),
+        ({"kind": "view"}, "0.source"),
+        ({"kind": "view", "source": "shop.product:99999"}, "0.source"),
+        ({"kind": "view", "source": "auth.user:1"}, "0.source"),
+        ({"kind": "view", "source": "shop.product:1", "field": "thumbnail"}, "0.field"),
+        ({"kind": "pick"}, "0.style"),
+        ({"kind": "pick", "style": "no-such-style"}, "0.style"),
+        ({"kind": "view", "source": "shop.product:1", "event_id": "short"}, "0.event_id"),
+    ],
+)
+def test_invalid_events_are_refused_in_the_error_shape(client, page, event, field):
+    response = post_events(client, [event])
+    assert response.status_code == 400
+    body = response.json()["error"]
+    assert body["code"] == "invalid" and field in body["fields"]
+    assert not StyleEvent.objects.exists()
+
+
+def test_one_bad_event_refuses_the_whole_batch(client, page):
+    products, styles, html = page
+    response = post_events(client, [*impressions(html), {"kind": "pick", "style": "nope"}])
+    assert response.status_code == 400 and "3.style" in response.json()["error"]["fields"]
+    assert not StyleEvent.objects.exists()
+
+
+def test_batch_size_body_size_and_content_type_are_limited(client, page):
+    products, styles, html = page
+    view = {"kind": "view", "source": f"shop.product:{products[0].pk}"}
+    assert post_events(client, [view] * (events.MAX_BATCH + 1)).status_code == 400
+    assert post_events(client, []).status_code == 400
+    padded = [{**view, "field": "x" * 60} for _ in range(40)] * 20
+    response = post_events(client, padded)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+    response = client.post(EVENTS_URL, data={"kind": "view"})  # a form post
+    assert response.status_code == 415
+    response = client.post(EVENTS_URL, data="{not json", content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "parse_error"
+
+
+def test_events_are_throttled_per_visitor(client, page, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        **settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}), "stylestore_visitor": "3/minute"}}
+    products, styles, html = page
+    view = [{"kind": "pick", "style": None}]
+    assert [post_events(client, view).status_code for _ in range(4)] == [202, 202, 202, 429]
+    from django.test import Client
+
+    other = Client()  # another visitor from the same address is not held back
+    other.get("/")
+    assert post_events(other, view).status_code == 202
+
+
+def test_events_are_throttled_per_ip(client, page, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        **settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}), "stylestore_anon": "2/minute"}}
+    from django.test import Client
+
+    visitors = [Client() for _ in range(3)]
+    codes = []
+    for visitor in visitors:
+        visitor.get("/")
+        codes.append(post_events(visitor, [{"kind": "pick", "style": None}]).status_code)
+    assert codes == [202, 202, 429]
+    assert "Retry-After" in post_events(visitors[0], [{"kind": "pick", "style": None}])
+
+
+def test_state_stays_under_1kb_after_many_events(client, make_products, make_styles, make_variant):
+    """Twelve styles (more than the state keeps), hundreds of views, impressions,
+    clicks, add to carts and picks: the stored state stays bounded."""
+    styles = make_styles(12)
+    products = make_products(12, looks=list(range(12)))
+    for product in products:
+        for style in styles:
+            make_variant(product, style)
+    for round_ in range(6):
+        views = [{"kind": "view", "source": f"shop.product:{product.pk}"} for product in products]
+        assert post_events(client, views).json()["accepted"] == 12
+        # Age the views, so the next round's are new views rather than refreshes.
+        StyleEvent.objects.filter(kind="view").update(created_at=timezone.now() - timedelta(hours=1))
+        html = client.get("/").content.decode()
+        batch = impressions(html) + impressions(html, kind="click")[:3] + impressions(html, kind="add_to_cart")[:2]
+        assert post_events(client, batch[:events.MAX_BATCH]).status_code == 202
+        post_events(client, [{"kind": "pick", "style": styles[round_].slug}])
+    visitor = Visitor.objects.get()
+    assert StyleEvent.objects.filter(kind="view").count() == 72
+    assert len(json.dumps(visitor.state)) < policy.MAX_STATE_BYTES
+    assert len(visitor.state["s"]) <= policy.PolicyParams().max_styles
+
+
+def test_purge_deletes_what_is_older_than_the_retention(client, page, settings):
+    products, styles, html = page
+    post_events(client, impressions(html))
+    client.get(products[0].get_absolute_url())
+    old = timezone.now() - timedelta(days=91)
+    StyleEvent.objects.filter(kind="impression").update(created_at=old)
+    StyleHourlyStats.objects.update(hour=old)
+    from django.test import Client
+
+    idle = Client()
+    idle.get(products[1].get_absolute_url())
+    Visitor.objects.exclude(pk=Visitor.objects.order_by("pk").first().pk).update(last_seen_at=old)
+
+    assert events.purge_expired() == {"events": 3, "visitors": 1, "hourly_stats": 1}
+    assert list(StyleEvent.objects.values_list("kind", flat=True)) == ["view"]
+    assert Visitor.objects.count() == 1
+
+
+def test_the_purge_runs_daily(db):
+    from django_q.models import Schedule
+
+    ensure_schedules()
+    schedule = Schedule.objects.get(name=PURGE_SCHEDULE)
+    assert schedule.func == "stylestore.personalization.events.purge_expired"
+    assert schedule.schedule_type == Schedule.DAILY
+
+
+def test_a_deleted_styles_choice_is_not_counted(client, page):
+    products, styles, html = page
+    for style in styles:
+        style.delete()
+    response = post_events(client, impressions(html))
+    assert response.json()["duplicates"] == 3 and not StyleEvent.objects.exists()
+
+
+def test_server_side_view_is_skipped_without_a_known_image(rf, category, db):
+    from shop.models import Product
+    from stylestore.personalization.identity import get_visitor
+
+    product = Product.objects.create(name="Bare", slug="bare", category=category, price="1.00")
+    request = rf.get("/")
+    assert events.record_view(request, product, "image") is False
+    assert get_visitor(request).consent and not Visitor.objects.exists()
