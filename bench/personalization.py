@@ -54,7 +54,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -160,9 +160,10 @@ class Totals:
         return getattr(self, arm) / self.impressions
 
 
-def simulate(world: World, seed: int, visitors: int, signal: bool, params: PolicyParams, warmup: int = 0):
-    """One condition of one seed. Returns the totals, the impression log, and the
-    baselines' expected CTR on the logged contexts (the truth for the IPW check)."""
+def simulate(world: World, seed: int, warmup: int, visitors: int, signal: bool, params: PolicyParams):
+    """One condition of one seed: ``warmup`` visitors from an empty log (cold start),
+    then ``visitors`` measured ones. Returns both phases' totals, the measured phase's
+    impression log, and the last fitted global model."""
     rng = np.random.default_rng([seed, int(signal)])
     styles_table = EmbeddingTable(dict(zip(world.keys, world.style_vectors)))
     preferences = [view_preference(styles_table, v, params.temperature) for v in world.product_vectors]
@@ -172,12 +173,12 @@ def simulate(world: World, seed: int, visitors: int, signal: bool, params: Polic
 
     stats: Dict[str, List[float]] = {key: [0.0] * 5 for key in world.keys}
     model = fit_global({}, params)
-    totals = Totals()
+    cold, steady = Totals(), Totals()
     logs: List[Logged] = []
     for v in range(warmup + visitors):
-        measured = v >= warmup
         if v % REFIT_EVERY == 0 and v:
             model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params)
+        totals = cold if v < warmup else steady
         favourite = int(favourites[v])
         truth = world.click_probabilities(float(bases[v]), favourite)
         state = VisitorState()
@@ -195,18 +196,17 @@ def simulate(world: World, seed: int, visitors: int, signal: bool, params: Polic
             keys = [world.keys[s] for s in available]
 
             choice = choose(state, keys, model, params, visitor=f"v{seed}-{v}", epoch=t // IMPRESSIONS_PER_EPOCH)
-            shown = index[choice.style]
-            p_click = float(truth[shown])
+            p_click = float(truth[index[choice.style]])
             clicked = rng.random() < p_click
-            if measured:
-                totals.impressions += 1
-                totals.policy += p_click
-                totals.policy_clicks += clicked
-                totals.reasons[choice.reason] = totals.reasons.get(choice.reason, 0) + 1
-                totals.oracle += float(truth[available].max())
-                totals.best_single += float(truth[world.best_single[product]])
-                totals.random += float(truth[available].mean())
-                logs.append(Logged(product, choice.style, choice.propensity, float(clicked)))
+            totals.impressions += 1
+            totals.policy += p_click
+            totals.policy_clicks += clicked
+            totals.reasons[choice.reason] = totals.reasons.get(choice.reason, 0) + 1
+            totals.oracle += float(truth[available].max())
+            totals.best_single += float(truth[world.best_single[product]])
+            totals.random += float(truth[available].mean())
+            if totals is steady:
+                logs.append(Logged(product, choice.style, choice.propensity, float(clicked), cluster=v))
 
             row = stats[choice.style]
             q = choice.history_share
@@ -222,25 +222,27 @@ def simulate(world: World, seed: int, visitors: int, signal: bool, params: Polic
                 if rng.random() < CART_RATE:
                     state.record_add_to_cart(choice.style, params)
             state.record_view(preferences[product], params)
-    return totals, logs, model
+    return cold, steady, logs, model
 
 
-def ipw_check(world: World, logs: List[Logged], totals: Totals) -> List[str]:
-    """Replay the logs with IPW for two baselines whose true CTR on these contexts is known."""
+def ipw_check(world: World, logs: List[Logged], totals: Totals) -> Tuple[List[str], int]:
+    """Replay the logs with IPW for two baselines whose true CTR on these contexts is
+    known; returns report lines and how many intervals hold the truth."""
     best = [world.keys[s] for s in world.best_single]
     targets = {
         "random": (lambda product, a: 1.0 / len(world.available[product]), totals.ctr("random")),
         "best_single": (lambda product, a: float(a == best[product]), totals.ctr("best_single")),
     }
-    lines = []
+    lines, inside = [], 0
     for name, (target, truth) in targets.items():
         for label, estimator in (("IPW", ipw), ("SNIPW", snipw)):
             e = estimator(logs, target)
-            inside = "inside" if truth in e else "OUTSIDE"
+            inside += truth in e
             lines.append(
-                f"    {label:5} {name:11} {e.value:.4f} [{e.low:.4f}, {e.high:.4f}]  truth {truth:.4f} ({inside})"
+                f"      {label:5} {name:11} {e.value:.4f} [{e.low:.4f}, {e.high:.4f}]  truth {truth:.4f}"
+                f"{'' if truth in e else '  (outside)'}"
             )
-    return lines
+    return lines, inside
 
 
 def latency(params: PolicyParams, calls: int) -> List[str]:
@@ -278,61 +280,77 @@ def _override(params: PolicyParams, assignments: List[str]) -> PolicyParams:
     return dataclasses.replace(params, **changes)
 
 
+def _pooled(per_seed: List[Totals], arm: str) -> float:
+    return sum(getattr(t, arm) for t in per_seed) / sum(t.impressions for t in per_seed)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer visitors and calls (< 60 s)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--visitors", type=int, help="visitors per seed and condition")
+    parser.add_argument("--quick", action="store_true", help="smoke test: fewer seeds, visitors and calls (< 60 s)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default 1-5 (quick: 1-3)")
+    parser.add_argument("--warmup", type=int, help="cold-start visitors per seed and condition before measuring")
+    parser.add_argument("--visitors", type=int, help="measured visitors per seed and condition")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override PolicyParams fields")
     args = parser.parse_args(argv)
-    visitors = args.visitors or (600 if args.quick else 4000)
+    seeds = args.seeds or ([1, 2, 3] if args.quick else [1, 2, 3, 4, 5])
+    warmup = args.warmup if args.warmup is not None else (1000 if args.quick else 6000)
+    visitors = args.visitors or (500 if args.quick else 2000)
     params = _override(PolicyParams(), args.set)
 
     started = time.perf_counter()
-    print(f"personalization simulation: seeds {args.seeds}, {visitors} visitors x {IMPRESSIONS} impressions "
-          f"per seed and condition, {STYLES} styles")
-    print(f"  params: {params}")
-    results = {}
-    ipw_lines = []
+    print(f"personalization simulation: seeds {seeds}; per seed and condition {warmup} cold-start visitors, "
+          f"then {visitors} measured; {IMPRESSIONS} impressions each; {STYLES} styles")
+    print(f"  {params}")
+    results: Dict[str, Tuple[List[Totals], List[Totals]]] = {}
+    ipw_lines: List[str] = []
+    covered = checked = 0
+    arms = ("policy", "oracle", "best_single", "random")
     for condition in ("signal", "no_signal"):
-        per_seed = []
-        for seed in args.seeds:
+        colds, steadies = [], []
+        for seed in seeds:
             world = World(np.random.default_rng(seed))
-            totals, logs, model = simulate(world, seed, visitors, condition == "signal", params)
-            per_seed.append(totals)
-            print(f"  {condition:9} seed {seed}: policy {totals.ctr('policy'):.4f} (clicks {totals.policy_clicks / totals.impressions:.4f})"
-                  f"  oracle {totals.ctr('oracle'):.4f}  best {totals.ctr('best_single'):.4f}"
-                  f"  random {totals.ctr('random'):.4f}  fitted w {model.history_weight:.2f}")
-            if condition == "signal" and seed == args.seeds[0]:
-                ipw_lines = ipw_check(world, logs, totals)
-        results[condition] = per_seed
+            cold, steady, logs, model = simulate(world, seed, warmup, visitors, condition == "signal", params)
+            colds.append(cold)
+            steadies.append(steady)
+            print(f"  {condition:9} seed {seed}: " + "  ".join(f"{arm} {steady.ctr(arm):.4f}" for arm in arms)
+                  + f"  (policy clicks {steady.policy_clicks / steady.impressions:.4f}, fitted w {model.history_weight:.2f})")
+            if condition == "signal":
+                lines, inside = ipw_check(world, logs, steady)
+                ipw_lines += [f"    seed {seed}:"] + lines
+                covered += inside
+                checked += len(lines)
+        results[condition] = (colds, steadies)
 
-    print("\n  pooled CTR (mean true click probability of what was shown):")
-    for condition, per_seed in results.items():
-        pooled = {arm: sum(getattr(t, arm) for t in per_seed) / sum(t.impressions for t in per_seed)
-                  for arm in ("policy", "oracle", "best_single", "random")}
+    print("\n  measured CTR, pooled over seeds (mean true click probability of what was shown):")
+    for condition, (colds, steadies) in results.items():
         reasons: Dict[str, int] = {}
-        for t in per_seed:
+        for t in steadies:
             for k, n in t.reasons.items():
                 reasons[k] = reasons.get(k, 0) + n
         total = sum(reasons.values())
         mix = ", ".join(f"{k} {n / total:.0%}" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
-        print(f"    {condition:9}: " + "  ".join(f"{arm} {value:.4f}" for arm, value in pooled.items()) + f"   reasons: {mix}")
-        results[condition] = (per_seed, pooled)
+        print(f"    {condition:9}: " + "  ".join(f"{arm} {_pooled(steadies, arm):.4f}" for arm in arms) + f"   ({mix})")
 
-    print("\n  targets (policy / baseline, pooled; per-seed range in brackets):")
+    print("\n  targets: policy / baseline on the measured visitors, pooled (per-seed range):")
     failures = 0
     for condition, baseline, minimum in TARGETS:
-        per_seed, pooled = results[condition]
-        ratio = pooled["policy"] / pooled[baseline]
-        seeds = [t.policy / getattr(t, baseline) for t in per_seed]
+        colds, steadies = results[condition]
+        ratio = _pooled(steadies, "policy") / _pooled(steadies, baseline)
+        per_seed = [t.policy / getattr(t, baseline) for t in steadies]
         ok = ratio >= minimum
         failures += not ok
-        print(f"    {'PASS' if ok else 'FAIL'}  {condition:9} policy / {baseline:11} = {ratio:.3f}  "
-              f"(>= {minimum:.2f})  [{min(seeds):.3f}-{max(seeds):.3f}]")
+        print(f"    {'PASS' if ok else 'FAIL'}  {condition:9} policy / {baseline:11} = {ratio:.3f} >= {minimum:.2f}"
+              f"  ({min(per_seed):.3f}-{max(per_seed):.3f})")
+    print(f"  cold start, for reference (the first {warmup} visitors, learning from an empty log):")
+    for condition, baseline, minimum in TARGETS:
+        colds, _ = results[condition]
+        if warmup:
+            print(f"          {condition:9} policy / {baseline:11} = "
+                  f"{_pooled(colds, 'policy') / _pooled(colds, baseline):.3f}")
 
-    print(f"\n  offline replay of the policy's logs (signal, seed {args.seeds[0]}), 95 % intervals:")
+    print(f"\n  offline replay of the measured policy logs (signal), 95 % cluster-robust intervals:")
     print("\n".join(ipw_lines))
+    print(f"    truth inside the interval: {covered}/{checked}")
     print("\n  choose() latency:")
     print("\n".join(latency(params, 5_000 if args.quick else 20_000)))
     print(f"\n  {time.perf_counter() - started:.0f} s")

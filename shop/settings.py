@@ -16,6 +16,7 @@ configuration. Environment variables switch each part to its scaled-out form:
 """
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -159,6 +160,26 @@ Q_CLUSTER = {
 if os.environ.get("REDIS_URL"):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+
+# Shared by every process (throttle counters, the personalization model): a file cache
+# on one machine, Redis when scaled out. The cache gets its own Redis database
+# (REDIS_CACHE_URL, default: the broker's server, database 1) so clearing it can never
+# drop queued tasks.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("REDIS_CACHE_URL")
+            or urlsplit(os.environ["REDIS_URL"])._replace(path="/1").geturl(),
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 STYLESTORE = {
     "SOURCE_MODELS": {"shop.product": ["image"]},

@@ -110,15 +110,22 @@ class Style(models.Model):
 
 
 def file_hash(field_file) -> str:
-    """SHA-256 of a stored file's content, streamed (works for any storage backend)."""
+    """SHA-256 of a file's content, streamed (works for any storage backend).
+
+    An upload not yet stored (``_committed`` False) is read in place and rewound, not
+    closed: the storage still has to save it.
+    """
     digest = hashlib.sha256()
-    field_file.open("rb")
-    try:
-        field_file.seek(0)
+    if not getattr(field_file, "_committed", True):
+        upload = field_file.file
+        upload.seek(0)
+        for chunk in iter(lambda: upload.read(1 << 20), b""):
+            digest.update(chunk)
+        upload.seek(0)
+        return digest.hexdigest()
+    with field_file.open("rb"):
         for chunk in field_file.chunks():
             digest.update(chunk)
-    finally:
-        field_file.close()
     return digest.hexdigest()
 
 

@@ -36,7 +36,10 @@ def sync_sources(objects, field_name) -> list[SourceImage]:
     }
     result = []
     for obj in objects:
-        source = known.get(str(obj.pk)) or SourceImage(content_type=ct, object_id=str(obj.pk), field_name=field_name)
+        source = known.get(str(obj.pk))
+        if source is None:
+            # get_or_create: two requests may meet the same new source at once.
+            source, _ = SourceImage.objects.get_or_create(content_type=ct, object_id=str(obj.pk), field_name=field_name)
         refresh(source, getattr(obj, field_name))
         result.append(source)
     return result

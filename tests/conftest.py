@@ -14,6 +14,16 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture(autouse=True)
+def clear_cache():
+    """The cache is shared across processes and runs (throttle counters): start clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Every test writes media under its own temporary directory."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -1,13 +1,13 @@
 """Query-parameter filters, declared as serializers.
 
 A list view names a ``filter_serializer_class``: a serializer whose fields are the
-query parameters and whose ``filter(queryset)`` method applies the validated values.
-:class:`SerializerFilterBackend` runs it. Declaring the
-parameters as serializer fields buys three things at once: bad values are a 400 in
-the API's error shape (never a database error: slugs, choices and ids are checked
-before they reach a query), the OpenAPI schema lists every parameter with its type
-and choices (``StylestoreAutoSchema`` adds the serializer to list operations), and
-there is no extra dependency such as django-filter.
+query parameters and whose ``filter(queryset)`` method applies the validated values;
+:class:`SerializerFilterBackend` runs it. Declaring parameters as serializer fields
+buys three things at once: bad values are a 400 in the API's error shape (never a
+database error: slugs, choices and ids are checked before they reach a query), the
+OpenAPI schema lists every parameter with its type and choices
+(``StylestoreAutoSchema`` adds the serializer to list operations), and there is no
+extra dependency such as django-filter.
 """
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -67,7 +67,9 @@ class StyleFilter(serializers.Serializer):
 
 class VariantFilter(serializers.Serializer):
     # No "format" filter: DRF reserves ?format= for choosing a renderer.
-    style = serializers.SlugField(max_length=100, required=False, help_text=_("Only variants of the style with this slug."))
+    style = serializers.SlugField(
+        max_length=100, required=False, help_text=_("Only variants of the style with this slug."),
+    )
 
     def filter(self, queryset):
         if "style" in self.validated_data:

@@ -207,7 +207,8 @@ def _int_param(request, name, default, low, high):
     except ValueError:
         number = None
     if number is None or not low <= number <= high:
-        raise exceptions.ValidationError({name: [_("An integer from %(low)d to %(high)d.") % {"low": low, "high": high}]})
+        message = _("An integer from %(low)d to %(high)d.") % {"low": low, "high": high}
+        raise exceptions.ValidationError({name: [message]})
     return number
 
 
@@ -333,7 +334,8 @@ class VisitorEraseView(VisitorPostView):
 
 personalization_urlpatterns = [
     path("sources/<str:reference>/personalized/", PersonalizedImageView.as_view(), name="source-personalized"),
-    path("sources/<str:reference>/more-in-this-style/", MoreInThisStyleView.as_view(), name="source-more-in-this-style"),
+    path("sources/<str:reference>/more-in-this-style/", MoreInThisStyleView.as_view(),
+         name="source-more-in-this-style"),
     path("visitor/events/", VisitorEventsView.as_view(), name="visitor-events"),
     path("visitor/erase/", VisitorEraseView.as_view(), name="visitor-erase"),
 ]

@@ -52,6 +52,8 @@ ERROR_DESCRIPTIONS = {
 
 
 class StylestoreAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the behaviour the API's views share (module docstring)."""
+
     def _is_conditional_get(self):
         return self.method == "GET" and isinstance(self.view, ConditionalGetMixin)
 

@@ -81,10 +81,10 @@ class PresetWeightsField(serializers.JSONField):
             self.fail("invalid")
 
 
-# Uploads go through the image gate (``validators.sanitize_upload``), which judges a file
-# by its content before anything decodes it. The model's own rules (an image style
-# needs an image, the engine must suit the kind) are checked with ``Style.clean``, so
-# the API and the admin accept the same styles.
+# Uploads go through the image gate (``validators.sanitize_upload``), as in the admin:
+# judged by their content, and stored as the gate's re-encoding. The model's own rules
+# (an image style needs an image, the engine must suit the kind) are checked with
+# ``Style.clean``, so the API and the admin accept the same styles.
 class StyleSerializer(serializers.ModelSerializer):
     """A look that can be applied to product images: what a storefront's style picker shows."""
 
@@ -154,31 +154,6 @@ class StyleSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(get_error_detail(exc))
         return attrs
 
-    def create(self, validated_data):
-        upload = validated_data.pop("image", None)
-        return self._save(Style(**validated_data), upload)
-
-    def update(self, style, validated_data):
-        upload = validated_data.pop("image", None)
-        for name, value in validated_data.items():
-            setattr(style, name, value)
-        return self._save(style, upload)
-
-    @staticmethod
-    def _save(style, upload):
-        """Store an uploaded image first, then save the row.
-
-        ``Style.save()`` fingerprints the image by reading it and closes it when done;
-        handed the upload itself, it would close it before the file field writes it to
-        storage. Stored first, the fingerprint is taken from the stored file: the very
-        bytes the worker will render.
-        """
-        if upload is None:
-            style.save()
-        else:
-            style.image.save(upload.name, upload, save=True)
-        return style
-
 
 # -------------------------------------------------------------------------- variants
 
@@ -232,8 +207,10 @@ class VariantSerializer(serializers.ModelSerializer):
 class JobSerializer(serializers.ModelSerializer):
     """A stylization job: one variant row, from pending to ready (or failed)."""
 
-    source = serializers.CharField(source="source.reference", read_only=True,
-                                   help_text=format_lazy(_("Reference of the source object, e.g. {}."), EXAMPLE_REFERENCE))
+    source = serializers.CharField(
+        source="source.reference", read_only=True,
+        help_text=format_lazy(_("Reference of the source object, e.g. {}."), EXAMPLE_REFERENCE),
+    )
     field = serializers.CharField(source="source.field_name", read_only=True)
     style = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     size = serializers.IntegerField(source="max_side", read_only=True, help_text=_("Longer side, in pixels."))

@@ -17,7 +17,7 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.decorators import action
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -105,7 +105,9 @@ class StyleViewSet(
     lookup_value_regex = r"[-a-zA-Z0-9_]{1,100}"
 
     def get_permissions(self):
-        if self.action in ("list", "retrieve"):
+        # By method, not action: OPTIONS is public too, and DRF's metadata checks the
+        # permission for POST on a copy of the request with that method.
+        if self.request.method in SAFE_METHODS:
             return [AllowAny()]
         return [StaffModelPermissions()]
 

@@ -54,24 +54,6 @@ class SameConv(nn.Conv2d):
         return F.conv2d(x, self.weight, self.bias, self.stride, (ph // 2, pw // 2), groups=self.groups)
 
 
-class PointwiseConv(nn.Conv2d):
-    """A 1x1 conv as one matrix multiply over the channels_last pixels.
-
-    MobileNetV2 spends most of its MACs in 1x1 convs. PyTorch sends single-threaded
-    1x1 convs to its im2col path, which copies channels_last inputs back and forth;
-    viewed as (pixels, channels) they are a plain GEMM with no copy at all.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__(in_channels, out_channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        pixels = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view when x is channels_last
-        y = F.linear(pixels, self.weight.view(self.out_channels, c), self.bias)
-        return y.view(n, h, w, self.out_channels).permute(0, 3, 1, 2)
-
-
 class _ConvReLU6(nn.Sequential):
     def __init__(self, conv: nn.Conv2d):
         super().__init__(conv, nn.ReLU6(inplace=True))
@@ -83,9 +65,9 @@ class InvertedResidual(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, expansion: int, stride: int):
         super().__init__()
         hidden = in_channels * expansion
-        self.expand = _ConvReLU6(PointwiseConv(in_channels, hidden)) if expansion != 1 else nn.Identity()
+        self.expand = _ConvReLU6(nn.Conv2d(in_channels, hidden, 1)) if expansion != 1 else nn.Identity()
         self.depthwise = _ConvReLU6(SameConv(hidden, hidden, 3, stride=stride, groups=hidden))
-        self.project = PointwiseConv(hidden, out_channels)
+        self.project = nn.Conv2d(hidden, out_channels, 1)
         self.residual = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -104,7 +86,7 @@ class StylePredictor(nn.Module):
             blocks.append(InvertedResidual(channels, out_channels, expansion, stride))
             channels = out_channels
         self.blocks = nn.Sequential(*blocks)
-        self.head = _ConvReLU6(PointwiseConv(channels, 1280))
+        self.head = _ConvReLU6(nn.Conv2d(channels, 1280, 1))
         self.bottleneck = nn.Linear(1280, STYLE_DIM)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

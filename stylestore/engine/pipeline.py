@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 
 from . import imaging, metrics, optimize, presets, runtime
-from .arbitrary import STYLE_DIM, STYLE_SIZE, StylePredictor, Transformer
+from .arbitrary import STYLE_DIM, STYLE_SIZE, StylePredictor, Transformer, blend_vectors
 from .errors import EngineError, ImageTooSmall, NonFiniteOutput, StyleSpecError
 from .presets import MultiStyleNet
 
@@ -204,7 +204,7 @@ class Stylizer:
                 return predicted[id(spec.value)]
             if spec.kind == "vector":
                 return torch.from_numpy(spec.value)
-            return sum(weight * vector(part) for part, weight in spec.value)
+            return blend_vectors(torch.stack([vector(part) for part, _ in spec.value]), [w for _, w in spec.value])
 
         return torch.stack([vector(spec) for spec in styles])
 
@@ -274,15 +274,15 @@ class Stylizer:
         return results
 
     def _fast(self, originals: List[Image.Image], styles: List[StyleSpec], options: RenderOptions) -> List[runtime.Outcome]:
-        rgb = [original if original.mode == "RGB" else original.convert("RGB") for original in originals]
+        converted = {id(o): o if o.mode == "RGB" else o.convert("RGB") for o in originals}  # once per image
+        rgb = [converted[id(original)] for original in originals]
         if options.engine == "preset":
             conditions = torch.from_numpy(np.stack([spec.value for spec in styles]))
             return runtime.stylize(self._model("presets"), rgb, conditions, self.device)
         conditions = self._style_vectors(styles)
         if options.strength < 1.0:
-            distinct = {id(image): image for image in rgb}
-            own = dict(zip(distinct, self._vectors(list(distinct.values()))))
-            content = torch.stack([own[id(image)] for image in rgb])
+            own = dict(zip(converted, self._vectors(list(converted.values()))))
+            content = torch.stack([own[id(original)] for original in originals])
             conditions = options.strength * conditions + (1.0 - options.strength) * content
         return runtime.stylize(self._model("transformer"), rgb, conditions, self.device)
 

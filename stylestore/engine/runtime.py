@@ -16,9 +16,25 @@ It therefore pays off in long-lived workers, not in a one-image command. It is o
 default on CUDA, off on the CPU; ``STYLESTORE_ENGINE_COMPILE=1``/``0`` or the
 ``compile`` argument decide otherwise. A compile failure never fails a render: the
 model falls back to eager for the rest of the process.
+
+CPU memory: activations of a 512 px image reach 32 MB per tensor, above glibc's mmap
+threshold, so every op got fresh pages from the kernel and paid a page fault per 4 KB
+on first touch: 40% of the 26-style network's eager time at 512 px (one core: 280 ->
+150 ms). When the first model is built on the CPU, :func:`keep_freed_memory` tells
+glibc to serve such blocks from its heap and not to hand freed memory back to the
+kernel. The price is that a rendering process keeps its peak memory (a few hundred MB
+at 1024 px) instead of returning it; jemalloc or tcmalloc would do the same job.
+
+CPU threads: torch uses one thread per core, and its OpenMP parallel regions collapse
+when the cores are oversubscribed (measured here: a 17 ms predictor pass took 140-460 ms
+at 2 threads while other processes kept both cores busy). Several rendering processes
+on one machine (django-q2 workers) must therefore split the cores:
+``STYLESTORE_ENGINE_THREADS`` (e.g. cores // workers) is applied with the first CPU model.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import threading
@@ -34,6 +50,7 @@ from .errors import EngineError
 logger = logging.getLogger(__name__)
 
 COMPILE_ENV = "STYLESTORE_ENGINE_COMPILE"
+THREADS_ENV = "STYLESTORE_ENGINE_THREADS"
 #: pixels per forward pass before a same-size group is split into several passes;
 #: about 0.5 KB of activations per pixel in fp32 for the 26-style network
 BATCH_PIXELS = {"cpu": 4_000_000, "cuda": 32_000_000}
@@ -100,6 +117,39 @@ class CompiledModel:
         return self.eager(*args)
 
 
+#: glibc ``mallopt`` parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_HEAP_BYTES = 1 << 30
+_cpu_configured = False
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc reuse large freed blocks instead of unmapping them (see module docs).
+
+    Process-wide; returns whether it applied (False off glibc).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_BYTES)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _HEAP_BYTES))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False
+
+
+def configure_cpu() -> None:
+    """Once per process, before the first CPU model: allocator and thread count."""
+    global _cpu_configured
+    if _cpu_configured:
+        return
+    _cpu_configured = True
+    keep_freed_memory()
+    threads = os.environ.get(THREADS_ENV, "").strip()
+    if threads:
+        try:
+            torch.set_num_threads(max(1, int(threads)))
+        except ValueError:
+            logger.warning("ignoring %s=%r: not an integer", THREADS_ENV, threads)
+
+
 Model = Union[torch.nn.Module, CompiledModel]
 _cache: Dict[Tuple[str, str, bool, bool], Model] = {}
 _lock = threading.Lock()
@@ -115,6 +165,8 @@ def cached(name: str, device: Device, factory: Callable[[], torch.nn.Module], co
     with _lock:
         model = _cache.get(key)
         if model is None:
+            if device.torch_device.type == "cpu":
+                configure_cpu()
             module = factory().eval().to(device.torch_device, memory_format=torch.channels_last)
             module = module.to(device.dtype)
             model = CompiledModel(module, name) if compile else module

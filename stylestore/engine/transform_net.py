@@ -101,15 +101,16 @@ class TransformNet(nn.Module):
         def norm(x: torch.Tensor) -> torch.Tensor:
             return conditional_instance_norm(x, *next(norms))
 
+        # activations work in place on tensors just produced: no extra allocation
         x = pad_to_multiple(image)
         for conv in self.contract:
             x = conv(x)
-            x = torch.relu(norm(x) if self.contract_norm else x)
+            x = torch.relu_(norm(x) if self.contract_norm else x)
         for conv1, conv2 in self.residual:
-            x = x + norm(conv2(torch.relu(norm(conv1(x)))))
+            x = x + norm(conv2(torch.relu_(norm(conv1(x)))))
         for i, conv in enumerate(self.expand):  # the first two upsample by 2 (nearest)
             x = norm(conv(x))
-            x = torch.relu(x) if i < 2 else torch.sigmoid(x)
+            x = torch.relu_(x) if i < 2 else torch.sigmoid_(x)
         return x[..., :height, :width]
 
     def conv_layers(self) -> Sequence[nn.Conv2d]:

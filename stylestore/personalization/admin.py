@@ -6,6 +6,8 @@ events (the cascade is the erasure). The analytics page lives under the event lo
 URLs (``admin:stylestore_styleevent_analytics``) and needs the permission to view
 events; its link is on the event list.
 """
+import math
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -92,25 +94,33 @@ class StyleEventAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "stylestore/admin/personalization_analytics.html", context)
 
 
-def percent(value, digits=2, signed=False):
-    return f"{value * 100:{'+' if signed else ''}.{digits}f} %"
+def percent(value, digits=2, signed=False, unit="%"):
+    return f"{value * 100:{'+' if signed else ''}.{digits}f} {unit}"
 
 
-def interval(estimate, digits=2, signed=False):
-    return f"{percent(estimate.low, digits, signed)} to {percent(estimate.high, digits, signed)}"
+def interval(estimate, digits=2, signed=False, unit="%"):
+    if not (math.isfinite(estimate.low) and math.isfinite(estimate.high)):
+        return _("unbounded: needs impressions from more visitors")
+    return f"{percent(estimate.low, digits, signed, unit)} to {percent(estimate.high, digits, signed, unit)}"
 
 
 def lift_figures(lift):
     """The comparison's rows: label, estimate, 95 % interval, how it was obtained."""
     rows = [
-        (_("Personalized policy CTR"), lift.personalized, False, _("measured on these impressions (Wilson interval)")),
-        (_("Best single style CTR"), lift.baseline_ipw, False, _("IPW estimate from the same impressions")),
-        (_("Best single style CTR"), lift.baseline_snipw, False, _("self-normalised IPW (lower variance, slight bias)")),
-        (_("Lift, percentage points"), lift.absolute, True, _("paired IPW difference")),
+        (_("Personalized policy CTR"), lift.personalized, "%", False, _("measured on these impressions")),
+        (_("Best single style CTR"), lift.baseline_ipw, "%", False, _("IPW estimate from the same impressions")),
+        (_("Best single style CTR"), lift.baseline_snipw, "%", False,
+         _("self-normalised IPW (lower variance, slight bias)")),
+        (_("Lift, absolute"), lift.absolute, "pp", True, _("paired IPW difference, in percentage points")),
+        (_("Lift, relative"), lift.relative, "%", True, _("ratio of the two, delta-method interval")),
     ]
-    if lift.relative is not None:
-        rows.append((_("Lift, relative"), lift.relative, True, _("ratio of the two, delta-method interval")))
     return [
-        {"label": label, "value": percent(e.value, signed=signed), "interval": interval(e, signed=signed), "method": how}
-        for label, e, signed, how in rows
+        {
+            "label": label,
+            "value": percent(e.value, signed=signed, unit=unit),
+            "interval": interval(e, signed=signed, unit=unit),
+            "method": how,
+        }
+        for label, e, unit, signed, how in rows
+        if e is not None
     ]

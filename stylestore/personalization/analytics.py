@@ -14,6 +14,9 @@ Two questions:
    impression was logged with the probability it was chosen with, and exploration
    gives every available style a positive one. The lift is the paired difference on
    the same impressions, so its interval is narrower than the two intervals suggest.
+   Every interval is cluster-robust by visitor: one visitor's impressions share their
+   taste and their random draws, and counting them as independent would overstate
+   the certainty.
 
 Impressions shown because the customer picked the style (probability 1, not the
 shop's choice) are left out of the comparison; so are impressions logged before the
@@ -55,7 +58,7 @@ class Lift:
     baseline_styles: list
     personalized: evaluation.Estimate
     baseline_ipw: evaluation.Estimate
-    baseline_snipw: evaluation.Estimate
+    baseline_snipw: evaluation.Estimate | None
     #: Personalized minus baseline CTR (IPW, paired), and the same relative to the baseline.
     absolute: evaluation.Estimate
     relative: evaluation.Estimate | None
@@ -96,7 +99,8 @@ def style_rows(since) -> list[StyleRow]:
 
 def logged_impressions(since, limit=MAX_IMPRESSIONS) -> list[evaluation.Logged]:
     """The shop-chosen impressions since ``since`` with whether they were clicked;
-    ``context`` is the tuple of style keys that were available, in offered order."""
+    ``context`` is the tuple of style keys that were available, in offered order, and
+    ``cluster`` the visitor (one visitor's impressions are not independent)."""
     clicked = StyleEvent.objects.filter(visitor=OuterRef("visitor"), kind=Kind.CLICK, choice_id=OuterRef("choice_id"))
     rows = (
         StyleEvent.objects.filter(
@@ -106,28 +110,24 @@ def logged_impressions(since, limit=MAX_IMPRESSIONS) -> list[evaluation.Logged]:
         .exclude(style=None)
         .annotate(clicked=Exists(clicked))
         .order_by("-created_at")
-        .values_list("style_id", "propensity", "available", "clicked")[:limit]
+        .values_list("visitor_id", "style_id", "propensity", "available", "clicked")[:limit]
     )
     return [
-        evaluation.Logged(tuple(str(k) for k in available), str(style_id), propensity, float(was_clicked))
-        for style_id, propensity, available, was_clicked in rows
+        evaluation.Logged(tuple(str(k) for k in available), str(style_id), propensity, float(was_clicked), visitor_id)
+        for visitor_id, style_id, propensity, available, was_clicked in rows
     ]
 
 
-def _ratio_estimate(a: np.ndarray, b: np.ndarray) -> evaluation.Estimate | None:
-    """``mean(a) / mean(b) - 1`` with a delta-method interval (paired samples)."""
-    n = len(a)
-    mean_a, mean_b = float(a.mean()), float(b.mean())
-    if n < 2 or mean_b <= 0:
-        return None
-    covariance = np.cov(a, b, ddof=1)
-    variance = (
-        covariance[0, 0] / mean_b**2
-        - 2 * mean_a * covariance[0, 1] / mean_b**3
-        + mean_a**2 * covariance[1, 1] / mean_b**4
-    ) / n
-    value = mean_a / mean_b - 1
-    half = evaluation.Z95 * math.sqrt(max(variance, 0.0))
+def _estimate(value: float, influence: np.ndarray, clusters: np.ndarray) -> evaluation.Estimate:
+    """``value`` with a normal interval from its per-impression influence terms, summed
+    per visitor (cluster-robust, as ``evaluation`` does for IPW: one visitor's
+    impressions share their taste and their random draws)."""
+    n = len(influence)
+    sums = np.bincount(clusters, weights=influence)
+    groups = len(sums)
+    if groups < 2:
+        return evaluation.Estimate(value, -math.inf, math.inf, n)
+    half = evaluation.Z95 * math.sqrt(float((sums**2).sum()) * groups / (groups - 1)) / n
     return evaluation.Estimate(value, value - half, value + half, n)
 
 
@@ -143,27 +143,27 @@ def lift(since, limit=MAX_IMPRESSIONS) -> Lift | None:
         return float(action == service.best_style(available, model))
 
     rewards = np.array([row.reward for row in logs])
-    weights = np.array([baseline(row.context, row.action) / row.propensity for row in logs])
-    difference = rewards - weights * rewards
-    n = len(logs)
-    half = evaluation.Z95 * float(difference.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
-    mean = float(difference.mean())
+    weighted = np.array([baseline(row.context, row.action) / row.propensity for row in logs]) * rewards
+    clusters = np.unique([row.cluster for row in logs], return_inverse=True)[1]
+    measured, replayed = float(rewards.mean()), float(weighted.mean())
+    difference = rewards - weighted
+    relative = None
+    if replayed > 0:
+        # Delta method for mean(r) / mean(w r): influence (r - R w r) / mean(w r).
+        ratio = measured / replayed
+        relative = _estimate(ratio - 1, (rewards - ratio * weighted) / replayed, clusters)
     ranked = sorted(model.index, key=lambda key: -model.base_ctr(key))
     names = dict(Style.objects.filter(pk__in=[int(k) for k in ranked]).values_list("pk", "name"))
-    snipw = (
-        evaluation.snipw(logs, baseline)
-        if weights.sum() > 0
-        else evaluation.Estimate(0.0, 0.0, 1.0, n)  # the baseline's action was never logged
-    )
     return Lift(
-        impressions=n,
+        impressions=len(logs),
         clicks=int(rewards.sum()),
         baseline_styles=[names[int(k)] for k in ranked if int(k) in names],
-        personalized=evaluation.wilson(rewards.sum(), n),
+        personalized=_estimate(measured, rewards - measured, clusters),
         baseline_ipw=evaluation.ipw(logs, baseline),
-        baseline_snipw=snipw,
-        absolute=evaluation.Estimate(mean, mean - half, mean + half, n),
-        relative=_ratio_estimate(rewards, weights * rewards),
+        # The baseline's action never logged: SNIPW has nothing to normalise by.
+        baseline_snipw=evaluation.snipw(logs, baseline) if replayed > 0 else None,
+        absolute=_estimate(float(difference.mean()), difference - difference.mean(), clusters),
+        relative=relative,
     )
 
 
@@ -172,6 +172,13 @@ def lift(since, limit=MAX_IMPRESSIONS) -> Lift | None:
 
 ROW_HEIGHT = 28
 BAR_HEIGHT = 18
+TICKS = 4
+
+
+def _tick_step(raw: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 x 10^k at least ``raw``: round axis labels."""
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw - 1e-12)
 
 
 @dataclass(frozen=True)
@@ -209,7 +216,10 @@ def chart(items, *, label_width=180, plot_width=420) -> Chart | None:
     items = [(label, estimate) for label, estimate in items if estimate is not None]
     if not items:
         return None
-    top = max(max(e.high for _, e in items), 1e-6)
+    # An interval can be unbounded (a single visitor): the scale follows what is finite.
+    finite = [x for _, e in items for x in (e.value, e.high) if math.isfinite(x)]
+    step = _tick_step(max(max(finite, default=0.0), 1e-4) / TICKS)
+    top = step * TICKS
     scale = plot_width / top
     bars = []
     for index, (label, estimate) in enumerate(items):
@@ -227,6 +237,7 @@ def chart(items, *, label_width=180, plot_width=420) -> Chart | None:
                 high=min(estimate.high, top) * scale,
             )
         )
-    ticks = [(plot_width * i / 4, f"{top * i / 4:.1%}") for i in range(5)]
+    digits = max(0, -math.floor(math.log10(step * 100) + 1e-9))
+    ticks = [(plot_width * i / TICKS, f"{step * i * 100:.{digits}f}%") for i in range(TICKS + 1)]
     axis_y = len(items) * ROW_HEIGHT + 6
     return Chart(bars, label_width + plot_width + 70, axis_y + 20, label_width, plot_width, axis_y, ticks)

@@ -28,6 +28,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
 from ..models import SourceImage, Style
@@ -96,7 +97,9 @@ def resolve(context, items) -> list[Event]:
         if reference is not None:
             field = item.get("field") or reference.fields[0]
             if field not in reference.fields:
-                errors[f"{index}.field"] = [f"{reference.label} has no source image field {field!r}."]
+                errors[f"{index}.field"] = [
+                    _("%(source)s has no source image field %(field)r.") % {"source": reference.label, "field": field}
+                ]
                 continue
             source_keys[index] = (reference.content_type.pk, reference.object_id, field)
     sources = {}
@@ -108,7 +111,11 @@ def resolve(context, items) -> list[Event]:
             "pk", "content_type_id", "object_id", "field_name", "embedding"
         ):
             sources[(content_type_id, object_id, field)] = (pk, embedding)
-    slugs = {item["style"] for item in items if item["kind"] == Kind.PICK and item.get("style") not in (None, service.ORIGINAL)}
+    slugs = {
+        item["style"]
+        for item in items
+        if item["kind"] == Kind.PICK and item.get("style") not in (None, service.ORIGINAL)
+    }
     styles = dict(Style.objects.filter(slug__in=slugs, active=True).values_list("slug", "pk")) if slugs else {}
 
     events = []
@@ -116,24 +123,25 @@ def resolve(context, items) -> list[Event]:
         kind, event_id = item["kind"], item.get("event_id") or ""
         source = sources.get(source_keys.get(index))
         if index in source_keys and source is None:
-            errors[f"{index}.source"] = [f"{item['source'].label} has no image known to Stylestore."]
+            errors[f"{index}.source"] = [_("%s has no image known to Stylestore.") % item["source"].label]
+        source_id, embedding = source or (None, None)
         if kind in CHOICE_KINDS:
             choice = service.read_choice(context.key, item.get("choice") or "") if context.key else None
             if choice is None:
-                errors[f"{index}.choice"] = ["Not a choice id issued to this visitor."]
+                errors[f"{index}.choice"] = [_("Not a choice id issued to this visitor.")]
             events.append(Event(kind=kind, event_id=event_id, choice=choice))
         elif kind == Kind.VIEW:
             if index not in source_keys and f"{index}.field" not in errors:
-                errors[f"{index}.source"] = ["A view needs the viewed source."]
-            events.append(Event(kind=kind, event_id=event_id, source_id=source and source[0], embedding=source and source[1]))
+                errors[f"{index}.source"] = [_("A view needs the viewed source.")]
+            events.append(Event(kind=kind, event_id=event_id, source_id=source_id, embedding=embedding))
         elif kind == Kind.PICK:
             style = item.get("style")
             if style not in (None, service.ORIGINAL) and style not in styles:
-                errors[f"{index}.style"] = [f"No active style {style!r}."]
+                errors[f"{index}.style"] = [_("No active style %r.") % style]
             pick = str(styles[style]) if style in styles else style
-            events.append(Event(kind=kind, event_id=event_id, source_id=source and source[0], pick=pick))
+            events.append(Event(kind=kind, event_id=event_id, source_id=source_id, pick=pick))
         else:
-            errors[f"{index}.kind"] = [f"Unknown event kind {kind!r}."]
+            errors[f"{index}.kind"] = [_("Unknown event kind %r.") % kind]
     if errors:
         raise InvalidEvents(errors)
     return events
@@ -159,7 +167,9 @@ def _record(context, events) -> Outcome:
     state = policy.VisitorState.from_dict(visitor.state)
     params = service.policy_params()
     seen_ids, seen_choices, recent_views = _already_recorded(visitor, events, now)
-    styles = set(Style.objects.filter(pk__in={e.choice.style_id for e in events if e.choice}).values_list("pk", flat=True))
+    styles = set(
+        Style.objects.filter(pk__in={e.choice.style_id for e in events if e.choice}).values_list("pk", flat=True)
+    )
     sources = set(
         SourceImage.objects.filter(pk__in={e.choice.source_id for e in events if e.choice and e.choice.source_id})
         .values_list("pk", flat=True)
@@ -189,7 +199,10 @@ def _record(context, events) -> Outcome:
                 continue
             recent_views.add(event.source_id)
             _apply_view(state, event.embedding, params)
-            rows.append(StyleEvent(visitor=visitor, kind=Kind.VIEW, source_id=event.source_id, event_id=event.event_id, created_at=now))
+            rows.append(
+                StyleEvent(visitor=visitor, kind=Kind.VIEW, source_id=event.source_id, event_id=event.event_id,
+                           created_at=now)
+            )
         elif event.kind == Kind.PICK:
             state.set_pick(event.pick)
             style_id = int(event.pick) if event.pick not in (None, service.ORIGINAL) else None

@@ -73,6 +73,8 @@ class StyleEvent(models.Model):
     event_id = models.CharField(max_length=64, blank=True)
     # Impressions (and the clicks and add to carts answering them): the probability the
     # policy chose the style with, why, and the visitor's history share of that style.
+    # Picks: ``reason`` holds the pick itself ("original" for the original photos,
+    # empty when the customer handed the choice back to the shop).
     propensity = models.FloatField(null=True, blank=True)
     history_share = models.FloatField(null=True, blank=True)
     reason = models.CharField(max_length=10, blank=True)

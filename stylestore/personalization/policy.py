@@ -119,8 +119,11 @@ MIN_PRIOR_STRENGTH = 10.0
 #: A fitted CTR is kept inside (0, 1) so the Beta posterior stays proper.
 MAX_CTR = 0.99
 #: Clicks of evidence the visitor's click propensity ``b`` starts from (at 1: the
-#: population's); small, because people's click rates differ several-fold.
-VISITOR_BASE_PRIOR_CLICKS = 1.0
+#: population's); small, because people's click rates differ several-fold. Against
+#: ``reaction_prior`` it bounds what impressions without any click can do to the style
+#: a visitor keeps seeing: ``rho`` falls at most to ``k / (k + this)`` (0.91 at the
+#: defaults), inside ``switch_margin``, so a visitor who never clicks keeps their look.
+VISITOR_BASE_PRIOR_CLICKS = 0.5
 #: Size of the ensemble of posterior draws Thompson sampling picks from: the
 #: propensity of an exploit action is a multiple of 1/POSTERIOR_SAMPLES.
 POSTERIOR_SAMPLES = 64
@@ -156,8 +159,9 @@ class PolicyParams:
     #: Per-impression decay of reaction counters: ~1/(1-d) most recent impressions count.
     reaction_decay: float = 0.99
     #: Clicks of evidence the prior ``mu_s`` is worth against the visitor's own
-    #: reactions to ``s`` (``k`` in the model).
-    reaction_prior: float = 2.0
+    #: reactions to ``s`` (``k`` in the model): one click on a style among a few
+    #: impressions of others lifts it by about 1/k.
+    reaction_prior: float = 5.0
     #: An add-to-cart counts as this many clicks (and impressions) of evidence.
     cart_weight: float = 3.0
     #: Styles whose counters a visitor state keeps; the rest of their history mass is
@@ -308,15 +312,14 @@ class VisitorState:
 
     def record_view(self, preference: Mapping[str, float], params: PolicyParams) -> None:
         """A product view: decay the history, add the view's ``view_preference``."""
+        for key in preference:
+            _check_key(key)
         decay = params.history_decay
         for counters in self.styles.values():
             counters.history *= decay
         self.other_history *= decay
         for key, weight in preference.items():
-            counters = self.styles.get(key)
-            if counters is None:
-                counters = self.styles[_check_key(key)] = _Counters()
-            counters.history += weight
+            self._counters(key).history += weight
         self._trim(params.max_styles)
 
     def record_impression(self, choice: "Choice", params: PolicyParams) -> None:
@@ -352,7 +355,7 @@ class VisitorState:
         counters = self.styles.get(style)
         if counters is None or counters.history <= 0:
             return 0.0
-        return counters.history / (self._history_total() + HISTORY_PSEUDO_VIEWS)
+        return counters.history / (self.history_total() + HISTORY_PSEUDO_VIEWS)
 
     def preferred_style(self) -> Optional[str]:
         """The style to anchor "more in this style": the pick, else the sticky choice,
@@ -412,7 +415,8 @@ class VisitorState:
 
     # -- internals
 
-    def _history_total(self) -> float:
+    def history_total(self) -> float:
+        """The decayed number of recent views."""
         return self.other_history + sum(c.history for c in self.styles.values())
 
     def _counters(self, style: str) -> _Counters:
@@ -665,17 +669,17 @@ def _plan(state: Optional[VisitorState], styles: List[str], model: GlobalModel, 
         personal = None
     else:
         k, cart, w = params.reaction_prior, params.cart_weight, model.history_weight
-        mass = state._history_total() + HISTORY_PSEUDO_VIEWS
+        mass = state.history_total() + HISTORY_PSEUDO_VIEWS
         # The visitor's click propensity b, over every style they reacted to.
         expected = clicked = VISITOR_BASE_PRIOR_CLICKS
         for key, c in state.styles.items():
             expected += model.base_ctr(key) * (1.0 + w * c.history / mass) * c.impressions
             clicked += c.clicks + cart * c.carts
-        propensity = clicked / expected
+        clickiness = clicked / expected
         rows = [state.styles.get(s) for s in styles]
         lift = np.array([1.0 if c is None else 1.0 + w * c.history / mass for c in rows])
         successes = k + np.array([0.0 if c is None else c.clicks + cart * c.carts for c in rows])
-        exposure = propensity * np.array([0.0 if c is None else c.impressions for c in rows])
+        exposure = clickiness * np.array([0.0 if c is None else c.impressions for c in rows])
 
         def personal(g: np.ndarray) -> np.ndarray:
             prior = g * lift

@@ -26,12 +26,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.db.models import Q, Sum
-from django.utils import timezone
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
@@ -83,8 +84,14 @@ _cache = _TTLCache()
 
 
 def clear_caches(**kwargs):
-    """Forget the cached model and embeddings (styles changed, settings changed, tests)."""
+    """Forget the cached model and embeddings. Connected to saving and deleting a
+    style, so an admin's change shows at once in the process that made it (the others
+    follow within ``EMBEDDINGS_TTL``)."""
     _cache.clear()
+
+
+post_save.connect(clear_caches, sender=Style, dispatch_uid="stylestore-personalization-style-saved")
+post_delete.connect(clear_caches, sender=Style, dispatch_uid="stylestore-personalization-style-deleted")
 
 
 def policy_params() -> policy.PolicyParams:
@@ -137,14 +144,15 @@ def global_model() -> policy.GlobalModel:
     a visitor's Thompson draw, and the probability logged with it, do not depend on
     which process serves the page. One aggregate query per process and hour.
     """
-    now = timezone.now()
-    current = hour_start(now)
+    now = time.time()
+    hour = int(now // 3600)  # plain arithmetic: this runs for every image on a page
 
     def fit():
+        current = datetime.fromtimestamp(hour * 3600, tz=dt_timezone.utc)
         since = current - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
         return policy.fit_global(style_stats(since, until=current), policy_params())
 
-    return _cache.get(("global", current), (current + timedelta(hours=1) - now).total_seconds(), fit)
+    return _cache.get(("global", hour), (hour + 1) * 3600 - now, fit)
 
 
 def best_style(available, model: policy.GlobalModel):
@@ -221,18 +229,24 @@ class StyleInfo:
         return str(self.id)
 
 
-@dataclass(frozen=True)
 class Rendition:
-    """One stored file of a variant (variants of one style differ in size bucket)."""
+    """One stored file of a variant (variants of one style differ in size bucket).
 
-    name: str
-    width: int | None
-    height: int | None
-    max_side: int
+    A slotted class rather than a dataclass: a listing makes hundreds of them per
+    request, and its URL is computed only for the few that are shown, once.
+    """
+
+    __slots__ = ("name", "width", "height", "max_side", "_url")
+
+    def __init__(self, name, width, height, max_side):
+        self.name, self.width, self.height, self.max_side = name, width, height, max_side
+        self._url = None
 
     @property
     def url(self) -> str:
-        return variant_storage().url(self.name)
+        if self._url is None:
+            self._url = variant_storage().url(self.name)
+        return self._url
 
 
 @dataclass
@@ -311,12 +325,15 @@ def load_images(context, objects, field_name) -> None:
     for content_type_id, objs in by_type.items():
         for object_id, obj in objs.items():
             context.images[(content_type_id, object_id, field_name)] = PageImage(obj, field_name, {})
+    styles = {}
     for ct_id, object_id, source_id, style_id, slug, name, description, max_side, file, width, height in rows:
         entry = context.images[(ct_id, object_id, field_name)]
         entry.source_id = source_id
         key = str(style_id)
         if key not in entry.variants:
-            entry.variants[key] = (StyleInfo(style_id, slug, name, description), [])
+            if style_id not in styles:
+                styles[style_id] = StyleInfo(style_id, slug, name, description)
+            entry.variants[key] = (styles[style_id], [])
         renditions = entry.variants[key][1]
         # Ordered by size, newest first: the newest file of each size bucket wins.
         if not renditions or renditions[-1].max_side != max_side:
@@ -347,7 +364,9 @@ def _decide(context, entry: PageImage):
     elif state.pick == ORIGINAL:
         choice = policy.Choice(None, 1.0, "pick", 0.0, state.current)
     else:
-        choice = policy.choose(state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch)
+        choice = policy.choose(
+            state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch
+        )
     token = None
     if state is not None and choice.style is not None:
         token = sign_choice(
@@ -379,11 +398,11 @@ def _original_size(field_file):
         return None, None
 
 
-def render(entry: PageImage, style_key, *, size=None, alt=None, choice=None) -> StyledImage | None:
+def render(entry: PageImage, style_key, *, size=None, alt=None, propensity=1.0, reason="pick", choice_id=None):
     """The ``StyledImage`` for showing style ``style_key`` (None: the original) of an
-    image; None if there is nothing to show at all."""
+    image, or None if there is nothing to show at all. Without the policy's choice
+    details it describes a look the customer picks (the style picker's options)."""
     alt = str(entry.obj) if alt in (None, "") else str(alt)
-    propensity, reason, choice_id = (choice[0].propensity, choice[0].reason, choice[1]) if choice else (1.0, "pick", None)
     if style_key is None or style_key not in entry.variants:
         field_file = entry.field_file
         if not field_file:
@@ -395,15 +414,17 @@ def render(entry: PageImage, style_key, *, size=None, alt=None, choice=None) -> 
     candidates = tuple((r.url, r.width) for r in renditions if r.width)
     described = _("%(alt)s, in the style “%(style)s”") % {"alt": alt, "style": style.name}
     return StyledImage(
-        shown.url, shown.width, shown.height, candidates, style, described, choice_id, propensity, reason, entry.reference
+        shown.url, shown.width, shown.height, candidates, style, described, choice_id, propensity, reason,
+        entry.reference,
     )
 
 
 def styled_image(context, obj, field_name, *, size=None, alt=None) -> StyledImage | None:
     """The variant (or original) this visitor sees for ``obj.<field_name>``."""
     entry = page_image(context, obj, field_name)
-    choice = _decide(context, entry)
-    return render(entry, choice[0].style, size=size, alt=alt, choice=choice)
+    choice, choice_id = _decide(context, entry)
+    return render(entry, choice.style, size=size, alt=alt, propensity=choice.propensity, reason=choice.reason,
+                  choice_id=choice_id)
 
 
 def style_options(context, obj, field_name, *, size=None, alt=None):

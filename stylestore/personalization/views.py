@@ -20,7 +20,9 @@ PLAIN = "text/plain; charset=utf-8"
 def pick(request):
     """Remember the visitor's pick: a style slug, "original", or empty to let the shop choose."""
     next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = "/"
     context = get_visitor(request)
     if not context.consent:

@@ -39,6 +39,7 @@ from django import template
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from ..personalization import service
 from ..personalization.identity import get_visitor
@@ -69,9 +70,24 @@ def styled_image(context, obj, field_name="image", size=None, alt=None):
     return service.styled_image(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
 
 
-@register.inclusion_tag("stylestore/tags/img.html")
+@register.simple_tag
 def stylestore_img(img, sizes="100vw", loading="lazy", css_class=""):
-    return {"img": img, "sizes": sizes, "loading": loading, "css_class": css_class}
+    # Built in Python, not an inclusion template: it runs once per image of a listing,
+    # where a template render per image would cost more than choosing the image.
+    if img is None:
+        return ""
+    attrs = [("src", img.url)]
+    if img.srcset:
+        attrs += [("srcset", img.srcset), ("sizes", sizes)]
+    if img.width and img.height:
+        attrs += [("width", img.width), ("height", img.height)]
+    attrs += [("alt", img.alt), ("loading", loading), ("decoding", "async")]
+    if css_class:
+        attrs.append(("class", css_class))
+    attrs.append(("data-stylestore-ref", img.reference))
+    if img.choice_id:
+        attrs.append(("data-stylestore-choice", img.choice_id))
+    return format_html("<img{}>", format_html_join("", ' {}="{}"', attrs))
 
 
 @register.inclusion_tag("stylestore/tags/style_picker.html", takes_context=True)

@@ -104,3 +104,11 @@ def test_django_handlers_leave_the_shop_alone(rf, client):
     assert "text/html" in server_error(rf.get("/products/vase/"))["Content-Type"]
     assert client.get("/no-such-page/", HTTP_HOST="evil.example").status_code == 400
     assert "text/html" in client.get("/no-such-page/", HTTP_HOST="evil.example")["Content-Type"]
+
+
+def test_bytes_that_are_not_utf8_are_client_errors(api, editor):
+    assert error(api.get("/api/v1/styles/", QUERY_STRING="kind=%FF%FE"))["fields"] == {
+        "kind": ['"\ufffd\ufffd" is not a valid choice.']}
+    assert editor.get("/api/v1/jobs/", QUERY_STRING="source=%FF&ids=%C0").status_code == 400
+    assert error(api.get("/api/v1/sources/%FF%FE/variants/"))["code"] == "malformed_reference"
+    assert api.get("/api/v1/styles/%FF/").status_code == 404

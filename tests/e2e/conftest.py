@@ -76,22 +76,34 @@ def browser():
 
 
 class PageProblems:
-    """JavaScript errors, console errors and failed requests seen on a context's pages."""
+    """JavaScript errors, console errors, failed requests and error responses seen on a
+    context's pages. The browser's own favicon probe (``/favicon.ico``, which the Django
+    admin does not link) is not the page's doing and is left out."""
 
     def __init__(self):
         self.items = []
 
     def watch(self, page):
-        page.on("console", lambda msg: msg.type == "error" and self.items.append(f"console error on {page.url}: {msg.text}"))
+        page.on("console", lambda msg: self._console(page, msg))
         page.on("pageerror", lambda exc: self.items.append(f"uncaught exception on {page.url}: {exc}"))
-        page.on("requestfailed", lambda req: self._failed(req))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
         return page
+
+    def _console(self, page, msg):
+        # A failed load is also a response below, reported there with its URL.
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            self.items.append(f"console error on {page.url}: {msg.text}")
 
     def _failed(self, request):
         failure = request.failure or ""
         # A navigation or reload aborts requests still in flight (e.g. a beacon): not a fault.
         if "ERR_ABORTED" not in failure:
             self.items.append(f"request failed: {request.method} {request.url}: {failure}")
+
+    def _response(self, response):
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            self.items.append(f"HTTP {response.status} for {response.request.method} {response.url}")
 
     def clear(self):
         self.items.clear()
@@ -227,3 +239,43 @@ def log_in(page, live_server, username=ADMIN_USERNAME, password=ADMIN_PASSWORD):
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server.url}/admin/")
+
+
+#: ``(el) => ratio``: WCAG contrast ratio of an element's text colour against the first
+#: opaque background behind it (walking up the ancestors; white if none).
+CONTRAST_JS = """(el) => {
+    const parse = (c) => { const m = c.match(/[\\d.]+/g).map(Number); return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+    const lum = ({r, g, b}) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                                 return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+    let node = el, bg = null;
+    while (node && node.nodeType === 1) {
+        const c = parse(getComputedStyle(node).backgroundColor);
+        if (c.a >= 0.99) { bg = c; break; }
+        node = node.parentElement;
+    }
+    bg = bg || {r: 255, g: 255, b: 255};
+    const fg = parse(getComputedStyle(el).color);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    return (hi + 0.05) / (lo + 0.05);
+}"""
+
+#: ``([el, name]) => bool``: whether a CSS colour property of ``el`` equals the admin
+#: theme variable it should come from (resolved on a probe element).
+USES_THEME_COLOUR_JS = """([el, property, variable]) => {
+    const probe = document.createElement('div');
+    probe.style.setProperty(property, `var(${variable})`);
+    el.parentElement.appendChild(probe);
+    const expected = getComputedStyle(probe).getPropertyValue(property);
+    probe.remove();
+    return {actual: getComputedStyle(el).getPropertyValue(property), expected};
+}"""
+
+
+def theme_colour(locator, property, variable):
+    """``(actual, expected)`` colours: ``property`` of the element and admin ``variable``."""
+    result = locator.evaluate(f"(el) => ({USES_THEME_COLOUR_JS})([el, {property!r}, {variable!r}])")
+    return result["actual"], result["expected"]
+
+
+def contrast(locator):
+    return locator.evaluate(f"(el) => ({CONTRAST_JS})(el)")

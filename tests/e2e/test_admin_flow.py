@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from shop.models import Product
 from stylestore.models import SourceImage, Style, StylizedImage
 
-from .conftest import log_in
+from .conftest import contrast, log_in, theme_colour
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -83,3 +83,47 @@ def test_admin_applies_a_style_and_watches_it_render(live_server, new_context, a
     slider.fill("30")
     assert compare.evaluate("el => el.style.getPropertyValue('--position')") == "30%"
     artifacts.shot(page, "compare", docs="admin-compare.png")
+
+    # The dark theme (the admin follows prefers-color-scheme): Stylestore's widgets take
+    # their colours from the admin's variables, so they switch along with it.
+    page.emulate_media(color_scheme="dark")
+    label = page.locator(".stylestore-compare-label")
+    assert _luminance(page.evaluate("getComputedStyle(document.body).backgroundColor")) < 0.1
+    assert theme_colour(label, "color", "--body-quiet-color")[0] == theme_colour(label, "color", "--body-quiet-color")[1]
+    assert contrast(label) >= 4.5
+    artifacts.shot(page, "compare-dark")
+
+    page.goto(f"{live_server.url}/admin/shop/product/")
+    cell = page.locator(f'[data-stylestore-progress="{chosen[0].pk}"]')
+    actual, expected = theme_colour(cell, "color", "--body-quiet-color")
+    assert actual == expected and contrast(cell) >= 4.5
+    artifacts.shot(page, "progress-dark")
+
+    # The confirmation page in the dark theme, left with "Cancel".
+    page.get_by_role("row").filter(has_text=chosen[0].name).get_by_role("checkbox").check()
+    page.get_by_role("combobox", name="Action").select_option("apply_style")
+    page.get_by_role("button", name="Go").click()
+    card = page.locator(".stylestore-style-choice").filter(has_text=style.name)
+    for property, variable in [("background-color", "--body-bg"), ("border-top-color", "--border-color"),
+                               ("color", "--body-fg")]:
+        actual, expected = theme_colour(card, property, variable)
+        assert actual == expected, (property, actual, expected)
+    assert contrast(card.locator(".stylestore-style-name")) >= 4.5
+    # The finished variant already exists: nothing new would be generated.
+    card.get_by_role("checkbox").check()
+    actual, expected = theme_colour(card, "background-color", "--selected-row")
+    assert actual == expected and contrast(card.locator(".stylestore-style-name")) >= 4.5
+    page.get_by_label("Size").select_option("256")
+    expect(page.locator("#stylestore-counts")).to_contain_text("1 already exists and will be reused")
+    cancel = page.get_by_role("link", name="Cancel")
+    actual, expected = theme_colour(cancel, "background-color", "--close-button-bg")
+    assert actual == expected
+    artifacts.shot(page, "apply-style-dark", docs="admin-apply-style-dark.png")
+    cancel.click()
+    expect(page).to_have_url(re.compile(r"/admin/shop/product/$"))
+    assert StylizedImage.objects.count() == 2
+
+
+def _luminance(css_colour):
+    r, g, b = (int(v) for v in re.findall(r"\d+", css_colour)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255

@@ -142,3 +142,13 @@ def test_non_finite_output_fails_only_its_image():
 def test_stylize_checks_condition_count():
     with pytest.raises(ValueError):
         runtime.stylize(Recorder(), [grey((32, 32))] * 2, torch.ones(3, 1), CPU)
+
+
+def test_configure_cpu_applies_the_thread_setting_once(monkeypatch):
+    calls = []
+    monkeypatch.setattr(runtime, "_cpu_configured", False)
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    monkeypatch.setenv(runtime.THREADS_ENV, "1")
+    runtime.configure_cpu()
+    runtime.configure_cpu()
+    assert calls == [1]

@@ -11,12 +11,19 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from shop.models import Category
+from tests.chaos.cluster import private_queue  # noqa: F401 (a fixture)
 from tests.fixtures import hostile_images as corpus
 
 #: Accepted by the gate when uploaded, by content alone: only their *name* lies. A
 #: worker decodes stored files by content (their names were judged at upload), so
 #: these two are not hostile there.
 NAME_ONLY = {"png_named_jpg", "jpeg_named_png"}
+
+#: Accepted cases whose stored copy is a second JPEG generation of saturated colours:
+#: the gate re-encodes at quality 95 with 4:2:0 chroma, which moves them by up to 3
+#: levels. Every other case, the odd pixel modes included, must stay within the
+#: corpus tolerance (2).
+SECOND_JPEG_GENERATION = {"jpeg_with_appended_zip": 4, "jpeg_with_exif_gps": 4}
 
 #: Pillow's name of a stored format -> the extensions a stored file of it may carry.
 EXTENSIONS = {"JPEG": {"jpg"}, "PNG": {"png"}, "WEBP": {"webp"}}
@@ -74,6 +81,7 @@ def assert_clean_copy(name: str, data: bytes, case: corpus.Case):
         image.load()
         assert (image.mode, image.size) == (case.mode, case.size)
         pixels = {xy: image.getpixel(xy) for xy in case.pixels}
+    tolerance = SECOND_JPEG_GENERATION.get(case.name, corpus.TOLERANCE)
     for xy, expected in case.pixels.items():
         actual = pixels[xy]
-        assert corpus.matches(actual, expected), f"{case.name} at {xy}: {actual} != {expected}"
+        assert corpus.matches(actual, expected, tolerance), f"{case.name} at {xy}: {actual} != {expected}"

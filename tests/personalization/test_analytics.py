@@ -31,17 +31,19 @@ def synthetic_log(styles, ctr, *, greedy, epsilon, n, seed, visitors=20):
         propensity = 1 - epsilon + epsilon / k if action == greedy else epsilon / k
         clicked = rng.random() < ctr[action]
         visitor, style = people[i % visitors], styles[action]
-        rows.append(StyleEvent(visitor=visitor, kind="impression", style=style, choice_id=f"c{i}", propensity=propensity,
-                               history_share=0.0, reason="explore" if explore else "global", available=available,
-                               created_at=now))
+        rows.append(StyleEvent(visitor=visitor, kind="impression", style=style, choice_id=f"c{i}",
+                               propensity=propensity, history_share=0.0, reason="explore" if explore else "global",
+                               available=available, created_at=now))
         totals[style.pk][0] += 1
         if clicked:
             rows.append(StyleEvent(visitor=visitor, kind="click", style=style, choice_id=f"c{i}", created_at=now,
                                    propensity=propensity, history_share=0.0, reason="global"))
             totals[style.pk][1] += 1
     StyleEvent.objects.bulk_create(rows)
+    hour = now.replace(minute=0, second=0, microsecond=0)
     StyleHourlyStats.objects.bulk_create(
-        [StyleHourlyStats(style_id=pk, hour=now.replace(minute=0, second=0, microsecond=0), impressions=imp, clicks=clicks) for pk, (imp, clicks) in totals.items()]
+        [StyleHourlyStats(style_id=pk, hour=hour, impressions=imp, clicks=clicks)
+         for pk, (imp, clicks) in totals.items()]
     )
     logging_ctr = sum((1 - epsilon + epsilon / k if a == greedy else epsilon / k) * p for a, p in enumerate(ctr))
     return logging_ctr, max(ctr)
@@ -88,9 +90,9 @@ def test_analytics_page_shows_per_style_numbers_and_the_lift(client, analyst, ma
     for row in analytics.style_rows(analytics.window_start(30)):
         assert f"<th scope=\"row\">{row.style.name}</th>" in html
         assert f"<td class=\"numeric\">{row.impressions}</td>" in html
-        low, high = evaluation.wilson(row.clicks, row.impressions).low, evaluation.wilson(row.clicks, row.impressions).high
-        assert f"{low * 100:.2f} % to {high * 100:.2f} %" in html
-    assert "Lift, percentage points" in html and "IPW estimate from the same impressions" in html
+        interval = evaluation.wilson(row.clicks, row.impressions)
+        assert f"{interval.low * 100:.2f} % to {interval.high * 100:.2f} %" in html
+    assert "Lift, absolute" in html and " pp to " in html and "IPW estimate from the same impressions" in html
     assert html.count('<svg class="stylestore-chart" role="img"') == 2  # inline charts, no CDN
     assert "<script src=\"http" not in html
 

@@ -1,0 +1,400 @@
+"""The pure personalization policy and its estimators: no Django, no database."""
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+
+from stylestore.personalization.evaluation import Logged, ctr_by_style, ipw, snipw, wilson
+from stylestore.personalization.policy import (
+    FALLBACK_CTR,
+    MAX_KEY_LENGTH,
+    MAX_STATE_BYTES,
+    MAX_STYLES_LIMIT,
+    Choice,
+    EmbeddingTable,
+    PolicyParams,
+    StyleStats,
+    VisitorState,
+    action_probabilities,
+    choose,
+    fit_global,
+    rank_styles,
+    view_preference,
+)
+
+GREEDY = PolicyParams(epsilon=0.0)
+
+
+def rich_model(ctrs, impressions=200_000, params=GREEDY):
+    """A model fitted from plenty of data: the posterior draws all agree on the order."""
+    return fit_global({k: StyleStats(impressions, impressions * ctr) for k, ctr in ctrs.items()}, params)
+
+
+def state_json_size(state):
+    return len(json.dumps(state.to_dict(), separators=(",", ":")))
+
+
+def test_state_stays_under_one_kilobyte_after_thousands_of_events():
+    params = PolicyParams()
+    rng = np.random.default_rng(0)
+    keys = [f"{i:0{MAX_KEY_LENGTH}d}" for i in range(40)]  # longest allowed keys
+    table = EmbeddingTable({k: rng.normal(size=100) for k in keys})
+    model = rich_model({k: 0.03 + 0.001 * i for i, k in enumerate(keys)})
+    state = VisitorState()
+    biggest = 0
+    for i in range(5000):
+        state.record_view(view_preference(table, rng.normal(size=100), params.temperature), params)
+        choice = choose(state, keys[i % 37 :] + keys[: i % 37], model, params, visitor="v", epoch=i)
+        state.record_impression(choice, params)
+        style = keys[i % len(keys)]
+        state.record_click(style, params)
+        state.record_add_to_cart(style, params)
+        if i % 97 == 0:
+            state.set_pick(keys[-1 - i % 5])
+        biggest = max(biggest, state_json_size(state))
+    assert len(state.styles) <= params.max_styles
+    assert biggest < MAX_STATE_BYTES
+
+
+def test_state_bound_holds_at_the_largest_settings():
+    params = PolicyParams(max_styles=MAX_STYLES_LIMIT, history_decay=0.999, reaction_decay=0.999)
+    keys = [chr(ord("a") + i) * MAX_KEY_LENGTH for i in range(MAX_STYLES_LIMIT + 2)]
+    state = VisitorState()
+    for _ in range(3000):  # saturate every decayed sum
+        state.record_view({k: 1.0 / len(keys) for k in keys}, params)
+        for k in keys:
+            state.record_impression(Choice(k, 1.0, "history", 0.0, keys[0]), params)
+            state.record_click(k, params)
+            state.record_add_to_cart(k, params)
+    state.set_pick(keys[-1])
+    state.current = keys[-2]
+    assert state_json_size(state) < MAX_STATE_BYTES
+
+
+def test_state_round_trips_and_garbage_gives_a_fresh_state():
+    params = PolicyParams()
+    state = VisitorState()
+    state.record_view({"1": 0.7, "2": 0.3}, params)
+    state.record_impression(Choice("1", 0.9, "history", 0.5, "1"), params)
+    state.record_click("1", params)
+    state.set_pick("2")
+    copy = VisitorState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert copy.to_dict() == state.to_dict()
+    assert (copy.pick, copy.current) == ("2", "1")
+    for garbage in (None, [], {"v": 999}, {"v": 1, "s": {"1": [1, 2]}}, {"v": 1, "s": {"1": "abcd"}},
+                    {"v": 1, "s": {"1": [-1, 0, 0, 0]}}, {"v": 1, "p": "x" * 100}):
+        assert VisitorState.from_dict(garbage).to_dict() == VisitorState().to_dict()
+
+
+def test_long_keys_are_refused():
+    with pytest.raises(ValueError):
+        VisitorState().set_pick("x" * (MAX_KEY_LENGTH + 1))
+
+
+def test_without_consent_the_globally_best_style_is_shown():
+    model = rich_model({"a": 0.02, "b": 0.05, "c": 0.03})
+    choice = choose(None, ["a", "b", "c"], model, GREEDY, visitor="request-token", epoch=0)
+    assert (choice.style, choice.reason, choice.propensity) == ("b", "global", 1.0)
+    assert choice.sticky is None and choice.history_share == 0.0
+    assert action_probabilities(None, ["a", "b", "c"], model, GREEDY) == {"a": 0.0, "b": 1.0, "c": 0.0}
+
+
+def test_nothing_available_shows_the_original():
+    model = rich_model({"a": 0.05})
+    for state in (None, VisitorState(current="a", pick="a")):
+        choice = choose(state, [], model, visitor="v", epoch=0)
+        assert (choice.style, choice.reason, choice.propensity) == (None, "original", 1.0)
+        assert action_probabilities(state, [], model) == {None: 1.0}
+
+
+def test_explicit_pick_wins_and_is_remembered_until_cleared():
+    params = PolicyParams(epsilon=0.5)
+    model = rich_model({"a": 0.08, "b": 0.01})
+    state = VisitorState()
+    state.record_view({"a": 1.0}, params)
+    state.set_pick("b")
+    for epoch in range(50):  # even where exploration would fire
+        choice = choose(state, ["a", "b"], model, params, visitor="v", epoch=epoch)
+        assert (choice.style, choice.reason, choice.propensity) == ("b", "pick", 1.0)
+        state.record_impression(choice, params)
+    state = VisitorState.from_dict(state.to_dict())
+    assert state.pick == "b"
+    # Not offered for this product: the policy decides, the pick is kept for later.
+    assert choose(state, ["a"], model, params, visitor="v", epoch=0).style == "a"
+    assert state.pick == "b"
+    state.set_pick(None)
+    assert choose(state, ["a", "b"], model, GREEDY, visitor="v", epoch=0).style == "a"
+
+
+def test_same_seed_same_choice_and_refreshes_stay_put():
+    params = PolicyParams(epsilon=0.2)
+    model = fit_global({"a": StyleStats(300, 12), "b": StyleStats(300, 11), "c": StyleStats(300, 10)}, params)
+    state = VisitorState()
+    state.record_view({"a": 0.4, "b": 0.35, "c": 0.25}, params)
+    for epoch in range(30):
+        first = choose(state, ["a", "b", "c"], model, params, visitor="visitor-1", epoch=epoch)
+        again = choose(state, ["a", "b", "c"], model, params, visitor="visitor-1", epoch=epoch)
+        assert first == again
+
+
+def test_sticky_choice_is_kept_until_another_style_is_clearly_better():
+    params = PolicyParams(epsilon=0.0, switch_margin=0.2)
+    state = VisitorState(current="b")
+    state.record_view({"a": 0.5, "b": 0.5}, params)
+
+    slightly_better = rich_model({"a": 0.050, "b": 0.045})  # a is 11 % better
+    for epoch in range(20):
+        choice = choose(state, ["a", "b"], slightly_better, params, visitor="v", epoch=epoch)
+        assert (choice.style, choice.reason, choice.sticky) == ("b", "sticky", "b")
+        state.record_impression(choice, params)
+
+    clearly_better = rich_model({"a": 0.050, "b": 0.030})  # a is 67 % better
+    choice = choose(state, ["a", "b"], clearly_better, params, visitor="v", epoch=99)
+    assert (choice.style, choice.reason, choice.sticky) == ("a", "history", "a")
+    state.record_impression(choice, params)
+    assert state.current == "a"
+
+
+def test_browsing_history_moves_the_choice():
+    params = PolicyParams(epsilon=0.0)
+    model = fit_global(
+        {k: StyleStats(200_000, 200_000 * ctr) for k, ctr in {"a": 0.040, "b": 0.045}.items()},
+        PolicyParams(history_weight=2.0),
+    )
+    state = VisitorState()
+    assert choose(state, ["a", "b"], model, params, visitor="v", epoch=0).style == "b"
+    for _ in range(5):
+        state.record_view({"a": 0.95, "b": 0.05}, params)
+    choice = choose(state, ["a", "b"], model, params, visitor="v", epoch=0)
+    assert (choice.style, choice.reason) == ("a", "history")
+    assert choice.history_share == pytest.approx(state.history_share("a"))
+
+
+def test_a_visitor_who_never_clicks_is_not_moved_off_their_style():
+    """Not clicking says more about the visitor than about the style they saw."""
+    params = PolicyParams(epsilon=0.0)
+    model = rich_model({"a": 0.05, "b": 0.045})
+    state = VisitorState(current="a")
+    for epoch in range(60):
+        choice = choose(state, ["a", "b"], model, params, visitor="v", epoch=epoch)
+        assert choice.style == "a"
+        state.record_impression(choice, params)
+
+
+def test_clicks_and_add_to_carts_on_a_style_pull_the_visitor_to_it():
+    params = PolicyParams(epsilon=0.0)
+    model = rich_model({"a": 0.05, "b": 0.045})
+    state = VisitorState(current="a")
+    for epoch in range(10):
+        state.record_impression(choose(state, ["a", "b"], model, params, visitor="v", epoch=epoch), params)
+    state.record_impression(Choice("b", 0.05, "explore", 0.0, "a"), params)  # exploring keeps the sticky style
+    assert state.current == "a"
+    state.record_click("b", params)
+    state.record_add_to_cart("b", params)
+    assert choose(state, ["a", "b"], model, params, visitor="v", epoch=11).style == "b"
+
+
+@pytest.mark.parametrize("with_state", [True, False])
+def test_propensities_sum_to_one_and_match_the_frequency_of_choices(with_state):
+    params = PolicyParams(epsilon=0.3)
+    # Little data: the Thompson draws disagree, so several styles have exploit mass.
+    model = fit_global({"a": StyleStats(400, 20), "b": StyleStats(400, 18), "c": StyleStats(100, 4)}, params)
+    available = ["a", "b", "c", "d"]
+    state = None
+    if with_state:
+        state = VisitorState()
+        state.record_view({"a": 0.2, "b": 0.5, "c": 0.3}, params)
+    expected = action_probabilities(state, available, model, params)
+    assert sum(expected.values()) == pytest.approx(1.0)
+    assert all(p >= params.epsilon / len(available) for p in expected.values())
+
+    rounds = 20_000
+    counts = dict.fromkeys(available, 0)
+    for epoch in range(rounds):
+        choice = choose(state, available, model, params, visitor="visitor-42", epoch=epoch)
+        assert choice.propensity == pytest.approx(expected[choice.style])
+        counts[choice.style] += 1
+    for style, p in expected.items():
+        tolerance = 4.5 * math.sqrt(p * (1 - p) / rounds)
+        assert abs(counts[style] / rounds - p) <= tolerance, (style, counts[style] / rounds, p)
+
+
+def test_exploration_is_population_level_and_consistent_across_products():
+    params = PolicyParams(epsilon=0.1)
+    model = rich_model({k: 0.05 for k in "abcdef"})
+    explored = 0
+    for visitor in range(2000):
+        seen = {
+            choose(None, products, model, params, visitor=str(visitor), epoch=3).reason
+            for products in (list("abcdef"), list("abcd"), list("cdef"))
+        }
+        assert len(seen) == 1  # one draw per (visitor, epoch), whatever the product
+        explored += seen == {"explore"}
+    assert abs(explored / 2000 - 0.1) < 0.03
+
+
+def test_empirical_bayes_prior_with_zero_and_thin_data():
+    empty = fit_global({})
+    assert empty.prior_mean == pytest.approx(FALLBACK_CTR)
+    assert empty.base_ctr("anything") == pytest.approx(FALLBACK_CTR)
+    assert empty.history_weight == PolicyParams().history_weight
+    # No data: every style ties, and ties go to the shop's order.
+    assert choose(None, ["x", "y", "z"], empty, GREEDY, visitor="v", epoch=0).style == "x"
+    assert choose(VisitorState(), ["y", "x"], empty, GREEDY, visitor="v", epoch=0).style == "y"
+
+    thin = fit_global({"a": StyleStats(3, 1), "b": StyleStats(0, 0)})
+    assert 0 < thin.base_ctr("a") < 0.1  # one lucky click is not a 33 % CTR
+    assert thin.base_ctr("b") == pytest.approx(thin.prior_mean)
+    assert all(math.isfinite(x) for x in thin.draws.ravel())
+
+
+def test_empirical_bayes_shrinks_small_samples_towards_the_population():
+    model = fit_global({
+        "proven": StyleStats(20_000, 1_000),   # 5 %
+        "lucky": StyleStats(20, 3),            # 15 % on 20 impressions
+        "c": StyleStats(20_000, 700),
+        "d": StyleStats(20_000, 800),
+    })
+    assert model.base_ctr("proven") == pytest.approx(0.05, rel=0.05)
+    assert model.base_ctr("lucky") < model.base_ctr("proven")
+    # Thompson sampling still gives the uncertain style a fair share of the trials.
+    probabilities = action_probabilities(None, ["lucky", "proven"], model, GREEDY)
+    assert 0.05 < probabilities["lucky"] < 0.5 < probabilities["proven"]
+
+
+def test_fit_is_deterministic_so_every_process_logs_the_same_propensities():
+    stats = {"a": StyleStats(500, 25, 100, 40, 9), "b": StyleStats(300, 10, 30, 10, 2)}
+    one, two = fit_global(stats), fit_global(dict(reversed(stats.items())))
+    assert np.array_equal(one.draws, two.draws) and one.index == two.index
+
+
+def _simulated_stats(weight, rng, styles=4, impressions=400_000):
+    """Aggregates as logged when P(click) = g_s (1 + weight * q), q uniform in [0, 1)."""
+    stats = {}
+    for s in range(styles):
+        g = 0.03 + 0.01 * s
+        q = rng.random(impressions)
+        clicks = rng.random(impressions) < g * (1 + weight * q)
+        stats[str(s)] = StyleStats(impressions, clicks.sum(), q.sum(), (q * q).sum(), q[clicks].sum())
+    return stats
+
+
+def test_history_weight_is_learned_from_the_population():
+    rng = np.random.default_rng(3)
+    assert fit_global(_simulated_stats(2.0, rng)).history_weight == pytest.approx(2.0, abs=0.25)
+    assert fit_global(_simulated_stats(0.0, rng)).history_weight < 0.1
+
+
+def test_view_preference_favours_the_closest_style_whatever_the_shared_component():
+    rng = np.random.default_rng(1)
+    shared = rng.normal(size=100) * 3
+    styles = {k: shared + rng.normal(size=100) for k in "abcd"}
+    table = EmbeddingTable(styles)
+    photo = styles["c"] + rng.normal(size=100) * 0.5
+    weights = view_preference(table, photo, PolicyParams().temperature)
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert max(weights, key=weights.get) == "c" and weights["c"] > 0.8
+    assert view_preference(table, photo * 7, 0.5) == pytest.approx(weights)
+    assert view_preference(EmbeddingTable({"only": [1.0, 0.0]}), [0.0, 1.0], 0.5) == {"only": 1.0}
+
+
+def test_rank_styles_returns_the_closest_products_first():
+    table = EmbeddingTable({"p1": [1.0, 0.0], "p2": [0.7, 0.7], "p3": [0.0, 1.0], "p4": [-1.0, 0.1]})
+    ranked = rank_styles([1.0, 0.2], table, limit=3)
+    assert [key for key, _ in ranked] == ["p1", "p2", "p3"]
+    assert ranked[0][1] == pytest.approx(1 / math.sqrt(1.04))
+    assert rank_styles([1.0, 0.2], table, limit=0) == []
+    assert rank_styles([1.0, 0.2], EmbeddingTable({})) == []
+    assert len(rank_styles([1.0, 0.2], table)) == 4
+
+
+def test_preferred_style_is_the_pick_then_the_sticky_choice_then_the_most_browsed():
+    state = VisitorState()
+    assert state.preferred_style() is None
+    state.record_view({"a": 0.2, "b": 0.8}, PolicyParams())
+    assert state.preferred_style() == "b"
+    state.current = "a"
+    assert state.preferred_style() == "a"
+    state.set_pick("c")
+    assert state.preferred_style() == "c"
+
+
+def test_params_are_validated():
+    for bad in ({"epsilon": 1.5}, {"temperature": 0}, {"history_decay": 1.0}, {"max_styles": MAX_STYLES_LIMIT + 1}):
+        with pytest.raises(ValueError):
+            PolicyParams(**bad)
+
+
+# ------------------------------------------------------------------------ evaluation
+
+
+def _synthetic_logs(rng, n, truth, logging):
+    """Contexts are visitor types 0/1 with known CTRs per action, logged by ``logging``;
+    impressions come in clusters of 4 (one visitor's)."""
+    actions = sorted(truth[0])
+    kinds = (rng.random(n) < 0.4).astype(int)
+    cumulative = np.array([np.cumsum([logging[k][a] for a in actions]) for k in (0, 1)])
+    picked = (rng.random(n)[:, None] > cumulative[kinds]).sum(axis=1)
+    ctr = np.array([[truth[k][a] for a in actions] for k in (0, 1)])
+    clicked = rng.random(n) < ctr[kinds, picked]
+    return [
+        Logged(int(k), actions[a], logging[k][actions[a]], float(c), cluster=i // 4)
+        for i, (k, a, c) in enumerate(zip(kinds, picked, clicked))
+    ]
+
+
+TRUTH = {0: {"a": 0.05, "b": 0.02, "c": 0.03}, 1: {"a": 0.02, "b": 0.09, "c": 0.04}}
+LOGGING = {0: {"a": 0.9, "b": 0.05, "c": 0.05}, 1: {"a": 0.9, "b": 0.05, "c": 0.05}}
+
+
+def target(kind, action):
+    """The personalized policy: a for type 0, b for type 1."""
+    return float(action == ("a" if kind == 0 else "b"))
+
+
+TARGET_VALUE = 0.6 * 0.05 + 0.4 * 0.09
+
+
+def test_ipw_interval_holds_the_true_value_of_a_known_policy():
+    logs = _synthetic_logs(np.random.default_rng(11), 40_000, TRUTH, LOGGING)
+    for estimator in (ipw, snipw):
+        estimate = estimator(logs, target)
+        assert TARGET_VALUE in estimate, (estimator.__name__, estimate)
+        assert estimate.high - estimate.low < 0.03
+    # The logging policy's own value is recovered too (all weights 1).
+    own = ipw(logs, lambda kind, action: LOGGING[kind][action])
+    assert own.low < own.value < own.high
+
+
+def test_ipw_intervals_cover_about_95_percent():
+    rng = np.random.default_rng(5)
+    covered = sum(TARGET_VALUE in ipw(_synthetic_logs(rng, 3_000, TRUTH, LOGGING), target) for _ in range(120))
+    assert 0.88 <= covered / 120 <= 1.0
+
+
+def test_ipw_refuses_bad_input():
+    with pytest.raises(ValueError):
+        ipw([], target)
+    with pytest.raises(ValueError):
+        ipw([Logged(0, "a", 0.0, 1.0)], target)
+
+
+def test_wilson_intervals():
+    zero = wilson(0, 10)
+    assert (zero.value, zero.low) == (0.0, 0.0) and zero.high == pytest.approx(0.2775, abs=1e-3)
+    half = wilson(50, 100)
+    assert half.low == pytest.approx(0.4038, abs=1e-3) and half.high == pytest.approx(0.5962, abs=1e-3)
+    assert (wilson(0, 0).low, wilson(0, 0).high) == (0.0, 1.0)
+    per_style = ctr_by_style({"a": StyleStats(1000, 50), "b": StyleStats(0, 0)})
+    assert per_style["a"].value == 0.05 and 0.05 in per_style["a"] and per_style["b"].n == 0
+
+
+def test_random_coverage_of_wilson():
+    rng = random.Random(2)
+    hits = 0
+    for _ in range(400):
+        clicks = sum(rng.random() < 0.04 for _ in range(300))
+        hits += 0.04 in wilson(clicks, 300)
+    assert hits / 400 > 0.9

@@ -1,0 +1,87 @@
+"""The storefront script in a real browser: impressions, clicks, add to cart, picks.
+
+Chromium (the same binary the e2e suite uses, ``tests.e2e.conftest.find_chromium``)
+against pytest-django's live server; the events the script sends are checked where
+they land, in the database.
+"""
+import os
+import time
+
+import pytest
+from django.db import connections
+
+from stylestore.personalization.models import StyleEvent, Visitor
+from tests.e2e.conftest import CHROMIUM_ARGS, find_chromium
+
+from .conftest import style_of
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls here are
+# synchronous all the same.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = pytest.mark.slow
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def page(live_server):
+    """A browser page."""
+    executable = find_chromium()
+    if executable is None:
+        pytest.fail("Chromium is needed (see tests/e2e/conftest.py for how to install it).", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        problems = []
+        page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+        page.on("response", lambda r: "/api/" in r.url and r.status >= 400 and problems.append(f"{r.status} {r.url}"))
+        yield page
+        # While Playwright's event loop runs in this thread, Django keeps this thread's
+        # database connections per async context: the test's queries used one of their
+        # own, which must be closed from here or PostgreSQL cannot drop the test database.
+        connections.close_all()
+        browser.close()
+    assert not problems, problems
+
+
+def wait_for(predicate, message, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def test_the_script_reports_what_the_visitor_sees_and_does(page, live_server, transactional_db, world):
+    products, styles = world(3, 3)
+    page.goto(live_server.url + "/")
+    wait_for(lambda: StyleEvent.objects.filter(kind="impression").count() == 3, "three impressions")
+
+    page.click(f'a[href="{products[1].get_absolute_url()}"]')
+    page.wait_for_url(f"**{products[1].get_absolute_url()}")
+    wait_for(lambda: StyleEvent.objects.filter(kind="click").count() == 1, "the click")
+    click = StyleEvent.objects.get(kind="click")
+    assert click.source.object_id == str(products[1].pk)
+
+    page.click("button.add-to-cart")
+    wait_for(lambda: StyleEvent.objects.filter(kind="add_to_cart").exists(), "the add to cart")
+
+    # The picker: the image swaps in place, the button is marked, the pick is stored.
+    target = styles[2]
+    page.click(f'button[name="style"][value="{target.slug}"]')
+    main = page.locator(f'.product-photo img[data-stylestore-ref="shop.product:{products[1].pk}"]')
+    wait_for(lambda: style_of(main.get_attribute("src")) == str(target.pk), "the swapped image")
+    assert page.locator(f'button[value="{target.slug}"]').get_attribute("aria-pressed") == "true"
+    wait_for(lambda: Visitor.objects.get().state.get("p") == str(target.pk), "the stored pick")
+
+    page.goto(live_server.url + "/")
+    sources = page.eval_on_selector_all("img[data-stylestore-ref]", "imgs => imgs.map(i => i.src)")
+    assert {style_of(src) for src in sources} == {str(target.pk)}
+    # The pick is shown everywhere now, and its impressions are logged as such. (Waiting
+    # for them also keeps a late beacon from reaching the server after the test.)
+    wait_for(lambda: StyleEvent.objects.filter(kind="impression", reason="pick").count() == 3, "the picked impressions")
