@@ -350,6 +350,10 @@ class VisitorState:
 
     # -- queries
 
+    def history_total(self) -> float:
+        """The decayed number of recent views."""
+        return self.other_history + sum(c.history for c in self.styles.values())
+
     def history_share(self, style: str) -> float:
         """Share of the recent browsing mass that looks like ``style`` (``q`` in the model)."""
         counters = self.styles.get(style)
@@ -414,10 +418,6 @@ class VisitorState:
         return state
 
     # -- internals
-
-    def history_total(self) -> float:
-        """The decayed number of recent views."""
-        return self.other_history + sum(c.history for c in self.styles.values())
 
     def _counters(self, style: str) -> _Counters:
         counters = self.styles.get(style)
