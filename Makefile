@@ -41,6 +41,7 @@ bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/jobs.py
 	$(PY) bench/personalization.py
+	$(PY) bench/choose_latency.py
 
 clean:
 	rm -rf var

@@ -10,6 +10,7 @@ import logging
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.images import get_image_dimensions
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
@@ -46,18 +47,34 @@ def sync_sources(objects, field_name) -> list[SourceImage]:
 
 
 def refresh(source: SourceImage, field_file) -> bool:
-    """Re-hash the source's file; save and return True if its content changed."""
+    """Re-hash the source's file; save and return True if its content changed.
+
+    The size is recorded with the hash so an original-photo fallback never has to
+    open the file (a network round trip on S3) to know its dimensions.
+    """
     try:
         digest = file_hash(field_file) if field_file else ""
     except OSError as exc:  # the file vanished from storage: no variants can be made
         logger.warning("cannot read source image %s: %s", source, exc)
         digest = ""
-    if source.pk and digest == source.content_hash:
+    if source.pk and digest == source.content_hash and (source.width or not digest):
         return False
+    changed = digest != source.content_hash
     source.content_hash = digest
-    source.embedding = None
+    source.width, source.height = _dimensions(field_file) if digest else (None, None)
+    if changed:
+        source.embedding = None
     source.save()
-    return True
+    return changed
+
+
+def _dimensions(field_file):
+    try:
+        with field_file.open("rb"):
+            width, height = get_image_dimensions(field_file)
+    except (OSError, ValueError):
+        return None, None
+    return width, height
 
 
 def on_source_saved(sender, instance, **kwargs):
