@@ -8,7 +8,9 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from stylestore.models import Style
-from tests.engine.samples import painting, photo
+from tests.engine.samples import one_thread, painting, photo  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def save(image, path):

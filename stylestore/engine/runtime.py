@@ -8,14 +8,16 @@ Precision: CUDA runs fp16 (the networks' instance-norm statistics stay fp32, see
 measured on this project's 2-core CPU it is ~10% faster for the transform networks and
 ~35% for VGG19, and it is what cuDNN's fp16 kernels want.
 
-``torch.compile`` (inductor, with weight freezing) is optional. Measured on the 2-core
-CPU: transformer @ 384 px 80 -> 44 ms, 26-style @ 512 px 250 -> 110 ms, after a one-off
-compile of 10-50 s per network and process (less when inductor's on-disk cache is warm)
-and one more the first time a second image size is seen (shapes then go dynamic).
-It therefore pays off in long-lived workers, not in a one-image command. It is on by
-default on CUDA, off on the CPU; ``STYLESTORE_ENGINE_COMPILE=1``/``0`` or the
-``compile`` argument decide otherwise. A compile failure never fails a render: the
-model falls back to eager for the rest of the process.
+``torch.compile`` (inductor, with weight freezing) is optional. On this project's CPU,
+one core: transformer @ 384 px 60 -> 55 ms, predictor @ 256 px 20 -> 16 ms, 26-style
+network @ 512 px 150 -> 134 ms, after compiling for 10-20 s per network with inductor's
+disk cache warm and 80-110 s cold, again for the first new image size and batch size
+(then shapes go dynamic). Eager is already tuned (``phase_conv``, the norm in
+``transform_net``, the allocator below), so compiling only pays off in long-lived workers.
+It is on by default on CUDA (where fusing the many small ops matters most; not measured
+here), off on the CPU; ``STYLESTORE_ENGINE_COMPILE=1``/``0`` or the ``compile`` argument
+decide otherwise. A compile failure never fails a render: the model falls back to eager
+for the rest of the process.
 
 CPU memory: activations of a 512 px image reach 32 MB per tensor, above glibc's mmap
 threshold, so every op got fresh pages from the kernel and paid a page fault per 4 KB

@@ -461,7 +461,6 @@ class StyleStats:
     click_share_sum: float = 0.0
 
 
-
 @dataclass(frozen=True, eq=False)
 class GlobalModel:
     """Population-level estimates, refitted periodically by ``fit_global`` and cached.
@@ -511,10 +510,14 @@ def _fit_history_weight(stats: Sequence[StyleStats]) -> Optional[Tuple[float, fl
     def expected_click_share(s: StyleStats, w: float) -> float:
         return (s.share_sum + w * s.share_sq_sum) / (s.impressions + w * s.share_sum)
 
-    slope = sum(
-        s.clicks * (s.impressions * s.share_sq_sum - s.share_sum**2) / s.impressions**2 for s in rows
-    )
-    if slope <= 0:
+    def derivative(w: float) -> float:
+        """``-f'(w)``: zero when no style's shares vary, and then ``w`` is not identified."""
+        return sum(
+            s.clicks * (s.impressions * s.share_sq_sum - s.share_sum**2) / (s.impressions + w * s.share_sum) ** 2
+            for s in rows
+        )
+
+    if derivative(0.0) <= 0:
         return None
 
     def residual(w: float) -> float:
@@ -537,11 +540,7 @@ def _fit_history_weight(stats: Sequence[StyleStats]) -> Optional[Tuple[float, fl
     variance = sum(
         s.clicks * max(s.share_sq_sum / s.impressions - (s.share_sum / s.impressions) ** 2, 0.0) for s in rows
     )
-    derivative = sum(
-        s.clicks * (s.impressions * s.share_sq_sum - s.share_sum**2) / (s.impressions + estimate * s.share_sum) ** 2
-        for s in rows
-    )
-    return estimate, math.sqrt(variance) / derivative
+    return estimate, math.sqrt(variance) / derivative(estimate)
 
 
 def _beta_prior(clicks: Mapping[str, float], exposure: Mapping[str, float]) -> Tuple[float, float]:
@@ -553,8 +552,8 @@ def _beta_prior(clicks: Mapping[str, float], exposure: Mapping[str, float]) -> T
     the few styles the policy shows most (which are all near the top), call the styles
     interchangeable and shrink a style that was unlucky early into oblivion. The
     prior mean is the random-effects mean, i.e. that of a typical style, which is what
-    a style without data should be expected to do. No detectable between-style
-    variance gives ``MAX_PRIOR_STRENGTH``.
+    a style without data should be expected to do. The between-style spread is
+    floored at ``MIN_BETWEEN_CV``.
     """
     pooled = sum(clicks.values()) / sum(exposure.values())
     unit_variance = max(pooled * (1 - pooled), 1e-12)

@@ -290,6 +290,9 @@ class StyledImage:
     #: Why: "pick", "sticky", "history", "global", "explore" or "original".
     reason: str
     reference: str
+    #: The original photo's URL: what a ``<picture>`` falls back to where the
+    #: variant's format (WebP) is not supported.
+    original_url: str = ""
 
     @property
     def srcset(self) -> str:
@@ -408,14 +411,16 @@ def render(entry: PageImage, style_key, *, size=None, alt=None, propensity=1.0, 
         if not field_file:
             return None
         width, height = _original_size(field_file)
-        return StyledImage(field_file.url, width, height, (), None, alt, None, propensity, reason, entry.reference)
+        url = field_file.url
+        return StyledImage(url, width, height, (), None, alt, None, propensity, reason, entry.reference, url)
     style, renditions = entry.variants[style_key]
     shown = _pick_rendition(renditions, size or stylestore_settings.DEFAULT_SIZE)
     candidates = tuple((r.url, r.width) for r in renditions if r.width)
     described = _("%(alt)s, in the style “%(style)s”") % {"alt": alt, "style": style.name}
+    field_file = entry.field_file
     return StyledImage(
         shown.url, shown.width, shown.height, candidates, style, described, choice_id, propensity, reason,
-        entry.reference,
+        entry.reference, field_file.url if field_file else "",
     )
 
 

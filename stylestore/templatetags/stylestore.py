@@ -18,6 +18,17 @@
     The ``<img>`` element for such an ``img``, with the attributes the beacon script
     and the style picker look for (``data-stylestore-ref``, ``data-stylestore-choice``).
 
+``{% stylestore_picture img sizes="..." loading="eager" fetchpriority="high" %}``
+    The same image as a ``<picture>``: a styled look stored as WebP goes in a
+    ``<source type="image/webp">`` and the ``<img>`` falls back to the original photo
+    (usually JPEG) where WebP is not supported. ``personalized=False`` leaves out the
+    attributes the script acts on (for a gallery of looks, which must not be swapped or
+    counted as impressions).
+
+``{% style_looks product "image" size=512 alt=product.image_alt exclude=img as looks %}``
+    Every styled look of the image that is ready (no original photo), as images like
+    ``img``; ``exclude`` leaves out the look of that image (the one already shown).
+
 ``{% style_picker product "image" %}``
     A form of buttons, one per available look plus the original photo. It posts to
     ``stylestore_personalization:pick`` (works without JavaScript); the script swaps
@@ -35,6 +46,9 @@
 All of them need the request in the template context
 (``django.template.context_processors.request``).
 """
+import mimetypes
+from urllib.parse import urlsplit
+
 from django import template
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
@@ -70,24 +84,74 @@ def styled_image(context, obj, field_name="image", size=None, alt=None):
     return service.styled_image(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
 
 
+def _img(img, src, srcset, sizes, loading, css_class, fetchpriority, personalized):
+    attrs = [("src", src)]
+    if srcset:
+        attrs += [("srcset", srcset), ("sizes", sizes)]
+    if img.width and img.height:
+        attrs += [("width", img.width), ("height", img.height)]
+    attrs += [("alt", img.alt), ("loading", loading), ("decoding", "async")]
+    if fetchpriority:
+        attrs.append(("fetchpriority", fetchpriority))
+    if css_class:
+        attrs.append(("class", css_class))
+    if personalized:
+        attrs.append(("data-stylestore-ref", img.reference))
+        if img.choice_id:
+            attrs.append(("data-stylestore-choice", img.choice_id))
+    return format_html("<img{}>", format_html_join("", ' {}="{}"', attrs))
+
+
+def _mime_type(url):
+    return mimetypes.guess_type(urlsplit(url).path)[0] or ""
+
+
+def source_type(img):
+    """The MIME type of ``img``'s look when a ``<picture>`` should offer it in a
+    ``<source>`` with the original photo as the fallback; "" when no fallback is
+    needed (the original photo itself, or a variant in the original's format)."""
+    if img is None or img.style is None or not img.original_url:
+        return ""
+    shown = _mime_type(img.url)
+    return shown if shown and shown != _mime_type(img.original_url) else ""
+
+
 @register.simple_tag
-def stylestore_img(img, sizes="100vw", loading="lazy", css_class=""):
+def stylestore_img(img, sizes="100vw", loading="lazy", css_class="", fetchpriority=""):
     # Built in Python, not an inclusion template: it runs once per image of a listing,
     # where a template render per image would cost more than choosing the image.
     if img is None:
         return ""
-    attrs = [("src", img.url)]
+    return _img(img, img.url, img.srcset, sizes, loading, css_class, fetchpriority, True)
+
+
+@register.simple_tag
+def stylestore_picture(img, sizes="100vw", loading="lazy", css_class="", fetchpriority="", personalized=True):
+    if img is None:
+        return ""
+    kind = source_type(img)
+    if not kind:
+        return format_html(
+            "<picture>{}</picture>", _img(img, img.url, img.srcset, sizes, loading, css_class, fetchpriority, personalized)
+        )
     if img.srcset:
-        attrs += [("srcset", img.srcset), ("sizes", sizes)]
-    if img.width and img.height:
-        attrs += [("width", img.width), ("height", img.height)]
-    attrs += [("alt", img.alt), ("loading", loading), ("decoding", "async")]
-    if css_class:
-        attrs.append(("class", css_class))
-    attrs.append(("data-stylestore-ref", img.reference))
-    if img.choice_id:
-        attrs.append(("data-stylestore-choice", img.choice_id))
-    return format_html("<img{}>", format_html_join("", ' {}="{}"', attrs))
+        source = format_html('<source type="{}" srcset="{}" sizes="{}">', kind, img.srcset, sizes)
+    else:
+        source = format_html('<source type="{}" srcset="{}">', kind, img.url)
+    fallback = _img(img, img.original_url, "", sizes, loading, css_class, fetchpriority, personalized)
+    return format_html("<picture>{}{}</picture>", source, fallback)
+
+
+@register.simple_tag(takes_context=True)
+def style_looks(context, obj, field_name="image", size=None, alt=None, exclude=None):
+    if obj is None:
+        return []
+    skip = exclude.style.id if exclude is not None and exclude.style is not None else None
+    return [
+        image
+        for image, _selected in service.style_options(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
+        if image.style is not None and image.style.id != skip
+    ]
 
 
 @register.inclusion_tag("stylestore/tags/style_picker.html", takes_context=True)
@@ -108,6 +172,8 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
                 "image": image,
                 "thumbnail": thumbnail,
                 "selected": selected,
+                # Where the page shows a <picture>, the script fills its <source> with this type.
+                "type": source_type(image),
             }
         )
     request = context["request"]

@@ -16,14 +16,24 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.management import call_command
 from PIL import Image
 
+from shop.models import Product
+
+from stylestore import jobs, tasks
+from stylestore.conf import stylestore_settings
+from stylestore.models import Style, StylizedImage
 from stylestore.personalization import service
-from tests.jobs.conftest import Worker
+from stylestore.personalization.identity import unsign_token
+from stylestore.personalization.models import Visitor
+from tests.jobs.conftest import Worker, wait_until  # noqa: F401 - wait_until is for the tests here
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -279,3 +289,54 @@ def theme_colour(locator, property, variable):
 
 def contrast(locator):
     return locator.evaluate(f"(el) => ({CONTRAST_JS})(el)")
+
+
+#: The size bucket the e2e tests render: small, so a CPU renders it in seconds.
+RENDER_SIZE = 256
+
+
+@pytest.fixture
+def render_catalogue(transactional_db, media_root):
+    """``render({style slug: [product slugs] or "*"})``: the demo catalogue (``seed_demo``)
+    with those variants rendered in this process by the real engine (the worker's own
+    entry point, ``stylestore.tasks.render_variants``), approved, plus the photos' style
+    embeddings ("more in this style" needs them). Returns ``{slug: Product}``."""
+    from stylestore.rendering import compute_source_embeddings
+    from stylestore.sources import sync_sources
+
+    def render(looks):
+        call_command("seed_demo", verbosity=0)
+        products = {p.slug: p for p in Product.objects.select_related("category")}
+        sources = {s.object_id: s for s in sync_sources(list(products.values()), "image")}
+        ids = []
+        for style_slug, slugs in looks.items():
+            chosen = products.values() if slugs == "*" else [products[slug] for slug in slugs]
+            ids += jobs.request_variants(
+                [sources[str(p.pk)] for p in chosen], [Style.objects.get(slug=style_slug)],
+                jobs.RenderRequest(max_side=RENDER_SIZE), enqueue=False,
+            ).ids
+        outcome = tasks.render_variants(ids)
+        assert outcome["ready"] == len(ids), outcome
+        # Shown at once whatever STYLESTORE["AUTO_APPROVE"] says.
+        StylizedImage.objects.filter(pk__in=ids).update(review=StylizedImage.Review.APPROVED)
+        compute_source_embeddings([s.pk for s in sources.values()])
+        service.clear_caches()
+        return products
+
+    return render
+
+
+def variant_of(url):
+    """The ``StylizedImage`` whose file a media URL serves, or None (e.g. an original photo)."""
+    path = unquote(urlsplit(url).path)
+    if not path.startswith(settings.MEDIA_URL):
+        return None
+    return StylizedImage.objects.filter(file=path.removeprefix(settings.MEDIA_URL)).select_related("style").first()
+
+
+def visitor_of(context):
+    """The ``Visitor`` row behind a browser context's visitor cookie."""
+    name = stylestore_settings.VISITOR_COOKIE
+    token = next(c["value"] for c in context.cookies() if c["name"] == name)
+    key, _issued = unsign_token(token.strip('"'))
+    return Visitor.objects.get(key=key)

@@ -61,9 +61,19 @@ def float_model(name: str, same_padding: bool = False) -> bytes:
 
 
 def session(name: str, same_padding: bool = False):
+    """onnxruntime session of :func:`float_model`."""
+    return _session(float_model(name, same_padding))
+
+
+def packaged_session(name: str):
+    """onnxruntime session of a packaged graph as shipped."""
+    return _session(str(weights.path(name)))
+
+
+def _session(model):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    options.intra_op_num_threads = 2
-    return ort.InferenceSession(float_model(name, same_padding), options, providers=["CPUExecutionProvider"])
+    options.intra_op_num_threads = 1  # small test inputs; see samples.one_thread
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

@@ -3,6 +3,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
 DEMO = Path(__file__).resolve().parents[2] / "shop" / "demo_data"
@@ -28,3 +30,16 @@ def painting(name: str = "great-wave", size=None) -> Image.Image:
 def pixels(image: Image.Image) -> np.ndarray:
     """(H, W, 3) float32 in [0, 1]."""
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's small-tensor tests on one thread, then restore the count.
+
+    Their ops are tiny: a second OpenMP thread buys nothing, and on a loaded machine
+    every parallel region waits for a descheduled thread (10x slower test runs).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

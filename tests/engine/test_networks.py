@@ -6,7 +6,6 @@ the graphs' own size and at an odd size that exercises padding and cropping.
 """
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
@@ -15,7 +14,9 @@ from stylestore.engine.arbitrary import STYLE_DIM, StylePredictor, Transformer, 
 from stylestore.engine.errors import StyleSpecError, WeightsError
 from stylestore.engine.presets import MultiStyleNet
 from tests.engine import float_graphs
-from tests.engine.samples import painting, photo, pixels
+from tests.engine.samples import one_thread, painting, photo, pixels  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CPU = runtime.pick_device("cpu")
 ODD = (333, 250)  # width, height: neither a multiple of 4 nor square
@@ -62,7 +63,7 @@ def test_predictor_matches_float_graph(nets, sessions, size):
 def test_predictor_close_to_shipped_int8_graph(nets):
     """Loose: onnxruntime's int8 kernels differ by CPU (cosine ~0.98 in the notes)."""
     image = pixels(painting("irises", (256, 256)))
-    session = ort.InferenceSession(str(weights.path("arbitrary_predict")), providers=["CPUExecutionProvider"])
+    session = float_graphs.packaged_session("arbitrary_predict")
     expected = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: image[None]})[0].reshape(1, -1))
     got = run(nets["predictor"], nchw(image))
     assert torch.cosine_similarity(got, expected).item() > 0.95
@@ -88,7 +89,7 @@ def test_multistyle_matches_packaged_graph(nets, size):
     """multistyle26 is a float graph already: compared with it as shipped."""
     content = pixels(photo("peony-panel", size))
     style = presets.parse_weights("3:0.5,12:0.5")
-    session = ort.InferenceSession(str(weights.path("multistyle26")), providers=["CPUExecutionProvider"])
+    session = float_graphs.packaged_session("multistyle26")
     padded = np.ascontiguousarray(reflect_to_multiple_of_4(content).transpose(2, 0, 1)[None])
     expected = session.run(None, {"image": padded, "style_weights": style})[0][0][:, : size[1], : size[0]]
     got = run(nets["presets"], nchw(content), torch.from_numpy(style)[None])[0].numpy()
@@ -96,17 +97,17 @@ def test_multistyle_matches_packaged_graph(nets, size):
 
 
 def test_batches_equal_single_images(nets):
-    images = [pixels(photo(name, (96, 72))) for name in ("delft-basin", "bhairava-mask", "serape-blanket")]
+    images = [pixels(photo(name, (96, 72))) for name in ("delft-basin", "bhairava-mask")]
     batch = torch.cat([nchw(image) for image in images]).contiguous(memory_format=torch.channels_last)
-    vectors = torch.randn(3, STYLE_DIM, generator=torch.Generator().manual_seed(0)) * 0.5
-    preset_rows = torch.eye(presets.NUM_PRESETS)[[0, 7, 25]]
+    vectors = torch.randn(2, STYLE_DIM, generator=torch.Generator().manual_seed(0)) * 0.5
+    preset_rows = torch.eye(presets.NUM_PRESETS)[[7, 25]]
     for model, conditions in ((nets["transformer"], vectors), (nets["presets"], preset_rows)):
         together = run(model, batch, conditions)
-        for i in range(3):
+        for i in range(2):
             alone = run(model, batch[i : i + 1], conditions[i : i + 1])
             torch.testing.assert_close(together[i : i + 1], alone, atol=1e-5, rtol=0)
     together = run(nets["predictor"], batch)
-    for i in range(3):
+    for i in range(2):
         torch.testing.assert_close(together[i : i + 1], run(nets["predictor"], batch[i : i + 1]), atol=1e-5, rtol=1e-5)
 
 
@@ -114,7 +115,7 @@ def test_fp16_path_stays_close_to_fp32(nets):
     """Same code path CUDA takes (CPU fp16 is slow, so small sizes): instance-norm
     statistics stay fp32, so the 26-style net's ~430 activations do not overflow."""
     half = runtime.Device(torch.device("cpu"), half=True)
-    style = nchw(pixels(painting("pink-cloud", (128, 128))))
+    style = nchw(pixels(painting("pink-cloud", (96, 96))))
     vector32 = run(nets["predictor"], style)
     predictor16 = runtime.cached("predictor", half, StylePredictor.from_package)
     vector16 = run(predictor16, style.half())

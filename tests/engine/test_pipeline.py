@@ -15,7 +15,9 @@ from stylestore.engine import (
     Stylizer,
     runtime,
 )
-from tests.engine.samples import painting, photo, pixels
+from tests.engine.samples import one_thread, painting, photo, pixels  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = dict(max_side=128)
 

@@ -9,6 +9,9 @@ from PIL import Image
 
 from stylestore.engine import runtime
 from stylestore.engine.errors import EngineError, NonFiniteOutput
+from tests.engine.samples import one_thread  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CPU = runtime.pick_device("cpu")
 

@@ -124,16 +124,25 @@ def world(make_products, make_styles, make_variant):
 
 EVENTS_URL = "/api/v1/visitor/events/"
 ERASE_URL = "/api/v1/visitor/erase/"
-_IMG = re.compile(r"<img [^>]*data-stylestore-ref=[^>]*>")
+# A personalized <img>, with the <source> of its <picture> if it has one.
+_IMG = re.compile(r"(?:<source ([^>]*)>)?(<img [^>]*data-stylestore-ref=[^>]*>)")
 _ATTR = re.compile(r'([a-z-]+)="([^"]*)"')
 
 
 def page_images(html):
     """``{reference: {attribute: value}}`` of the personalized ``<img>``s of a page
-    (the first of each reference: the product's main image)."""
+    (the first of each reference: the product's main image). In a ``<picture>`` the
+    look is in its ``<source>`` and the ``<img>`` falls back to the original photo:
+    ``src``, ``srcset`` and ``sizes`` are then the source's (what a browser shows,
+    the first candidate standing for ``src``), ``fallback`` the ``<img>``'s ``src``."""
     found = {}
-    for tag in _IMG.findall(html):
+    for source, tag in _IMG.findall(html):
         attrs = {name: unescape(value) for name, value in _ATTR.findall(tag)}
+        if source:
+            offered = {name: unescape(value) for name, value in _ATTR.findall(source)}
+            attrs["fallback"] = attrs["src"]
+            attrs["src"] = offered["srcset"].split(",")[0].split()[0]
+            attrs.update({key: offered[key] for key in ("srcset", "sizes", "type") if key in offered})
         found.setdefault(attrs["data-stylestore-ref"], attrs)
     return found
 

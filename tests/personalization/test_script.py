@@ -75,12 +75,14 @@ def test_the_script_reports_what_the_visitor_sees_and_does(page, live_server, tr
     target = styles[2]
     page.click(f'button[name="style"][value="{target.slug}"]')
     main = page.locator(f'.product-photo img[data-stylestore-ref="shop.product:{products[1].pk}"]')
-    wait_for(lambda: style_of(main.get_attribute("src")) == str(target.pk), "the swapped image")
+    # currentSrc: in a <picture> the look comes from its <source>, not the <img>'s src.
+    wait_for(lambda: style_of(main.evaluate("img => img.currentSrc")) == str(target.pk), "the swapped image")
     assert page.locator(f'button[value="{target.slug}"]').get_attribute("aria-pressed") == "true"
     wait_for(lambda: Visitor.objects.get().state.get("p") == str(target.pk), "the stored pick")
 
     page.goto(live_server.url + "/")
-    sources = page.eval_on_selector_all("img[data-stylestore-ref]", "imgs => imgs.map(i => i.src)")
+    page.wait_for_load_state("load")
+    sources = page.eval_on_selector_all("img[data-stylestore-ref]", "imgs => imgs.map(i => i.currentSrc)")
     assert {style_of(src) for src in sources} == {str(target.pk)}
     # The pick is shown everywhere now, and its impressions are logged as such. (Waiting
     # for them also keeps a late beacon from reaching the server after the test.)

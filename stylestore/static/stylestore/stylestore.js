@@ -7,7 +7,9 @@
  * - Add to cart: a click on an element with data-stylestore-cart="<choice id>", or
  *   window.stylestore.track("add_to_cart", choiceId) from a shop's own cart code.
  * - Picks: the style picker form (data-stylestore-picker) sends a pick and swaps the
- *   image in place; if that fails, the form is submitted normally.
+ *   image in place (an <img>, or the <source> of a <picture> whose <img> falls back to
+ *   the original photo), and updates elements marked data-stylestore-look="<reference>"
+ *   to name the look; if sending fails, the form is submitted normally.
  *
  * Events are batched and sent with navigator.sendBeacon as JSON (it survives page
  * unloads, so a click that navigates away is not lost), each with a random event_id
@@ -111,8 +113,33 @@
     Array.prototype.forEach.call(images, function (img) {
       if (img.getAttribute("data-stylestore-ref") !== reference || img.closest("[data-stylestore-picker]")) return;
       var srcset = button.getAttribute("data-srcset");
-      if (srcset) { img.setAttribute("srcset", srcset); } else { img.removeAttribute("srcset"); }
-      img.src = button.getAttribute("data-src");
+      var type = button.getAttribute("data-type");
+      var picture = img.parentNode && img.parentNode.nodeName === "PICTURE" ? img.parentNode : null;
+      var source = picture && picture.querySelector("source");
+      var sizes = (source && source.getAttribute("sizes")) || img.getAttribute("sizes");
+      if (picture && type) {
+        // The look in a <source> of its type; the <img> falls back to the original photo.
+        if (!source) {
+          source = document.createElement("source");
+          picture.insertBefore(source, img);
+        }
+        source.type = type;
+        source.srcset = srcset || button.getAttribute("data-src");
+        if (srcset && sizes) { source.setAttribute("sizes", sizes); } else { source.removeAttribute("sizes"); }
+        img.removeAttribute("srcset");
+        img.removeAttribute("sizes");
+        img.src = button.getAttribute("data-fallback");
+      } else {
+        if (source) source.remove();
+        if (srcset) {
+          img.setAttribute("srcset", srcset);
+          if (sizes) img.setAttribute("sizes", sizes);
+        } else {
+          img.removeAttribute("srcset");
+          img.removeAttribute("sizes");
+        }
+        img.src = button.getAttribute("data-src");
+      }
       img.alt = button.getAttribute("data-alt");
       if (button.hasAttribute("data-width")) {
         img.width = +button.getAttribute("data-width");
@@ -124,8 +151,13 @@
     Array.prototype.forEach.call(form.querySelectorAll("button[aria-pressed]"), function (b) {
       b.setAttribute("aria-pressed", b === button ? "true" : "false");
     });
+    // Captions naming the look shown (data-stylestore-look="<reference>") follow it.
+    var label = button.textContent.trim();
+    Array.prototype.forEach.call(document.querySelectorAll("[data-stylestore-look]"), function (el) {
+      if (el.getAttribute("data-stylestore-look") === reference) el.textContent = label;
+    });
     var status = form.querySelector("[role=status]");
-    if (status) status.textContent = button.textContent.trim();
+    if (status) status.textContent = label;
   }
 
   document.addEventListener("submit", function (e) {

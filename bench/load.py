@@ -1,0 +1,267 @@
+"""Web load: the product page with and without personalization, and the events endpoint.
+
+Usage: ``.venv/bin/python bench/load.py [--seconds 36] [--threads 8] [--workers 2]``
+
+Starts gunicorn on 127.0.0.1 against a throw-away copy of the demo shop (its own
+SQLite database and media folder, seeded with the demo catalogue and two ready variants
+per product), then measures requests/s and p50/p95/p99 latency, all in one run:
+
+- ``page, personalized``: a product page for a consenting visitor with a visitor
+  cookie, so the image is chosen per visitor, the visitor's state is loaded and the
+  view is recorded;
+- ``page, not personalized``: the same pages without consent. The shop runs with
+  ``STYLESTORE["CONSENT_REQUIRED"]``, so these visitors get no per-visitor state and
+  see the globally best style: the difference between the two is what personalization
+  costs;
+- ``events``: ``POST /api/v1/visitor/events/`` with a batch of view events.
+
+The two page variants alternate in short rounds, so drifting load from other
+processes on the machine affects both alike. Throttling is switched off in the
+throw-away shop: the benchmark measures serving requests, not refusing them. Any
+failed request is an error. The variants are downscaled copies of the product photos,
+created through the job state machine (claim, write, finish): the benchmark measures
+serving pages, and rendering real styles would only make the set-up slower.
+
+The load generator is this script's threads speaking HTTP/1.1 over keep-alive
+connections (``http.client``); the whole run stays under two minutes.
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+CONSENT_COOKIE = "stylestore_consent=1"
+
+SETTINGS = textwrap.dedent('''
+    """The demo shop as the load benchmark runs it (written by bench/load.py)."""
+    from shop.settings import *  # noqa: F401,F403
+    from shop.settings import REST_FRAMEWORK, STYLESTORE
+
+    DEBUG = False
+    ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    STYLESTORE = {**STYLESTORE, "CONSENT_REQUIRED": True, "AUTO_APPROVE": True}
+    REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        "stylestore_anon": None, "stylestore_user": None, "stylestore_visitor": None}}
+''')
+
+SEED = textwrap.dedent('''
+    import io
+    from PIL import Image
+    from shop.models import Product
+    from stylestore import jobs
+    from stylestore.models import Style
+    from stylestore.rendering import save_atomically, variant_name
+
+    products = list(Product.objects.order_by("pk"))
+    styles = list(Style.objects.filter(kind=Style.Kind.PRESET).order_by("pk")[:2])
+    ids = jobs.request_for_objects(products, "image", styles, jobs.RenderRequest(max_side=512), enqueue=False).ids
+    for row in jobs.claim(ids):
+        with row.source.get_field_file().open("rb") as photo, Image.open(photo) as image:
+            image.thumbnail((512, 512))
+            data = io.BytesIO()
+            image.convert("RGB").save(data, "WEBP", quality=80)
+        name = save_atomically(variant_name(row), data.getvalue())
+        jobs.finish(row, name=name, width=image.width, height=image.height, size=len(data.getvalue()),
+                    metrics={}, timings={})
+    print(len(ids), "variants", *[p.slug for p in products])
+''')
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Shop:
+    """A throw-away demo shop served by gunicorn."""
+
+    def __init__(self, workers):
+        self.dir = Path(tempfile.mkdtemp(prefix="stylestore-load-"))
+        (self.dir / "bench_load_settings.py").write_text(SETTINGS)
+        self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        self.env.update(SHOP_VAR_DIR=str(self.dir), DJANGO_SETTINGS_MODULE="bench_load_settings",
+                        PYTHONPATH=os.pathsep.join([str(self.dir), str(ROOT)]))
+        self.port = free_port()
+        self.workers = workers
+        self.server = None
+
+    def manage(self, *args):
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+                                text=True, timeout=300)
+        if result.returncode:
+            raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def seed(self):
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("seed_demo")
+        out = self.manage("shell", "-c", SEED).strip().splitlines()[-1].split()
+        return int(out[0]), out[2:]
+
+    def start(self):
+        bin_dir = Path(sys.executable).parent
+        self.server = subprocess.Popen(
+            [str(bin_dir / "gunicorn"), "shop.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers",
+             str(self.workers), "--threads", "4", "--worker-class", "gthread", "--log-level", "warning"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.dir / "gunicorn.log").open("wb"),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", "/")
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise SystemExit(f"gunicorn did not start:\n{(self.dir / 'gunicorn.log').read_text()}")
+
+    def stop(self):
+        if self.server and self.server.poll() is None:
+            self.server.terminate()
+            self.server.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Visitor:
+    """One simulated visitor: a keep-alive connection and, when consenting, its cookies."""
+
+    def __init__(self, port, consent):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookies = {"stylestore_consent": "1"} if consent else {}
+
+    def send(self, method, path, body=None):
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        content = response.read()
+        elapsed = time.perf_counter() - started
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie" and value.startswith("stylestore_vid=") and self.cookies:
+                self.cookies["stylestore_vid"] = value.split(";", 1)[0].split("=", 1)[1]
+        return response.status, content, elapsed
+
+
+def run_phase(port, threads, seconds, make_request, consent):
+    """``threads`` visitors send requests for ``seconds``; returns latencies and errors."""
+    latencies, errors = [], []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def visit(index):
+        visitor = Visitor(port, consent)
+        count = 0
+        while time.monotonic() < stop_at:
+            method, path, body, expected = make_request(index, count)
+            try:
+                status, _, elapsed = visitor.send(method, path, body)
+            except (OSError, http.client.HTTPException) as exc:
+                with lock:
+                    errors.append(f"{method} {path}: {exc}")
+                visitor = Visitor(port, consent)
+                continue
+            with lock:
+                if status == expected:
+                    latencies.append(elapsed)
+                else:
+                    errors.append(f"{method} {path}: {status}")
+            count += 1
+
+    pool = [threading.Thread(target=visit, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return latencies, errors
+
+
+def summary(latencies, errors, seconds):
+    ordered = sorted(latencies)
+
+    def pct(p):
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else float("nan")
+
+    return {"requests": len(ordered), "errors": len(errors), "rps": round(len(ordered) / seconds, 1),
+            "p50_ms": round(pct(50), 1), "p95_ms": round(pct(95), 1), "p99_ms": round(pct(99), 1),
+            "mean_ms": round(statistics.fmean(ordered) * 1000, 1) if ordered else float("nan")}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=36.0, help="measured seconds in all (default 36)")
+    parser.add_argument("--threads", type=int, default=8, help="concurrent visitors (default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    args = parser.parse_args()
+    run_started = time.monotonic()
+    shop = Shop(args.workers)
+    try:
+        variants, slugs = shop.seed()
+        shop.start()
+        print(f"shop: {len(slugs)} products, {variants} ready variants, gunicorn {args.workers} workers x 4 threads "
+              f"on 127.0.0.1:{shop.port}; {args.threads} concurrent visitors")
+
+        def page(index, count):
+            return "GET", f"/products/{slugs[(index + count) % len(slugs)]}/", None, 200
+
+        def events(index, count):
+            batch = [{"kind": "view", "source": f"shop.product:{(index + count + i) % len(slugs) + 1}"} for i in range(5)]
+            return "POST", "/api/v1/visitor/events/", json.dumps(batch), 202
+
+        # Warm-up: every process loads its code and caches before anything is measured.
+        run_phase(shop.port, args.threads, 3, page, True)
+        run_phase(shop.port, args.threads, 2, page, False)
+        sanity = Visitor(shop.port, True)
+        sanity.send("GET", page(0, 0)[1])
+        html = sanity.send("GET", page(0, 0)[1])[1].decode()
+        if "stylestore/variants/" not in html:
+            raise SystemExit("the personalized page shows no variant: nothing would be measured")
+
+        rounds, page_seconds = 4, args.seconds * 2 / 3
+        results = {"page, personalized": ([], []), "page, not personalized": ([], [])}
+        for _ in range(rounds):  # alternate, so drifting machine load hits both alike
+            for name, consent in (("page, personalized", True), ("page, not personalized", False)):
+                latencies, errors = run_phase(shop.port, args.threads, page_seconds / rounds / 2, page, consent)
+                results[name][0].extend(latencies)
+                results[name][1].extend(errors)
+        report = {name: summary(lat, err, page_seconds / 2) for name, (lat, err) in results.items()}
+        event_latencies, event_errors = run_phase(shop.port, args.threads, args.seconds / 3, events, True)
+        report["events (5 per request)"] = summary(event_latencies, event_errors, args.seconds / 3)
+    finally:
+        shop.stop()
+
+    print(f"\n{'':26}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name, row in report.items():
+        print(f"{name:26}{row['rps']:>8}{row['p50_ms']:>9}{row['p95_ms']:>9}{row['p99_ms']:>9}{row['errors']:>8}")
+    base, personal = report["page, not personalized"]["p95_ms"], report["page, personalized"]["p95_ms"]
+    overhead = (personal - base) / base
+    verdict = "under" if overhead < 0.10 else "NOT under"
+    print(f"\npersonalization adds {overhead:+.1%} to the product page's p95: {verdict} the 10% budget")
+    errors = sum(row["errors"] for row in report.values())
+    print(f"errors: {errors}; run took {time.monotonic() - run_started:.0f} s")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "load.json").write_text(json.dumps({"threads": args.threads, "workers": args.workers,
+                                               "p95_overhead": round(overhead, 4), "results": report}, indent=2))
+    for rows in (results["page, personalized"][1], results["page, not personalized"][1], event_errors):
+        for line in rows[:5]:
+            print("  error:", line)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
