@@ -226,6 +226,7 @@ def main():
         # Warm-up: every process loads its code and caches before anything is measured.
         run_phase(shop.port, args.threads, 3, page, True)
         run_phase(shop.port, args.threads, 2, page, False)
+        run_phase(shop.port, args.threads, 2, events, True)
         sanity = Visitor(shop.port, True)
         sanity.send("GET", page(0, 0)[1])
         html = sanity.send("GET", page(0, 0)[1])[1].decode()

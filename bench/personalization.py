@@ -70,7 +70,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stylestore.personalization.evaluation import Logged, ipw, snipw  # noqa: E402
 from stylestore.personalization.policy import (  # noqa: E402
     EmbeddingTable,
-    GlobalModel,
     PolicyParams,
     StyleStats,
     VisitorState,
@@ -253,7 +252,8 @@ def ipw_check(world: World, logs: List[Logged], totals: Totals) -> Tuple[List[st
 
 
 def latency(params: PolicyParams, calls: int) -> List[str]:
-    """p50/p99 of one choose() call with a full visitor state, for 10/20/30 styles."""
+    """p50/p99 of one choose() call with a full visitor state, for 10/20/30 styles; every
+    other call lacks the sticky style, so half take the Thompson-sampling path."""
     rng = np.random.default_rng(7)
     lines = []
     for count in (10, 20, 30):
@@ -338,7 +338,8 @@ def main(argv=None) -> int:
         mix = ", ".join(f"{k} {n / total:.0%}" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
         print(f"    {condition:9}: " + "  ".join(f"{arm} {_pooled(steadies, arm):.4f}" for arm in arms) + f"   ({mix})")
 
-    print("\n  targets: policy / baseline on the measured visitors, pooled (per-seed range):")
+    print("\n  targets: policy / baseline on the measured visitors, pooled (per-seed range)"
+          + (" - smoke test only, the targets are judged on the full run:" if args.quick else ":"))
     failures = 0
     for condition, baseline, minimum in TARGETS:
         colds, steadies = results[condition]
@@ -361,7 +362,7 @@ def main(argv=None) -> int:
     print("\n  choose() latency:")
     print("\n".join(latency(params, 5_000 if args.quick else 20_000)))
     print(f"\n  {time.perf_counter() - started:.0f} s")
-    return 1 if failures else 0
+    return 1 if failures and not args.quick else 0
 
 
 if __name__ == "__main__":

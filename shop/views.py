@@ -25,11 +25,11 @@ def product_list(request):
 
 def product_detail(request, slug):
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
-    response = render(request, "shop/product_detail.html", {"product": product})
-    # Recorded after rendering: the image on this page is chosen from the visitor's
-    # earlier browsing, and this view shapes the next pages.
+    # Recorded before rendering, so the look on this page is chosen from the same state
+    # a refresh will see (a refresh is not a second view): recorded after, this view
+    # could tip the choice and the look would change on the first refresh.
     record_view(request, product, "image")
-    return response
+    return render(request, "shop/product_detail.html", {"product": product})
 
 
 def media(request, path):

@@ -45,7 +45,8 @@ class SanitizedImage(ContentFile):
     """Image bytes re-encoded by the gate, named with the extension of their format.
 
     A ``ContentFile``, so it can be stored as is, read repeatedly (``Style.save``
-    fingerprints it before storing) and closing it loses nothing.
+    fingerprints it before storing) and closing it loses nothing. ``content_type`` is
+    what object storages (django-storages' S3 backend) record for it.
     """
 
     def __init__(self, content: bytes, name: str, extension: str):
@@ -56,7 +57,7 @@ class SanitizedImage(ContentFile):
 
 def with_extension(name: str, extension: str) -> str:
     """``name`` with its extension replaced (or added): ``photo.jpeg`` -> ``photo.jpg``."""
-    root, _ = posixpath.splitext(name.replace("\\", "/"))
+    root = posixpath.splitext(name.replace("\\", "/"))[0]
     return f"{root}.{extension}"
 
 

@@ -121,7 +121,7 @@ MAX_CTR = 0.99
 #: Clicks of evidence the visitor's click propensity ``b`` starts from (at 1: the
 #: population's); small, because people's click rates differ several-fold. Against
 #: ``reaction_prior`` it bounds what impressions without any click can do to the style
-#: a visitor keeps seeing: ``rho`` falls at most to ``k / (k + this)`` (0.91 at the
+#: a visitor keeps seeing: ``rho`` falls at most to ``k / (k + this)`` (0.95 at the
 #: defaults), inside ``switch_margin``, so a visitor who never clicks keeps their look.
 VISITOR_BASE_PRIOR_CLICKS = 0.5
 #: Size of the ensemble of posterior draws Thompson sampling picks from: the
@@ -150,8 +150,8 @@ class PolicyParams:
     #: share; 0.5 lets one clearly closest style take nearly all of a view's mass.
     temperature: float = 0.5
     #: Keep the previous choice unless another style's posterior mean CTR is this much
-    #: higher (0.2 = 20 %).
-    switch_margin: float = 0.2
+    #: higher (0.1 = 10 %).
+    switch_margin: float = 0.1
     #: History weight ``w`` assumed before the population's logs say otherwise.
     history_weight: float = 1.0
     #: Per-view decay of the history mass: ~1/(1-d) most recent views count.
@@ -161,7 +161,7 @@ class PolicyParams:
     #: Clicks of evidence the prior ``mu_s`` is worth against the visitor's own
     #: reactions to ``s`` (``k`` in the model): one click on a style among a few
     #: impressions of others lifts it by about 1/k.
-    reaction_prior: float = 5.0
+    reaction_prior: float = 10.0
     #: An add-to-cart counts as this many clicks (and impressions) of evidence.
     cart_weight: float = 3.0
     #: Styles whose counters a visitor state keeps; the rest of their history mass is
@@ -745,7 +745,9 @@ def choose(
                   same explored style on every product that has it.
 
     Pure and cheap (no I/O; tens of microseconds for 30 styles). The propensity equals
-    ``action_probabilities(...)[choice.style]`` exactly.
+    ``action_probabilities(...)[choice.style]`` exactly. A visitor's impressions in one
+    epoch share their draws (that is what keeps a refresh stable), so offline analyses
+    should treat the visitor as the unit of sampling (``evaluation.Logged.cluster``).
     """
     styles = _unique(available)
     if not styles:

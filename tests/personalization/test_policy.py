@@ -33,7 +33,7 @@ def rich_model(ctrs, impressions=200_000, params=GREEDY):
 
 
 def state_json_size(state):
-    return len(json.dumps(state.to_dict(), separators=(",", ":")))
+    return len(json.dumps(state.to_dict()))  # default separators, as a JSONField stores it
 
 
 def test_state_stays_under_one_kilobyte_after_thousands_of_events():
