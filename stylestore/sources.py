@@ -10,7 +10,6 @@ import logging
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.core.files.images import get_image_dimensions
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
@@ -69,12 +68,22 @@ def refresh(source: SourceImage, field_file) -> bool:
 
 
 def _dimensions(field_file):
+    """The size from the image's headers, read through the image gate.
+
+    Not Django's ``get_image_dimensions``: that hands the file to every Pillow plugin
+    (TIFF, PSD...) and raises on a decompression bomb put into storage by other means.
+    A file the gate refuses has no usable size; its jobs fail when a worker decodes it.
+    """
+    from .engine.errors import ImageError
+    from .engine.imaging import inspect_image
+
     try:
         with field_file.open("rb"):
-            width, height = get_image_dimensions(field_file)
-    except (OSError, ValueError):
+            info = inspect_image(field_file, max_pixels=stylestore_settings.MAX_PIXELS,
+                                 max_bytes=stylestore_settings.MAX_UPLOAD_BYTES)
+    except (OSError, ImageError):
         return None, None
-    return width, height
+    return info.width, info.height
 
 
 def on_source_saved(sender, instance, **kwargs):

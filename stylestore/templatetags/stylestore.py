@@ -88,7 +88,7 @@ def _img(img, src, srcset, sizes, loading, css_class, fetchpriority, personalize
     attrs = [("src", src)]
     if srcset:
         attrs += [("srcset", srcset), ("sizes", sizes)]
-    if False:
+    if img.width and img.height:
         attrs += [("width", img.width), ("height", img.height)]
     attrs += [("alt", img.alt), ("loading", loading), ("decoding", "async")]
     if fetchpriority:
