@@ -12,7 +12,8 @@ configuration. Environment variables switch each part to its scaled-out form:
   ``DJANGO_ALLOWED_HOSTS`` are required
 - ``STYLESTORE_DEVICE``  ``auto`` (default), ``cpu`` or ``cuda``
 - ``Q_WORKERS``          worker processes (default 2; use 1 per GPU on GPU machines)
-- ``Q_CLUSTER_NAME``     django-q2 cluster name (a dedicated name for GPU workers)
+- ``Q_CLUSTER_NAME``     read by django-q2 itself: ``stylestore-gpu`` makes a worker serve the
+  GPU queue (with STYLESTORE["TASK_CLUSTER"] = "stylestore-gpu" on the senders)
 """
 import os
 from pathlib import Path
@@ -144,7 +145,11 @@ LOGIN_URL = "admin:login"
 # django-q2. `timeout` (one task's limit) must stay below `retry` (when the ORM broker
 # re-delivers an unacknowledged task), and the job lease above both; see stylestore checks.
 Q_CLUSTER = {
-    "name": os.environ.get("Q_CLUSTER_NAME", "stylestore"),
+    # `name` also keys the signing of task payloads: it must be the same everywhere.
+    # Dedicated (GPU) workers are selected with django-q2's own Q_CLUSTER_NAME variable,
+    # which picks a queue and the overrides below without changing `name`.
+    "name": "stylestore",
+    "ALT_CLUSTERS": {"stylestore-gpu": {"workers": 1, "recycle": 20}},
     "workers": int(os.environ.get("Q_WORKERS", "2")),
     "timeout": int(os.environ.get("Q_TIMEOUT", "300")),
     "retry": int(os.environ.get("Q_RETRY", "360")),

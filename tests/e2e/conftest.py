@@ -38,8 +38,8 @@ from tests.jobs.conftest import Worker, wait_until  # noqa: F401 - wait_until is
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
-#: A committed screenshot stays under this size (bytes).
-DOCS_MAX_BYTES = 300 * 1024
+#: A committed screenshot stays under this size (bytes): under 300 KB either way you count.
+DOCS_MAX_BYTES = 290_000
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 DESKTOP = {"width": 1280, "height": 800}
 #: Generous: the machines are small and shared, and a worker renders on the CPU.

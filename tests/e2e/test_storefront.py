@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from stylestore.models import SourceImage
+from stylestore.personalization import service
 from stylestore.personalization.models import StyleEvent
 
 from .conftest import RENDER_SIZE, contrast, log_in, theme_colour, variant_of, visitor_of, wait_until
@@ -27,7 +28,8 @@ def shown_variant(img):
 
 
 def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, artifacts, render_catalogue, admin_user):
-    products = render_catalogue({"great-wave": "*", "preset-ink": "*", "irises": [PRODUCT]})
+    # Every product in one look, the product opened below in three (plus its original).
+    products = render_catalogue({"great-wave": "*", "preset-ink": [PRODUCT], "irises": [PRODUCT]})
     product = products[PRODUCT]
     context = new_context()
     page = context.new_page()
@@ -47,7 +49,7 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
         assert img.get_attribute("width") and img.get_attribute("height")
         expect(img).to_have_attribute("loading", "eager" if index < 4 else "lazy")
     first_row = [shown_variant(cards.nth(i).locator("img")) for i in range(4)]
-    assert {v.style.slug for v in first_row} <= {"great-wave", "preset-ink"}
+    assert {v.style.slug for v in first_row} <= {"great-wave", "preset-ink", "irises"}
     assert all(max(v.width, v.height) == RENDER_SIZE for v in first_row)
     artifacts.shot(page, "listing", docs="storefront-listing.png", full_page=True)
 
@@ -62,8 +64,9 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     source_row = SourceImage.objects.get(object_id=str(product.pk), field_name="image")
     wait_until(lambda: StyleEvent.objects.filter(kind="click").exists(), timeout=30, message="the click")
     click = StyleEvent.objects.get(kind="click")
-    assert click.source_id == source_row.pk and click.choice_id
-    assert listed_choice  # a personalized image, so a click on it is attributed
+    # Attributed to the very image clicked: the choice id the listing signed for it.
+    assert click.choice_id == service.read_choice(visitor_of(context).key, listed_choice).choice_id
+    assert click.source_id == source_row.pk
     assert StyleEvent.objects.filter(kind="view", source=source_row).count() == 1
 
     main = page.locator(".product-photo img")
@@ -117,6 +120,18 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     assert shown_variant(main).style.slug == target
     expect(picker.locator(f'button[value="{target}"]')).to_have_attribute("aria-pressed", "true")
 
+    # The original photo and back: the <picture> loses its WebP <source>, then regains it.
+    picker.get_by_role("button", name="Original photo").click()
+    expect(page.locator(".product-photo picture > source")).to_have_count(0)
+    expect(main).to_have_js_property("currentSrc", f"{live_server.url}{product.image.url}")
+    expect(page.locator("[data-stylestore-look]")).to_have_text("Original photo")
+    picker.locator(f'button[value="{target}"]').click()
+    expect(page.locator(".product-photo picture > source")).to_have_attribute("type", "image/webp")
+    wait_until(lambda: (variant_of(main.evaluate("i => i.currentSrc")) or shown).style.slug == target,
+               timeout=30, message="the picked look again")
+    wait_until(lambda: StyleEvent.objects.filter(kind="pick").count() == 3, timeout=30, message="three picks")
+    page.reload()
+
     # Keyboard: the skip link comes first and shows; the picker's buttons show focus.
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Skip to content")
@@ -136,9 +151,10 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     visitor = visitor_of(context)
     kinds = set(StyleEvent.objects.filter(visitor=visitor).values_list("kind", flat=True))
     assert {"view", "impression", "click", "pick"} <= kinds
-    pick = StyleEvent.objects.get(visitor=visitor, kind="pick")
-    assert pick.style.slug == target and pick.source_id == source_row.pk
-    assert visitor.state.get("p") == str(pick.style_id)
+    picks = list(StyleEvent.objects.filter(visitor=visitor, kind="pick").order_by("pk"))
+    assert [(p.style.slug if p.style else p.reason) for p in picks] == [target, "original", target]
+    assert all(p.source_id == source_row.pk for p in picks)
+    assert visitor.state.get("p") == str(picks[-1].style_id)
 
     # A phone: two products per row, the product page in one column.
     phone = new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
