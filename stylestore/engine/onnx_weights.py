@@ -55,12 +55,13 @@ def float_initializers(name: str) -> Dict[str, torch.Tensor]:
 
 
 def _dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, axis: int) -> torch.Tensor:
-    """ONNX ``DequantizeLinear``: per-tensor when ``scale`` is a scalar, else along ``axis``."""
+    """ONNX ``DequantizeLinear`` in fp32 as onnxruntime computes it: per-tensor when
+    ``scale`` is a scalar, else along ``axis``."""
     shape = [1] * q.ndim
     if scale.ndim:
         shape[axis] = scale.shape[0]
-    values = (q.astype(np.float32) - zero_point.astype(np.float32).reshape(shape)) * scale.reshape(shape)
-    return torch.from_numpy(values.astype(np.float32))
+    values = (q.astype(np.int64) - zero_point.astype(np.int64).reshape(shape)).astype(np.float32)
+    return torch.from_numpy(values * scale.astype(np.float32).reshape(shape))
 
 
 def quantized_convs(name: str) -> Dict[str, ConvParams]:
