@@ -61,13 +61,13 @@ SIZES = [(64, 64), (96, 64), (80, 96)]
 # Each task must finish within TIMEOUT (a fresh worker imports PyTorch first), TIMEOUT <
 # RETRY (the ORM broker re-delivers unacknowledged tasks after RETRY) < LEASE (the
 # sweeper revives a claimed job after LEASE): the order stylestore's checks require.
-TIMEOUT, RETRY, LEASE = 20, 25, 30
+TIMEOUT, RETRY, LEASE = 15, 18, 22
 BATCH_SIZE = 2
-PENDING_GRACE = 30  # pending jobs not started after this long are re-sent (lost tasks)
+PENDING_GRACE = 20  # pending jobs not started after this long are re-sent (lost tasks)
 SWEEP_EVERY = 2.0
 KILL_EVERY = (2.0, 5.0)  # seconds between kills, uniformly drawn
 CLUSTER_KILL_EVERY = 5  # every fifth kill takes the whole cluster down
-CHAOS_SECONDS = 100  # then the system is left to recover on its own
+CHAOS_SECONDS = 60  # then the system is left to recover on its own
 REDIS_RESTART_AFTER = 25
 DEADLINE = 9 * 60
 WORKER_STARTED = re.compile(r"ready for work at (\d+)")

@@ -29,7 +29,7 @@ def shown_variant(img):
 
 def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, artifacts, render_catalogue, admin_user):
     # Every product in one look, the product opened below in three (plus its original).
-    products = render_catalogue({"great-wave": "*", "preset-ink": [PRODUCT], "irises": [PRODUCT]})
+    products = render_catalogue({"great-wave": "*", "preset-shards": [PRODUCT], "irises": [PRODUCT]})
     product = products[PRODUCT]
     context = new_context()
     page = context.new_page()
@@ -49,7 +49,7 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
         assert img.get_attribute("width") and img.get_attribute("height")
         expect(img).to_have_attribute("loading", "eager" if index < 4 else "lazy")
     first_row = [shown_variant(cards.nth(i).locator("img")) for i in range(4)]
-    assert {v.style.slug for v in first_row} <= {"great-wave", "preset-ink", "irises"}
+    assert {v.style.slug for v in first_row} <= {"great-wave", "preset-shards", "irises"}
     assert all(max(v.width, v.height) == RENDER_SIZE for v in first_row)
     artifacts.shot(page, "listing", docs="storefront-listing.png", full_page=True)
 
@@ -100,7 +100,7 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     # Pick another look: it swaps in place, the button says so, the pick is stored...
     picker = page.get_by_role("group", name="Choose a look")
     expect(picker.get_by_role("button")).to_have_count(4)  # the original photo and three looks
-    target = next(slug for slug in ("irises", "great-wave", "preset-ink") if slug != shown.style.slug)
+    target = next(slug for slug in ("irises", "great-wave", "preset-shards") if slug != shown.style.slug)
     button = picker.locator(f'button[value="{target}"]')
     page.evaluate("window.__e2eSamePage = true")
     button.click()
