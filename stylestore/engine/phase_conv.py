@@ -24,33 +24,30 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def space_to_depth(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
-    """(N, C, fH, fW) -> (N, f*f*C, H, W), channel (f*ry + rx)*C + c holds x[c, f*i+ry, f*j+rx]."""
+def space_to_depth(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, 2H, 2W) -> (N, 4C, H, W), channel (2*ry + rx)*C + c holds x[c, 2i+ry, 2j+rx]."""
     n, c, h, w = x.shape
-    y = x.permute(0, 2, 3, 1).reshape(n, h // factor, factor, w // factor, factor, c).permute(0, 1, 3, 2, 4, 5)
-    return y.reshape(n, h // factor, w // factor, factor * factor * c).permute(0, 3, 1, 2)
+    y = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, h // 2, w // 2, 4 * c).permute(0, 3, 1, 2)
 
 
-def depth_to_space(y: torch.Tensor, factor: int = 2) -> torch.Tensor:
+def depth_to_space(y: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`space_to_depth`."""
-    n, cf, h, w = y.shape
-    c = cf // (factor * factor)
-    x = y.permute(0, 2, 3, 1).reshape(n, h, w, factor, factor, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(n, factor * h, factor * w, c).permute(0, 3, 1, 2)
+    n, c4, h, w = y.shape
+    x = y.permute(0, 2, 3, 1).reshape(n, h, w, 2, 2, c4 // 4).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(n, 2 * h, 2 * w, c4 // 4).permute(0, 3, 1, 2)
 
 
-def _phase_weight(weight: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """Rearrange (O, I, k, k) into (A*A*O, R*R*I, T, T) with a 0/1 map per axis.
+def _phase_weight(weight: torch.Tensor, taps: torch.Tensor, in_phases: int) -> torch.Tensor:
+    """Rearrange (O, I, k, k) into (4*O, in_phases*I, t, t) with a 0/1 map per axis.
 
-    ``taps[a, t, r, d]`` (A output phases, T taps, R input phases, k kernel rows) is 1
-    when output phase ``a``'s tap ``t`` on input phase ``r`` reads original kernel row
-    ``d``; the same map serves rows and columns.
+    ``taps[a, t, r, d]`` is 1 when output phase ``a``'s tap ``t`` on input phase ``r``
+    reads original kernel row ``d``; the same map serves rows and columns.
     """
     out_ch, in_ch = weight.shape[:2]
-    phases_out, n_taps, phases_in = taps.shape[:3]
     taps = taps.to(weight.dtype)
     w = torch.einsum("ytpd,xsqe,oide->yxopqits", taps, taps, weight)  # phases ay, ax, then ry, rx
-    return w.reshape(phases_out**2 * out_ch, phases_in**2 * in_ch, n_taps, n_taps)
+    return w.reshape(4 * out_ch, in_phases * in_ch, taps.shape[1], taps.shape[1])
 
 
 def _bias(bias, repeat: int):
@@ -60,24 +57,23 @@ def _bias(bias, repeat: int):
 class SpaceToDepthConv(nn.Conv2d):
     """Reflect pad by k // 2 + stride-1 conv (odd k), computed in space-to-depth layout.
 
-    ``factor`` f: f*f phases, ceil((k + f - 1) / f) taps. The input's height and width
-    must be multiples of f (the networks feed multiples of 4).
+    The input's height and width must be even (the networks feed multiples of 4).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, factor: int = 2, bias: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = False):
         super().__init__(in_channels, out_channels, kernel_size, bias=bias)
-        k, f = kernel_size, factor
-        taps = torch.zeros(f, (k + f - 2) // f + 1, f, k)
-        for a in range(f):  # out[f*i+a] = sum_d w[d] * padded[f*i+a+d], padded[f*q+r] -> phase r, tap q-i
+        k, t = kernel_size, kernel_size // 2 + 1
+        taps = torch.zeros(2, t, 2, k)
+        for a in range(2):  # out[2i+a] = sum_d w[d] * padded[2i+a+d], padded[2q+r] -> phase r, tap q-i
             for d in range(k):
-                taps[a, (a + d) // f, (a + d) % f, d] = 1
-        self.factor = factor
+                taps[a, (a + d) // 2, (a + d) % 2, d] = 1
         self.register_buffer("taps", taps, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p, f = self.kernel_size[0] // 2, self.factor
-        x = space_to_depth(F.pad(x, (p, p, p, p), mode="reflect"), f)
-        return depth_to_space(F.conv2d(x, _phase_weight(self.weight, self.taps), _bias(self.bias, f * f)), f)
+        p = self.kernel_size[0] // 2
+        x = space_to_depth(F.pad(x, (p, p, p, p), mode="reflect"))
+        weight = _phase_weight(self.weight, self.taps, in_phases=4)
+        return depth_to_space(F.conv2d(x, weight, _bias(self.bias, 4)))
 
 
 class UpsampleConv(nn.Conv2d):
@@ -94,4 +90,5 @@ class UpsampleConv(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        return depth_to_space(F.conv2d(x, _phase_weight(self.weight, self.taps), _bias(self.bias, 4)))
+        weight = _phase_weight(self.weight, self.taps, in_phases=1)
+        return depth_to_space(F.conv2d(x, weight, _bias(self.bias, 4)))

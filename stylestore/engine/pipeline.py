@@ -19,13 +19,15 @@ Conventions (every engine, every caller):
 * Failures: a bad call (an engine that cannot render the style, invalid options) raises
   ``StyleSpecError`` before any work. A bad *image* never fails its batch mates: its
   ``Result.error`` holds the exception (``ImageError`` for the input's fault, e.g. too
-  small; ``NonFiniteOutput``; ``StyleSpecError`` for a region on an opaque image) and
-  its other fields are empty. Missing weights raise ``WeightsError`` for the whole call.
+  small; ``NonFiniteOutput``; ``StyleSpecError`` for a region on an opaque image; any
+  unexpected error of its post-processing, logged) and its other fields are empty.
+  Missing weights raise ``WeightsError`` for the whole call.
 """
 from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -127,7 +129,7 @@ class RenderOptions:
     def __post_init__(self):
         if self.engine not in ENGINES:
             raise StyleSpecError(f"engine must be one of {ENGINES}, not {self.engine!r}")
-        if not (isinstance(self.strength, (int, float)) and 0.0 <= self.strength <= 1.0):
+        if not (isinstance(self.strength, numbers.Real) and 0.0 <= self.strength <= 1.0):
             raise StyleSpecError(f"strength must be between 0 and 1, not {self.strength!r}")
         if not (isinstance(self.max_side, int) and imaging.MIN_SIDE <= self.max_side <= MAX_SIDE):
             raise StyleSpecError(f"max_side must be an integer from {imaging.MIN_SIDE} to {MAX_SIDE}")

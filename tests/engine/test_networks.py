@@ -8,8 +8,9 @@ import numpy as np
 import onnx
 import pytest
 import torch
+import torch.nn.functional as F
 
-from stylestore.engine import onnx_weights, presets, runtime, weights
+from stylestore.engine import onnx_weights, phase_conv, presets, runtime, weights
 from stylestore.engine.arbitrary import STYLE_DIM, StylePredictor, Transformer, blend_vectors
 from stylestore.engine.errors import StyleSpecError, WeightsError
 from stylestore.engine.presets import MultiStyleNet
@@ -127,6 +128,22 @@ def test_fp16_path_stays_close_to_fp32(nets):
     out16 = run(runtime.cached("presets", half, MultiStyleNet.from_package), content.half(), weights16.half())
     assert torch.isfinite(out16).all()
     assert (out16 - out32).abs().mean() < 2e-3
+
+
+@pytest.mark.parametrize("batch, height, width", [(1, 12, 20), (2, 8, 6)])
+def test_phase_convs_compute_the_plain_convs(batch, height, width):
+    """The rewritten convs against their definition: pad + conv (after a nearest upsample)."""
+    torch.manual_seed(0)
+    x = torch.randn(batch, 5, height, width).contiguous(memory_format=torch.channels_last)
+    for kernel in (3, 9):
+        fast = phase_conv.SpaceToDepthConv(5, 3, kernel, bias=True)
+        p = kernel // 2
+        expected = F.conv2d(F.pad(x, (p, p, p, p), mode="reflect"), fast.weight, fast.bias)
+        torch.testing.assert_close(run(fast, x), expected, atol=1e-5, rtol=1e-5)
+    fast = phase_conv.UpsampleConv(5, 7, bias=True)
+    upsampled = F.interpolate(x, scale_factor=2.0, mode="nearest")
+    expected = F.conv2d(F.pad(upsampled, (1, 1, 1, 1), mode="reflect"), fast.weight, fast.bias)
+    torch.testing.assert_close(run(fast, x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_quantized_convs_are_keyed_by_weight_name():
