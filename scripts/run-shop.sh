@@ -7,6 +7,9 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 
 "$PY" manage.py demo_admin
+# Each worker process renders with torch; one thread each keeps two workers from
+# oversubscribing a small CPU (set more on a big machine, or use a GPU).
+export STYLESTORE_ENGINE_THREADS=${STYLESTORE_ENGINE_THREADS:-1}
 "$PY" manage.py qcluster &
 worker=$!
 "$PY" manage.py runserver --noreload "$HOST:$PORT" &
