@@ -1,4 +1,6 @@
 import io
+import os
+import shutil
 
 import pytest
 from PIL import Image
@@ -47,3 +49,44 @@ def make_image_bytes(size=(96, 64), color=(200, 80, 40), fmt="JPEG", mode="RGB")
 @pytest.fixture
 def image_bytes():
     return make_image_bytes
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+#: Generous: the machines are small and shared, and a worker renders on the CPU.
+ACTION_TIMEOUT_MS = 30_000
+
+
+def find_chromium():
+    """The Chromium binary to drive, or None."""
+    configured = os.environ.get("E2E_CHROMIUM")
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole session, shared by every browser test: Playwright's sync
+    API keeps an event loop running in the thread, so a second one cannot start."""
+    executable = find_chromium()
+    if executable is None:
+        pytest.fail(
+            "The e2e tests need Chromium and none was found (looked for $E2E_CHROMIUM, `chromium` and "
+            "`chromium-browser` on PATH, /usr/bin/chromium). Install it with "
+            "`apt-get install -y chromium chromium-driver` (`make test` does this when it can), "
+            "or point E2E_CHROMIUM at a Chromium binary.",
+            pytrace=False,
+        )
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+

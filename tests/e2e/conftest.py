@@ -33,6 +33,7 @@ from stylestore.models import Style, StylizedImage
 from stylestore.personalization import service
 from stylestore.personalization.identity import unsign_token
 from stylestore.personalization.models import Visitor
+from tests.conftest import ACTION_TIMEOUT_MS
 from tests.jobs.conftest import Worker, wait_until  # noqa: F401 - wait_until is for the tests here
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,10 +41,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 #: A committed screenshot stays under this size (bytes): under 300 KB either way you count.
 DOCS_MAX_BYTES = 290_000
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 DESKTOP = {"width": 1280, "height": 800}
-#: Generous: the machines are small and shared, and a worker renders on the CPU.
-ACTION_TIMEOUT_MS = 30_000
 
 # Playwright's sync API runs its own event loop in the test thread, which makes Django
 # believe the ORM is called from async code. It is not: every call here is synchronous.
@@ -51,38 +49,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "e2e-admin-password"
-
-
-def find_chromium():
-    """The Chromium binary to drive, or None."""
-    configured = os.environ.get("E2E_CHROMIUM")
-    if configured:
-        return configured if os.access(configured, os.X_OK) else None
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
-
-
-@pytest.fixture(scope="session")
-def browser():
-    executable = find_chromium()
-    if executable is None:
-        pytest.fail(
-            "The e2e tests need Chromium and none was found (looked for $E2E_CHROMIUM, `chromium` and "
-            "`chromium-browser` on PATH, /usr/bin/chromium). Install it with "
-            "`apt-get install -y chromium chromium-driver` (`make test` does this when it can), "
-            "or point E2E_CHROMIUM at a Chromium binary.",
-            pytrace=False,
-        )
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=ACTION_TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 class PageProblems:

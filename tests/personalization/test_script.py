@@ -1,6 +1,6 @@
 """The storefront script in a real browser: impressions, clicks, add to cart, picks.
 
-Chromium (the same binary the e2e suite uses, ``tests.e2e.conftest.find_chromium``)
+Chromium (the session browser shared with the e2e suite, ``tests.conftest.browser``)
 against pytest-django's live server; the events the script sends are checked where
 they land, in the database.
 """
@@ -11,7 +11,6 @@ import pytest
 from django.db import connections
 
 from stylestore.personalization.models import StyleEvent, Visitor
-from tests.e2e.conftest import CHROMIUM_ARGS, find_chromium
 
 from .conftest import style_of
 
@@ -24,27 +23,20 @@ TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
-def page(live_server):
-    """A browser page."""
-    executable = find_chromium()
-    if executable is None:
-        pytest.fail("Chromium is needed (see tests/e2e/conftest.py for how to install it).", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        problems = []
-        page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
-        page.on("response", lambda r: "/api/" in r.url and r.status >= 400 and problems.append(f"{r.status} {r.url}"))
-        yield page
-        # While Playwright's event loop runs in this thread, Django keeps this thread's
-        # database connections per async context: the test's queries used one of their
-        # own, which must be closed from here or PostgreSQL cannot drop the test database.
-        connections.close_all()
-        browser.close()
+def page(browser, live_server):
+    """A browser page in a fresh context of the session's Chromium."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+    page.on("response", lambda r: "/api/" in r.url and r.status >= 400 and problems.append(f"{r.status} {r.url}"))
+    yield page
+    # While Playwright's event loop runs in this thread, Django keeps this thread's
+    # database connections per async context: the test's queries used one of their
+    # own, which must be closed from here or PostgreSQL cannot drop the test database.
+    connections.close_all()
+    context.close()
     assert not problems, problems
 
 
