@@ -2,7 +2,6 @@
 users for every row of the permissions matrix."""
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -14,14 +13,6 @@ from stylestore.storage import variant_storage
 from tests.conftest import make_image_bytes
 
 STAFF_PERMISSIONS = ("apply_style", "add_style", "change_style", "view_style", "change_stylizedimage")
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counters():
-    """Throttle counters live in the cache, which outlives a test."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.cache import cache
 from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -27,14 +26,6 @@ SECOND_JPEG_GENERATION = {"jpeg_with_appended_zip": 4, "jpeg_with_exif_gps": 4}
 
 #: Pillow's name of a stored format -> the extensions a stored file of it may carry.
 EXTENSIONS = {"JPEG": {"jpg"}, "PNG": {"png"}, "WEBP": {"webp"}}
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counters():
-    """API throttle counters live in the cache, which outlives a test."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
