@@ -25,9 +25,7 @@ def product_list(request):
 
 def product_detail(request, slug):
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
-    # Recorded before rendering, so the look on this page is chosen from the same state
-    # a refresh will see (a refresh is not a second view): recorded after, this view
-    # could tip the choice and the look would change on the first refresh.
+    # Before rendering, so the look is chosen from the state a refresh will see.
     record_view(request, product, "image")
     return render(request, "shop/product_detail.html", {"product": product})
 

@@ -43,6 +43,9 @@ Kind = StyleEvent.Kind
 MAX_BATCH = 50
 #: A view of the same product by the same visitor within this long is a refresh.
 VIEW_REPEAT_SECONDS = 30 * 60
+#: Most recent views remembered per visitor for telling refreshes apart (keeps the
+#: visitor's row small: an older view seen again counts as a new view).
+MAX_RECENT_VIEWS = 16
 #: Rows deleted per statement by the purge, so it never holds long locks.
 PURGE_CHUNK = 5000
 CHOICE_KINDS = (Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART)
@@ -166,14 +169,9 @@ def _record(context, events) -> Outcome:
     now = visitor.last_seen_at = timezone.now()
     state = policy.VisitorState.from_dict(visitor.state)
     params = service.policy_params()
-    seen_ids, seen_choices, recent_views = _already_recorded(visitor, events, now)
-    styles = set(
-        Style.objects.filter(pk__in={e.choice.style_id for e in events if e.choice}).values_list("pk", flat=True)
-    )
-    sources = set(
-        SourceImage.objects.filter(pk__in={e.choice.source_id for e in events if e.choice and e.choice.source_id})
-        .values_list("pk", flat=True)
-    )
+    seen_ids, seen_choices = _already_recorded(visitor, events)
+    recent_views = _recent_views(visitor, now)
+    styles, sources = _still_existing(events)
 
     rows, counters, duplicates = [], defaultdict(lambda: defaultdict(float)), 0
     for event in events:
@@ -194,10 +192,10 @@ def _record(context, events) -> Outcome:
             _apply_choice_event(event.kind, state, choice, params, counters)
             rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now))
         elif event.kind == Kind.VIEW:
-            if event.source_id in recent_views:
+            if str(event.source_id) in recent_views:
                 duplicates += 1
                 continue
-            recent_views.add(event.source_id)
+            recent_views[str(event.source_id)] = int(now.timestamp())
             _apply_view(state, event.embedding, params)
             rows.append(
                 StyleEvent(visitor=visitor, kind=Kind.VIEW, source_id=event.source_id, event_id=event.event_id,
@@ -220,30 +218,39 @@ def _record(context, events) -> Outcome:
     StyleEvent.objects.bulk_create(rows)
     _add_to_counters(counters, service.hour_start(now))
     visitor.state = state.to_dict()
-    visitor.save(update_fields=["state", "last_seen_at"])
+    visitor.recent_views = dict(sorted(recent_views.items(), key=lambda item: item[1])[-MAX_RECENT_VIEWS:])
+    visitor.save(update_fields=["state", "recent_views", "last_seen_at"])
     context.remember(visitor)
     return Outcome(accepted=len(events) - duplicates, duplicates=duplicates)
 
 
-def _already_recorded(visitor, events, now):
-    """What of this batch the log already holds: event ids, (kind, choice id) pairs,
-    and the sources this visitor viewed within ``VIEW_REPEAT_SECONDS``."""
+def _already_recorded(visitor, events):
+    """What of this batch the log already holds: event ids and (kind, choice id) pairs."""
     event_ids = {e.event_id for e in events if e.event_id}
     choice_ids = {e.choice.choice_id for e in events if e.choice}
-    viewed = {e.source_id for e in events if e.kind == Kind.VIEW}
     mine = StyleEvent.objects.filter(visitor=visitor)
     seen_ids = set(mine.filter(event_id__in=event_ids).values_list("event_id", flat=True)) if event_ids else set()
     seen_choices = set(mine.filter(choice_id__in=choice_ids).values_list("kind", "choice_id")) if choice_ids else set()
-    recent_views = (
-        set(
-            mine.filter(
-                kind=Kind.VIEW, source_id__in=viewed, created_at__gte=now - timedelta(seconds=VIEW_REPEAT_SECONDS)
-            ).values_list("source_id", flat=True)
-        )
-        if viewed
-        else set()
-    )
-    return seen_ids, seen_choices, recent_views
+    return seen_ids, seen_choices
+
+
+def _still_existing(events):
+    """The ids of the styles and source images the choices of ``events`` name that
+    still exist (none to look up for a batch of views, the product page's case)."""
+    choices = [e.choice for e in events if e.choice]
+    if not choices:
+        return set(), set()
+    styles = set(Style.objects.filter(pk__in={c.style_id for c in choices}).values_list("pk", flat=True))
+    source_ids = {c.source_id for c in choices if c.source_id}
+    sources = set(SourceImage.objects.filter(pk__in=source_ids).values_list("pk", flat=True)) if source_ids else set()
+    return styles, sources
+
+
+def _recent_views(visitor, now) -> dict:
+    """``{source id (str): unix time}`` of the products ``visitor`` viewed within
+    ``VIEW_REPEAT_SECONDS``: a view of one of them is a refresh."""
+    cutoff = now.timestamp() - VIEW_REPEAT_SECONDS
+    return {source: at for source, at in (visitor.recent_views or {}).items() if at >= cutoff}
 
 
 def _choice_row(visitor, kind, choice, source_id, event_id, now):
@@ -322,23 +329,23 @@ def _add_to_counters(counters, hour):
 
 
 def record_view(request, obj, field_name) -> bool:
-    """Record a server-side product view (call it from the product page's view).
+    """Record a server-side product view (call it from the product page's view, before
+    rendering: the look on the page is then chosen from the state a refresh will see).
 
     Returns whether a view was recorded: not without consent, not when Stylestore does
-    not know the image, not for a refresh.
+    not know the image, not for a refresh. A refresh is told from the visitor's row,
+    which the page reads anyway for the choice, so it costs no query and takes no lock.
     """
     context = get_visitor(request)
     if not context.consent:
         return False
-    content_type = ContentType.objects.get_for_model(obj)
-    row = (
-        SourceImage.objects.filter(content_type=content_type, object_id=str(obj.pk), field_name=field_name)
-        .values_list("pk", "embedding")
-        .first()
-    )
-    if row is None:
+    source = service.photo_source(obj, field_name)
+    if source is None:
         return False
-    return record(context, [Event(kind=Kind.VIEW, source_id=row[0], embedding=row[1])]).accepted == 1
+    visitor = context.visitor
+    if visitor is not None and str(source[0]) in _recent_views(visitor, timezone.now()):
+        return False
+    return record(context, [Event(kind=Kind.VIEW, source_id=source[0], embedding=source[1])]).accepted == 1
 
 
 def purge_expired() -> dict:

@@ -94,10 +94,11 @@ class VisitorContext:
     """One request's view of its visitor, shared by the tags, the API and event recording.
 
     Loads the ``Visitor`` row at most once per request (one query, however many images
-    the page shows) and never creates it unless asked to. ``images`` and ``choices``
-    are per-request scratchpads of ``service``: the variants it loaded (which do not
-    depend on the visitor) and what it chose (which do, so they are dropped whenever
-    the visitor's state changes during the request).
+    the page shows) and never creates it unless asked to. ``images``, ``choices`` and
+    ``decisions`` are per-request scratchpads of ``service``: the variants it loaded
+    (which do not depend on the visitor) and what it chose per image and per set of
+    available styles (which do, so they are dropped whenever the visitor's state
+    changes during the request).
     """
 
     def __init__(self, request):
@@ -107,6 +108,7 @@ class VisitorContext:
         self.epoch = current_epoch()
         self.images = {}
         self.choices = {}
+        self.decisions = {}
         self._state = None
         self.accessed = False
         self._visitor = _UNSET
@@ -155,7 +157,8 @@ class VisitorContext:
         if key is None:
             return None
         if self._visitor is _UNSET:
-            self._visitor = Visitor.objects.filter(key=key).first()
+            # A slice, not .first(): no ORDER BY to compile on every personalized page.
+            self._visitor = next(iter(Visitor.objects.filter(key=key)[:1]), None)
         return self._visitor
 
     @property
@@ -176,7 +179,7 @@ class VisitorContext:
         if key is None:
             raise PermissionError("no consent: nothing may be stored for this visitor")
         queryset = Visitor.objects.select_for_update() if lock else Visitor.objects
-        visitor = queryset.filter(key=key).first()
+        visitor = next(iter(queryset.filter(key=key)[:1]), None)
         if visitor is None:
             try:
                 with transaction.atomic():
@@ -186,11 +189,16 @@ class VisitorContext:
         self.remember(visitor)
         return visitor
 
+    def forget_choices(self):
+        """Drop what was chosen with the state as it was (it just changed)."""
+        self.choices.clear()
+        self.decisions.clear()
+
     def remember(self, visitor):
         """Adopt ``visitor`` (just saved) as this request's row and state."""
         self._visitor = visitor
         self._state = VisitorState.from_dict(visitor.state)
-        self.choices.clear()
+        self.forget_choices()
 
     def rotate(self):
         """Start a new anonymous visitor in this browser (after logout, or when another
@@ -198,7 +206,7 @@ class VisitorContext:
         if not self.consent:
             return
         self._state = None
-        self.choices.clear()
+        self.forget_choices()
         self._mint()
 
     def forget(self):
@@ -206,7 +214,7 @@ class VisitorContext:
         self._key = self.presented_key = None
         self._visitor = None
         self._state = None
-        self.choices.clear()
+        self.forget_choices()
         self._issue_cookie = False
         self._clear_cookie = True
         self.consent = False  # nothing more is stored during this request

@@ -42,6 +42,11 @@ class Visitor(models.Model):
         related_name="stylestore_visitors",
     )
     state = models.JSONField(default=dict, blank=True, editable=False)
+    #: ``{source id: unix time}`` of the products viewed within the refresh window
+    #: (``events.VIEW_REPEAT_SECONDS``, at most ``events.MAX_RECENT_VIEWS``): kept on
+    #: the row already read for the state, so telling a refresh from a new view costs
+    #: no query and no write.
+    recent_views = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Indexed for the retention purge, which deletes visitors idle for longer than it.
     last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -201,16 +201,53 @@ def style_table() -> policy.EmbeddingTable:
     return _cache.get("style_table", EMBEDDINGS_TTL, lambda: _table(style_vectors()))
 
 
-def photo_table(content_type_id: int, field_name: str) -> policy.EmbeddingTable:
-    """The product photos' embeddings of one image field, keyed by object id."""
+@dataclass(frozen=True)
+class PhotoIndex:
+    """One image field's photos: ``sources`` maps object id to ``SourceImage`` id,
+    ``table`` holds the embeddings (keyed by object id) of those that have one."""
 
+    sources: dict
+    table: policy.EmbeddingTable
+    rows: dict  # object id -> row of table.matrix
+
+
+def photo_index(content_type_id: int, field_name: str) -> PhotoIndex:
     def load():
-        rows = SourceImage.objects.filter(
-            content_type_id=content_type_id, field_name=field_name, embedding__isnull=False
-        ).values_list("object_id", "embedding")
-        return _table({object_id: vector for object_id, vector in rows if _valid_vector(vector)})
+        rows = SourceImage.objects.filter(content_type_id=content_type_id, field_name=field_name).values_list(
+            "object_id", "pk", "embedding"
+        )
+        sources, vectors = {}, {}
+        for object_id, pk, vector in rows:
+            sources[object_id] = pk
+            if _valid_vector(vector):
+                vectors[object_id] = vector
+        table = _table(vectors)
+        return PhotoIndex(sources, table, {key: row for row, key in enumerate(table.keys)})
 
     return _cache.get(("photos", content_type_id, field_name), EMBEDDINGS_TTL, load)
+
+
+def photo_table(content_type_id: int, field_name: str) -> policy.EmbeddingTable:
+    """The product photos' embeddings of one image field, keyed by object id."""
+    return photo_index(content_type_id, field_name).table
+
+
+def photo_source(obj, field_name):
+    """``(SourceImage id, style embedding or None)`` of ``obj.<field_name>``, or None
+    if Stylestore does not know the image. From the per-process index (a product's page
+    view costs no query for it); a photo newer than the index is looked up."""
+    content_type_id = ContentType.objects.get_for_model(obj).pk
+    index = photo_index(content_type_id, field_name)
+    object_id = str(obj.pk)
+    pk = index.sources.get(object_id)
+    if pk is None:
+        return (
+            SourceImage.objects.filter(content_type_id=content_type_id, object_id=object_id, field_name=field_name)
+            .values_list("pk", "embedding")
+            .first()
+        )
+    row = index.rows.get(object_id)
+    return pk, (index.table.matrix[row].tolist() if row is not None else None)
 
 
 # ---------------------------------------------------------------------- what a page shows
@@ -357,19 +394,24 @@ def _decide(context, entry: PageImage):
     key = (entry.reference, entry.field_name)
     if key in context.choices:
         return context.choices[key]
-    available = list(entry.variants)
+    available = tuple(entry.variants)
     state = context.state
-    if state is None:
-        # Without consent there is no key to keep a random draw sticky and nothing is
-        # logged: everyone sees the population's best, with certainty.
-        best = best_style(available, global_model())
-        choice = policy.Choice(best, 1.0, "global" if best else "original", 0.0, None)
-    elif state.pick == ORIGINAL:
-        choice = policy.Choice(None, 1.0, "pick", 0.0, state.current)
-    else:
-        choice = policy.choose(
-            state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch
-        )
+    # The choice depends on the visitor and the available styles only: the images of a
+    # page that offer the same styles share one decision (each still gets its own id).
+    choice = context.decisions.get(available)
+    if choice is None:
+        if state is None:
+            # Without consent there is no key to keep a random draw sticky and nothing is
+            # logged: everyone sees the population's best, with certainty.
+            best = best_style(available, global_model())
+            choice = policy.Choice(best, 1.0, "global" if best else "original", 0.0, None)
+        elif state.pick == ORIGINAL:
+            choice = policy.Choice(None, 1.0, "pick", 0.0, state.current)
+        else:
+            choice = policy.choose(
+                state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch
+            )
+        context.decisions[available] = choice
     token = None
     if state is not None and choice.style is not None:
         token = sign_choice(

@@ -54,6 +54,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from ..personalization import service
 from ..personalization.identity import get_visitor
@@ -154,39 +156,67 @@ def style_looks(context, obj, field_name="image", size=None, alt=None, exclude=N
     ]
 
 
-@register.inclusion_tag("stylestore/tags/style_picker.html", takes_context=True)
+def _picker_option(image, selected):
+    attrs = [
+        ("name", "style"),
+        ("value", image.style.slug if image.style else service.ORIGINAL),
+        ("aria-pressed", "true" if selected else "false"),
+        ("data-src", image.url),
+        ("data-srcset", image.srcset),
+        ("data-alt", image.alt),
+    ]
+    if kind := source_type(image):
+        # Where the page shows a <picture>, the script fills its <source> with this type.
+        attrs += [("data-type", kind), ("data-fallback", image.original_url)]
+    if image.width and image.height:
+        attrs += [("data-width", image.width), ("data-height", image.height)]
+    if image.style and image.style.description:
+        attrs.append(("title", image.style.description))
+    thumbnail = image.candidates[0][0] if image.candidates else image.url
+    return format_html(
+        '<li><button type="submit"{}><img src="{}" alt="" width="48" height="48" loading="lazy" decoding="async">'
+        "<span>{}</span></button></li>",
+        format_html_join("", ' {}="{}"', attrs),
+        thumbnail,
+        image.style.name if image.style else _("Original photo"),
+    )
+
+
+@register.simple_tag(takes_context=True)
 def style_picker(context, obj, field_name="image", size=None, alt=None):
+    """A form choosing this product's look: one button per look (the original photo
+    and every visible variant), and "Let the shop choose" once the visitor has picked.
+    Without consent, or with a single look, nothing.
+
+    Built in Python, not an inclusion template: it renders on every personalized
+    product page, and a template's per-option cost would make up most of what
+    personalization adds to the page.
+    """
     visitor = _visitor(context)
     if obj is None or not visitor.consent:
-        return {"options": []}
-    options = []
-    has_pick = False
-    for image, selected in service.style_options(visitor, obj, field_name, size=size and int(size), alt=alt):
-        has_pick = has_pick or selected
-        thumbnail = image.candidates[0][0] if image.candidates else image.url
-        options.append(
-            {
-                "value": image.style.slug if image.style else service.ORIGINAL,
-                "label": image.style.name if image.style else "",
-                "description": image.style.description if image.style else "",
-                "image": image,
-                "thumbnail": thumbnail,
-                "selected": selected,
-                # Where the page shows a <picture>, the script fills its <source> with this type.
-                "type": source_type(image),
-            }
+        return ""
+    options = service.style_options(visitor, obj, field_name, size=size and int(size), alt=alt)
+    if len(options) < 2:
+        return ""
+    buttons = [_picker_option(image, selected) for image, selected in options]
+    if any(selected for _image, selected in options):
+        buttons.append(
+            format_html('<li><button type="submit" name="style" value="" data-stylestore-reset>{}</button></li>',
+                        _("Let the shop choose"))
         )
-    request = context["request"]
-    return {
-        # One look only (the original): nothing to choose between.
-        "options": options if len(options) > 1 else [],
-        "has_pick": has_pick,
-        "action": reverse("stylestore_personalization:pick"),
-        "next": request.get_full_path(),
-        "reference": options[0]["image"].reference if options else "",
-        "field": field_name,
-        "csrf_token": context.get("csrf_token"),
-    }
+    csrf_token = context.get("csrf_token")
+    fields = [("next", context["request"].get_full_path()), ("source", options[0][0].reference), ("field", field_name)]
+    if csrf_token:
+        fields.insert(0, ("csrfmiddlewaretoken", csrf_token))
+    return format_html(
+        '<form class="stylestore-picker" method="post" action="{}" data-stylestore-picker>{}'
+        '<fieldset><legend>{}</legend><ul class="stylestore-picker-options">{}</ul></fieldset>'
+        '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>',
+        reverse("stylestore_personalization:pick"),
+        format_html_join("", '<input type="hidden" name="{}" value="{}">', fields),
+        _("Choose a look"),
+        mark_safe("".join(buttons)),
+    )
 
 
 @register.simple_tag(takes_context=True)

@@ -151,7 +151,8 @@ def test_state_stays_under_1kb_after_many_events(client, make_products, make_sty
         views = [{"kind": "view", "source": f"shop.product:{product.pk}"} for product in products]
         assert post_events(client, views).json()["accepted"] == 12
         # Age the views, so the next round's are new views rather than refreshes.
-        StyleEvent.objects.filter(kind="view").update(created_at=timezone.now() - timedelta(hours=1))
+        recent = Visitor.objects.get().recent_views
+        Visitor.objects.update(recent_views={source: at - 3600 for source, at in recent.items()})
         html = client.get("/").content.decode()
         batch = impressions(html) + impressions(html, kind="click")[:3] + impressions(html, kind="add_to_cart")[:2]
         assert post_events(client, batch[:events.MAX_BATCH]).status_code == 202
@@ -160,6 +161,7 @@ def test_state_stays_under_1kb_after_many_events(client, make_products, make_sty
     assert StyleEvent.objects.filter(kind="view").count() == 72
     assert len(json.dumps(visitor.state)) < policy.MAX_STATE_BYTES
     assert len(visitor.state["s"]) <= policy.PolicyParams().max_styles
+    assert len(visitor.recent_views) <= events.MAX_RECENT_VIEWS
 
 
 def test_purge_deletes_what_is_older_than_the_retention(client, page, settings):

@@ -3,7 +3,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from stylestore.models import StylizedImage
+from stylestore.models import SourceImage, StylizedImage
+from stylestore.personalization import events
 from stylestore.personalization.models import StyleEvent, Visitor
 
 from .conftest import impressions, page_images, post_events, shown_styles, style_of
@@ -164,3 +165,21 @@ def test_detail_page_records_one_view_per_visit_not_per_refresh(client, world):
     assert StyleEvent.objects.filter(kind="view").count() == 2
     visitor = Visitor.objects.get()
     assert visitor.state["s"]  # the views spread preference over the styles
+
+
+def test_refresh_writes_nothing_and_recent_views_stay_bounded(client, world):
+    """A refresh is told from the visitor's row: only reads, no lock. The row
+    remembers the latest ``MAX_RECENT_VIEWS`` views; an older one seen again is a new view."""
+    products, _ = world(events.MAX_RECENT_VIEWS + 2, 1)
+    url = products[0].get_absolute_url()
+    client.get(url)
+    with CaptureQueriesContext(connection) as refresh:
+        client.get(url)
+    assert [q["sql"] for q in refresh.captured_queries if not q["sql"].startswith("SELECT")] == []
+    for product in products[1:]:
+        client.get(product.get_absolute_url())
+    recent = Visitor.objects.get().recent_views
+    first_source = str(SourceImage.objects.get(object_id=str(products[0].pk)).pk)
+    assert len(recent) == events.MAX_RECENT_VIEWS and first_source not in recent
+    client.get(url)
+    assert StyleEvent.objects.filter(kind="view").count() == len(products) + 1
