@@ -123,7 +123,7 @@ class Shop:
         return int(out[0]), out[2:]
 
     def view_count(self):
-        return int(self.manage("shell", "-c", "from stylestore.personalization.models import StyleEvent; "
+        return int(self.manage("shell", "--no-imports", "-c", "from stylestore.personalization.models import StyleEvent; "
                                               "print(StyleEvent.objects.filter(kind='view').count())").strip())
 
     def start(self):

@@ -228,6 +228,8 @@ def _already_recorded(visitor, events):
     """What of this batch the log already holds: event ids and (kind, choice id) pairs."""
     event_ids = {e.event_id for e in events if e.event_id}
     choice_ids = {e.choice.choice_id for e in events if e.choice}
+    if not event_ids and not choice_ids:  # the product page's view: nothing to look up
+        return set(), set()
     mine = StyleEvent.objects.filter(visitor=visitor)
     seen_ids = set(mine.filter(event_id__in=event_ids).values_list("event_id", flat=True)) if event_ids else set()
     seen_choices = set(mine.filter(choice_id__in=choice_ids).values_list("kind", "choice_id")) if choice_ids else set()

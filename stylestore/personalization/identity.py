@@ -29,7 +29,7 @@ import time
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.dispatch import receiver
 from django.utils.cache import patch_vary_headers
 
@@ -157,8 +157,7 @@ class VisitorContext:
         if key is None:
             return None
         if self._visitor is _UNSET:
-            # A slice, not .first(): no ORDER BY to compile on every personalized page.
-            self._visitor = next(iter(Visitor.objects.filter(key=key)[:1]), None)
+            self._visitor = _visitor_by_key(key)
         return self._visitor
 
     @property
@@ -178,14 +177,13 @@ class VisitorContext:
         key = self.key
         if key is None:
             raise PermissionError("no consent: nothing may be stored for this visitor")
-        queryset = Visitor.objects.select_for_update() if lock else Visitor.objects
-        visitor = next(iter(queryset.filter(key=key)[:1]), None)
+        visitor = _visitor_by_key(key, lock=lock)
         if visitor is None:
             try:
                 with transaction.atomic():
                     visitor = Visitor.objects.create(key=key)
             except IntegrityError:  # a concurrent request of the same visitor created it
-                visitor = queryset.get(key=key)
+                visitor = _visitor_by_key(key, lock=lock)
         self.remember(visitor)
         return visitor
 
@@ -236,6 +234,17 @@ class VisitorContext:
         if self.accessed:
             # The page depends on who is asking: shared caches must not mix visitors.
             patch_vary_headers(response, ("Cookie", VISITOR_HEADER))
+
+
+def _visitor_by_key(key, *, lock=False):
+    """The ``Visitor`` with this key, or None; locked for update with ``lock`` where the
+    database can (inside a transaction). Raw SQL: every personalized page runs it, and
+    compiling the ORM's query would cost more than running it."""
+    connection = connections[Visitor.objects.db]
+    table = connection.ops.quote_name(Visitor._meta.db_table)
+    column = connection.ops.quote_name(Visitor._meta.get_field("key").column)
+    for_update = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    return next(iter(Visitor.objects.raw(f"SELECT * FROM {table} WHERE {column} = %s{for_update}", [key])), None)
 
 
 def get_visitor(request) -> VisitorContext:
