@@ -37,7 +37,7 @@ def _pixels(image: Image.Image) -> torch.Tensor:
 def _vgg_device(device: Optional[runtime.Device]) -> runtime.Device:
     """Measurements always use an fp32 VGG: fp16 Grams of ~2e4 activations overflow."""
     device = device or runtime.pick_device()
-    return runtime.Device(device.torch_device, half=False)
+    return device.exact()
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:

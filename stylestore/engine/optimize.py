@@ -112,7 +112,7 @@ def optimize(
         raise StyleSpecError(f"max_side must be at least {imaging.MIN_SIDE}, not {max_side}")
     if min(content_weight, style_weight, tv_weight) < 0:
         raise StyleSpecError("loss weights must not be negative")
-    device = runtime.Device((device or runtime.pick_device()).torch_device, half=False)
+    device = (device or runtime.pick_device()).exact()
     net = vgg.model(device)
 
     def to_tensor(image: Image.Image) -> torch.Tensor:

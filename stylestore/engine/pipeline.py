@@ -163,11 +163,15 @@ class Stylizer:
     """Loads networks lazily (once per process, see ``runtime.cached``) and renders.
 
     ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``runtime.Device``.
-    ``compile``: torch.compile the fast networks (default: ``runtime.compile_default``).
+    ``precision``: ``"fast"`` or ``"exact"`` for a device given by name (default: see
+    ``runtime.pick_device``). ``compile``: torch.compile the fast networks (default:
+    ``runtime.compile_default``).
     """
 
-    def __init__(self, device: str | runtime.Device = "auto", compile: Optional[bool] = None):
-        self.device = device if isinstance(device, runtime.Device) else runtime.pick_device(device)
+    def __init__(
+        self, device: str | runtime.Device = "auto", compile: Optional[bool] = None, precision: Optional[str] = None
+    ):
+        self.device = device if isinstance(device, runtime.Device) else runtime.pick_device(device, precision)
         self.compile = runtime.compile_default(self.device) if compile is None else compile
 
     def _model(self, name: str) -> runtime.Model:
@@ -187,7 +191,8 @@ class Stylizer:
     def _vectors(self, images: Sequence[Image.Image]) -> torch.Tensor:
         crops = [imaging.square_crop(image, STYLE_SIZE) for image in images]
         with torch.inference_mode():
-            vectors = self._model("predictor")(runtime.to_batch(crops, self.device)).float().cpu()
+            # fp32 input: the predictor's first layers stay fp32 in every precision
+            vectors = self._model("predictor")(runtime.to_batch(crops, self.device.exact())).float().cpu()
         if not torch.isfinite(vectors).all():
             raise NonFiniteOutput("the style predictor produced NaN or infinity")
         return vectors

@@ -33,10 +33,11 @@ class MultiStyleNet(nn.Module):
         # the gamma/beta tables as bias-free linear maps from the 26 weights
         self.gamma = nn.Linear(NUM_PRESETS, total, bias=False)
         self.beta = nn.Linear(NUM_PRESETS, total, bias=False)
+        self.gamma.keep_fp32 = self.beta.keep_fp32 = True  # tiny; the norms take them in fp32
 
     def forward(self, image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        weights = weights.to(self.gamma.weight.dtype)
-        return self.net(image, self.gamma(weights).float(), self.beta(weights).float())
+        weights = weights.float()
+        return self.net(image, self.gamma(weights), self.beta(weights))
 
     @classmethod
     def from_package(cls) -> "MultiStyleNet":

@@ -3,10 +3,18 @@
 CUDA is only touched when a model is first needed, never at import: django-q2 forks
 its workers, and a CUDA context created in the parent does not survive a fork.
 
-Precision: CUDA runs fp16 (the networks' instance-norm statistics stay fp32, see
-``transform_net``), the CPU fp32. Models and inputs are channels_last on every device:
-measured on this project's 2-core CPU it is ~10% faster for the transform networks and
-~35% for VGG19, and it is what cuDNN's fp16 kernels want.
+Precision: ``fast`` (the default) runs CUDA in fp16 and the CPU in bf16 where the CPU
+has native bf16 dot products (AVX512-BF16 or AMX; emulated bf16 would be slower than
+fp32), else fp32; ``exact`` runs fp32 everywhere (the parity tests against onnxruntime
+use it). ``STYLESTORE_ENGINE_PRECISION`` or the ``precision`` argument choose. In reduced
+precision, instance-norm statistics stay fp32 (see ``transform_net``) and so do the
+layers a network flags ``keep_fp32`` (see :func:`cast`). fp32 -> bf16 on this project's
+CPU (one thread, best of 20): style predictor @ 256 px 15 -> 12 ms, transformer @ 384 px
+60 -> 40 ms, 26-style network @ 512 px 144 -> 103 ms; outputs stay within ~1-1.6/255 of
+fp32 on average (``tests/engine/test_networks.py``).
+Models and inputs are channels_last on every device: measured on this project's 2-core
+CPU it is ~10% faster for the transform networks and ~35% for VGG19, and it is what
+cuDNN's fp16 kernels and oneDNN's bf16 ones want.
 
 ``torch.compile`` (inductor, with weight freezing) is optional. On this project's CPU,
 one core: transformer @ 384 px 60 -> 55 ms, predictor @ 256 px 20 -> 16 ms, 26-style
@@ -52,6 +60,8 @@ from .errors import EngineError
 logger = logging.getLogger(__name__)
 
 COMPILE_ENV = "STYLESTORE_ENGINE_COMPILE"
+PRECISION_ENV = "STYLESTORE_ENGINE_PRECISION"
+PRECISIONS = ("fast", "exact")
 THREADS_ENV = "STYLESTORE_ENGINE_THREADS"
 #: pixels per forward pass before a same-size group is split into several passes;
 #: about 0.5 KB of activations per pixel in fp32 for the 26-style network
@@ -65,23 +75,36 @@ class Device:
     """Where and in which precision the networks run."""
 
     torch_device: torch.device
-    half: bool
+    dtype: torch.dtype = torch.float32
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return torch.float16 if self.half else torch.float32
+    def exact(self) -> "Device":
+        """The same device in fp32."""
+        return Device(self.torch_device)
 
 
-def pick_device(preference: str = "auto", half: bool | None = None) -> Device:
-    """``auto`` takes CUDA (fp16) when present, the CPU (fp32) otherwise."""
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # absent in some torch builds
+    return torch.backends.mkldnn.is_available() and any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def pick_device(preference: str = "auto", precision: str | None = None) -> Device:
+    """``auto`` takes CUDA when present, else the CPU; ``precision`` is ``fast`` (default:
+    fp16 on CUDA, bf16 on CPUs with native bf16, else fp32) or ``exact`` (fp32)."""
     if preference == "auto":
         preference = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(preference)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EngineError(f"device {preference!r} requested but CUDA is not available")
-    if half is None:
-        half = device.type == "cuda"
-    return Device(device, half)
+    precision = precision or os.environ.get(PRECISION_ENV, "").strip().lower() or "fast"
+    if precision not in PRECISIONS:
+        raise EngineError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    dtype = torch.float32
+    if precision == "fast" and device.type == "cuda":
+        dtype = torch.float16
+    elif precision == "fast" and device.type == "cpu" and cpu_has_native_bf16():
+        dtype = torch.bfloat16
+    return Device(device, dtype)
 
 
 def compile_default(device: Device) -> bool:
@@ -153,7 +176,7 @@ def configure_cpu() -> None:
 
 
 Model = Union[torch.nn.Module, CompiledModel]
-_cache: Dict[Tuple[str, str, bool, bool], Model] = {}
+_cache: Dict[Tuple[str, str, torch.dtype, bool], Model] = {}
 _lock = threading.Lock()
 
 
@@ -163,17 +186,30 @@ def cached(name: str, device: Device, factory: Callable[[], torch.nn.Module], co
     The model is in eval mode without gradients, on ``device`` in its dtype, and
     channels_last. With ``compile`` it is wrapped in :class:`CompiledModel`.
     """
-    key = (name, str(device.torch_device), device.half, compile)
+    key = (name, str(device.torch_device), device.dtype, compile)
     with _lock:
         model = _cache.get(key)
         if model is None:
             if device.torch_device.type == "cpu":
                 configure_cpu()
             module = factory().eval().to(device.torch_device, memory_format=torch.channels_last)
-            module = module.to(device.dtype)
+            cast(module, device.dtype)
             model = CompiledModel(module, name) if compile else module
             _cache[key] = model
         return model
+
+
+def cast(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Cast floating-point parameters and buffers to ``dtype`` in place, except in submodules
+    with ``keep_fp32 = True``: layers whose rounded weights would cost too much accuracy
+    (they cast their inputs themselves). Casting is one way, so it starts from fp32 weights."""
+    if getattr(module, "keep_fp32", False):
+        return
+    for child in module.children():
+        cast(child, dtype)
+    for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
+        if tensor.is_floating_point():
+            tensor.data = tensor.data.to(dtype)
 
 
 def to_batch(images: Sequence[Image.Image], device: Device) -> torch.Tensor:

@@ -64,8 +64,9 @@ class TransformNet(nn.Module):
 
     ``forward(image, gamma, beta)``: image (N, 3, H, W) in [0, 1], any H, W >= 8;
     gamma/beta (N, sum(norm_channels)) fp32 in the order of ``norm_channels``.
-    Returns (N, 3, H, W) in (0, 1): the input is reflect-padded to a multiple of 4
-    and the result cropped back, so the output has the input's size.
+    Returns (N, 3, H, W) in (0, 1), in the convs' dtype: the input is cast to it,
+    reflect-padded to a multiple of 4 and the result cropped back, so the output has
+    the input's size.
     """
 
     def __init__(
@@ -102,7 +103,7 @@ class TransformNet(nn.Module):
             return conditional_instance_norm(x, *next(norms))
 
         # activations work in place on tensors just produced: no extra allocation
-        x = pad_to_multiple(image)
+        x = pad_to_multiple(image.to(self.contract[0].weight.dtype))
         for conv in self.contract:
             x = conv(x)
             x = torch.relu_(norm(x) if self.contract_norm else x)

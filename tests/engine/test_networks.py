@@ -1,16 +1,19 @@
 """The hand-written networks against onnxruntime running the packaged graphs.
 
 Parity is against the float version of each graph (``float_graphs``): with the same
-float weights and activations, the PyTorch port must agree to ~1e-6, on real photos, at
-the graphs' own size and at an odd size that exercises padding and cropping.
+float weights and activations, the PyTorch port in ``exact`` (fp32) precision must agree
+to ~1e-6, on real photos, at the graphs' own size and at an odd size that exercises
+padding and cropping. The reduced precisions (fp16 as on CUDA, bf16 as on CPUs that
+have it) are checked against fp32.
 """
 import numpy as np
 import onnx
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from stylestore.engine import onnx_weights, phase_conv, presets, runtime, weights
+from stylestore.engine import metrics, onnx_weights, phase_conv, presets, runtime, weights
 from stylestore.engine.arbitrary import STYLE_DIM, StylePredictor, Transformer, blend_vectors
 from stylestore.engine.errors import StyleSpecError, WeightsError
 from stylestore.engine.presets import MultiStyleNet
@@ -19,7 +22,7 @@ from tests.engine.samples import one_thread, painting, photo, pixels  # noqa: F4
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CPU = runtime.pick_device("cpu")
+CPU = runtime.pick_device("cpu", "exact")
 ODD = (333, 250)  # width, height: neither a multiple of 4 nor square
 
 
@@ -115,7 +118,7 @@ def test_batches_equal_single_images(nets):
 def test_fp16_path_stays_close_to_fp32(nets):
     """Same code path CUDA takes (CPU fp16 is slow, so small sizes): instance-norm
     statistics stay fp32, so the 26-style net's ~430 activations do not overflow."""
-    half = runtime.Device(torch.device("cpu"), half=True)
+    half = runtime.Device(torch.device("cpu"), torch.float16)
     style = nchw(pixels(painting("pink-cloud", (96, 96))))
     vector32 = run(nets["predictor"], style)
     predictor16 = runtime.cached("predictor", half, StylePredictor.from_package)
@@ -128,6 +131,32 @@ def test_fp16_path_stays_close_to_fp32(nets):
     out16 = run(runtime.cached("presets", half, MultiStyleNet.from_package), content.half(), weights16.half())
     assert torch.isfinite(out16).all()
     assert (out16 - out32).abs().mean() < 2e-3
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    return Image.fromarray((tensor[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy())
+
+
+def test_bf16_path_stays_close_to_fp32(nets):
+    """The CPU's fast precision (bf16 weights and activations, fp32 norm statistics and
+    first predictor layers) against fp32, at the sizes the product renders."""
+    bf16 = runtime.Device(torch.device("cpu"), torch.bfloat16)
+    fast = {name: runtime.cached(name, bf16, f.from_package)
+            for name, f in (("predictor", StylePredictor), ("transformer", Transformer), ("presets", MultiStyleNet))}
+    style = nchw(pixels(painting("irises", (256, 256))))
+    vector32, vector16 = run(nets["predictor"], style), run(fast["predictor"], style)
+    assert fast["predictor"].head[0].weight.dtype == torch.bfloat16
+    assert torch.cosine_similarity(vector16, vector32).item() > 0.9998  # whole net in bf16: 0.9989
+
+    content = nchw(pixels(photo("delft-basin", (256, 192))))
+    preset = torch.eye(presets.NUM_PRESETS)[[11]]
+    for exact, approximate in (
+        (run(nets["transformer"], content, vector32), run(fast["transformer"], content, vector16)),
+        (run(nets["presets"], content, preset), run(fast["presets"], content, preset)),
+    ):
+        assert approximate.dtype == torch.float32 and approximate.shape == exact.shape
+        assert (approximate - exact).abs().mean() * 255 < 2.0  # of 255 levels; measured 0.3-1.6
+        assert metrics.ssim_luminance(to_pil(exact), to_pil(approximate)) > 0.995  # measured 0.9985-0.9995
 
 
 @pytest.mark.parametrize("batch, height, width", [(1, 12, 20), (2, 8, 6)])

@@ -13,7 +13,8 @@ from tests.engine.samples import one_thread  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CPU = runtime.pick_device("cpu")
+CPU = runtime.pick_device("cpu", "exact")
+BF16 = runtime.Device(torch.device("cpu"), torch.bfloat16)
 
 
 class Recorder(torch.nn.Module):
@@ -40,8 +41,54 @@ def grey(size, level=200):
     return Image.new("RGB", size, (level, level, level))
 
 
-def test_pick_device_cpu_is_fp32():
-    assert CPU.torch_device.type == "cpu" and not CPU.half and CPU.dtype == torch.float32
+def test_pick_device_exact_is_fp32():
+    assert CPU.torch_device.type == "cpu" and CPU.dtype == torch.float32
+    assert BF16.exact() == CPU
+
+
+def test_fast_cpu_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+    monkeypatch.delenv(runtime.PRECISION_ENV, raising=False)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    assert runtime.pick_device("cpu").dtype == torch.bfloat16
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)  # emulated bf16 would be slower
+    assert runtime.pick_device("cpu").dtype == torch.float32
+
+
+def test_precision_follows_the_environment_unless_given(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setenv(runtime.PRECISION_ENV, "exact")
+    assert runtime.pick_device("cpu").dtype == torch.float32
+    assert runtime.pick_device("cpu", "fast").dtype == torch.bfloat16
+    monkeypatch.setenv(runtime.PRECISION_ENV, "half")
+    with pytest.raises(EngineError, match="precision"):
+        runtime.pick_device("cpu")
+
+
+def test_native_bf16_detection_agrees_with_the_cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = set(next(line for line in cpuinfo if line.startswith("flags")).split())
+    except (OSError, StopIteration):
+        pytest.skip("no x86 /proc/cpuinfo")
+    assert runtime.cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def test_cast_leaves_layers_flagged_keep_fp32_untouched():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.Sequential(torch.nn.Linear(4, 4)))
+    net[1].keep_fp32 = True
+    kept = net[1][0].weight.clone()
+    runtime.cast(net, torch.bfloat16)
+    assert net[0].weight.dtype == net[0].bias.dtype == torch.bfloat16
+    assert torch.equal(net[1][0].weight, kept)  # never rounded, not even through bf16 and back
+
+
+def test_cache_keeps_one_model_per_precision():
+    def factory():
+        return torch.nn.Conv2d(3, 4, 1)
+
+    assert runtime.cached("test-precision", CPU, factory) is not runtime.cached("test-precision", BF16, factory)
+    assert runtime.cached("test-precision", BF16, factory).weight.dtype == torch.bfloat16
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")

@@ -8,7 +8,7 @@ from stylestore.engine import errors, runtime, vgg, weights
 
 @pytest.fixture(scope="module")
 def net():
-    return vgg.model(runtime.pick_device("cpu"))
+    return vgg.model(runtime.pick_device("cpu", "exact"))
 
 
 def test_layout_is_torchvisions_and_loads_into_it(net):
@@ -46,7 +46,7 @@ def test_forward_returns_named_layers_and_stops_early(net):
 
 
 def test_model_is_cached_per_device(net):
-    assert vgg.model(runtime.pick_device("cpu")) is net
+    assert vgg.model(runtime.pick_device("cpu", "exact")) is net
 
 
 def test_unreadable_weights_are_a_weights_error(tmp_path, monkeypatch):
