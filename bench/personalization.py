@@ -36,8 +36,10 @@ The simulated world (one per seed)
 * Each seed and condition starts from an empty log: 6000 cold-start visitors (120k
   impressions, days to weeks of a real shop's traffic), then 2000 measured visitors
   while the policy keeps learning. The targets are judged on the measured visitors,
-  i.e. a shop that has been running for a while; the cold-start ratios are printed
-  too, because a new shop lives through them once.
+  i.e. a shop that has been running for a while; "personalization never hurts" (no
+  signal, >= 97 % of the best single style) is judged on the cold start as well,
+  because a new shop lives through it; the other cold-start ratios are printed for
+  reference.
 
 Baselines are evaluated on exactly the same visitors and product views: the oracle
 shows each visitor the variant with the highest true click probability among those
@@ -48,8 +50,10 @@ the mean true click probability of what was shown (an unbiased, lower-variance m
 of the same thing as counting sampled clicks; the policy's sampled-click CTR is
 printed too).
 
-The policy defaults in ``PolicyParams`` were chosen on seeds 1000-1004 (``--seeds 1000
-1001 1002 1003 1004``); the report uses seeds 1-5 unless told otherwise. ``--quick``
+The policy defaults in ``PolicyParams`` and the policy's constants were chosen on
+seeds 1000-1019 (``--seeds $(seq 1000 1019)``); the report uses seeds 1-5 unless told
+otherwise. The cold start varies a lot between seeds (one early lucky style can hold
+traffic for a while): judge changes on many tuning seeds, pooled. ``--quick``
 (seeds 1-3, 1000 cold-start and 500 measured visitors) is a smoke test: with that
 little data the no-signal target is usually missed, the learning is not finished.
 """
@@ -98,11 +102,12 @@ SIGNAL_ACCURACY = 0.6
 REFIT_EVERY = 100
 
 TARGETS = [
-    # (condition, baseline, minimum policy/baseline ratio)
-    ("signal", "oracle", 0.85),
-    ("signal", "best_single", 1.10),
-    ("signal", "random", 1.20),
-    ("no_signal", "best_single", 0.97),
+    # (condition, baseline, minimum policy/baseline ratio, judged on the cold start too)
+    ("signal", "oracle", 0.85, False),
+    ("signal", "best_single", 1.10, False),
+    ("signal", "random", 1.20, False),
+    # "Personalization never hurts" must hold while the shop is still learning as well.
+    ("no_signal", "best_single", 0.97, True),
 ]
 
 
@@ -341,20 +346,25 @@ def main(argv=None) -> int:
     print("\n  targets: policy / baseline on the measured visitors, pooled (per-seed range)"
           + (" - smoke test only, the targets are judged on the full run:" if args.quick else ":"))
     failures = 0
-    for condition, baseline, minimum in TARGETS:
-        colds, steadies = results[condition]
-        ratio = _pooled(steadies, "policy") / _pooled(steadies, baseline)
-        per_seed = [t.policy / getattr(t, baseline) for t in steadies]
+
+    def judge(phase: List[Totals], condition: str, baseline: str, minimum: float, judged: bool) -> None:
+        nonlocal failures
+        ratio = _pooled(phase, "policy") / _pooled(phase, baseline)
+        per_seed = [t.policy / getattr(t, baseline) for t in phase]
         ok = ratio >= minimum
-        failures += not ok
-        print(f"    {'PASS' if ok else 'FAIL'}  {condition:9} policy / {baseline:11} = {ratio:.3f} >= {minimum:.2f}"
-              f"  ({min(per_seed):.3f}-{max(per_seed):.3f})")
-    print(f"  cold start, for reference (the first {warmup} visitors, learning from an empty log):")
-    for condition, baseline, minimum in TARGETS:
-        colds, _ = results[condition]
-        if warmup:
-            print(f"          {condition:9} policy / {baseline:11} = "
-                  f"{_pooled(colds, 'policy') / _pooled(colds, baseline):.3f}")
+        failures += judged and not ok
+        verdict = ("PASS" if ok else "FAIL") if judged else "    "
+        print(f"    {verdict}  {condition:9} policy / {baseline:11} = {ratio:.3f}"
+              + (f" >= {minimum:.2f}" if judged else "        ")
+              + f"  ({min(per_seed):.3f}-{max(per_seed):.3f})")
+
+    for condition, baseline, minimum, _ in TARGETS:
+        judge(results[condition][1], condition, baseline, minimum, True)
+    if warmup:
+        print(f"  cold start: the first {warmup} visitors, learning from an empty log"
+              " (the no-signal target is judged here too; the others for reference):")
+        for condition, baseline, minimum, cold_judged in TARGETS:
+            judge(results[condition][0], condition, baseline, minimum, cold_judged)
 
     print(f"\n  offline replay of the measured policy logs (signal), 95 % cluster-robust intervals:")
     print("\n".join(ipw_lines))

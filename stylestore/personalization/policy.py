@@ -43,9 +43,10 @@ Choosing
    of ``g``) beats it by ``switch_margin``, so the shop does not flicker between looks
    as evidence trickles in.
 3. Otherwise Thompson sampling at the population level: ``g`` is one of
-   ``POSTERIOR_SAMPLES`` draws from its posterior, the draw picked by a hash of
-   (visitor, epoch), and the exploit action is the best ``m_s`` under that draw. Styles
-   with little data get traffic in proportion to their chance of being best, spread
+   ``POSTERIOR_SAMPLES`` draws from its posterior (narrowed by
+   ``POSTERIOR_DRAW_SCALE``), the draw picked by a hash of (visitor, epoch), and the
+   exploit action is the best ``m_s`` under that draw. Styles with little data get
+   traffic by their chance of being best, spread
    over visitors even between two refits of the model; a greedy choice would instead
    settle every new visitor on one early winner and leave a style that was unlucky
    early to the thin trickle of epsilon. The draws are a fixed ensemble stored in the
@@ -129,6 +130,14 @@ VISITOR_BASE_PRIOR_CLICKS = 0.5
 POSTERIOR_SAMPLES = 64
 #: Seed of those draws: fixed, so fitting the same aggregates gives the same model.
 FIT_SEED = 20240917
+#: Width of those draws relative to the posterior's (each is pulled towards the
+#: posterior mean). Full-width draws keep spreading visitors over every style that
+#: might still be best while near-equal styles cannot be told apart, and each draw
+#: commits a visitor's whole visit (sticky): in a new shop that costs more than it
+#: teaches, since the gap to a near-equal style is small and epsilon already gives
+#: every style a stream of data. Narrower draws keep the order of Thompson sampling
+#: (an uncertain style still gets traffic) but send most visitors to the leaders.
+POSTERIOR_DRAW_SCALE = 0.5
 
 Reason = Literal["pick", "sticky", "history", "global", "explore", "original"]
 
@@ -137,7 +146,7 @@ Reason = Literal["pick", "sticky", "history", "global", "explore", "original"]
 class PolicyParams:
     """Tunable constants; the Django layer fills them from settings.
 
-    The defaults were chosen on simulation seeds 1000-1004 of
+    The defaults were chosen on simulation seeds 1000-1019 of
     ``bench/personalization.py`` (never the reported seeds) and are round numbers on
     purpose: they should be robust, not fitted to one simulated world.
     """
@@ -585,7 +594,7 @@ def fit_global(stats: Mapping[str, StyleStats], params: PolicyParams = PolicyPar
        ``FALLBACK_CTR_STRENGTH``; with no data at all every style gets ``FALLBACK_CTR``.
     4. Each style's Beta posterior ``(prior_mean * strength + C_s,
        (1 - prior_mean) * strength + E_s - C_s)``: its mean, and ``POSTERIOR_SAMPLES``
-       draws from a fixed seed.
+       draws from a fixed seed, pulled towards the mean by ``POSTERIOR_DRAW_SCALE``.
     """
     fitted = _fit_history_weight(list(stats.values()))
     weight = params.history_weight
@@ -609,11 +618,12 @@ def fit_global(stats: Mapping[str, StyleStats], params: PolicyParams = PolicyPar
 
     alpha = np.array([mean * strength + clicks[k] for k in keys] + [mean * strength])
     beta = np.array([(1 - mean) * strength + exposure[k] - clicks[k] for k in keys] + [(1 - mean) * strength])
+    base = alpha / (alpha + beta)
     draws = np.random.default_rng(FIT_SEED).beta(alpha, beta, size=(POSTERIOR_SAMPLES, len(alpha)))
     return GlobalModel(
         index={key: i for i, key in enumerate(keys)},
-        base=alpha / (alpha + beta),
-        draws=draws,
+        base=base,
+        draws=base + POSTERIOR_DRAW_SCALE * (draws - base),
         prior_mean=mean,
         prior_strength=strength,
         history_weight=weight,

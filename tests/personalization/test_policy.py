@@ -10,6 +10,7 @@ from stylestore.personalization.evaluation import Logged, ctr_by_style, ipw, sni
 from stylestore.personalization.policy import (
     FALLBACK_CTR,
     MAX_KEY_LENGTH,
+    POSTERIOR_DRAW_SCALE,
     MAX_STATE_BYTES,
     MAX_STYLES_LIMIT,
     Choice,
@@ -262,6 +263,21 @@ def test_empirical_bayes_shrinks_small_samples_towards_the_population():
     # Thompson sampling still gives the uncertain style a fair share of the trials.
     probabilities = action_probabilities(None, ["lucky", "proven"], model, GREEDY)
     assert 0.05 < probabilities["lucky"] < 0.5 < probabilities["proven"]
+
+
+def test_thompson_draws_are_narrowed_towards_the_posterior_mean():
+    stats = {"a": StyleStats(2_000, 80), "b": StyleStats(2_000, 70), "c": StyleStats(50, 2)}
+    model = fit_global(stats)
+    assert 0 < POSTERIOR_DRAW_SCALE < 1
+    for key, s in list(stats.items()) + [("new", StyleStats())]:
+        draws = model.draws[:, model.column(key)]
+        mean = model.base_ctr(key)
+        posterior_sd = math.sqrt(mean * (1 - mean) / (model.prior_strength + s.impressions + 1))
+        assert np.all((draws > 0) & (draws < 1))
+        assert draws.mean() == pytest.approx(mean, rel=0.1)
+        # Still spread (a style with little data gets traffic), but narrower than the
+        # posterior: most visitors go to the leaders.
+        assert draws.std() == pytest.approx(POSTERIOR_DRAW_SCALE * posterior_sd, rel=0.3)
 
 
 def test_fit_is_deterministic_so_every_process_logs_the_same_propensities():
