@@ -68,6 +68,11 @@ def best_ms(fn, runs: int) -> float:
     return min(times)
 
 
+#: Pause before each timed call: the other side's thread pools (onnxruntime's and
+#: OpenMP's) spin-wait for a while after a run and would still hold a core.
+SETTLE_SECONDS = 0.05
+
+
 def paired_ms(ours, theirs, runs: int) -> tuple[list, list]:
     """Interleaved timings of both sides (who goes first alternates), in ms."""
     for fn in (ours, theirs, ours, theirs):
@@ -75,6 +80,7 @@ def paired_ms(ours, theirs, runs: int) -> tuple[list, list]:
     a, b = [], []
     for i in range(runs):
         for fn, out in ((ours, a), (theirs, b))[:: 1 if i % 2 else -1]:
+            time.sleep(SETTLE_SECONDS)
             started = time.perf_counter()
             fn()
             out.append((time.perf_counter() - started) * 1000)
