@@ -1,6 +1,6 @@
 """Web load: the product page with and without personalization, and the events endpoint.
 
-Usage: ``.venv/bin/python bench/load.py [--seconds 36] [--threads 8] [--workers 2]``
+Usage: ``.venv/bin/python bench/load.py [--seconds 48] [--threads 8] [--workers 2] [--server-threads 4]``
 
 Starts gunicorn on 127.0.0.1 against a throw-away copy of the demo shop (its own
 SQLite database and media folder, seeded with the demo catalogue, three ready variants
@@ -16,9 +16,11 @@ measures requests/s and p50/p95/p99 latency, all in one run:
   ``STYLESTORE["CONSENT_REQUIRED"]``, so these visitors get no per-visitor state and
   see the globally best style: the difference between the two is what personalization
   costs;
+- ``listing``: the product listing (every product's image chosen), with and without
+  consent likewise;
 - ``events``: ``POST /api/v1/visitor/events/`` with a batch of view events.
 
-The two page variants alternate in short rounds, so drifting load from other
+The page variants alternate in short rounds, so drifting load from other
 processes on the machine affects both alike. Throttling is switched off in the
 throw-away shop: the benchmark measures serving requests, not refusing them. Any
 failed request is an error. The variants are downscaled copies of the product photos,
@@ -99,7 +101,7 @@ def free_port():
 class Shop:
     """A throw-away demo shop served by gunicorn."""
 
-    def __init__(self, workers):
+    def __init__(self, workers, threads):
         self.dir = Path(tempfile.mkdtemp(prefix="stylestore-load-"))
         (self.dir / "bench_load_settings.py").write_text(SETTINGS)
         self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
@@ -107,6 +109,7 @@ class Shop:
                         PYTHONPATH=os.pathsep.join([str(self.dir), str(ROOT)]))
         self.port = free_port()
         self.workers = workers
+        self.threads = threads
         self.server = None
 
     def manage(self, *args):
@@ -130,7 +133,7 @@ class Shop:
         bin_dir = Path(sys.executable).parent
         self.server = subprocess.Popen(
             [str(bin_dir / "gunicorn"), "shop.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(self.workers), "--threads", "4", "--worker-class", "gthread", "--log-level", "warning"],
+             str(self.workers), "--threads", str(self.threads), "--worker-class", "gthread", "--log-level", "warning"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.dir / "gunicorn.log").open("wb"),
         )
         deadline = time.monotonic() + 60
@@ -220,20 +223,24 @@ def summary(latencies, errors, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=36.0, help="measured seconds in all (default 36)")
+    parser.add_argument("--seconds", type=float, default=48.0, help="measured seconds in all (default 48)")
     parser.add_argument("--threads", type=int, default=8, help="concurrent visitors (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--server-threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     args = parser.parse_args()
     run_started = time.monotonic()
-    shop = Shop(args.workers)
+    shop = Shop(args.workers, args.server_threads)
     try:
         variants, slugs = shop.seed()
         shop.start()
-        print(f"shop: {len(slugs)} products, {variants} ready variants, gunicorn {args.workers} workers x 4 threads "
+        print(f"shop: {len(slugs)} products, {variants} ready variants, gunicorn {args.workers} workers x {args.server_threads} threads "
               f"on 127.0.0.1:{shop.port}; {args.threads} concurrent visitors")
 
         def page(index, count):
             return "GET", f"/products/{slugs[(index + count) % len(slugs)]}/", None, 200
+
+        def listing(index, count):
+            return "GET", "/", None, 200
 
         def events(index, count):
             batch = [{"kind": "view", "source": f"shop.product:{(index + count + i) % len(slugs) + 1}"} for i in range(5)]
@@ -251,13 +258,16 @@ def main():
 
         views_before = shop.view_count()
         rounds, page_seconds = 4, args.seconds * 2 / 3
-        results = {"page, personalized": ([], []), "page, not personalized": ([], [])}
-        for _ in range(rounds):  # alternate, so drifting machine load hits both alike
-            for name, consent in (("page, personalized", True), ("page, not personalized", False)):
-                latencies, errors = run_phase(shop.port, args.threads, page_seconds / rounds / 2, page, consent)
+        kinds = {"page, personalized": (page, True), "page, not personalized": (page, False),
+                 "listing, personalized": (listing, True), "listing, not personalized": (listing, False)}
+        results = {name: ([], []) for name in kinds}
+        for _ in range(rounds):  # alternate, so drifting machine load hits all alike
+            for name, (make_request, consent) in kinds.items():
+                latencies, errors = run_phase(shop.port, args.threads, page_seconds / rounds / len(kinds),
+                                              make_request, consent)
                 results[name][0].extend(latencies)
                 results[name][1].extend(errors)
-        report = {name: summary(lat, err, page_seconds / 2) for name, (lat, err) in results.items()}
+        report = {name: summary(lat, err, page_seconds / len(kinds)) for name, (lat, err) in results.items()}
         new_views = (shop.view_count() - views_before) / max(1, report["page, personalized"]["requests"])
         event_latencies, event_errors = run_phase(shop.port, args.threads, args.seconds / 3, events, True)
         report["events (5 per request)"] = summary(event_latencies, event_errors, args.seconds / 3)
@@ -267,18 +277,22 @@ def main():
     print(f"\n{'':26}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for name, row in report.items():
         print(f"{name:26}{row['rps']:>8}{row['p50_ms']:>9}{row['p95_ms']:>9}{row['p99_ms']:>9}{row['errors']:>8}")
-    base, personal = report["page, not personalized"]["p95_ms"], report["page, personalized"]["p95_ms"]
-    overhead = (personal - base) / base
+    overheads = {kind: report[f"{kind}, personalized"]["p95_ms"] / report[f"{kind}, not personalized"]["p95_ms"] - 1
+                 for kind in ("page", "listing")}
+    overhead = overheads["page"]
     verdict = "under" if overhead < 0.10 else "NOT under"
     print(f"\npersonalization adds {overhead:+.1%} to the product page's p95: {verdict} the 10% budget "
-          f"({new_views:.0%} of the personalized pages recorded a new view)")
+          f"({new_views:.0%} of the personalized pages recorded a new view); "
+          f"{overheads['listing']:+.1%} to the listing's")
     errors = sum(row["errors"] for row in report.values())
     print(f"errors: {errors}; run took {time.monotonic() - run_started:.0f} s")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "load.json").write_text(json.dumps({"threads": args.threads, "workers": args.workers,
-                                               "p95_overhead": round(overhead, 4), "new_view_share": round(new_views, 3),
+                                               "server_threads": args.server_threads,
+                                               "p95_overhead": round(overhead, 4),
+                                               "listing_p95_overhead": round(overheads["listing"], 4), "new_view_share": round(new_views, 3),
                                                "results": report}, indent=2))
-    for rows in (results["page, personalized"][1], results["page, not personalized"][1], event_errors):
+    for rows in [errors for _latencies, errors in results.values()] + [event_errors]:
         for line in rows[:5]:
             print("  error:", line)
     return 1 if errors else 0

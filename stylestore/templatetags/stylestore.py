@@ -226,13 +226,12 @@ def more_in_this_style(context, obj, field_name="image", limit=4):
     return [o for o, _ in service.more_in_this_style(_visitor(context), obj, field_name, limit=int(limit))]
 
 
-@register.inclusion_tag("stylestore/tags/beacon.html", takes_context=True)
+@register.simple_tag(takes_context=True)
 def stylestore_beacon(context):
-    visitor = _visitor(context)
-    if not visitor.consent:
-        return {"enabled": False}
-    return {
-        "enabled": True,
-        "script": static("stylestore/stylestore.js"),
-        "endpoint": reverse("stylestore_api:visitor-events", kwargs={"version": "v1"}),
-    }
+    if not _visitor(context).consent:
+        return ""
+    return format_html(
+        '<script src="{}" defer data-stylestore-endpoint="{}"></script>',
+        static("stylestore/stylestore.js"),
+        reverse("stylestore_api:visitor-events", kwargs={"version": "v1"}),
+    )
