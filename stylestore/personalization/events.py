@@ -341,7 +341,16 @@ def record_view(request, obj, field_name) -> bool:
     context = get_visitor(request)
     if not context.consent:
         return False
-    source = service.photo_source(obj, field_name)
+    try:
+        return _record_view(context, service.photo_source(obj, field_name))
+    except IntegrityError:
+        # The per-process index named a source row deleted since (its object's id was
+        # reused by a new object): look again in the database.
+        service.clear_caches()
+        return _record_view(context, service.photo_source(obj, field_name))
+
+
+def _record_view(context, source) -> bool:
     if source is None:
         return False
     visitor = context.visitor

@@ -183,3 +183,21 @@ def test_refresh_writes_nothing_and_recent_views_stay_bounded(client, world):
     assert len(recent) == events.MAX_RECENT_VIEWS and first_source not in recent
     client.get(url)
     assert StyleEvent.objects.filter(kind="view").count() == len(products) + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_view_of_a_photo_whose_indexed_source_row_was_replaced(client, world):
+    """The per-process photo index may name a source row deleted since (a new object
+    took the deleted one's id): the view is recorded against the current row, not a 500."""
+    products, _ = world(1, 1)
+    product = products[0]
+    client.get(product.get_absolute_url())  # the index now holds the product's source row
+    old = SourceImage.objects.get(object_id=str(product.pk))
+    replacement = SourceImage.objects.create(content_type_id=old.content_type_id, object_id="replacement",
+                                             field_name=old.field_name)
+    old.delete()
+    SourceImage.objects.filter(pk=replacement.pk).update(object_id=str(product.pk))
+    Visitor.objects.update(recent_views={})
+    assert client.get(product.get_absolute_url()).status_code == 200
+    views = StyleEvent.objects.filter(kind="view").order_by("pk").values_list("source_id", flat=True)
+    assert list(views) == [None, replacement.pk]  # the first view's source went with its row
