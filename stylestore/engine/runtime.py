@@ -117,6 +117,14 @@ def compile_default(device: Device) -> bool:
     return device.torch_device.type == "cuda"
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """CUDA out of memory, or the CPU allocator refusing a request: a property of the
+    batch, which a smaller one may not have."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+    )
+
+
 class CompiledModel:
     """A compiled model that falls back to its eager original if compiling fails.
 
@@ -134,9 +142,9 @@ class CompiledModel:
         if self.compiled is not None:
             try:
                 return self.compiled(*args)
-            except torch.cuda.OutOfMemoryError:
-                raise
-            except Exception:  # noqa: BLE001 - any compiler failure: run eager from now on
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: run eager from now on
+                if out_of_memory(exc):
+                    raise
                 logger.warning("torch.compile failed for %s; running it eagerly", self.name, exc_info=True)
                 self.compiled = None
         return self.eager(*args)
@@ -235,9 +243,10 @@ def stylize(
     with many styles is the same image repeated with different condition rows. The
     result has one entry per input, in order: the stylized RGB image, or the
     :class:`EngineError` of that image alone (``NonFiniteOutput``, or a plain
-    ``EngineError`` when even a shrunken copy does not fit in device memory). On CUDA
-    out-of-memory a pass is split in halves and retried; a single image is retried
-    smaller and its result resized up to the requested size.
+    ``EngineError`` when even a shrunken copy does not fit in device memory). When
+    memory runs out (CUDA, or the CPU allocator refusing a request) a pass is split in
+    halves and retried; a single image is retried smaller and its result resized up to
+    the requested size.
     """
     if len(images) != conditions.shape[0]:
         raise ValueError(f"{len(images)} images but {conditions.shape[0]} condition rows")
@@ -261,7 +270,9 @@ def _forward(model: Model, images: List[Image.Image], conditions: torch.Tensor, 
         with torch.inference_mode():
             output = model(to_batch(images, device), conditions.to(device.torch_device))
             output = output.float().cpu()
-    except torch.cuda.OutOfMemoryError:
+    except RuntimeError as exc:
+        if not out_of_memory(exc):
+            raise
         output = None  # handled below, outside the except block: its traceback pins the batch's memory
     if output is None:
         torch.cuda.empty_cache()

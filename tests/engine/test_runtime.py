@@ -20,16 +20,17 @@ BF16 = runtime.Device(torch.device("cpu"), torch.bfloat16)
 class Recorder(torch.nn.Module):
     """Returns ``image * condition[:, :1]`` and records each call's batch shape."""
 
-    def __init__(self, fail_above=None, nan_rows=()):
+    def __init__(self, fail_above=None, nan_rows=(), error=None):
         super().__init__()
         self.calls = []
-        self.fail_above = fail_above  # batch pixel count above which CUDA "runs out of memory"
+        self.fail_above = fail_above  # batch pixel count above which memory "runs out"
+        self.error = error or torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         self.nan_rows = set(nan_rows)
 
     def forward(self, images, conditions):
         self.calls.append(tuple(images.shape))
         if self.fail_above is not None and images.shape[0] * images.shape[2] * images.shape[3] > self.fail_above:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            raise self.error
         out = images * conditions[:, :1, None, None]
         for row, value in enumerate(conditions[:, 0].tolist()):
             if value in self.nan_rows:
@@ -162,8 +163,16 @@ def test_stylize_splits_groups_by_pixel_budget():
     assert [c[0] for c in model.calls] == [2, 2, 1]
 
 
-def test_out_of_memory_halves_the_batch_until_it_fits():
-    model = Recorder(fail_above=2 * 32 * 32)
+#: What torch's CPU allocator raises when the operating system refuses an allocation.
+CPU_ALLOCATION_FAILURE = RuntimeError(
+    "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+    "you tried to allocate 6442450944 bytes. Error code 12 (Cannot allocate memory)"
+)
+
+
+@pytest.mark.parametrize("error", [None, CPU_ALLOCATION_FAILURE], ids=["cuda", "cpu"])
+def test_out_of_memory_halves_the_batch_until_it_fits(error):
+    model = Recorder(fail_above=2 * 32 * 32, error=error)
     out = runtime.stylize(model, [grey((32, 32))] * 5, torch.ones(5, 1), CPU)
     assert all(isinstance(o, Image.Image) for o in out)
     assert [c[0] for c in model.calls] == [5, 2, 3, 1, 2]
@@ -202,3 +211,9 @@ def test_configure_cpu_applies_the_thread_setting_once(monkeypatch):
     runtime.configure_cpu()
     runtime.configure_cpu()
     assert calls == [1]
+
+
+def test_errors_other_than_memory_are_not_taken_for_it():
+    with pytest.raises(RuntimeError, match="shape"):
+        runtime.stylize(Recorder(fail_above=0, error=RuntimeError("shape mismatch")), [grey((32, 32))],
+                        torch.ones(1, 1), CPU)
