@@ -36,13 +36,16 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Union
+from typing import TYPE_CHECKING, BinaryIO, Union
 
 import numpy as np
-import torch
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
 
-from . import colorspace
+# torch is imported by the functions that need it: the gate (``sanitize``,
+# ``inspect_image``, ``open_image``) runs in web processes, which never load torch.
+if TYPE_CHECKING:
+    import torch
+
 from .errors import (
     CorruptImage,
     ImageError,
@@ -611,6 +614,8 @@ def to_tensor(images: list[Image.Image], device: torch.device | str, dtype: torc
     size = images[0].size
     if any(image.size != size for image in images):
         raise ValueError("to_tensor needs images of one size")
+    import torch
+
     batch = np.stack([np.asarray(image if image.mode == "RGB" else image.convert("RGB")) for image in images])
     tensor = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2)
     return tensor.to(dtype).div_(255).contiguous()
@@ -622,6 +627,8 @@ def to_image(tensor: torch.Tensor) -> Image.Image:
     Raises :class:`~stylestore.engine.errors.NonFiniteOutput` on NaN or infinity: clamping
     would otherwise turn a broken network output into a plausible-looking picture.
     """
+    import torch
+
     if tensor.dim() != 3 or tensor.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) tensor, got {tuple(tensor.shape)}")
     tensor = tensor.detach()
@@ -662,6 +669,10 @@ def preserve_color(stylized: Image.Image, original: Image.Image) -> Image.Image:
     The original is resized to the stylized image's size when they differ; alpha is
     ignored here (combine with :func:`apply_region` afterwards). Returns ``RGB``.
     """
+    import torch
+
+    from . import colorspace
+
     stylized = stylized if stylized.mode == "RGB" else stylized.convert("RGB")
     original = _rgb_like(original, stylized.size)
     lab_stylized = colorspace.srgb_to_lab(torch.from_numpy(np.asarray(stylized, dtype=np.float32) / 255.0))

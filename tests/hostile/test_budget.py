@@ -1,8 +1,13 @@
 """Refusing a hostile upload is cheap at the Django layer too: under 100 ms and under
 50 MB of allocations for every refused case, bombs included, through the form field
 (admin, ModelForms), the model validator and the API's upload path."""
+import os
+import subprocess
+import sys
+import textwrap
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -21,8 +26,8 @@ ENTRY_POINTS = {
 
 @pytest.fixture(scope="module", autouse=True)
 def engine_loaded():
-    """Import the engine once, outside the measurements: the first upload of a process
-    pays for importing PyTorch, which is not the price of a refusal."""
+    """Import the image gate once, outside the measurements: the first upload of a
+    process pays for importing its modules, which is not the price of a refusal."""
     with pytest.raises(ValidationError):
         sanitize_upload(SimpleUploadedFile("warm.png", corpus.png_bomb_100mp()))
 
@@ -46,3 +51,22 @@ def test_refusal_is_fast_and_small(case, entry):
         tracemalloc.stop()
     assert min(elapsed) < 0.1, f"{case.name} via {entry}: {min(elapsed) * 1000:.0f} ms"
     assert peak < 50 * 1024 * 1024, f"{case.name} via {entry}: {peak / 2**20:.1f} MiB"
+
+
+def test_validating_an_upload_does_not_import_torch():
+    """A web process gates uploads without loading PyTorch (hundreds of MB per process):
+    only the worker's rendering needs it."""
+    code = textwrap.dedent("""
+        import io, sys, django
+        django.setup()
+        from PIL import Image
+        from stylestore.validators import sanitize_upload
+        data = io.BytesIO()
+        Image.new("RGB", (64, 64), "red").save(data, "PNG")
+        assert sanitize_upload(data.getvalue(), "red.png").extension == "png"
+        assert "torch" not in sys.modules, "validating an upload imported torch"
+    """)
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings"},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
