@@ -366,7 +366,7 @@ def main(argv=None) -> int:
         for condition, baseline, minimum, cold_judged in TARGETS:
             judge(results[condition][0], condition, baseline, minimum, cold_judged)
 
-    print(f"\n  offline replay of the measured policy logs (signal), 95 % cluster-robust intervals:")
+    print("\n  offline replay of the measured policy logs (signal), 95 % cluster-robust intervals:")
     print("\n".join(ipw_lines))
     print(f"    truth inside the interval: {covered}/{checked}")
     print("\n  choose() latency:")

@@ -24,7 +24,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
