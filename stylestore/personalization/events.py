@@ -330,8 +330,10 @@ def _add_to_counters(counters, hour):
 
 
 def record_view(request, obj, field_name) -> bool:
-    """Record a server-side product view (call it from the product page's view, before
-    rendering: the look on the page is then chosen from the state a refresh will see).
+    """Record a product view server-side, for a shop whose pages do not load the beacon
+    script (``{% stylestore_beacon view=product %}`` reports views with the page's
+    impressions instead, so serving the page writes nothing). Call it from the product
+    page's view before rendering: the look is then chosen from the state a refresh sees.
 
     Returns whether a view was recorded: not without consent, not when Stylestore does
     not know the image, not for a refresh. A refresh is told from the visitor's row,

@@ -295,6 +295,9 @@ class PageImage:
     field_name: str
     variants: dict  # style key -> (StyleInfo, [Rendition] by size)
     source_id: int | None = None
+    #: The original photo's ``(width, height)`` as recorded with its hash, when a variant
+    #: row brought it along; else the file is read (once per request) when needed.
+    original_size: tuple | None = None
 
     @property
     def reference(self) -> str:
@@ -358,17 +361,20 @@ def load_images(context, objects, field_name) -> None:
         .filter(condition, source__field_name=field_name)
         .order_by("style__name", "style_id", "max_side", "-pk")
         .values_list(
-            "source__content_type_id", "source__object_id", "source_id", "style_id", "style__slug",
-            "style__name", "style__description", "max_side", "file", "width", "height",
+            "source__content_type_id", "source__object_id", "source_id", "source__width", "source__height",
+            "style_id", "style__slug", "style__name", "style__description", "max_side", "file", "width", "height",
         )
     )
     for content_type_id, objs in by_type.items():
         for object_id, obj in objs.items():
             context.images[(content_type_id, object_id, field_name)] = PageImage(obj, field_name, {})
     styles = {}
-    for ct_id, object_id, source_id, style_id, slug, name, description, max_side, file, width, height in rows:
+    for (ct_id, object_id, source_id, source_width, source_height, style_id, slug, name, description, max_side, file,
+         width, height) in rows:
         entry = context.images[(ct_id, object_id, field_name)]
         entry.source_id = source_id
+        if source_width and source_height:
+            entry.original_size = (source_width, source_height)
         key = str(style_id)
         if key not in entry.variants:
             if style_id not in styles:
@@ -452,7 +458,9 @@ def render(entry: PageImage, style_key, *, size=None, alt=None, propensity=1.0, 
         field_file = entry.field_file
         if not field_file:
             return None
-        width, height = _original_size(field_file)
+        if entry.original_size is None:
+            entry.original_size = _original_size(field_file)
+        width, height = entry.original_size
         url = field_file.url
         return StyledImage(url, width, height, (), None, alt, None, propensity, reason, entry.reference, url)
     style, renditions = entry.variants[style_key]

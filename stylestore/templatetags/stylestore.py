@@ -39,21 +39,29 @@
     Products whose photos are closest in style to the visitor's preferred look; their
     images are prefetched, so showing them adds one query, not one each.
 
-``{% stylestore_beacon %}``
+``{% stylestore_beacon view=product field_name="image" %}``
     The small script reporting impressions, clicks, add to carts and picks. Mark an
-    add-to-cart button with ``data-stylestore-cart="{{ img.choice_id }}"``.
+    add-to-cart button with ``data-stylestore-cart="{{ img.choice_id }}"``. With
+    ``view``, it also reports that this visitor viewed that object's image (a product
+    page), in the same request as the page's impressions: the page itself then writes
+    nothing, and a page that was only prefetched, or fetched by a client that runs no
+    script, is not counted as a view. A shop rendering pages without the script
+    records views server-side with ``events.record_view`` instead.
 
 All of them need the request in the template context
 (``django.template.context_processors.request``).
 """
+import functools
+import html
 import mimetypes
+import posixpath
 from urllib.parse import urlsplit
 
 from django import template
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
@@ -86,6 +94,19 @@ def styled_image(context, obj, field_name="image", size=None, alt=None):
     return service.styled_image(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
 
 
+def _attributes(pairs):
+    """`` name="value"`` for each pair, escaped as ``format_html`` would (safe strings
+    kept as they are).
+
+    Not ``format_html_join``: these tags run for every image of a page and every option
+    of the picker, and Django's lazy-aware escaping wrapper, called once per attribute,
+    cost more than the rest of the tag."""
+    return "".join(
+        f' {name}="{value.__html__() if hasattr(value, "__html__") else html.escape(str(value))}"'
+        for name, value in pairs
+    )
+
+
 def _img(img, src, srcset, sizes, loading, css_class, fetchpriority, personalized):
     attrs = [("src", src)]
     if srcset:
@@ -101,11 +122,18 @@ def _img(img, src, srcset, sizes, loading, css_class, fetchpriority, personalize
         attrs.append(("data-stylestore-ref", img.reference))
         if img.choice_id:
             attrs.append(("data-stylestore-choice", img.choice_id))
-    return format_html("<img{}>", format_html_join("", ' {}="{}"', attrs))
+    return mark_safe(f"<img{_attributes(attrs)}>")
 
 
 def _mime_type(url):
-    return mimetypes.guess_type(urlsplit(url).path)[0] or ""
+    return _mime_type_of_extension(posixpath.splitext(urlsplit(url).path)[1].lower())
+
+
+@functools.cache
+def _mime_type_of_extension(extension):
+    # Cached: the picker asks for every option of every page, and image files come in
+    # a handful of extensions.
+    return mimetypes.guess_type(f"image{extension}")[0] or ""
 
 
 def source_type(img):
@@ -133,15 +161,11 @@ def stylestore_picture(img, sizes="100vw", loading="lazy", css_class="", fetchpr
         return ""
     kind = source_type(img)
     if not kind:
-        return format_html(
-            "<picture>{}</picture>", _img(img, img.url, img.srcset, sizes, loading, css_class, fetchpriority, personalized)
-        )
-    if img.srcset:
-        source = format_html('<source type="{}" srcset="{}" sizes="{}">', kind, img.srcset, sizes)
-    else:
-        source = format_html('<source type="{}" srcset="{}">', kind, img.url)
+        shown = _img(img, img.url, img.srcset, sizes, loading, css_class, fetchpriority, personalized)
+        return mark_safe(f"<picture>{shown}</picture>")
+    source = [("type", kind), ("srcset", img.srcset), ("sizes", sizes)] if img.srcset else [("type", kind), ("srcset", img.url)]
     fallback = _img(img, img.original_url, "", sizes, loading, css_class, fetchpriority, personalized)
-    return format_html("<picture>{}{}</picture>", source, fallback)
+    return mark_safe(f"<picture><source{_attributes(source)}>{fallback}</picture>")
 
 
 @register.simple_tag(takes_context=True)
@@ -173,12 +197,10 @@ def _picker_option(image, selected):
     if image.style and image.style.description:
         attrs.append(("title", image.style.description))
     thumbnail = image.candidates[0][0] if image.candidates else image.url
-    return format_html(
-        '<li><button type="submit"{}><img src="{}" alt="" width="48" height="48" loading="lazy" decoding="async">'
-        "<span>{}</span></button></li>",
-        format_html_join("", ' {}="{}"', attrs),
-        thumbnail,
-        image.style.name if image.style else _("Original photo"),
+    label = image.style.name if image.style else _("Original photo")
+    return (
+        f'<li><button type="submit"{_attributes(attrs)}><img{_attributes([("src", thumbnail)])} alt="" width="48" '
+        f'height="48" loading="lazy" decoding="async"><span>{html.escape(label)}</span></button></li>'
     )
 
 
@@ -201,21 +223,19 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
     buttons = [_picker_option(image, selected) for image, selected in options]
     if any(selected for _image, selected in options):
         buttons.append(
-            format_html('<li><button type="submit" name="style" value="" data-stylestore-reset>{}</button></li>',
-                        _("Let the shop choose"))
+            '<li><button type="submit" name="style" value="" data-stylestore-reset>'
+            f'{html.escape(_("Let the shop choose"))}</button></li>'
         )
     csrf_token = context.get("csrf_token")
     fields = [("next", context["request"].get_full_path()), ("source", options[0][0].reference), ("field", field_name)]
     if csrf_token:
         fields.insert(0, ("csrfmiddlewaretoken", csrf_token))
-    return format_html(
-        '<form class="stylestore-picker" method="post" action="{}" data-stylestore-picker>{}'
-        '<fieldset><legend>{}</legend><ul class="stylestore-picker-options">{}</ul></fieldset>'
-        '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>',
-        reverse("stylestore_personalization:pick"),
-        format_html_join("", '<input type="hidden" name="{}" value="{}">', fields),
-        _("Choose a look"),
-        mark_safe("".join(buttons)),
+    hidden = "".join(f'<input type="hidden"{_attributes([("name", name), ("value", value)])}>' for name, value in fields)
+    return mark_safe(
+        f'<form class="stylestore-picker" method="post"{_attributes([("action", reverse("stylestore_personalization:pick"))])} '
+        f'data-stylestore-picker>{hidden}<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
+        f'<ul class="stylestore-picker-options">{"".join(buttons)}</ul></fieldset>'
+        '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>'
     )
 
 
@@ -227,11 +247,13 @@ def more_in_this_style(context, obj, field_name="image", limit=4):
 
 
 @register.simple_tag(takes_context=True)
-def stylestore_beacon(context):
+def stylestore_beacon(context, view=None, field_name="image"):
     if not _visitor(context).consent:
         return ""
-    return format_html(
-        '<script src="{}" defer data-stylestore-endpoint="{}"></script>',
-        static("stylestore/stylestore.js"),
-        reverse("stylestore_api:visitor-events", kwargs={"version": "v1"}),
-    )
+    attrs = [("src", static("stylestore/stylestore.js")),
+             ("data-stylestore-endpoint", reverse("stylestore_api:visitor-events", kwargs={"version": "v1"}))]
+    if view is not None:
+        opts = view._meta
+        attrs += [("data-stylestore-view", f"{opts.app_label}.{opts.model_name}:{view.pk}"),
+                  ("data-stylestore-view-field", field_name)]
+    return mark_safe(f"<script{_attributes(attrs)} defer></script>")

@@ -67,7 +67,9 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     # Attributed to the very image clicked: the choice id the listing signed for it.
     assert click.choice_id == service.read_choice(visitor_of(context).key, listed_choice).choice_id
     assert click.source_id == source_row.pk
-    assert StyleEvent.objects.filter(kind="view", source=source_row).count() == 1
+    # The page's beacon reports the view, with the page's first impressions.
+    wait_until(lambda: StyleEvent.objects.filter(kind="view", source=source_row).count() == 1, timeout=30,
+               message="the view")
 
     main = page.locator(".product-photo img")
     shown = shown_variant(main)
@@ -76,9 +78,14 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     expect(main).to_have_attribute("fetchpriority", "high")
     artifacts.shot(page, "product")
 
-    # A refresh shows the same look (and is not a second view).
+    # A refresh shows the same look, and is not a second view: once the reloaded page's
+    # beacon (its view and its main image's impression, in one batch) has arrived, the
+    # product still has one view.
     page.reload()
     assert shown_variant(main).pk == shown.pk
+    reloaded = service.read_choice(visitor_of(context).key, main.get_attribute("data-stylestore-choice")).choice_id
+    wait_until(lambda: StyleEvent.objects.filter(kind="impression", choice_id=reloaded).exists(), timeout=30,
+               message="the reloaded page's beacon")
     assert StyleEvent.objects.filter(kind="view", source=source_row).count() == 1
 
     # The product's other looks, loaded lazily, each with its size and a description.

@@ -163,6 +163,22 @@ def post_events(client, events, **extra):
     return client.post(EVENTS_URL, data=json.dumps(events), content_type="application/json", **extra)
 
 
+_BEACON = re.compile(r"<script [^>]*data-stylestore-view=[^>]*>")
+
+
+def view_product(client, product):
+    """What a browser does on a product page: load it, then post the view its beacon
+    script names (read from the page, so what the tag renders is what is tested).
+    Returns the page's response."""
+    response = client.get(product.get_absolute_url())
+    tag = _BEACON.search(response.content.decode())
+    if tag:
+        attrs = {name: unescape(value) for name, value in _ATTR.findall(tag[0])}
+        post_events(client, [{"kind": "view", "source": attrs["data-stylestore-view"],
+                              "field": attrs["data-stylestore-view-field"]}])
+    return response
+
+
 def impressions(html, kind="impression"):
     """One event of ``kind`` per personalized image of the page, as the script sends them."""
     return [{"kind": kind, "choice": attrs["data-stylestore-choice"]}

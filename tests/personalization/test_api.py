@@ -6,7 +6,7 @@ from stylestore.models import StylizedImage
 from stylestore.personalization import identity
 from stylestore.personalization.models import StyleEvent, Visitor
 
-from .conftest import post_events
+from .conftest import post_events, view_product
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +126,7 @@ def test_the_schema_documents_the_endpoints(client, db):
 
 def test_erase_endpoint(client, world):
     products, _ = world(2, 2)
-    client.get(products[0].get_absolute_url())
+    view_product(client, products[0])
     post_events(client, [{"kind": "pick", "style": "s1"}])
     response = client.post("/api/v1/visitor/erase/")
     assert response.status_code == 200 and response.json() == {"visitors": 1, "events": 2}

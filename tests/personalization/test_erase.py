@@ -6,14 +6,14 @@ from stylestore.personalization import erase
 from stylestore.personalization.identity import unsign_token
 from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
 
-from .conftest import ERASE_URL, impressions, post_events
+from .conftest import ERASE_URL, impressions, post_events, view_product
 
 pytestmark = pytest.mark.django_db
 
 
 def browse(client, products, styles):
     """A visitor who viewed, saw, clicked, added to cart and picked: one of every event."""
-    client.get(products[0].get_absolute_url())
+    view_product(client, products[0])
     html = client.get("/").content.decode()
     post_events(client, impressions(html)[:1] + impressions(html, kind="click")[:1]
                 + impressions(html, kind="add_to_cart")[:1])

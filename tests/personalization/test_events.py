@@ -9,7 +9,7 @@ from stylestore.personalization import events, policy
 from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
 from stylestore.schedules import PURGE_SCHEDULE, ensure_schedules
 
-from .conftest import EVENTS_URL, impressions, post_events
+from .conftest import EVENTS_URL, impressions, post_events, view_product
 
 pytestmark = pytest.mark.django_db
 
@@ -167,14 +167,14 @@ def test_state_stays_under_1kb_after_many_events(client, make_products, make_sty
 def test_purge_deletes_what_is_older_than_the_retention(client, page, settings):
     products, styles, html = page
     post_events(client, impressions(html))
-    client.get(products[0].get_absolute_url())
+    view_product(client, products[0])
     old = timezone.now() - timedelta(days=91)
     StyleEvent.objects.filter(kind="impression").update(created_at=old)
     StyleHourlyStats.objects.update(hour=old)
     from django.test import Client
 
     idle = Client()
-    idle.get(products[1].get_absolute_url())
+    view_product(idle, products[1])
     Visitor.objects.exclude(pk=Visitor.objects.order_by("pk").first().pk).update(last_seen_at=old)
 
     assert events.purge_expired() == {"events": 3, "visitors": 1, "hourly_stats": 1}

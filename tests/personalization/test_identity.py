@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from stylestore.personalization import identity
 from stylestore.personalization.models import StyleEvent, Visitor
 
-from .conftest import impressions, page_images, post_events, shown_styles
+from .conftest import impressions, page_images, post_events, shown_styles, view_product
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_without_consent_nothing_is_stored_and_the_global_best_is_shown(client, 
 def test_with_consent_the_visitor_is_remembered(client, world, consent_required):
     products, _ = world(2, 2)
     client.cookies["stylestore_consent"] = "granted"
-    assert COOKIE in client.get(products[0].get_absolute_url()).cookies
+    assert COOKIE in view_product(client, products[0]).cookies
     assert Visitor.objects.count() == 1 and StyleEvent.objects.filter(kind="view").count() == 1
 
 
@@ -73,7 +73,7 @@ def test_withdrawing_consent_deletes_the_cookie_and_the_data(client, world, cons
     products, _ = world(2, 2)
     client.cookies["stylestore_consent"] = "1"
     html = client.get("/").content.decode()
-    client.get(products[0].get_absolute_url())
+    view_product(client, products[0])
     post_events(client, impressions(html))
     assert StyleEvent.objects.count() == 3
     client.cookies["stylestore_consent"] = "denied"
@@ -85,7 +85,7 @@ def test_withdrawing_consent_deletes_the_cookie_and_the_data(client, world, cons
 def test_a_consent_cookie_that_merely_expired_keeps_the_data_until_the_purge(client, world, consent_required):
     products, _ = world(1, 1)
     client.cookies["stylestore_consent"] = "yes"
-    client.get(products[0].get_absolute_url())
+    view_product(client, products[0])
     del client.cookies["stylestore_consent"]
     response = client.get("/")
     assert response.cookies[COOKIE]["max-age"] == 0  # no longer used or sent back

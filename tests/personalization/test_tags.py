@@ -1,13 +1,14 @@
 """The template tags on the demo shop's pages: what each visitor sees, and what it costs."""
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from stylestore.models import SourceImage, StylizedImage
 from stylestore.personalization import events
 from stylestore.personalization.models import StyleEvent, Visitor
 
-from .conftest import impressions, page_images, post_events, shown_styles, style_of
+from .conftest import impressions, page_images, post_events, shown_styles, style_of, view_product
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +142,7 @@ def test_more_in_this_style_costs_one_query_for_all_its_images(client, world, dj
     products, _ = world(6, 3)
     url = products[0].get_absolute_url()
     client.get(url)
-    client.get(url)  # the view of this product is recorded; the next load is a refresh
+    client.get(url)
     with CaptureQueriesContext(connection) as queries:
         client.get(url)
     more = [q["sql"] for q in queries.captured_queries if "stylestore_stylizedimage" in q["sql"]]
@@ -157,47 +158,59 @@ def test_detail_page_reports_add_to_cart_and_includes_the_beacon(client, world):
     assert 'data-stylestore-endpoint="/api/v1/visitor/events/"' in html
 
 
-def test_detail_page_records_one_view_per_visit_not_per_refresh(client, world):
+def test_detail_page_beacon_reports_one_view_per_visit_not_per_refresh(client, world):
     products, _ = world(2, 2)
-    client.get(products[0].get_absolute_url())
-    client.get(products[0].get_absolute_url())
-    client.get(products[1].get_absolute_url())
+    html = view_product(client, products[0]).content.decode()
+    assert f'data-stylestore-view="shop.product:{products[0].pk}" data-stylestore-view-field="image"' in html
+    view_product(client, products[0])  # a refresh: the server tells it from a new view
+    view_product(client, products[1])
     assert StyleEvent.objects.filter(kind="view").count() == 2
     visitor = Visitor.objects.get()
     assert visitor.state["s"]  # the views spread preference over the styles
+    assert "data-stylestore-view" not in client.get("/").content.decode()  # the listing is no view
 
 
-def test_refresh_writes_nothing_and_recent_views_stay_bounded(client, world):
-    """A refresh is told from the visitor's row: only reads, no lock. The row
-    remembers the latest ``MAX_RECENT_VIEWS`` views; an older one seen again is a new view."""
+def test_serving_a_product_page_writes_nothing_and_recent_views_stay_bounded(client, world):
+    """The page only reads (its view arrives with the beacon). The row remembers the
+    latest ``MAX_RECENT_VIEWS`` views; an older one seen again is a new view."""
     products, _ = world(events.MAX_RECENT_VIEWS + 2, 1)
     url = products[0].get_absolute_url()
-    client.get(url)
-    with CaptureQueriesContext(connection) as refresh:
-        client.get(url)
-    assert [q["sql"] for q in refresh.captured_queries if not q["sql"].startswith("SELECT")] == []
+    for _ in range(2):  # a new visitor, then one with a row and a recorded view of it
+        with CaptureQueriesContext(connection) as page:
+            client.get(url)
+        assert [q["sql"] for q in page.captured_queries if not q["sql"].startswith("SELECT")] == []
+        view_product(client, products[0])
     for product in products[1:]:
-        client.get(product.get_absolute_url())
+        view_product(client, product)
     recent = Visitor.objects.get().recent_views
     first_source = str(SourceImage.objects.get(object_id=str(products[0].pk)).pk)
     assert len(recent) == events.MAX_RECENT_VIEWS and first_source not in recent
-    client.get(url)
+    view_product(client, products[0])
     assert StyleEvent.objects.filter(kind="view").count() == len(products) + 1
 
 
+def record_server_side(client, product):
+    """``events.record_view`` as a shop's view calls it, for this client's visitor."""
+    request = RequestFactory().get(product.get_absolute_url())
+    request.COOKIES.update({name: morsel.value for name, morsel in client.cookies.items()})
+    return events.record_view(request, product, "image")
+
+
 @pytest.mark.django_db(transaction=True)
-def test_view_of_a_photo_whose_indexed_source_row_was_replaced(client, world):
+def test_server_side_view_of_a_photo_whose_indexed_source_row_was_replaced(client, world):
     """The per-process photo index may name a source row deleted since (a new object
-    took the deleted one's id): the view is recorded against the current row, not a 500."""
+    took the deleted one's id): the view is recorded against the current row, not an error."""
     products, _ = world(1, 1)
     product = products[0]
-    client.get(product.get_absolute_url())  # the index now holds the product's source row
+    client.get(product.get_absolute_url())  # the visitor's cookie
+    assert record_server_side(client, product)  # the index now holds the product's source row
+    assert not record_server_side(client, product)  # a refresh
     old = SourceImage.objects.get(object_id=str(product.pk))
     replacement = SourceImage.objects.create(content_type_id=old.content_type_id, object_id="replacement",
                                              field_name=old.field_name)
     old.delete()
     SourceImage.objects.filter(pk=replacement.pk).update(object_id=str(product.pk))
     Visitor.objects.update(recent_views={})
-    assert client.get(product.get_absolute_url()).status_code == 200
+    assert record_server_side(client, product)
     views = StyleEvent.objects.filter(kind="view").order_by("pk").values_list("source_id", flat=True)
     assert list(views) == [None, replacement.pk]  # the first view's source went with its row

@@ -1,6 +1,8 @@
 /*
  * Stylestore's storefront script: reports what the visitor sees and does.
  *
+ * - Views: the script tag's data-stylestore-view="<reference>" (a product page) is
+ *   reported once per page load; the server tells a refresh from a new view.
  * - Impressions: an image with data-stylestore-choice counts once at least half of it
  *   has been on screen (IntersectionObserver): a variant below the fold was not seen.
  * - Clicks: a click on a link that contains such an image, or on the image itself.
@@ -57,11 +59,17 @@
     if (choice) event.choice = choice;
     for (var key in extra || {}) event[key] = extra[key];
     queue.push(event);
-    if (kind === "impression") {
+    if (kind === "impression" || kind === "view") {
       if (!timer) timer = setTimeout(flush, FLUSH_DELAY_MS);
     } else {
       flush();  // clicks and carts often navigate away: send now
     }
+  }
+
+  // The page's view (a product page): sent with the first impressions, in one request.
+  var viewed = script.getAttribute("data-stylestore-view");
+  if (viewed) {
+    track("view", null, { source: viewed, field: script.getAttribute("data-stylestore-view-field") || undefined });
   }
 
   // Impressions ---------------------------------------------------------------
