@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -81,13 +82,17 @@ class _TTLCache:
 
 
 _cache = _TTLCache()
+#: Markup the template tags render the same way for many requests (the style picker's
+#: options), keyed by everything it is made of.
+fragments = _TTLCache()
 
 
 def clear_caches(**kwargs):
-    """Forget the cached model and embeddings. Connected to saving and deleting a
-    style, so an admin's change shows at once in the process that made it (the others
+    """Forget the cached model, embeddings and markup. Connected to saving and deleting
+    a style, so an admin's change shows at once in the process that made it (the others
     follow within ``EMBEDDINGS_TTL``)."""
     _cache.clear()
+    fragments.clear()
 
 
 post_save.connect(clear_caches, sender=Style, dispatch_uid="stylestore-personalization-style-saved")
@@ -308,6 +313,12 @@ class PageImage:
     def field_file(self):
         return getattr(self.obj, self.field_name)
 
+    @cached_property
+    def original_url(self) -> str:
+        # Once per request: every look of the image (picker, gallery) falls back to it.
+        field_file = self.field_file
+        return field_file.url if field_file else ""
+
 
 @dataclass(frozen=True)
 class StyledImage:
@@ -461,16 +472,15 @@ def render(entry: PageImage, style_key, *, size=None, alt=None, propensity=1.0, 
         if entry.original_size is None:
             entry.original_size = _original_size(field_file)
         width, height = entry.original_size
-        url = field_file.url
+        url = entry.original_url
         return StyledImage(url, width, height, (), None, alt, None, propensity, reason, entry.reference, url)
     style, renditions = entry.variants[style_key]
     shown = _pick_rendition(renditions, size or stylestore_settings.DEFAULT_SIZE)
     candidates = tuple((r.url, r.width) for r in renditions if r.width)
     described = _("%(alt)s, in the style “%(style)s”") % {"alt": alt, "style": style.name}
-    field_file = entry.field_file
     return StyledImage(
         shown.url, shown.width, shown.height, candidates, style, described, choice_id, propensity, reason,
-        entry.reference, field_file.url if field_file else "",
+        entry.reference, entry.original_url,
     )
 
 

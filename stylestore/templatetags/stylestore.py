@@ -61,8 +61,8 @@ from django import template
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from ..personalization import service
@@ -204,37 +204,64 @@ def _picker_option(image, selected):
     )
 
 
+#: How long a process reuses a product's rendered picker options. Short: a storage that
+#: signs its URLs (S3) must never have an option served much after it was signed.
+PICKER_OPTIONS_SECONDS = 60
+
+
+def _picker_options(visitor, obj, field_name, size, alt):
+    """The picker's ``<li>`` buttons, or "" with fewer than two looks. Cached per
+    process under everything the markup is made of (the looks' files and URLs, the
+    original photo, size, alt text, the visitor's pick, the language): rendering the
+    options was most of what personalization added to a product page."""
+    entry = service.page_image(visitor, obj, field_name)
+    state = visitor.state
+    key = (
+        "picker", entry.original_url, entry.original_size, size, alt, state.pick if state else None, get_language(),
+        tuple((info, tuple((r.url, r.width, r.height, r.max_side) for r in renditions))
+              for info, renditions in entry.variants.values()),
+    )
+
+    def render():
+        options = service.style_options(visitor, obj, field_name, size=size, alt=alt)
+        if len(options) < 2:
+            return ""
+        buttons = [_picker_option(image, selected) for image, selected in options]
+        if any(selected for _image, selected in options):
+            buttons.append(
+                '<li><button type="submit" name="style" value="" data-stylestore-reset>'
+                f'{html.escape(_("Let the shop choose"))}</button></li>'
+            )
+        return "".join(buttons)
+
+    return service.fragments.get(key, PICKER_OPTIONS_SECONDS, render)
+
+
 @register.simple_tag(takes_context=True)
 def style_picker(context, obj, field_name="image", size=None, alt=None):
     """A form choosing this product's look: one button per look (the original photo
     and every visible variant), and "Let the shop choose" once the visitor has picked.
     Without consent, or with a single look, nothing.
 
-    Built in Python, not an inclusion template: it renders on every personalized
-    product page, and a template's per-option cost would make up most of what
-    personalization adds to the page.
+    Built in Python, not an inclusion template, and its options cached: it renders on
+    every personalized product page.
     """
     visitor = _visitor(context)
     if obj is None or not visitor.consent:
         return ""
-    options = service.style_options(visitor, obj, field_name, size=size and int(size), alt=alt)
-    if len(options) < 2:
+    buttons = _picker_options(visitor, obj, field_name, size and int(size), alt)
+    if not buttons:
         return ""
-    buttons = [_picker_option(image, selected) for image, selected in options]
-    if any(selected for _image, selected in options):
-        buttons.append(
-            '<li><button type="submit" name="style" value="" data-stylestore-reset>'
-            f'{html.escape(_("Let the shop choose"))}</button></li>'
-        )
     csrf_token = context.get("csrf_token")
-    fields = [("next", context["request"].get_full_path()), ("source", options[0][0].reference), ("field", field_name)]
+    fields = [("next", context["request"].get_full_path()), ("source", service.page_image(visitor, obj, field_name).reference),
+              ("field", field_name)]
     if csrf_token:
         fields.insert(0, ("csrfmiddlewaretoken", csrf_token))
     hidden = "".join(f'<input type="hidden"{_attributes([("name", name), ("value", value)])}>' for name, value in fields)
     return mark_safe(
         f'<form class="stylestore-picker" method="post"{_attributes([("action", reverse("stylestore_personalization:pick"))])} '
         f'data-stylestore-picker>{hidden}<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
-        f'<ul class="stylestore-picker-options">{"".join(buttons)}</ul></fieldset>'
+        f'<ul class="stylestore-picker-options">{buttons}</ul></fieldset>'
         '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>'
     )
 

@@ -1,11 +1,13 @@
 """The template tags on the demo shop's pages: what each visitor sees, and what it costs."""
+import re
+
 import pytest
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
-from stylestore.models import SourceImage, StylizedImage
-from stylestore.personalization import events
+from stylestore.models import SourceImage, Style, StylizedImage
+from stylestore.personalization import events, service
 from stylestore.personalization.models import StyleEvent, Visitor
 
 from .conftest import impressions, page_images, post_events, shown_styles, style_of, view_product
@@ -214,3 +216,32 @@ def test_server_side_view_of_a_photo_whose_indexed_source_row_was_replaced(clien
     assert record_server_side(client, product)
     views = StyleEvent.objects.filter(kind="view").order_by("pk").values_list("source_id", flat=True)
     assert list(views) == [None, replacement.pk]  # the first view's source went with its row
+
+
+def picker_options(response):
+    """The picker's buttons (without the form's per-request CSRF token and path)."""
+    match = re.search(r'<ul class="stylestore-picker-options">.*?</ul>', response.content.decode(), re.S)
+    return match[0] if match else ""
+
+
+def test_picker_options_are_reused_until_what_they_show_changes(client, world, make_variant):
+    """The rendered options are kept per process under everything they are made of: a
+    new look, another pick or another size shows at once, without clearing anything."""
+    products, styles = world(1, 2)
+    extra = Style.objects.create(name="Style late", slug="s-late", kind=Style.Kind.PRESET, preset_weights={"1": 1})
+    url = products[0].get_absolute_url()
+    first = picker_options(client.get(url))
+    assert first.count("<button") == 3 and 'aria-pressed="true"' not in first  # original + two looks
+    assert picker_options(client.get(url)) == first  # reused
+    service.fragments.clear()
+    assert picker_options(client.get(url)) == first  # rendered afresh, the same markup
+
+    make_variant(products[0], extra)  # a look becomes visible (no style saved: no cache cleared)
+    with_new_look = picker_options(client.get(url))
+    assert with_new_look.count("<button") == 4 and 'value="s-late"' in with_new_look
+
+    client.post("/stylestore/pick/", {"style": styles[1].slug, "source": f"shop.product:{products[0].pk}",
+                                      "next": url})
+    picked = picker_options(client.get(url))
+    assert re.search(rf'value="{styles[1].slug}" aria-pressed="true"', picked)
+    assert "data-stylestore-reset" in picked
