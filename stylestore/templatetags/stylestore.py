@@ -53,14 +53,16 @@ All of them need the request in the template context
 """
 import functools
 import html
+import math
 import mimetypes
 import posixpath
 from urllib.parse import urlsplit
 
 from django import template
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -259,7 +261,7 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
         fields.insert(0, ("csrfmiddlewaretoken", csrf_token))
     hidden = "".join(f'<input type="hidden"{_attributes([("name", name), ("value", value)])}>' for name, value in fields)
     return mark_safe(
-        f'<form class="stylestore-picker" method="post"{_attributes([("action", reverse("stylestore_personalization:pick"))])} '
+        f'<form class="stylestore-picker" method="post"{_attributes([("action", _fixed_url("stylestore_personalization:pick"))])} '
         f'data-stylestore-picker>{hidden}<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
         f'<ul class="stylestore-picker-options">{buttons}</ul></fieldset>'
         '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>'
@@ -273,12 +275,20 @@ def more_in_this_style(context, obj, field_name="image", limit=4):
     return [o for o, _ in service.more_in_this_style(_visitor(context), obj, field_name, limit=int(limit))]
 
 
+def _fixed_url(name, **kwargs):
+    """``reverse(name)`` kept per process (keyed by the URL configuration and script
+    prefix it depends on): the beacon and the picker each need one on every
+    personalized page, and reversing cost as much as rendering the tag."""
+    key = ("url", name, tuple(sorted(kwargs.items())), get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    return service.fragments.get(key, math.inf, lambda: reverse(name, kwargs=kwargs or None))
+
+
 @register.simple_tag(takes_context=True)
 def stylestore_beacon(context, view=None, field_name="image"):
     if not _visitor(context).consent:
         return ""
     attrs = [("src", static("stylestore/stylestore.js")),
-             ("data-stylestore-endpoint", reverse("stylestore_api:visitor-events", kwargs={"version": "v1"}))]
+             ("data-stylestore-endpoint", _fixed_url("stylestore_api:visitor-events", version="v1"))]
     if view is not None:
         opts = view._meta
         attrs += [("data-stylestore-view", f"{opts.app_label}.{opts.model_name}:{view.pk}"),
