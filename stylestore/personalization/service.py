@@ -26,10 +26,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.db.models import Q, Sum
@@ -569,7 +570,14 @@ class ChoiceRecord:
 
 def _signer(visitor_key):
     # Salted with the visitor's key: a token is only valid for the visitor it was made for.
-    return signing.Signer(salt=f"{CHOICE_SALT}.{visitor_key}")
+    return _cached_signer(visitor_key, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
+
+
+@lru_cache(maxsize=1024)
+def _cached_signer(visitor_key, secret, fallbacks):
+    # Kept per visitor (and secret: a rotated key makes new signers): a page signs one
+    # token per image, and making the signer cost as much as signing.
+    return signing.Signer(key=secret, fallback_keys=list(fallbacks), salt=f"{CHOICE_SALT}.{visitor_key}")
 
 
 def sign_choice(visitor_key: str, record: ChoiceRecord) -> str:

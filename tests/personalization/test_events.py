@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from stylestore.personalization import events, policy
+from stylestore.personalization import events, policy, service
 from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
 from stylestore.schedules import PURGE_SCHEDULE, ensure_schedules
 
@@ -207,3 +207,18 @@ def test_server_side_view_is_skipped_without_a_known_image(rf, category, db):
     request = rf.get("/")
     assert events.record_view(request, product, "image") is False
     assert get_visitor(request).consent and not Visitor.objects.exists()
+
+
+def test_choice_tokens_belong_to_one_visitor_and_survive_a_secret_key_rotation(settings):
+    record = service.ChoiceRecord(choice_id="c" * 12, source_id=3, style_id=2, propensity=0.25, history_share=0.5,
+                                  reason="history", sticky="2", available=(1, 2))
+    token = service.sign_choice("visitor-a", record)
+    assert service.read_choice("visitor-a", token) == record
+    assert service.read_choice("visitor-b", token) is None  # made for another visitor
+    assert service.read_choice("visitor-a", token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-" + "x" * 40, [old_key]
+    assert service.read_choice("visitor-a", token) == record  # issued before the rotation
+    assert service.read_choice("visitor-a", service.sign_choice("visitor-a", record)) == record
+    settings.SECRET_KEY_FALLBACKS = []
+    assert service.read_choice("visitor-a", token) is None  # the old key retired
