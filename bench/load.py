@@ -1,6 +1,6 @@
 """Web load: the product page with and without personalization, and the events endpoint.
 
-Usage: ``.venv/bin/python bench/load.py [--seconds 48] [--threads 8] [--workers 2] [--server-threads 4]``
+Usage: ``.venv/bin/python bench/load.py [--seconds 72] [--threads 8] [--workers 2] [--server-threads 4]``
 
 Starts gunicorn on 127.0.0.1 against a throw-away copy of the demo shop (its own
 SQLite database and media folder, seeded with the demo catalogue, three ready variants
@@ -22,7 +22,7 @@ measures requests/s and p50/p95/p99 latency, all in one run:
   consent likewise;
 - ``events``: ``POST /api/v1/visitor/events/`` with a batch of view events.
 
-The page variants alternate in eight short rounds, each visitor keeping its cookies
+The page variants alternate in twelve one-second rounds (at the default length), each visitor keeping its cookies
 throughout, so drifting load from other processes on the machine
 affects all variants alike. Throttling is switched off in the throw-away shop: the
 benchmark measures serving requests, not refusing them. Any failed request is an
@@ -240,7 +240,7 @@ def summary(latencies, errors, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=48.0, help="measured seconds in all (default 48)")
+    parser.add_argument("--seconds", type=float, default=72.0, help="measured seconds in all (default 72)")
     parser.add_argument("--threads", type=int, default=8, help="concurrent visitors (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     parser.add_argument("--server-threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
@@ -273,7 +273,7 @@ def main():
         run_phase(anonymous, 2, page)
         run_phase([Visitor(shop.port, True) for _ in range(args.threads)], 2, events)
 
-        rounds, page_seconds = 8, args.seconds * 2 / 3
+        rounds, page_seconds = 12, args.seconds * 2 / 3
         kinds = {"page, personalized": (page, consenting), "page, not personalized": (page, anonymous),
                  "listing, personalized": (listing, consenting), "listing, not personalized": (listing, anonymous)}
         results = {name: ([], []) for name in kinds}
