@@ -30,10 +30,10 @@
     ``img``; ``exclude`` leaves out the look of that image (the one already shown).
 
 ``{% style_picker product "image" %}``
-    A form of buttons, one per available look plus the original photo. It posts to
-    ``stylestore_personalization:pick`` (works without JavaScript); the script swaps
-    the image in place instead. Renders nothing without consent (a pick could not be
-    remembered).
+    A form of buttons, one per available look plus the original photo. The script
+    sends the pick and swaps the image in place; without JavaScript the form opens
+    ``stylestore_personalization:pick``, which confirms the pick with a CSRF-protected
+    form. Renders nothing without consent (a pick could not be remembered).
 
 ``{% more_in_this_style product "image" limit=4 as similar %}``
     Products whose photos are closest in style to the visitor's preferred look; their
@@ -254,14 +254,13 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
     buttons = _picker_options(visitor, obj, field_name, size and int(size), alt)
     if not buttons:
         return ""
-    csrf_token = context.get("csrf_token")
+    # GET, and no CSRF token: without JavaScript this only opens a page confirming the
+    # pick, whose own form posts it (see personalization.views.pick).
     fields = [("next", context["request"].get_full_path()), ("source", service.page_image(visitor, obj, field_name).reference),
               ("field", field_name)]
-    if csrf_token:
-        fields.insert(0, ("csrfmiddlewaretoken", csrf_token))
     hidden = "".join(f'<input type="hidden"{_attributes([("name", name), ("value", value)])}>' for name, value in fields)
     return mark_safe(
-        f'<form class="stylestore-picker" method="post"{_attributes([("action", _fixed_url("stylestore_personalization:pick"))])} '
+        f'<form class="stylestore-picker" method="get"{_attributes([("action", _fixed_url("stylestore_personalization:pick"))])} '
         f'data-stylestore-picker>{hidden}<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
         f'<ul class="stylestore-picker-options">{buttons}</ul></fieldset>'
         '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>'

@@ -3,7 +3,7 @@ import re
 
 import pytest
 from django.db import connection
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from stylestore.models import SourceImage, Style, StylizedImage
@@ -245,3 +245,24 @@ def test_picker_options_are_reused_until_what_they_show_changes(client, world, m
     picked = picker_options(client.get(url))
     assert re.search(rf'value="{styles[1].slug}" aria-pressed="true"', picked)
     assert "data-stylestore-reset" in picked
+
+
+def test_picker_without_javascript_confirms_with_a_csrf_protected_form(world):
+    """The picker opens the pick page with GET (no token on the product page, no CSRF
+    cookie renewed for it); that page's form posts the pick with a CSRF token."""
+    products, styles = world(1, 2)
+    client = Client(enforce_csrf_checks=True)
+    url = products[0].get_absolute_url()
+    page = client.get(url)
+    form = re.search(r'<form class="stylestore-picker" method="get" action="([^"]+)"', page.content.decode())
+    assert form and "csrfmiddlewaretoken" not in page.content.decode() and "csrftoken" not in page.cookies
+    query = {"style": styles[1].slug, "source": f"shop.product:{products[0].pk}", "field": "image", "next": url}
+    confirm = client.get(form[1], query)
+    assert confirm.status_code == 200 and styles[1].name in confirm.content.decode()
+    assert not StyleEvent.objects.filter(kind="pick").exists()  # a GET changes nothing
+    assert client.post(form[1], query).status_code == 403  # no CSRF token
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', confirm.content.decode())[1]
+    response = client.post(form[1], {**query, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response["Location"] == url
+    assert Visitor.objects.get().state["p"] == str(styles[1].pk)
+    assert client.get(form[1], {**query, "style": "no-such-style"}).status_code == 400

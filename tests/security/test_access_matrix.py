@@ -54,7 +54,7 @@ PUBLIC = {
     "shop:product_list": {"GET", "POST"},
     "shop:product": {"GET", "POST"},
     "media": {"GET", "POST"},
-    "stylestore_personalization:pick": {"POST"},
+    "stylestore_personalization:pick": {"GET", "POST"},
     "stylestore_api:style-list": {"GET"},
     "stylestore_api:style-detail": {"GET"},
     "stylestore_api:source-variants": {"GET"},
