@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test setup browser check bench clean
+.PHONY: run test setup browser wrk check bench clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	} || echo "warning: could not install chromium; the e2e tests will fail" >&2
 
+# bench/load.py drives gunicorn with wrk (Debian's package), installed here when missing.
+wrk:
+	@command -v wrk >/dev/null || { \
+		echo "Installing wrk for bench/load.py"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	} || echo "warning: could not install wrk; bench/load.py will fail" >&2
+
 run: setup
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
@@ -37,11 +45,12 @@ check: setup
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
-bench: setup
+bench: setup wrk
 	$(PY) bench/engine.py
 	$(PY) bench/jobs.py
 	$(PY) bench/personalization.py
 	$(PY) bench/choose_latency.py
+	$(PY) bench/load.py
 
 clean:
 	rm -rf var

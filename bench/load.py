@@ -1,6 +1,7 @@
 """Web load: the product page with and without personalization, and the events endpoint.
 
 Usage: ``.venv/bin/python bench/load.py [--seconds 72] [--threads 8] [--workers 2] [--server-threads 4]``
+(needs ``wrk``: ``make wrk``)
 
 Starts gunicorn on 127.0.0.1 against a throw-away copy of the demo shop (its own
 SQLite database and media folder, seeded with the demo catalogue, three ready variants
@@ -22,16 +23,22 @@ measures requests/s and p50/p95/p99 latency, all in one run:
   consent likewise;
 - ``events``: ``POST /api/v1/visitor/events/`` with a batch of view events.
 
-The page variants alternate in twelve one-second rounds (at the default length), each visitor keeping its cookies
-throughout, so drifting load from other processes on the machine
-affects all variants alike. Throttling is switched off in the throw-away shop: the
-benchmark measures serving requests, not refusing them. Any failed request is an
-error. The variants are downscaled copies of the product photos, created through the
-job state machine (claim, write, finish): the benchmark measures serving pages, and
-rendering real styles would only make the set-up slower.
+The page variants alternate in twelve rounds of one second each (at the default
+length), each visitor keeping its cookies throughout, so drifting load from other
+processes on the machine affects all variants alike. Throttling is switched off in the
+throw-away shop: the benchmark measures serving requests, not refusing them. Any
+failed request is an error. The variants are downscaled copies of the product photos,
+created through the job state machine (claim, write, finish): the benchmark measures
+serving pages, and rendering real styles would only make the set-up slower.
 
-The load generator is this script's threads speaking HTTP/1.1 over keep-alive
-connections (``http.client``); the whole run stays under two minutes.
+The load generator is wrk (``make wrk`` installs Debian's package): one thread and
+one keep-alive connection per visitor, each with that visitor's cookies, so the
+client costs the two cores little next to the server. Python only seeds the shop and
+makes the visitors browse. The whole run takes about a minute and a half.
+
+This machine's speed drifts by tens of percent within minutes, so one run's p95
+ratio moves by several points either way; compare several runs, and the p50 and
+requests/s columns, before reading much into one.
 """
 import argparse
 import http.client
@@ -45,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -180,6 +186,14 @@ class Visitor:
                 self.cookies[name.strip()] = cookie
         return response.status, content, elapsed
 
+    def cookie_header(self):
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items() if v)
+
+    def visitor_id(self):
+        """The signed visitor id the shop issues on a first page."""
+        self.send("GET", "/")
+        return self.cookies["stylestore_vid"]
+
     def browse(self, path):
         """A product page as a browser shows it: the page, then its beacon batch."""
         status, content, _ = self.send("GET", path)
@@ -194,36 +208,63 @@ class Visitor:
             raise SystemExit(f"the beacon batch of {path} was refused: {status}")
 
 
-def run_phase(visitors, seconds, make_request):
-    """Each visitor sends requests for ``seconds``; returns latencies and errors."""
-    latencies, errors = [], []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
+WRK_SCRIPT = """
+local requests = {%(requests)s}
+local cookies = {%(cookies)s}
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  n = id
+  headers = {["Content-Type"] = "application/json"}
+  if cookies[id + 1] ~= "" then headers["Cookie"] = cookies[id + 1] end
+end
+function request()
+  n = n + 1
+  local r = requests[(n %% #requests) + 1]
+  return wrk.format(r[1], r[2], headers, r[3])
+end
+function done(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format("ERRORS %%d\\n", e.connect + e.read + e.write + e.status + e.timeout))
+  for i = 1, #latency do
+    local microseconds, count = latency(i)
+    io.write(string.format("LATENCY %%d %%d\\n", microseconds, count))
+  end
+end
+"""
 
-    def visit(index, visitor):
-        visitor.connect()  # the server closed the idle keep-alive connection between phases
-        count = 0
-        while time.monotonic() < stop_at:
-            method, path, body, expected = make_request(index, count)
-            try:
-                status, _, elapsed = visitor.send(method, path, body)
-            except (OSError, http.client.HTTPException) as exc:
-                with lock:
-                    errors.append(f"{method} {path}: {exc}")
-                visitor.connect()
-                continue
-            with lock:
-                if status == expected:
-                    latencies.append(elapsed)
-                else:
-                    errors.append(f"{method} {path}: {status}")
-            count += 1
 
-    pool = [threading.Thread(target=visit, args=(i, visitor)) for i, visitor in enumerate(visitors)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+def lua_string(text):
+    return json.dumps(text)  # a JSON string literal is a valid Lua one for these ASCII texts
+
+
+def run_phase(port, cookies, seconds, requests, script_dir):
+    """wrk with one thread and one keep-alive connection per visitor (its cookies),
+    each cycling through ``requests`` (method, path, body) for ``seconds``; returns
+    latencies and the number of failed requests (errors, or a status not 2xx/3xx)."""
+    script = script_dir / "phase.lua"
+    script.write_text(WRK_SCRIPT % {
+        "requests": ", ".join("{%s, %s, %s}" % (lua_string(m), lua_string(p), lua_string(b) if b else "nil")
+                              for m, p, b in requests),
+        "cookies": ", ".join(lua_string(c) for c in cookies),
+    })
+    result = subprocess.run(
+        ["wrk", "-t", str(len(cookies)), "-c", str(len(cookies)), "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
+         "-s", str(script), f"http://127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=seconds + 60,
+    )
+    latencies, errors = [], 0
+    for line in result.stdout.splitlines():
+        if line.startswith("LATENCY "):
+            _, microseconds, count = line.split()
+            latencies += [int(microseconds) / 1e6] * int(count)
+        elif line.startswith("ERRORS "):
+            errors = int(line.split()[1])
+    if result.returncode or not latencies:
+        raise SystemExit(f"wrk failed:\n{result.stdout}{result.stderr}")
     return latencies, errors
 
 
@@ -233,7 +274,7 @@ def summary(latencies, errors, seconds):
     def pct(p):
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else float("nan")
 
-    return {"requests": len(ordered), "errors": len(errors), "rps": round(len(ordered) / seconds, 1),
+    return {"requests": len(ordered), "errors": errors, "rps": round(len(ordered) / seconds, 1),
             "p50_ms": round(pct(50), 1), "p95_ms": round(pct(95), 1), "p99_ms": round(pct(99), 1),
             "mean_ms": round(statistics.fmean(ordered) * 1000, 1) if ordered else float("nan")}
 
@@ -245,6 +286,8 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     parser.add_argument("--server-threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/load.py needs wrk: run `make wrk` (Debian's package)")
     run_started = time.monotonic()
     shop = Shop(args.workers, args.server_threads)
     try:
@@ -253,38 +296,37 @@ def main():
         print(f"shop: {len(slugs)} products, {variants} ready variants, gunicorn {args.workers} workers x {args.server_threads} threads "
               f"on 127.0.0.1:{shop.port}; {args.threads} concurrent visitors")
 
-        def page(index, count):
-            return "GET", f"/products/{slugs[(index + count) % len(slugs)]}/", None, 200
-
-        def listing(index, count):
-            return "GET", "/", None, 200
-
-        def events(index, count):
-            batch = [{"kind": "view", "source": f"shop.product:{(index + count + i) % len(slugs) + 1}"} for i in range(5)]
-            return "POST", "/api/v1/visitor/events/", json.dumps(batch), 202
+        pages = [("GET", f"/products/{slug}/", None) for slug in slugs]
+        listing = [("GET", "/", None)]
+        views = [{"kind": "view", "source": f"shop.product:{i % len(slugs) + 1}"} for i in range(5 * len(slugs))]
+        events = [("POST", "/api/v1/visitor/events/", json.dumps(views[i:i + 5])) for i in range(0, len(views), 5)]
 
         consenting = [Visitor(shop.port, True) for _ in range(args.threads)]
-        anonymous = [Visitor(shop.port, False) for _ in range(args.threads)]
         for visitor in consenting:
             for slug in slugs:
                 visitor.browse(f"/products/{slug}/")
+        with_consent = [visitor.cookie_header() for visitor in consenting]
+        without_consent = [""] * args.threads
+        fresh = [f"stylestore_consent=1; stylestore_vid={Visitor(shop.port, True).visitor_id()}" for _ in range(args.threads)]
+
+        def phase(seconds, requests, cookies):
+            return run_phase(shop.port, cookies, seconds, requests, shop.dir)
+
         # Warm-up: every process loads its code and caches before anything is measured.
-        run_phase(consenting, 3, page)
-        run_phase(anonymous, 2, page)
-        run_phase([Visitor(shop.port, True) for _ in range(args.threads)], 2, events)
+        phase(3, pages, with_consent)
+        phase(2, pages, without_consent)
+        phase(2, events, fresh)
 
         rounds, page_seconds = 12, args.seconds * 2 / 3
-        kinds = {"page, personalized": (page, consenting), "page, not personalized": (page, anonymous),
-                 "listing, personalized": (listing, consenting), "listing, not personalized": (listing, anonymous)}
-        results = {name: ([], []) for name in kinds}
+        kinds = {"page, personalized": (pages, with_consent), "page, not personalized": (pages, without_consent),
+                 "listing, personalized": (listing, with_consent), "listing, not personalized": (listing, without_consent)}
+        results = {name: ([], 0) for name in kinds}
         for _ in range(rounds):  # alternate, so drifting machine load hits all alike
-            for name, (make_request, visitors) in kinds.items():
-                latencies, errors = run_phase(visitors, page_seconds / rounds / len(kinds), make_request)
-                results[name][0].extend(latencies)
-                results[name][1].extend(errors)
+            for name, (requests, cookies) in kinds.items():
+                latencies, errors = phase(page_seconds / rounds / len(kinds), requests, cookies)
+                results[name] = (results[name][0] + latencies, results[name][1] + errors)
         report = {name: summary(lat, err, page_seconds / len(kinds)) for name, (lat, err) in results.items()}
-        event_latencies, event_errors = run_phase([Visitor(shop.port, True) for _ in range(args.threads)],
-                                                  args.seconds / 3, events)
+        event_latencies, event_errors = phase(args.seconds / 3, events, fresh)
         report["events (5 per request)"] = summary(event_latencies, event_errors, args.seconds / 3)
     finally:
         shop.stop()
@@ -306,9 +348,6 @@ def main():
                                                "p95_overhead": round(overhead, 4),
                                                "listing_p95_overhead": round(overheads["listing"], 4),
                                                "results": report}, indent=2))
-    for rows in [errors for _latencies, errors in results.values()] + [event_errors]:
-        for line in rows[:5]:
-            print("  error:", line)
     return 1 if errors else 0
 
 
