@@ -26,9 +26,9 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
+from functools import cached_property, lru_cache
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType

@@ -266,3 +266,15 @@ def test_picker_without_javascript_confirms_with_a_csrf_protected_form(world):
     assert response.status_code == 302 and response["Location"] == url
     assert Visitor.objects.get().state["p"] == str(styles[1].pk)
     assert client.get(form[1], {**query, "style": "no-such-style"}).status_code == 400
+
+
+def test_the_original_photo_size_comes_from_its_source_row_not_its_file(client, world):
+    """The size recorded with the source's hash is what the page shows: the original
+    photo is not opened (a network round trip on S3) to render the picker."""
+    products, _ = world(1, 2)
+    source = SourceImage.objects.get(object_id=str(products[0].pk))
+    assert (source.width, source.height) == (48, 32)
+    products[0].image.storage.delete(products[0].image.name)  # were it opened, its size would be unknown
+    options = picker_options(client.get(products[0].get_absolute_url()))
+    original = re.search(r'<button[^>]*value="original"[^>]*>', options)[0]
+    assert 'data-width="48"' in original and 'data-height="32"' in original
