@@ -242,6 +242,28 @@ def retry(ids):
     return ids
 
 
+def stalled(seconds) -> bool:
+    """Whether the workers look stuck: jobs have waited longer than ``seconds``, yet
+    no job started or finished in the last ``seconds``.
+
+    A liveness signal for whatever supervises the worker cluster (``manage.py
+    stylestore_health``). django-q2 hands tasks to its workers through a
+    multiprocessing queue whose reader holds a lock while it waits; a worker killed
+    while waiting (the OOM killer, say) leaves that lock held, every other worker
+    waits on it forever and the cluster looks alive while doing nothing. The sweeper
+    cannot help (its schedule runs on those same workers): restarting the cluster does.
+    """
+    now = timezone.now()
+    since = now - timedelta(seconds=seconds)
+    waiting = StylizedImage.objects.filter(
+        Q(status=Status.PENDING, enqueued_at__lt=since) & (Q(not_before__isnull=True) | Q(not_before__lt=since))
+        | Q(status=Status.RUNNING, started_at__lt=since)
+    )
+    if not waiting.exists():
+        return False
+    return not StylizedImage.objects.filter(Q(started_at__gte=since) | Q(finished_at__gte=since)).exists()
+
+
 def sweep(*, pending_grace_seconds=120) -> dict:
     """Recover from lost tasks and dead workers. Run periodically by a django-q2 schedule.
 

@@ -70,6 +70,9 @@ CLUSTER_KILL_EVERY = 5  # every fifth kill takes the whole cluster down
 CHAOS_SECONDS = 60  # then the system is left to recover on its own
 REDIS_RESTART_AFTER = 25
 DEADLINE = 9 * 60
+# Longer than any quiet spell of a working cluster (a render's TIMEOUT plus the broker's
+# RETRY): no job started or finished for this long while jobs wait means it is stuck.
+STALL_SECONDS = 45
 WORKER_STARTED = re.compile(r"ready for work at (\d+)")
 
 
@@ -138,7 +141,8 @@ class ChaosMonkey:
         self.log = log
         self.poison_id = poison_id
         self.cluster = start_cluster()
-        self.kills = self.cluster_kills = self.restarts = 0
+        self.started_at = time.monotonic()
+        self.kills = self.cluster_kills = self.restarts = self.stall_restarts = 0
 
     def worker_pids(self):
         """Live worker processes of the current cluster: django-q2 logs each one it
@@ -167,6 +171,7 @@ class ChaosMonkey:
                 self.kills += 1
                 time.sleep(1)
                 self.cluster = self.start_cluster()
+                self.started_at = time.monotonic()
             return
         workers = [pid for pid in self.worker_pids() if not self.spared(held.get(pid, []))]
         busy = [pid for pid in workers if pid in held]
@@ -175,11 +180,19 @@ class ChaosMonkey:
             self.kills += 1
 
     def keep_alive(self):
-        """A supervisor's job: start the cluster again if it died on its own."""
+        """A supervisor's job: start the cluster again if it died on its own, or if
+        ``manage.py stylestore_health``'s signal says it is stuck (``jobs.stalled``: a
+        worker killed while waiting for a task can leave django-q2's queue locked)."""
         if self.cluster.proc.poll() is not None:
             self.cluster.log.close()
             self.cluster = self.start_cluster()
+            self.started_at = time.monotonic()
             self.restarts += 1
+        elif time.monotonic() - self.started_at > STALL_SECONDS and jobs.stalled(STALL_SECONDS):
+            self.cluster.kill()
+            self.cluster = self.start_cluster()
+            self.started_at = time.monotonic()
+            self.stall_restarts += 1
 
 
 def unfinished():
@@ -223,7 +236,8 @@ def test_chaos(chaos_jobs, media_root, tmp_path):
         monkey.cluster.stop()
     elapsed = time.monotonic() - started
     summary = {"seconds": round(elapsed), "kills": monkey.kills, "cluster_kills": monkey.cluster_kills,
-               "unprompted_restarts": monkey.restarts, "redis_restarted": redis_restarted, **sweeps}
+               "unprompted_restarts": monkey.restarts, "stall_restarts": monkey.stall_restarts,
+               "redis_restarted": redis_restarted, **sweeps}
     print("chaos summary:", summary)  # shown with -s, and on failure
 
     rows = list(StylizedImage.objects.all())

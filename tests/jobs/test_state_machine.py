@@ -1,7 +1,9 @@
 """The job rules that keep work from being lost or duplicated, without rendering."""
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import OrmQ
 
@@ -125,3 +127,23 @@ def test_auto_apply_styles_follow_new_products(make_products, styles, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         make_products(2)
     assert StylizedImage.objects.filter(style=styles[0]).count() == 2
+
+
+def test_stalled_workers_are_told_from_busy_ones_and_the_health_command_says_so(sources, styles):
+    a, b = jobs.request_variants(sources(2), styles[:1]).created
+    assert not jobs.stalled(60)  # just queued: nothing has waited long yet
+    long_ago = timezone.now() - timedelta(minutes=10)
+    StylizedImage.objects.update(enqueued_at=long_ago)
+    assert jobs.stalled(60)  # waiting ten minutes, nothing started since
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("stylestore_health", "--stalled-after", "60", stderr=StringIO())
+    assert exit_info.value.code == 1
+    jobs.claim([a])  # a worker took one: progress
+    assert not jobs.stalled(60)
+    out = StringIO()
+    call_command("stylestore_health", "--stalled-after", "60", stdout=out)
+    assert out.getvalue().strip() == "ok"
+    StylizedImage.objects.filter(pk=a).update(started_at=long_ago)  # running for ten minutes, nothing else moved
+    assert jobs.stalled(60)
+    StylizedImage.objects.update(status=Status.FAILED, finished_at=long_ago)
+    assert not jobs.stalled(60)  # nothing waiting
