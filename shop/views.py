@@ -5,6 +5,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.static import serve
 
+from stylestore.personalization.events import expect_view
+
 from .models import Category, Product
 
 
@@ -24,7 +26,9 @@ def product_list(request):
 def product_detail(request, slug):
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
     # The view is reported by the page's beacon script (see the template), with the
-    # page's impressions: serving the page writes nothing.
+    # page's impressions: serving the page writes nothing. The looks are chosen as if
+    # it were recorded already, so a refresh shows the same look.
+    expect_view(request, product, "image")
     return render(request, "shop/product_detail.html", {"product": product})
 
 

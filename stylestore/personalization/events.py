@@ -169,7 +169,7 @@ def _record(context, events) -> Outcome:
     state = policy.VisitorState.from_dict(visitor.state)
     params = service.policy_params()
     seen_ids, seen_choices = _already_recorded(visitor, events)
-    recent_views = _recent_views(visitor, now)
+    recent_views = _recent_views(visitor.recent_views, now)
     styles, sources = _still_existing(events)
 
     rows, counters, duplicates = [], defaultdict(lambda: defaultdict(float)), 0
@@ -247,11 +247,11 @@ def _still_existing(events):
     return styles, sources
 
 
-def _recent_views(visitor, now) -> dict:
-    """``{source id (str): unix time}`` of the products ``visitor`` viewed within
-    ``VIEW_REPEAT_SECONDS``: a view of one of them is a refresh."""
+def _recent_views(recent_views, now) -> dict:
+    """``{source id (str): unix time}`` of the stored views within ``VIEW_REPEAT_SECONDS``:
+    a view of one of those products is a refresh."""
     cutoff = now.timestamp() - VIEW_REPEAT_SECONDS
-    return {source: at for source, at in (visitor.recent_views or {}).items() if at >= cutoff}
+    return {source: at for source, at in (recent_views or {}).items() if at >= cutoff}
 
 
 def _choice_row(visitor, kind, choice, source_id, event_id, now):
@@ -329,6 +329,26 @@ def _add_to_counters(counters, hour):
             rows.update(**{k: F(k) + v for k, v in values.items()})
 
 
+def expect_view(request, obj, field_name) -> bool:
+    """Apply, in memory, the view this page's beacon will report, before the page
+    chooses its looks; returns whether a new view is expected (not for a refresh).
+
+    Call it from the product page's view before rendering, with
+    ``{% stylestore_beacon view=product %}`` in the page. The looks are then chosen
+    from the state the visitor will have once the beacon's batch is recorded, as a
+    refresh will see it, so a refresh shows the same look. Nothing is written here.
+    """
+    context = get_visitor(request)
+    if not context.consent:
+        return False
+    source = service.photo_source(obj, field_name)
+    if source is None or str(source[0]) in _recent_views(context.recent_views, timezone.now()):
+        return False
+    _apply_view(context.state, source[1], service.policy_params())
+    context.forget_choices()
+    return True
+
+
 def record_view(request, obj, field_name) -> bool:
     """Record a product view server-side, for a shop whose pages do not load the beacon
     script (``{% stylestore_beacon view=product %}`` reports views with the page's
@@ -355,7 +375,7 @@ def _record_view(context, source) -> bool:
     if source is None:
         return False
     visitor = context.visitor
-    if visitor is not None and str(source[0]) in _recent_views(visitor, timezone.now()):
+    if visitor is not None and str(source[0]) in _recent_views(visitor.recent_views, timezone.now()):
         return False
     return record(context, [Event(kind=Kind.VIEW, source_id=source[0], embedding=source[1])]).accepted == 1
 

@@ -110,6 +110,7 @@ class VisitorContext:
         self.choices = {}
         self.decisions = {}
         self._state = None
+        self._recent_views = None
         self.accessed = False
         self._visitor = _UNSET
         self._issue_cookie = False
@@ -169,11 +170,21 @@ class VisitorContext:
         if self._state is None:
             key = self.key
             if self._visitor is _UNSET:
-                stored = _stored_state(key)
+                stored, self._recent_views = _stored_state(key)
+            elif self._visitor is not None:
+                stored, self._recent_views = self._visitor.state, self._visitor.recent_views
             else:
-                stored = self._visitor.state if self._visitor is not None else None
+                stored, self._recent_views = None, {}
             self._state = VisitorState.from_dict(stored) if stored is not None else VisitorState()
         return self._state
+
+    @property
+    def recent_views(self) -> dict:
+        """``{source id: unix time}`` of the visitor's latest views, as stored ({} without
+        consent or a row); read with the state, in the same query."""
+        if self.state is None:
+            return {}
+        return self._recent_views or {}
 
     def get_or_create_visitor(self, *, lock=False):
         """The ``Visitor`` row, created if needed; locked for update with ``lock`` (call
@@ -252,20 +263,23 @@ def _visitor_by_key(key, *, lock=False):
 
 
 def _stored_state(key):
-    """The stored state (a dict) of the visitor with this key, or None without a row.
-    One column through a cursor: every personalized page reads it and needs nothing
-    else of the row, and building a model instance cost several times the query."""
+    """``(state, recent_views)`` as stored for the visitor with this key, ``(None, {})``
+    without a row. Two columns through a cursor: every personalized page reads them and
+    needs nothing else of the row, and building a model instance cost several times the
+    query."""
     connection = connections[Visitor.objects.db]
     quote = connection.ops.quote_name
-    field = Visitor._meta.get_field("state")
+    fields = [Visitor._meta.get_field("state"), Visitor._meta.get_field("recent_views")]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {quote(field.column)} FROM {quote(Visitor._meta.db_table)} "
+            f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(Visitor._meta.db_table)} "
             f"WHERE {quote(Visitor._meta.get_field('key').column)} = %s",
             [key],
         )
         row = cursor.fetchone()
-    return None if row is None else field.from_db_value(row[0], None, connection)
+    if row is None:
+        return None, {}
+    return tuple(field.from_db_value(value, None, connection) for field, value in zip(fields, row))
 
 
 def get_visitor(request) -> VisitorContext:

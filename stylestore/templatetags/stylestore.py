@@ -45,8 +45,10 @@
     ``view``, it also reports that this visitor viewed that object's image (a product
     page), in the same request as the page's impressions: the page itself then writes
     nothing, and a page that was only prefetched, or fetched by a client that runs no
-    script, is not counted as a view. A shop rendering pages without the script
-    records views server-side with ``events.record_view`` instead.
+    script, is not counted as a view. Call ``events.expect_view`` in the page's view
+    first, so its looks are chosen as if the view were recorded (a refresh then shows
+    the same look). A shop rendering pages without the script records views
+    server-side with ``events.record_view`` instead.
 
 All of them need the request in the template context
 (``django.template.context_processors.request``).

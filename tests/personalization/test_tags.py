@@ -278,3 +278,19 @@ def test_the_original_photo_size_comes_from_its_source_row_not_its_file(client, 
     options = picker_options(client.get(products[0].get_absolute_url()))
     original = re.search(r'<button[^>]*value="original"[^>]*>', options)[0]
     assert 'data-width="48"' in original and 'data-height="32"' in original
+
+
+def test_a_product_page_chooses_its_look_from_the_state_its_view_will_leave(client, world):
+    """The page writes nothing, yet chooses as if its view were recorded: once the
+    beacon's batch (the view and the main image's impression) arrives, a refresh shows
+    the same look, on every product, and the page's state is the one the batch left."""
+    products, _ = world(4, 3, looks=[2, 1, 0, 2])
+    for product in products:
+        url = product.get_absolute_url()
+        html = client.get(url).content.decode()
+        first = page_images(html)[f"shop.product:{product.pk}"]
+        post_events(client, [{"kind": "view", "source": f"shop.product:{product.pk}"},
+                             {"kind": "impression", "choice": first["data-stylestore-choice"]}])
+        again = page_images(client.get(url).content.decode())[f"shop.product:{product.pk}"]
+        assert style_of(again["src"]) == style_of(first["src"]), product
+    assert StyleEvent.objects.filter(kind="view").count() == len(products)
