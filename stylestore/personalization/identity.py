@@ -211,6 +211,7 @@ class VisitorContext:
         """Adopt ``visitor`` (just saved) as this request's row and state."""
         self._visitor = visitor
         self._state = VisitorState.from_dict(visitor.state)
+        self._recent_views = visitor.recent_views
         self.forget_choices()
 
     def rotate(self):
