@@ -255,8 +255,10 @@ def stalled(seconds) -> bool:
     """
     now = timezone.now()
     since = now - timedelta(seconds=seconds)
+    # Pending since before the window: by creation, not by ``enqueued_at``, which the
+    # sweeper moves each time it re-sends a task that no worker took.
     waiting = StylizedImage.objects.filter(
-        Q(status=Status.PENDING, enqueued_at__lt=since) & (Q(not_before__isnull=True) | Q(not_before__lt=since))
+        Q(status=Status.PENDING, created_at__lt=since) & (Q(not_before__isnull=True) | Q(not_before__lt=since))
         | Q(status=Status.RUNNING, started_at__lt=since)
     )
     if not waiting.exists():

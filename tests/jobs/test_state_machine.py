@@ -133,8 +133,10 @@ def test_stalled_workers_are_told_from_busy_ones_and_the_health_command_says_so(
     a, b = jobs.request_variants(sources(2), styles[:1]).created
     assert not jobs.stalled(60)  # just queued: nothing has waited long yet
     long_ago = timezone.now() - timedelta(minutes=10)
-    StylizedImage.objects.update(enqueued_at=long_ago)
+    StylizedImage.objects.update(created_at=long_ago)
     assert jobs.stalled(60)  # waiting ten minutes, nothing started since
+    jobs.sweep(pending_grace_seconds=0)  # the sweeper re-sends them: still waiting, still stalled
+    assert jobs.stalled(60)
     with pytest.raises(SystemExit) as exit_info:
         call_command("stylestore_health", "--stalled-after", "60", stderr=StringIO())
     assert exit_info.value.code == 1
