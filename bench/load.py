@@ -164,12 +164,8 @@ class Visitor:
     """One simulated visitor: a keep-alive connection and its cookies (consent given or not)."""
 
     def __init__(self, port, consent):
-        self.port = port
-        self.connect()
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.cookies = {"stylestore_consent": "1"} if consent else {}
-
-    def connect(self):
-        self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def send(self, method, path, body=None):
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items() if v)} if self.cookies else {}
