@@ -28,13 +28,13 @@ import secrets
 import time
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
-from django.core import signing
 from django.db import IntegrityError, connections, transaction
 from django.dispatch import receiver
 from django.utils.cache import patch_vary_headers
 
 from ..conf import stylestore_settings
 from .models import Visitor
+from . import tokens
 from .policy import VisitorState
 
 VISITOR_HEADER = "X-Visitor-Id"
@@ -44,7 +44,7 @@ REFUSALS = frozenset({"", "0", "false", "no", "off", "denied", "deny", "declined
 #: The cookie is re-issued (its expiry slides) at most once a day, not on every response.
 REISSUE_AFTER_SECONDS = 24 * 3600
 REQUEST_ATTR = "stylestore_visitor"
-SIGNING_SALT = "stylestore.visitor"
+TOKEN_PURPOSE = "visitor"
 KEY_RE = re.compile(r"[0-9a-f]{32}")
 _UNSET = object()
 
@@ -69,16 +69,18 @@ def new_key() -> str:
 def sign_key(key: str, issued: int | None = None) -> str:
     """The token a cookie or ``X-Visitor-Id`` carries: the key, when it was issued, a MAC."""
     issued = int(time.time()) if issued is None else issued
-    return signing.Signer(salt=SIGNING_SALT).sign(f"{key}-{issued:x}")
+    return tokens.sign(f"{key}-{issued:x}", TOKEN_PURPOSE)
 
 
 def unsign_token(token: str):
     """``(key, issued)`` for a valid, unexpired token; None for anything else."""
+    value = tokens.unsign(token, TOKEN_PURPOSE)
+    if value is None:
+        return None
     try:
-        value = signing.Signer(salt=SIGNING_SALT).unsign(token)
         key, issued_hex = value.split("-")
         issued = int(issued_hex, 16)
-    except (signing.BadSignature, ValueError):
+    except ValueError:
         return None
     if not KEY_RE.fullmatch(key) or time.time() - issued > stylestore_settings.VISITOR_COOKIE_AGE:
         return None

@@ -28,26 +28,25 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from functools import cached_property, lru_cache
+from functools import cached_property
 
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core import signing
 from django.db.models import Q, Sum
+from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
 from ..models import SourceImage, Style, StylizedImage
 from ..storage import variant_storage
-from . import policy
+from . import policy, tokens
 from .models import StyleHourlyStats
 
 #: Style and product-photo embedding tables are rebuilt this often (per process).
 EMBEDDINGS_TTL = 60
 #: The pick that means "always show me the original photos".
 ORIGINAL = "original"
-CHOICE_SALT = "stylestore.choice"
+CHOICE_PURPOSE = "choice"
 CHOICE_VERSION = "1"
 
 
@@ -91,13 +90,15 @@ fragments = _TTLCache()
 def clear_caches(**kwargs):
     """Forget the cached model, embeddings and markup. Connected to saving and deleting
     a style, so an admin's change shows at once in the process that made it (the others
-    follow within ``EMBEDDINGS_TTL``)."""
+    follow within ``EMBEDDINGS_TTL``), and to a changed setting (URLs, storage, policy
+    parameters: tests and ``override_settings``)."""
     _cache.clear()
     fragments.clear()
 
 
 post_save.connect(clear_caches, sender=Style, dispatch_uid="stylestore-personalization-style-saved")
 post_delete.connect(clear_caches, sender=Style, dispatch_uid="stylestore-personalization-style-deleted")
+setting_changed.connect(clear_caches, dispatch_uid="stylestore-personalization-setting-changed")
 
 
 def policy_params() -> policy.PolicyParams:
@@ -568,18 +569,6 @@ class ChoiceRecord:
         return policy.Choice(self.style_key, self.propensity, self.reason, self.history_share, self.sticky)
 
 
-def _signer(visitor_key):
-    # Salted with the visitor's key: a token is only valid for the visitor it was made for.
-    return _cached_signer(visitor_key, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
-
-
-@lru_cache(maxsize=1024)
-def _cached_signer(visitor_key, secret, fallbacks):
-    # Kept per visitor (and secret: a rotated key makes new signers): a page signs one
-    # token per image, and making the signer cost as much as signing.
-    return signing.Signer(key=secret, fallback_keys=list(fallbacks), salt=f"{CHOICE_SALT}.{visitor_key}")
-
-
 def sign_choice(visitor_key: str, record: ChoiceRecord) -> str:
     payload = "|".join(
         [
@@ -594,13 +583,16 @@ def sign_choice(visitor_key: str, record: ChoiceRecord) -> str:
             ".".join(map(str, record.available)),
         ]
     )
-    return _signer(visitor_key).sign(payload)
+    # Signed in the visitor's context: a token is only valid for the visitor it was made for.
+    return tokens.sign(payload, CHOICE_PURPOSE, visitor_key)
 
 
 def read_choice(visitor_key: str, token: str) -> ChoiceRecord | None:
     """The record a valid token of this visitor carries; None for anything else."""
+    payload = tokens.unsign(token, CHOICE_PURPOSE, visitor_key)
+    if payload is None:
+        return None
     try:
-        payload = _signer(visitor_key).unsign(token)
         version, choice_id, source, style, propensity, share, reason, sticky, available = payload.split("|")
         if version != CHOICE_VERSION:
             return None
@@ -614,5 +606,5 @@ def read_choice(visitor_key: str, token: str) -> ChoiceRecord | None:
             sticky=sticky or None,
             available=tuple(int(x) for x in available.split(".")) if available else (),
         )
-    except (signing.BadSignature, ValueError):
+    except ValueError:
         return None

@@ -208,37 +208,46 @@ def _picker_option(image, selected):
     )
 
 
-#: How long a process reuses a product's rendered picker options. Short: a storage that
+#: How long a process reuses a product's rendered picker. Short: a storage that
 #: signs its URLs (S3) must never have an option served much after it was signed.
-PICKER_OPTIONS_SECONDS = 60
+PICKER_MARKUP_SECONDS = 60
 
 
-def _picker_options(visitor, obj, field_name, size, alt):
-    """The picker's ``<li>`` buttons, or "" with fewer than two looks. Cached per
-    process under everything the markup is made of (the looks' files and URLs, the
-    original photo, size, alt text, the visitor's pick, the language): rendering the
-    options was most of what personalization added to a product page."""
+def _picker_markup(visitor, obj, field_name, size, alt):
+    """The picker's form around its hidden fields, as ``(opening, rest)``, or None with
+    fewer than two looks. Cached per process under everything the markup is made of
+    (the looks' files and URLs, the original photo, size, alt text, the visitor's pick,
+    the language, the form's action): rendering it was most of what personalization
+    added to a product page."""
     entry = service.page_image(visitor, obj, field_name)
     state = visitor.state
+    action = _fixed_url("stylestore_personalization:pick")
     key = (
-        "picker", entry.original_url, entry.original_size, size, alt, state.pick if state else None, get_language(),
-        tuple((info, tuple((r.url, r.width, r.height, r.max_side) for r in renditions))
-              for info, renditions in entry.variants.values()),
+        "picker", action, entry.original_url, entry.original_size, size, alt, state.pick if state else None,
+        get_language(), tuple((info, tuple((r.url, r.width, r.height, r.max_side) for r in renditions))
+                              for info, renditions in entry.variants.values()),
     )
 
     def render():
         options = service.style_options(visitor, obj, field_name, size=size, alt=alt)
         if len(options) < 2:
-            return ""
+            return None
         buttons = [_picker_option(image, selected) for image, selected in options]
         if any(selected for _image, selected in options):
             buttons.append(
                 '<li><button type="submit" name="style" value="" data-stylestore-reset>'
                 f'{html.escape(_("Let the shop choose"))}</button></li>'
             )
-        return "".join(buttons)
+        # GET, and no CSRF token: without JavaScript this only opens a page confirming
+        # the pick, whose own form posts it (see personalization.views.pick).
+        return (
+            f'<form class="stylestore-picker" method="get"{_attributes([("action", action)])} data-stylestore-picker>',
+            f'<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
+            f'<ul class="stylestore-picker-options">{"".join(buttons)}</ul></fieldset>'
+            '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>',
+        )
 
-    return service.fragments.get(key, PICKER_OPTIONS_SECONDS, render)
+    return service.fragments.get(key, PICKER_MARKUP_SECONDS, render)
 
 
 @register.simple_tag(takes_context=True)
@@ -247,26 +256,19 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
     and every visible variant), and "Let the shop choose" once the visitor has picked.
     Without consent, or with a single look, nothing.
 
-    Built in Python, not an inclusion template, and its options cached: it renders on
-    every personalized product page.
+    Built in Python, not an inclusion template, and cached but for its hidden fields:
+    it renders on every personalized product page.
     """
     visitor = _visitor(context)
     if obj is None or not visitor.consent:
         return ""
-    buttons = _picker_options(visitor, obj, field_name, size and int(size), alt)
-    if not buttons:
+    markup = _picker_markup(visitor, obj, field_name, size and int(size), alt)
+    if markup is None:
         return ""
-    # GET, and no CSRF token: without JavaScript this only opens a page confirming the
-    # pick, whose own form posts it (see personalization.views.pick).
     fields = [("next", context["request"].get_full_path()), ("source", service.page_image(visitor, obj, field_name).reference),
               ("field", field_name)]
     hidden = "".join(f'<input type="hidden"{_attributes([("name", name), ("value", value)])}>' for name, value in fields)
-    return mark_safe(
-        f'<form class="stylestore-picker" method="get"{_attributes([("action", _fixed_url("stylestore_personalization:pick"))])} '
-        f'data-stylestore-picker>{hidden}<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
-        f'<ul class="stylestore-picker-options">{buttons}</ul></fieldset>'
-        '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>'
-    )
+    return mark_safe(f"{markup[0]}{hidden}{markup[1]}")
 
 
 @register.simple_tag(takes_context=True)
@@ -284,11 +286,18 @@ def _fixed_url(name, **kwargs):
     return service.fragments.get(key, math.inf, lambda: reverse(name, kwargs=kwargs or None))
 
 
+def _static_url(path):
+    """``static(path)`` kept per process, for the same reason: a manifest storage looks
+    the hashed name up on every call. Keyed by the script prefix a relative
+    ``STATIC_URL`` is joined to; a changed setting clears it with the other fragments."""
+    return service.fragments.get(("static", path, get_script_prefix()), math.inf, lambda: static(path))
+
+
 @register.simple_tag(takes_context=True)
 def stylestore_beacon(context, view=None, field_name="image"):
     if not _visitor(context).consent:
         return ""
-    attrs = [("src", static("stylestore/stylestore.js")),
+    attrs = [("src", _static_url("stylestore/stylestore.js")),
              ("data-stylestore-endpoint", _fixed_url("stylestore_api:visitor-events", version="v1"))]
     if view is not None:
         opts = view._meta
