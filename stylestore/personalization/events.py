@@ -20,6 +20,7 @@ The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) delet
 events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``.
 """
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -254,6 +255,11 @@ def _recent_views(recent_views, now) -> dict:
     return {source: at for source, at in (recent_views or {}).items() if at >= cutoff}
 
 
+def _viewed_recently(recent_views, source_id, now) -> bool:
+    """Whether viewing this source now is a refresh (see ``_recent_views``)."""
+    return (recent_views or {}).get(str(source_id), -math.inf) >= now.timestamp() - VIEW_REPEAT_SECONDS
+
+
 def _choice_row(visitor, kind, choice, source_id, event_id, now):
     impression = kind == Kind.IMPRESSION
     return StyleEvent(
@@ -342,7 +348,7 @@ def expect_view(request, obj, field_name) -> bool:
     if not context.consent:
         return False
     source = service.photo_source(obj, field_name)
-    if source is None or str(source[0]) in _recent_views(context.recent_views, timezone.now()):
+    if source is None or _viewed_recently(context.recent_views, source[0], timezone.now()):
         return False
     _apply_view(context.state, source[1], service.policy_params())
     context.forget_choices()
@@ -375,7 +381,7 @@ def _record_view(context, source) -> bool:
     if source is None:
         return False
     visitor = context.visitor
-    if visitor is not None and str(source[0]) in _recent_views(visitor.recent_views, timezone.now()):
+    if visitor is not None and _viewed_recently(visitor.recent_views, source[0], timezone.now()):
         return False
     return record(context, [Event(kind=Kind.VIEW, source_id=source[0], embedding=source[1])]).accepted == 1
 

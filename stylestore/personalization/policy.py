@@ -672,11 +672,16 @@ class _Plan:
     informed: bool
 
 
+def _personal(g, lift, successes, exposure, k):
+    """The visitor's posterior mean CTR of a style whose base CTR is ``g``: plain numbers
+    for one style, or arrays (the posterior draws of every style) alike."""
+    prior = g * lift
+    return prior * successes / (k + exposure * prior)
+
+
 def _plan(state: Optional[VisitorState], styles: List[str], model: GlobalModel, params: PolicyParams) -> _Plan:
-    columns = np.fromiter((model.column(s) for s in styles), dtype=np.intp, count=len(styles))
-    if state is None:
-        personal = None
-    else:
+    personal = None
+    if state is not None:
         k, cart, w = params.reaction_prior, params.cart_weight, model.history_weight
         mass = state.history_total() + HISTORY_PSEUDO_VIEWS
         # The visitor's click propensity b, over every style they reacted to.
@@ -686,23 +691,24 @@ def _plan(state: Optional[VisitorState], styles: List[str], model: GlobalModel, 
             clicked += c.clicks + cart * c.carts
         clickiness = clicked / expected
         rows = [state.styles.get(s) for s in styles]
-        lift = np.array([1.0 if c is None else 1.0 + w * c.history / mass for c in rows])
-        successes = k + np.array([0.0 if c is None else c.clicks + cart * c.carts for c in rows])
-        exposure = clickiness * np.array([0.0 if c is None else c.impressions for c in rows])
-
-        def personal(g: np.ndarray) -> np.ndarray:
-            prior = g * lift
-            return prior * successes / (k + exposure * prior)
-
+        personal = (
+            [1.0 if c is None else 1.0 + w * c.history / mass for c in rows],
+            [k + (0.0 if c is None else c.clicks + cart * c.carts) for c in rows],
+            [clickiness * (0.0 if c is None else c.impressions) for c in rows],
+        )
         if state.current in styles:
-            means = personal(model.base[columns])
+            # Plain numbers, not arrays: a returning visitor takes this path on every
+            # page, and numpy's per-call overhead was most of its cost.
+            means = [_personal(model.base_ctr(s), *factors, k) for s, *factors in zip(styles, *personal)]
             kept = styles.index(state.current)
-            if means.max() <= means[kept] * (1.0 + params.switch_margin):
+            if max(means) <= means[kept] * (1.0 + params.switch_margin):
                 exploit = np.zeros(len(styles))
                 exploit[kept] = 1.0
                 return _Plan(exploit, None, kept, True)
-    draws = model.draws[:, columns]
-    winners = np.argmax(draws if personal is None else personal(draws), axis=1)
+    draws = model.draws[:, [model.column(s) for s in styles]]
+    if personal is not None:
+        draws = _personal(draws, *(np.array(factor) for factor in personal), params.reaction_prior)
+    winners = np.argmax(draws, axis=1)
     exploit = np.bincount(winners, minlength=len(styles)) / len(winners)
     return _Plan(exploit, winners, None, state is not None and bool(state.styles))
 

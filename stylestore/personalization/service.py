@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from functools import cached_property
+from typing import NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, Sum
@@ -417,8 +418,8 @@ def _decide(context, entry: PageImage):
     state = context.state
     # The choice depends on the visitor and the available styles only: the images of a
     # page that offer the same styles share one decision (each still gets its own id).
-    choice = context.decisions.get(available)
-    if choice is None:
+    decision = context.decisions.get(available)
+    if decision is None:
         if state is None:
             # Without consent there is no key to keep a random draw sticky and nothing is
             # logged: everyone sees the population's best, with certainty.
@@ -430,20 +431,15 @@ def _decide(context, entry: PageImage):
             choice = policy.choose(
                 state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch
             )
-        context.decisions[available] = choice
+        decision = context.decisions[available] = (choice, tuple(map(int, available)))
+    choice, available_ids = decision
     token = None
     if state is not None and choice.style is not None:
         token = sign_choice(
             context.key,
             ChoiceRecord(
-                choice_id=secrets.token_urlsafe(9),
-                source_id=entry.source_id,
-                style_id=int(choice.style),
-                propensity=choice.propensity,
-                history_share=choice.history_share,
-                reason=choice.reason,
-                sticky=choice.sticky,
-                available=tuple(int(k) for k in available),
+                secrets.token_urlsafe(9), entry.source_id, int(choice.style), choice.propensity,
+                choice.history_share, choice.reason, choice.sticky, available_ids,
             ),
         )
     context.choices[key] = (choice, token)
@@ -548,9 +544,9 @@ def more_in_this_style(context, obj, field_name, *, limit=4):
 # ---------------------------------------------------------------------- choice tokens
 
 
-@dataclass(frozen=True)
-class ChoiceRecord:
-    """What the server chose for one image, as carried (signed) by its ``choice_id``."""
+class ChoiceRecord(NamedTuple):
+    """What the server chose for one image, as carried (signed) by its ``choice_id``.
+    A named tuple: a page makes one per personalized image."""
 
     choice_id: str
     source_id: int | None
@@ -570,18 +566,10 @@ class ChoiceRecord:
 
 
 def sign_choice(visitor_key: str, record: ChoiceRecord) -> str:
-    payload = "|".join(
-        [
-            CHOICE_VERSION,
-            record.choice_id,
-            "" if record.source_id is None else str(record.source_id),
-            str(record.style_id),
-            repr(record.propensity),
-            repr(record.history_share),
-            record.reason,
-            record.sticky or "",
-            ".".join(map(str, record.available)),
-        ]
+    source = "" if record.source_id is None else record.source_id
+    payload = (
+        f"{CHOICE_VERSION}|{record.choice_id}|{source}|{record.style_id}|{record.propensity!r}|"
+        f"{record.history_share!r}|{record.reason}|{record.sticky or ''}|{'.'.join(map(str, record.available))}"
     )
     # Signed in the visitor's context: a token is only valid for the visitor it was made for.
     return tokens.sign(payload, CHOICE_PURPOSE, visitor_key)
