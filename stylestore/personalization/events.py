@@ -196,7 +196,7 @@ def _record(context, events) -> Outcome:
                 duplicates += 1
                 continue
             recent_views[str(event.source_id)] = int(now.timestamp())
-            _apply_view(state, event.embedding, params)
+            _apply_view(state, event.source_id, event.embedding, params)
             rows.append(
                 StyleEvent(visitor=visitor, kind=Kind.VIEW, source_id=event.source_id, event_id=event.event_id,
                            created_at=now)
@@ -304,17 +304,12 @@ def _apply_choice_event(kind, state, choice, params, counters):
         row["add_to_carts"] += 1
 
 
-def _apply_view(state, embedding, params):
+def _apply_view(state, source_id, embedding, params):
     """Spread the view over the styles by the photo's style embedding. A photo without
     an embedding yet (the worker has not computed it) teaches nothing."""
-    table = service.style_table()
-    if not embedding or len(table) == 0 or len(embedding) != table.matrix.shape[1]:
-        return
-    try:
-        preference = policy.view_preference(table, embedding, params.temperature)
-    except ValueError:  # a zero or non-finite embedding
-        return
-    state.record_view(preference, params)
+    preference = service.view_preference(source_id, embedding, params.temperature)
+    if preference:
+        state.record_view(preference, params)
 
 
 def _add_to_counters(counters, hour):
@@ -350,7 +345,7 @@ def expect_view(request, obj, field_name) -> bool:
     source = service.photo_source(obj, field_name)
     if source is None or _viewed_recently(context.recent_views, source[0], timezone.now()):
         return False
-    _apply_view(context.state, source[1], service.policy_params())
+    _apply_view(context.state, source[0], source[1], service.policy_params())
     context.forget_choices()
     return True
 

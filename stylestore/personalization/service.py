@@ -209,6 +209,27 @@ def style_table() -> policy.EmbeddingTable:
     return _cache.get("style_table", EMBEDDINGS_TTL, lambda: _table(style_vectors()))
 
 
+def view_preference(source_id, embedding, temperature) -> dict:
+    """How a view of this photo spreads over the styles (``policy.view_preference``),
+    or {} while it has no usable embedding (the worker has not computed it yet).
+
+    Kept per process for ``EMBEDDINGS_TTL`` by source: it is the same for every
+    visitor, and computing it was most of what a product's first view added to its
+    page."""
+    memo = _cache.get(("view_preferences", temperature), EMBEDDINGS_TTL, dict)
+    preference = memo.get(source_id)
+    if preference is None:
+        table = style_table()
+        preference = {}
+        if embedding and len(table) and len(embedding) == table.matrix.shape[1]:
+            try:
+                preference = policy.view_preference(table, embedding, temperature)
+            except ValueError:  # a zero or non-finite embedding
+                pass
+        memo[source_id] = preference
+    return preference
+
+
 @dataclass(frozen=True)
 class PhotoIndex:
     """One image field's photos: ``sources`` maps object id to ``SourceImage`` id,

@@ -6,10 +6,11 @@ import pytest
 from django.utils import timezone
 
 from stylestore.personalization import events, policy, service
+from stylestore.models import Style
 from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
 from stylestore.schedules import PURGE_SCHEDULE, ensure_schedules
 
-from .conftest import EVENTS_URL, impressions, post_events, view_product
+from .conftest import EVENTS_URL, impressions, post_events, unit, view_product
 
 pytestmark = pytest.mark.django_db
 
@@ -222,3 +223,18 @@ def test_choice_tokens_belong_to_one_visitor_and_survive_a_secret_key_rotation(s
     assert service.read_choice("visitor-a", service.sign_choice("visitor-a", record)) == record
     settings.SECRET_KEY_FALLBACKS = []
     assert service.read_choice("visitor-a", token) is None  # the old key retired
+
+
+def test_a_views_preference_is_computed_once_per_photo_and_matches_the_policy(world):
+    world(2, 3)
+    temperature = service.policy_params().temperature
+    expected = policy.view_preference(service.style_table(), unit(1), temperature)
+    assert max(expected, key=expected.get) == str(Style.objects.get(slug="s1").pk)
+    first = service.view_preference(7, unit(1), temperature)
+    assert first == expected
+    assert service.view_preference(7, unit(2), temperature) is first  # per photo, for every visitor
+    assert service.view_preference(8, None, temperature) == {}  # no embedding yet: teaches nothing
+    assert service.view_preference(9, [1.0, 0.0], temperature) == {}  # not the styles' dimension
+    assert service.view_preference(10, [0.0] * len(unit(1)), temperature) == {}  # a zero vector
+    service.clear_caches()
+    assert service.view_preference(7, unit(2), temperature) != first  # recomputed once the caches turn over
