@@ -680,7 +680,7 @@ def _personal(g, lift, successes, exposure, k):
 
 
 def _plan(state: Optional[VisitorState], styles: List[str], model: GlobalModel, params: PolicyParams) -> _Plan:
-    personal = None
+    factors = None  # the visitor's (lift, successes, exposure) per style, for _personal
     if state is not None:
         k, cart, w = params.reaction_prior, params.cart_weight, model.history_weight
         mass = state.history_total() + HISTORY_PSEUDO_VIEWS
@@ -691,7 +691,7 @@ def _plan(state: Optional[VisitorState], styles: List[str], model: GlobalModel, 
             clicked += c.clicks + cart * c.carts
         clickiness = clicked / expected
         rows = [state.styles.get(s) for s in styles]
-        personal = (
+        factors = (
             [1.0 if c is None else 1.0 + w * c.history / mass for c in rows],
             [k + (0.0 if c is None else c.clicks + cart * c.carts) for c in rows],
             [clickiness * (0.0 if c is None else c.impressions) for c in rows],
@@ -699,15 +699,15 @@ def _plan(state: Optional[VisitorState], styles: List[str], model: GlobalModel, 
         if state.current in styles:
             # Plain numbers, not arrays: a returning visitor takes this path on every
             # page, and numpy's per-call overhead was most of its cost.
-            means = [_personal(model.base_ctr(s), *factors, k) for s, *factors in zip(styles, *personal)]
+            means = [_personal(model.base_ctr(s), *style_factors, k) for s, *style_factors in zip(styles, *factors)]
             kept = styles.index(state.current)
             if max(means) <= means[kept] * (1.0 + params.switch_margin):
                 exploit = np.zeros(len(styles))
                 exploit[kept] = 1.0
                 return _Plan(exploit, None, kept, True)
     draws = model.draws[:, [model.column(s) for s in styles]]
-    if personal is not None:
-        draws = _personal(draws, *(np.array(factor) for factor in personal), params.reaction_prior)
+    if factors is not None:
+        draws = _personal(draws, *(np.array(factor) for factor in factors), params.reaction_prior)
     winners = np.argmax(draws, axis=1)
     exploit = np.bincount(winners, minlength=len(styles)) / len(winners)
     return _Plan(exploit, winners, None, state is not None and bool(state.styles))
