@@ -32,8 +32,8 @@ from functools import cached_property
 from typing import NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q, Sum
 from django.core.signals import setting_changed
+from django.db.models import Q, Sum
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 

@@ -213,13 +213,12 @@ def _picker_option(image, selected):
 PICKER_MARKUP_SECONDS = 60
 
 
-def _picker_markup(visitor, obj, field_name, size, alt):
+def _picker_markup(visitor, entry, size, alt):
     """The picker's form around its hidden fields, as ``(opening, rest)``, or None with
     fewer than two looks. Cached per process under everything the markup is made of
     (the looks' files and URLs, the original photo, size, alt text, the visitor's pick,
     the language, the form's action): rendering it was most of what personalization
     added to a product page."""
-    entry = service.page_image(visitor, obj, field_name)
     state = visitor.state
     action = _fixed_url("stylestore_personalization:pick")
     key = (
@@ -229,7 +228,7 @@ def _picker_markup(visitor, obj, field_name, size, alt):
     )
 
     def render():
-        options = service.style_options(visitor, obj, field_name, size=size, alt=alt)
+        options = service.style_options(visitor, entry.obj, entry.field_name, size=size, alt=alt)
         if len(options) < 2:
             return None
         buttons = [_picker_option(image, selected) for image, selected in options]
@@ -262,11 +261,11 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
     visitor = _visitor(context)
     if obj is None or not visitor.consent:
         return ""
-    markup = _picker_markup(visitor, obj, field_name, size and int(size), alt)
+    entry = service.page_image(visitor, obj, field_name)
+    markup = _picker_markup(visitor, entry, size and int(size), alt)
     if markup is None:
         return ""
-    fields = [("next", context["request"].get_full_path()), ("source", service.page_image(visitor, obj, field_name).reference),
-              ("field", field_name)]
+    fields = [("next", context["request"].get_full_path()), ("source", entry.reference), ("field", field_name)]
     hidden = "".join(f'<input type="hidden"{_attributes([("name", name), ("value", value)])}>' for name, value in fields)
     return mark_safe(f"{markup[0]}{hidden}{markup[1]}")
 
