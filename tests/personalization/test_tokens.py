@@ -1,7 +1,11 @@
 """Signed tokens (the visitor cookie, choice ids): tampering, purpose, context, rotation."""
+import multiprocessing
+import re
+
 import pytest
 
-from stylestore.personalization import tokens
+from stylestore.personalization import service, tokens
+from stylestore.personalization.models import StyleEvent
 
 
 def test_a_token_verifies_only_for_its_value_purpose_and_context():
@@ -39,3 +43,23 @@ def test_a_long_secret_key_is_used_whole(settings):
     token = tokens.sign("value", "visitor")
     settings.SECRET_KEY = "s" * 100 + "b"
     assert tokens.unsign(token, "visitor") is None
+
+
+def _choice_ids(connection, count):
+    connection.send([service.new_choice_id() for _ in range(count)])
+    connection.close()
+
+
+def test_choice_ids_are_url_safe_unique_and_not_repeated_by_forked_workers():
+    ids = [service.new_choice_id() for _ in range(20000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 12 and re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)
+    assert len(ids[0]) <= StyleEvent._meta.get_field("choice_id").max_length
+    # A gunicorn worker is a fork: its ids must not replay its parent's or a sibling's.
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    worker = context.Process(target=_choice_ids, args=(child, 100))
+    worker.start()
+    from_worker = parent.recv()
+    worker.join()
+    assert not set(from_worker) & {service.new_choice_id() for _ in range(100)}
