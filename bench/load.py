@@ -5,8 +5,9 @@ Usage: ``.venv/bin/python bench/load.py [--rounds 30] [--threads 8] [--workers 2
 
 Starts gunicorn on 127.0.0.1 against a throw-away copy of the demo shop (its own
 SQLite database and media folder, seeded with the demo catalogue, three ready variants
-per product and the style vectors and photo embeddings a worker computes), then
-measures requests/s and p50/p95/p99 latency, all in one run:
+per product and the style vectors and photo embeddings a worker computes), one
+single-worker gunicorn per worker process, each on its own port with half the
+visitors (see ``Shop.start`` for why), then measures requests/s and p50/p95/p99 latency, all in one run:
 
 - ``page, personalized``: a product page for a consenting visitor with a visitor
   cookie and a history, so the images are chosen per visitor from the visitor's
@@ -33,8 +34,8 @@ failed request is an error. The variants are downscaled copies of the product ph
 created through the job state machine (claim, write, finish): the benchmark measures
 serving pages, and rendering real styles would only make the set-up slower.
 
-The load generator is wrk (``make wrk`` installs Debian's package): one thread and
-one keep-alive connection per visitor, each with that visitor's cookies, so the
+The load generator is wrk (``make wrk`` installs Debian's package), one per server:
+one thread and one keep-alive connection per visitor, each with that visitor's cookies, so the
 client costs the two cores little next to the server. Python only seeds the shop and
 makes the visitors browse. The whole run takes about two minutes.
 
@@ -121,10 +122,9 @@ class Shop:
         self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         self.env.update(SHOP_VAR_DIR=str(self.dir), DJANGO_SETTINGS_MODULE="bench_load_settings",
                         PYTHONPATH=os.pathsep.join([str(self.dir), str(ROOT)]))
-        self.port = free_port()
-        self.workers = workers
+        self.ports = [free_port() for _ in range(workers)]
         self.threads = threads
-        self.server = None
+        self.servers = []
 
     def manage(self, *args):
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
@@ -140,27 +140,40 @@ class Shop:
         return int(out[0]), out[2:]
 
     def start(self):
+        """One gunicorn (one worker process, ``threads`` threads) per worker, each on its
+        own port. Under a single gunicorn the workers race to accept each new
+        connection, so which worker serves a keep-alive visitor is chance: in one-second
+        rounds of 8 visitors, all 8 landed on one worker in a quarter of the rounds,
+        halving throughput and doubling p95 whatever was measured. With a port each, the
+        visitors are split evenly (``run_phase``), as a load balancer in front would."""
         bin_dir = Path(sys.executable).parent
-        self.server = subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "shop.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(self.workers), "--threads", str(self.threads), "--worker-class", "gthread", "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.dir / "gunicorn.log").open("wb"),
-        )
+        log = (self.dir / "gunicorn.log").open("wb")
+        self.servers = [
+            subprocess.Popen(
+                [str(bin_dir / "gunicorn"), "shop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+                 "--threads", str(self.threads), "--worker-class", "gthread", "--log-level", "warning"],
+                cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+            )
+            for port in self.ports
+        ]
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                connection.request("GET", "/")
-                if connection.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise SystemExit(f"gunicorn did not start:\n{(self.dir / 'gunicorn.log').read_text()}")
+        for port in self.ports:
+            while True:
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    connection.request("GET", "/")
+                    if connection.getresponse().status == 200:
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"gunicorn did not start:\n{(self.dir / 'gunicorn.log').read_text()}")
+                    time.sleep(0.3)
 
     def stop(self):
-        if self.server and self.server.poll() is None:
-            self.server.terminate()
-            self.server.wait(timeout=30)
+        for server in self.servers:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -241,30 +254,38 @@ def lua_string(text):
     return json.dumps(text)  # a JSON string literal is a valid Lua one for these ASCII texts
 
 
-def run_phase(port, cookies, seconds, requests, script_dir):
+def run_phase(ports, cookies, seconds, requests, script_dir):
     """wrk with one thread and one keep-alive connection per visitor (its cookies),
     each cycling through ``requests`` (method, path, body) for ``seconds``; returns
-    latencies and the number of failed requests (errors, or a status not 2xx/3xx)."""
-    script = script_dir / "phase.lua"
-    script.write_text(WRK_SCRIPT % {
-        "requests": ", ".join("{%s, %s, %s}" % (lua_string(m), lua_string(p), lua_string(b) if b else "nil")
-                              for m, p, b in requests),
-        "cookies": ", ".join(lua_string(c) for c in cookies),
-    })
-    result = subprocess.run(
-        ["wrk", "-t", str(len(cookies)), "-c", str(len(cookies)), "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
-         "-s", str(script), f"http://127.0.0.1:{port}"],
-        capture_output=True, text=True, timeout=seconds + 60,
-    )
+    latencies and the number of failed requests (errors, or a status not 2xx/3xx).
+    The visitors are dealt to the servers in turn, one wrk per server, run together."""
+    runs = []
+    for i, port in enumerate(ports):
+        script = script_dir / f"phase-{port}.lua"
+        script.write_text(WRK_SCRIPT % {
+            "requests": ", ".join("{%s, %s, %s}" % (lua_string(m), lua_string(p), lua_string(b) if b else "nil")
+                                  for m, p, b in requests),
+            "cookies": ", ".join(lua_string(c) for c in cookies[i::len(ports)]),
+        })
+        connections = str(len(cookies[i::len(ports)]))
+        runs.append(subprocess.Popen(
+            ["wrk", "-t", connections, "-c", connections, "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
+             "-s", str(script), f"http://127.0.0.1:{port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
     latencies, errors = [], 0
-    for line in result.stdout.splitlines():
-        if line.startswith("LATENCY "):
-            _, microseconds, count = line.split()
-            latencies += [int(microseconds) / 1e6] * int(count)
-        elif line.startswith("ERRORS "):
-            errors = int(line.split()[1])
-    if result.returncode or not latencies:
-        raise SystemExit(f"wrk failed:\n{result.stdout}{result.stderr}")
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=seconds + 60)
+        found = False
+        for line in stdout.splitlines():
+            if line.startswith("LATENCY "):
+                _, microseconds, count = line.split()
+                latencies += [int(microseconds) / 1e6] * int(count)
+                found = True
+            elif line.startswith("ERRORS "):
+                errors += int(line.split()[1])
+        if run.returncode or not found:
+            raise SystemExit(f"wrk failed:\n{stdout}{stderr}")
     return latencies, errors
 
 
@@ -300,7 +321,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=30,
                         help="paired one-second rounds of the product page (default 30; the listing gets a third)")
     parser.add_argument("--threads", type=int, default=8, help="concurrent visitors (default 8)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes, each a single-worker gunicorn on its own port (default 2)")
     parser.add_argument("--server-threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -310,24 +331,24 @@ def main():
     try:
         variants, slugs = shop.seed()
         shop.start()
-        print(f"shop: {len(slugs)} products, {variants} ready variants, gunicorn {args.workers} workers x {args.server_threads} threads "
-              f"on 127.0.0.1:{shop.port}; {args.threads} concurrent visitors")
+        print(f"shop: {len(slugs)} products, {variants} ready variants, {args.workers} gunicorn workers (one per port) x {args.server_threads} threads "
+              f"on 127.0.0.1:{','.join(map(str, shop.ports))}; {args.threads} concurrent visitors")
 
         pages = [("GET", f"/products/{slug}/", None) for slug in slugs]
         listing = [("GET", "/", None)]
         views = [{"kind": "view", "source": f"shop.product:{i % len(slugs) + 1}"} for i in range(5 * len(slugs))]
         events = [("POST", "/api/v1/visitor/events/", json.dumps(views[i:i + 5])) for i in range(0, len(views), 5)]
 
-        consenting = [Visitor(shop.port, True) for _ in range(args.threads)]
+        consenting = [Visitor(shop.ports[0], True) for _ in range(args.threads)]
         for visitor in consenting:
             for slug in slugs:
                 visitor.browse(f"/products/{slug}/")
         with_consent = [visitor.cookie_header() for visitor in consenting]
         without_consent = [""] * args.threads
-        fresh = [f"stylestore_consent=1; stylestore_vid={Visitor(shop.port, True).visitor_id()}" for _ in range(args.threads)]
+        fresh = [f"stylestore_consent=1; stylestore_vid={Visitor(shop.ports[0], True).visitor_id()}" for _ in range(args.threads)]
 
         def phase(seconds, requests, cookies):
-            return run_phase(shop.port, cookies, seconds, requests, shop.dir)
+            return run_phase(shop.ports, cookies, seconds, requests, shop.dir)
 
         # Warm-up: every process loads its code and caches before anything is measured.
         phase(3, pages, with_consent)
