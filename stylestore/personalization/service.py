@@ -23,6 +23,7 @@ global model.
 """
 import base64
 import math
+import os
 import random
 import threading
 import time
@@ -587,18 +588,23 @@ class ChoiceRecord(NamedTuple):
         return policy.Choice(self.style_key, self.propensity, self.reason, self.history_share, self.sticky)
 
 
+#: The generator of choice ids: its own, so no other code seeding ``random`` can make
+#: ids repeat, and reseeded from the OS in every forked worker.
+_choice_ids = random.Random()
+os.register_at_fork(after_in_child=_choice_ids.seed)
+
+
 def new_choice_id() -> str:
     """A fresh id for one rendered choice: 72 random bits, 12 URL-safe characters.
 
-    From ``random``, not ``secrets``: the id only has to be unique among one visitor's
-    choices (a database constraint counts each choice's events once), and the MAC over
-    the token, not the id, is what stops forgery. ``os.urandom`` releases the GIL, and in
-    a threaded server every release can leave the request waiting a whole switch
-    interval for it back: that wait was the largest single cost personalization added to
-    a product page under load. The module's generator is reseeded in every forked
-    worker, so processes do not repeat each other's ids.
+    Not from ``secrets``: the id only has to be unique among one visitor's choices (a
+    database constraint counts each choice's events once), and the MAC over the token,
+    not the id, is what stops forgery. ``os.urandom`` releases the GIL, and in a
+    threaded server every release can leave the request waiting up to a whole switch
+    interval to get it back: that wait was the largest single cost personalization
+    added to a product page under load.
     """
-    return base64.urlsafe_b64encode(random.getrandbits(72).to_bytes(9, "big")).decode()
+    return base64.urlsafe_b64encode(_choice_ids.getrandbits(72).to_bytes(9, "big")).decode()
 
 
 def sign_choice(visitor_key: str, record: ChoiceRecord) -> str:

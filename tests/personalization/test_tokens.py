@@ -1,5 +1,6 @@
 """Signed tokens (the visitor cookie, choice ids): tampering, purpose, context, rotation."""
 import multiprocessing
+import random
 import re
 
 import pytest
@@ -55,6 +56,11 @@ def test_choice_ids_are_url_safe_unique_and_not_repeated_by_forked_workers():
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 12 and re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)
     assert len(ids[0]) <= StyleEvent._meta.get_field("choice_id").max_length
+    # Code that seeds the global generator (tests, libraries) does not replay ids.
+    random.seed(0)
+    first = service.new_choice_id()
+    random.seed(0)
+    assert service.new_choice_id() != first
     # A gunicorn worker is a fork: its ids must not replay its parent's or a sibling's.
     context = multiprocessing.get_context("fork")
     parent, child = context.Pipe()
