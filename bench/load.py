@@ -261,13 +261,14 @@ def run_phase(ports, cookies, seconds, requests, script_dir):
     The visitors are dealt to the servers in turn, one wrk per server, run together."""
     runs = []
     for i, port in enumerate(ports):
+        share = cookies[i::len(ports)]
         script = script_dir / f"phase-{port}.lua"
         script.write_text(WRK_SCRIPT % {
             "requests": ", ".join("{%s, %s, %s}" % (lua_string(m), lua_string(p), lua_string(b) if b else "nil")
                                   for m, p, b in requests),
-            "cookies": ", ".join(lua_string(c) for c in cookies[i::len(ports)]),
+            "cookies": ", ".join(lua_string(c) for c in share),
         })
-        connections = str(len(cookies[i::len(ports)]))
+        connections = str(len(share))
         runs.append(subprocess.Popen(
             ["wrk", "-t", connections, "-c", connections, "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
              "-s", str(script), f"http://127.0.0.1:{port}"],
@@ -324,6 +325,8 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="worker processes, each a single-worker gunicorn on its own port (default 2)")
     parser.add_argument("--server-threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     args = parser.parse_args()
+    if args.threads < args.workers:
+        parser.error("--threads must be at least --workers: every worker gets its share of the visitors")
     if shutil.which("wrk") is None:
         raise SystemExit("bench/load.py needs wrk: run `make wrk` (Debian's package)")
     run_started = time.monotonic()
