@@ -6,8 +6,9 @@ Usage: ``.venv/bin/python bench/load.py [--rounds 30] [--threads 8] [--workers 2
 Starts gunicorn on 127.0.0.1 against a throw-away copy of the demo shop (its own
 SQLite database and media folder, seeded with the demo catalogue, three ready variants
 per product and the style vectors and photo embeddings a worker computes), one
-single-worker gunicorn per worker process, each on its own port with half the
-visitors (see ``Shop.start`` for why), then measures requests/s and p50/p95/p99 latency, all in one run:
+single-worker gunicorn per worker process, each on its own port with its share of
+the visitors (``Shop.start`` says why), then measures requests/s and p50/p95/p99
+latency, all in one run:
 
 - ``page, personalized``: a product page for a consenting visitor with a visitor
   cookie and a history, so the images are chosen per visitor from the visitor's
@@ -35,8 +36,8 @@ created through the job state machine (claim, write, finish): the benchmark meas
 serving pages, and rendering real styles would only make the set-up slower.
 
 The load generator is wrk (``make wrk`` installs Debian's package), one per server:
-one thread and one keep-alive connection per visitor, each with that visitor's cookies, so the
-client costs the two cores little next to the server. Python only seeds the shop and
+one thread and one keep-alive connection per visitor, each with that visitor's
+cookies, so the client costs the two cores little next to the server. Python only seeds the shop and
 makes the visitors browse. The whole run takes about two minutes.
 
 This machine's speed drifts by tens of percent within minutes, so one run's p95
