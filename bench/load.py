@@ -144,7 +144,7 @@ class Shop:
         """One gunicorn (one worker process, ``threads`` threads) per worker, each on its
         own port. Under a single gunicorn the workers race to accept each new
         connection, so which worker serves a keep-alive visitor is chance: in one-second
-        rounds of 8 visitors, all 8 landed on one worker in a quarter of the rounds,
+        rounds of 8 visitors, all 8 landed on one worker in 4 of 12 rounds,
         halving throughput and doubling p95 whatever was measured. With a port each, the
         visitors are split evenly (``run_phase``), as a load balancer in front would."""
         bin_dir = Path(sys.executable).parent
