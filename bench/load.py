@@ -126,6 +126,7 @@ class Shop:
         self.ports = [free_port() for _ in range(workers)]
         self.threads = threads
         self.servers = []
+        self.log = None
 
     def manage(self, *args):
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
@@ -148,12 +149,12 @@ class Shop:
         halving throughput and doubling p95 whatever was measured. With a port each, the
         visitors are split evenly (``run_phase``), as a load balancer in front would."""
         bin_dir = Path(sys.executable).parent
-        log = (self.dir / "gunicorn.log").open("wb")
+        self.log = (self.dir / "gunicorn.log").open("wb")
         self.servers = [
             subprocess.Popen(
                 [str(bin_dir / "gunicorn"), "shop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
                  "--threads", str(self.threads), "--worker-class", "gthread", "--log-level", "warning"],
-                cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+                cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
             )
             for port in self.ports
         ]
@@ -175,6 +176,8 @@ class Shop:
             if server.poll() is None:
                 server.terminate()
                 server.wait(timeout=30)
+        if self.log:
+            self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from stylestore.personalization import events, policy, service
 from stylestore.models import Style
+from stylestore.personalization import events, policy, service
 from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
 from stylestore.schedules import PURGE_SCHEDULE, ensure_schedules
 
