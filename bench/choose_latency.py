@@ -10,7 +10,7 @@ impressions, clicks over all styles). Each page is a fresh request, as in produc
 
 * **per page**: loading the visible variants of the 24 images (one query) and the
   visitor's state (one query);
-* **per image**: ``service.styled_image`` after that: ``policy.choose``, signing the
+* **per image**: ``page.styled_image`` after that: ``policy.choose``, signing the
   choice id, and building the URL, size and srcset. Timed one image at a time, so
   p50/p99 are per image;
 * **the listing**: the demo shop's real ``shop/product_list.html`` (tags, prefetch,
@@ -75,9 +75,8 @@ def seed():
     from django.utils import timezone
 
     from shop.models import Category, Product
-    from stylestore.models import SourceImage, Style, StylizedImage
-    from stylestore.personalization import policy, service
-    from stylestore.personalization.models import StyleHourlyStats, Visitor
+    from stylestore.models import SourceImage, Style, StyleHourlyStats, StylizedImage, Visitor
+    from stylestore.personalization import embeddings, policy, population
 
     rng = np.random.default_rng(1)
     category = Category.objects.create(name="Ceramics", slug="ceramics")
@@ -105,13 +104,13 @@ def seed():
                        file=f"stylestore/{source.content_hash[:12]}/{style.pk}/{size}.webp")
          for source in sources for style in styles for size in (512, 768)]
     )
-    last_hour = service.hour_start(timezone.now()) - timezone.timedelta(hours=1)
+    last_hour = population.hour_start(timezone.now()) - timezone.timedelta(hours=1)
     StyleHourlyStats.objects.bulk_create(
         [StyleHourlyStats(style=style, hour=last_hour, impressions=2000, clicks=int(rng.integers(40, 120)),
                           share_sum=300.0, share_sq_sum=90.0, click_share_sum=15.0) for style in styles]
     )
-    params = service.policy_params()
-    table = service.style_table()
+    params = population.policy_params()
+    table = embeddings.style_table()
     state = policy.VisitorState()
     for source in sources[:40] * 2:
         state.record_view(policy.view_preference(table, source.embedding, params.temperature), params)
@@ -162,7 +161,7 @@ def main(argv=None) -> int:
 
         from shop.models import Product
         from shop.views import product_list
-        from stylestore.personalization import identity, service
+        from stylestore.personalization import identity, page
 
         visitor = seed()
         cookie = {"stylestore_vid": identity.sign_key(visitor.key)}
@@ -194,11 +193,11 @@ def main(argv=None) -> int:
             products = list(Product.objects.select_related("category"))
             with Timer(*page):
                 context = identity.get_visitor(request())
-                service.load_images(context, products, "image")
+                page.load_images(context, products, "image")
                 context.state  # noqa: B018 - the one visitor query, timed with the page's loads
             for product in products:
                 with Timer(*image):
-                    service.styled_image(context, product, "image", size=512)
+                    page.styled_image(context, product, "image", size=512)
 
         listings = {"personalized": ([], []), "bare": ([], [])}
         for _ in range(args.pages):

@@ -41,9 +41,9 @@ def main():
     from django.test import Client
 
     from shop.models import Product
-    from stylestore import jobs
     from stylestore.models import Style, StylizedImage
-    from stylestore.rendering import engine_style, get_stylizer, open_source, render_options
+    from stylestore.variants import requests
+    from stylestore.variants.worker import engine_style, get_stylizer, open_source, render_options
 
     call_command("migrate", verbosity=0)
     call_command("seed_demo", verbosity=0)
@@ -51,7 +51,7 @@ def main():
     paintings = list(Style.objects.filter(kind=Style.Kind.IMAGE).order_by("pk"))
     presets = list(Style.objects.filter(kind=Style.Kind.PRESET).order_by("pk"))
     styles = (paintings[: args.styles - 1] + presets[:1])[: args.styles]
-    request = jobs.RenderRequest(max_side=args.size)
+    request = requests.RenderRequest(max_side=args.size)
 
     # 1. The engine alone, in this process, on exactly the work the worker will do.
     stylizer = get_stylizer()
@@ -74,7 +74,7 @@ def main():
     worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        warm = jobs.request_for_objects(products[:2], "image", styles, jobs.RenderRequest(max_side=256))
+        warm = requests.request_for_objects(products[:2], "image", styles, requests.RenderRequest(max_side=256))
         wait_ready(StylizedImage, warm.created, timeout=600)
 
         User = get_user_model()

@@ -81,10 +81,12 @@ SEED = textwrap.dedent('''
     import io
     from PIL import Image
     from shop.models import Product
-    from stylestore import jobs
+    from stylestore.variants import requests
+    from stylestore.variants import state
     from stylestore.models import Style
     from stylestore.models import SourceImage
-    from stylestore.rendering import compute_source_embeddings, engine_style, save_atomically, variant_name
+    from stylestore.variants.worker import compute_source_embeddings, engine_style
+    from stylestore.variants.files import save_atomically, variant_name
 
     products = list(Product.objects.order_by("pk"))
     # Two painting styles and one preset, with the style vectors and photo embeddings a
@@ -94,14 +96,14 @@ SEED = textwrap.dedent('''
     styles += list(Style.objects.filter(kind=Style.Kind.PRESET).order_by("pk")[:1])
     for style in styles:
         engine_style(style)
-    ids = jobs.request_for_objects(products, "image", styles, jobs.RenderRequest(max_side=512), enqueue=False).ids
-    for row in jobs.claim(ids):
+    ids = requests.request_for_objects(products, "image", styles, requests.RenderRequest(max_side=512), enqueue=False).ids
+    for row in state.claim(ids):
         with row.source.get_field_file().open("rb") as photo, Image.open(photo) as image:
             image.thumbnail((512, 512))
             data = io.BytesIO()
             image.convert("RGB").save(data, "WEBP", quality=80)
         name = save_atomically(variant_name(row), data.getvalue())
-        jobs.finish(row, name=name, width=image.width, height=image.height, size=len(data.getvalue()),
+        state.finish(row, name=name, width=image.width, height=image.height, size=len(data.getvalue()),
                     metrics={}, timings={})
     compute_source_embeddings(SourceImage.objects.values_list("pk", flat=True))
     print(len(ids), "variants", *[p.slug for p in products])

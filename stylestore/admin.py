@@ -19,9 +19,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import admin_views, jobs
+from . import admin_views
 from .forms import StyleAdminForm
 from .models import SourceImage, Style, StylizedImage
+
+# Registers the personalization admins (visitors, events, analytics) with this one.
+from .personalization import admin as personalization_admin  # noqa: F401
+from .variants import requests
 
 __all__ = ["StylizeAdminMixin", "StyleAdmin", "StylizedImageAdmin", "SourceImageAdmin"]
 
@@ -142,7 +146,7 @@ class StylizeAdminMixin:
                 object_id__in={str(obj.pk) for obj in objects},
             ).values_list("object_id", "pk")
         )
-        per_source = jobs.progress(list(source_ids.values()))
+        per_source = requests.progress(list(source_ids.values()))
         for pk, group in grouped.items():
             for obj in group:
                 counts = per_source.get(source_ids.get(str(obj.pk)))
@@ -352,7 +356,7 @@ class StylizedImageAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Retry selected failed images"), permissions=["change"])
     def retry(self, request, queryset):
-        ids = jobs.retry(list(queryset.values_list("pk", flat=True)))
+        ids = requests.retry(list(queryset.values_list("pk", flat=True)))
         if ids:
             self.message_user(request, ngettext("Re-queued %(count)d image.", "Re-queued %(count)d images.",
                                                 len(ids)) % {"count": len(ids)}, messages.SUCCESS)
@@ -409,6 +413,3 @@ class SourceImageAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # it would only come back on the object's next save, without its variants
 
-
-# Personalization: visitors, the event log and its analytics page.
-from .personalization import admin as personalization_admin  # noqa: E402,F401

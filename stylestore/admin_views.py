@@ -19,9 +19,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from . import jobs
 from .forms import ApplyStyleForm
 from .models import SourceImage
+from .variants import requests, worker
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +86,17 @@ def apply_style_view(modeladmin, request, queryset):
     valid = form.is_valid()
     if valid and not recount:
         styles = form.cleaned_data["styles"]
-        result = jobs.request_for_objects(objects, image_field, styles, form.cleaned_data["render_request"])
+        result = requests.request_for_objects(objects, image_field, styles, form.cleaned_data["render_request"])
         skipped = len(objects) * len(styles) - len(result.ids)
         modeladmin.message_user(request, success_message(result, skipped), messages.SUCCESS)
         return HttpResponseRedirect(request.get_full_path())
 
     if valid:
-        counts = jobs.count_for_objects(
+        counts = requests.count_for_objects(
             objects, image_field, form.cleaned_data["styles"], form.cleaned_data["render_request"]
         )
     else:
-        counts = jobs.count_for_objects(objects, image_field, [])
+        counts = requests.count_for_objects(objects, image_field, [])
     counts_context = {"counts": counts, "counted": valid, "objects_name": model_ngettext(objects[0], len(objects))}
     if recount == "json":
         return JsonResponse({
@@ -228,9 +228,7 @@ def style_preview_view(modeladmin, request, object_id):
     chosen = next((s for s in samples if str(s.pk) == request.GET.get("source")), samples[0])
     field_file = chosen.get_field_file()
     try:
-        from .rendering import render_preview
-
-        data = render_preview(style, field_file, max_side=PREVIEW_SIDE)
+        data = worker.render_preview(style, field_file, max_side=PREVIEW_SIDE)
     except Exception as exc:  # noqa: BLE001 - see the docstring: a message, never a 500
         logger.exception("style preview failed for style %s on source %s", style.pk, chosen.pk)
         modeladmin.message_user(request, _("Could not render a preview: %(error)s") % {"error": exc}, messages.ERROR)

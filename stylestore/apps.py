@@ -7,12 +7,12 @@ class StylestoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Imported for their side effects: registering system checks and signal handlers.
+        # Imported here, not at the top: these modules import models, which only exist
+        # once the app registry is ready. ``checks`` registers the system checks.
         from django.db.models.signals import post_migrate
 
-        from . import checks  # noqa: F401
+        from . import checks, signals  # noqa: F401
         from .schedules import ensure_schedules
-        from .sources import connect_signals
 
-        connect_signals()
+        signals.connect()
         post_migrate.connect(ensure_schedules, sender=self)

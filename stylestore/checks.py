@@ -5,6 +5,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import models
 
 from .conf import DEFAULTS, stylestore_settings
+from .engine.formats import FORMATS
 
 
 @register()
@@ -20,8 +21,8 @@ def check_settings(app_configs, **kwargs):
         errors.append(Error("STYLESTORE['SIZES'] must be a list of integers >= 32.", id="stylestore.E002"))
     elif stylestore_settings.DEFAULT_SIZE not in sizes:
         errors.append(Error("STYLESTORE['DEFAULT_SIZE'] must be one of SIZES.", id="stylestore.E003"))
-    if stylestore_settings.DEFAULT_FORMAT not in ("webp", "jpeg", "png"):
-        errors.append(Error("STYLESTORE['DEFAULT_FORMAT'] must be webp, jpeg or png.", id="stylestore.E004"))
+    if stylestore_settings.DEFAULT_FORMAT not in FORMATS:
+        errors.append(Error(f"STYLESTORE['DEFAULT_FORMAT'] must be one of {', '.join(FORMATS)}.", id="stylestore.E004"))
     if not isinstance(stylestore_settings.MAX_ATTEMPTS, int) or stylestore_settings.MAX_ATTEMPTS < 1:
         errors.append(Error("STYLESTORE['MAX_ATTEMPTS'] must be a positive integer.", id="stylestore.E005"))
     if stylestore_settings.STORAGE not in settings.STORAGES:

@@ -10,8 +10,6 @@ Usage::
     from stylestore.conf import stylestore_settings
     stylestore_settings.MAX_SIDE
 """
-from django.core.signals import setting_changed
-
 DEFAULTS = {
     # Which models hold source images: {"app_label.model": ["image_field", ...]}.
     # Saving one of these re-hashes its image so stale variants are regenerated.
@@ -85,9 +83,8 @@ class StylestoreSettings:
 stylestore_settings = StylestoreSettings(DEFAULTS)
 
 
-def _reload(*, setting, **kwargs):
+def reload_settings(*, setting, **kwargs):
+    """Forget the cached values when ``STYLESTORE`` changes (``override_settings``);
+    connected in ``stylestore.signals``."""
     if setting == "STYLESTORE":
         stylestore_settings.reload()
-
-
-setting_changed.connect(_reload)

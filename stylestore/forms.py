@@ -1,17 +1,17 @@
 """Admin forms: the "Apply style" confirmation form and the Style change form.
 
 The apply form speaks in the admin's terms (blank = "the style's default") and turns
-its answer into a ``jobs.RenderRequest``, validated against every chosen style, so
+its answer into a ``requests.RenderRequest``, validated against every chosen style, so
 the view never reaches the job layer with a request it would refuse.
 """
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from . import jobs
 from .conf import stylestore_settings
+from .engine import formats
+from .engine.preset_names import PRESET_NAMES
 from .models import Style
-
-FORMAT_LABELS = {"webp": "WebP", "jpeg": "JPEG", "png": "PNG"}
+from .variants import requests
 
 
 class StyleCheckboxSelectMultiple(forms.CheckboxSelectMultiple):
@@ -61,14 +61,14 @@ class ApplyStyleForm(forms.Form):
         sizes = sorted(stylestore_settings.SIZES)
         self.fields["size"].choices = [(size, f"{size} px") for size in sizes]
         self.fields["size"].initial = stylestore_settings.DEFAULT_SIZE
-        self.fields["output_format"].choices = [(fmt, FORMAT_LABELS[fmt]) for fmt in jobs.FORMATS]
+        self.fields["output_format"].choices = formats.CHOICES
         self.fields["output_format"].initial = stylestore_settings.DEFAULT_FORMAT
 
     def clean(self):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        render_request = jobs.RenderRequest(
+        render_request = requests.RenderRequest(
             strength=cleaned.get("strength"),
             preserve_color=cleaned.get("preserve_color"),
             max_side=cleaned.get("size"),
@@ -126,7 +126,6 @@ class StyleAdminForm(forms.ModelForm):
         if "preset_weights" in self.fields:
             # Imported here: the engine package pulls in PyTorch, which the admin should
             # only pay for when someone edits a style.
-            from .engine.presets import PRESET_NAMES
 
             self.fields["preset_weights"] = PresetWeightsField(
                 PRESET_NAMES, label=_("Preset weights"),

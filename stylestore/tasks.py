@@ -1,35 +1,24 @@
-"""django-q2 entry points. Thin on purpose: the logic lives in ``jobs`` and ``rendering``.
+"""django-q2 entry points. Thin on purpose: the logic lives in ``stylestore.variants``.
 
+Stored schedules and queued tasks name these functions by their dotted path
+(``stylestore.tasks.render_variants``...), so they stay here whatever else moves.
 Workers import this module after django-q2 has forked them, so the engine (and CUDA)
 is first touched inside the worker process, never in the parent cluster process.
 """
-from django_q.tasks import async_task
-
-from . import jobs
-from .conf import stylestore_settings
+from .variants import state, sweeper, worker
 
 
 def render_variants(ids):
     """Claim and render the given variant rows. A second delivery claims nothing."""
-    rows = jobs.claim(ids)
+    rows = state.claim(ids)
     if not rows:
         return {"claimed": 0}
-    from .rendering import render_rows
-
-    return render_rows(rows)
+    return worker.render_rows(rows)
 
 
 def sweep():
-    return jobs.sweep()
+    return sweeper.sweep()
 
 
 def compute_embeddings(source_ids):
-    from .rendering import compute_source_embeddings
-
-    return compute_source_embeddings(source_ids)
-
-
-def enqueue_embeddings(source_ids):
-    options = {"cluster": stylestore_settings.TASK_CLUSTER} if stylestore_settings.TASK_CLUSTER else {}
-    if source_ids:
-        async_task("stylestore.tasks.compute_embeddings", list(source_ids), group="stylestore", **options)
+    return worker.compute_source_embeddings(source_ids)

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.filters import BaseFilterBackend
 
 from ..models import Style, StylizedImage
-from .references import EXAMPLE_REFERENCE, MalformedReference, UnknownReference, parse_reference
+from ..references import EXAMPLE_REFERENCE, MalformedReference, UnknownReference, parse_reference
 
 MAX_FILTER_IDS = 100
 MAX_ID_DIGITS = 18  # every 18-digit number fits a signed 64-bit primary key

@@ -37,12 +37,12 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from ..personalization import erase, events, service
+from ..models import StyleEvent
+from ..personalization import erase, events, page
 from ..personalization.identity import CONSENT_HEADER, VISITOR_HEADER, get_visitor
-from ..personalization.models import StyleEvent
+from ..references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReference, UnknownReference, parse_reference
 from .exceptions import PayloadTooLarge
 from .parsers import JSONParser
-from .references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReference, UnknownReference, parse_reference
 from .serializers import absolute_url
 from .throttles import StylestoreAnonRateThrottle, StylestoreUserRateThrottle
 from .views import MalformedReferenceError, StylestoreAPIMixin, UnknownReferenceError
@@ -250,7 +250,7 @@ class PersonalizedImageView(PersonalizedAPIView):
         obj, field = self.source(request, reference)
         size = _int_param(request, "size", None, 1, MAX_IMAGE_SIZE)
         context = visitor_context(request)
-        image = service.styled_image(context, obj, field, size=size)
+        image = page.styled_image(context, obj, field, size=size)
         if image is None:
             raise exceptions.NotFound(_("The object has no image in this field."))
         data = PersonalizedImageSerializer(image, context={"request": request}).data
@@ -273,8 +273,8 @@ class MoreInThisStyleView(PersonalizedAPIView):
         size = _int_param(request, "size", None, 1, MAX_IMAGE_SIZE)
         context = visitor_context(request)
         results = []
-        for similar, score in service.more_in_this_style(context, obj, field, limit=limit):
-            image = service.styled_image(context, similar, field, size=size)
+        for similar, score in page.more_in_this_style(context, obj, field, limit=limit):
+            image = page.styled_image(context, similar, field, size=size)
             opts = similar._meta
             results.append({"source": f"{opts.app_label}.{opts.model_name}:{similar.pk}", "similarity": score,
                             "image": image})

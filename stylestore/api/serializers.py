@@ -15,13 +15,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import get_error_detail
 
-from .. import jobs
+from ..engine import formats
 from ..models import Style, StylizedImage
 from ..models import validate_preset_weights as normalise_preset_weights
-from ..sources import source_fields
-from ..storage import variant_storage
-from ..validators import sanitize_upload
-from .references import (
+from ..references import (
     EXAMPLE_REFERENCE,
     REFERENCE_PATTERN,
     MalformedReference,
@@ -30,6 +27,10 @@ from .references import (
     parse_reference,
     resolve_objects,
 )
+from ..storage import variant_storage
+from ..validators import sanitize_upload
+from ..variants import requests
+from ..variants.sources import source_fields
 
 # One request queues at most this many sources x styles before fan-out per image
 # field: bounded so a request stays a few seconds of hashing and inserting.
@@ -186,7 +187,7 @@ class VariantSerializer(serializers.ModelSerializer):
     field = serializers.CharField(source="source.field_name", read_only=True,
                                   help_text=_("The object's image field this is a variant of."))
     url = serializers.FileField(source="file", read_only=True, use_url=True)
-    format = serializers.ChoiceField(source="output_format", choices=jobs.FORMATS, read_only=True)
+    format = serializers.ChoiceField(source="output_format", choices=formats.FORMATS, read_only=True)
     srcset = serializers.SerializerMethodField(
         help_text=_("An <img srcset> value: this look (style and rendering options) at every visible size."),
     )
@@ -214,7 +215,7 @@ class JobSerializer(serializers.ModelSerializer):
     field = serializers.CharField(source="source.field_name", read_only=True)
     style = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     size = serializers.IntegerField(source="max_side", read_only=True, help_text=_("Longer side, in pixels."))
-    format = serializers.ChoiceField(source="output_format", choices=jobs.FORMATS, read_only=True)
+    format = serializers.ChoiceField(source="output_format", choices=formats.FORMATS, read_only=True)
     error = serializers.CharField(source="last_error", read_only=True)
     url = serializers.FileField(source="file", read_only=True, use_url=True,
                                 help_text=_("The output file once ready, else null."))
@@ -264,7 +265,7 @@ class JobRequestSerializer(serializers.Serializer):
         required=False, allow_null=True, min_value=1, max_value=MAX_SIZE,
         help_text=_("Longer side in pixels, snapped up to the nearest allowed size (STYLESTORE['SIZES'])."),
     )
-    format = serializers.ChoiceField(choices=jobs.FORMATS, required=False, allow_null=True)
+    format = serializers.ChoiceField(choices=formats.FORMATS, required=False, allow_null=True)
     engine = serializers.ChoiceField(
         choices=Style.Engine.choices, required=False, allow_null=True,
         help_text=_("Preset styles always render with the preset engine, image styles never do."),
@@ -289,7 +290,7 @@ class JobRequestSerializer(serializers.Serializer):
         return objects
 
     def validate(self, attrs):
-        render_request = jobs.RenderRequest(
+        render_request = requests.RenderRequest(
             strength=attrs.get("strength"),
             preserve_color=attrs.get("preserve_color"),
             max_side=attrs.get("size"),
@@ -307,7 +308,7 @@ class JobRequestSerializer(serializers.Serializer):
     def create(self, validated_data):
         """Hash the sources' images and request every source x style, all or nothing.
 
-        ``jobs.request_for_objects`` (``sync_sources`` + ``request_variants``, planned
+        ``requests.request_for_objects`` (``sync_sources`` + ``request_variants``, planned
         in chunks the database can take) runs once per model and image field, inside
         one transaction; the tasks are enqueued after it commits.
         """
@@ -318,7 +319,7 @@ class JobRequestSerializer(serializers.Serializer):
                 fields = source_fields(model)
                 skipped += [obj for obj in objects if not any(getattr(obj, name) for name in fields)]
                 for name in fields:
-                    result = jobs.request_for_objects(objects, name, styles, render_request)
+                    result = requests.request_for_objects(objects, name, styles, render_request)
                     created += result.created
                     reused += result.reused
         return {

@@ -22,15 +22,15 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import jobs
 from ..models import Style, StylizedImage
+from ..references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReference, UnknownReference, parse_reference
+from ..variants import requests
 from .conditional import ConditionalGetMixin
 from .exceptions import Conflict, exception_handler
 from .filters import JobFilter, SerializerFilterBackend, StyleFilter, VariantFilter
 from .pagination import StylestorePagination
 from .parsers import JSONParser
 from .permissions import CanApplyStyles, CanManageJobs, StaffModelPermissions, can_see_inactive_styles
-from .references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReference, UnknownReference, parse_reference
 from .schema import StylestoreAutoSchema
 from .serializers import (
     ErrorSerializer,
@@ -238,7 +238,7 @@ class JobViewSet(
     @action(detail=True, methods=["post"])
     def retry(self, request, *args, **kwargs):
         job = self.get_object()
-        if not jobs.retry([job.pk]):
+        if not requests.retry([job.pk]):
             raise Conflict(_("Only failed or dead jobs can be retried; this one is %s.") % job.status,
                            code="not_retryable")
         job.refresh_from_db()

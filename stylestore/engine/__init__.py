@@ -21,7 +21,7 @@ from .errors import (
 # torch (hundreds of MB per process).
 _LAZY = {
     **dict.fromkeys(["ENGINES", "FORMATS", "RenderOptions", "Result", "StyleSpec", "Stylizer"], "pipeline"),
-    **dict.fromkeys(["NUM_PRESETS", "PRESET_NAMES"], "presets"),
+    **dict.fromkeys(["NUM_PRESETS", "PRESET_NAMES"], "preset_names"),
 }
 
 

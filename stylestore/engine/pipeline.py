@@ -39,12 +39,12 @@ from PIL import Image
 from . import imaging, metrics, optimize, presets, runtime
 from .arbitrary import STYLE_DIM, STYLE_SIZE, StylePredictor, Transformer, blend_vectors
 from .errors import EngineError, ImageTooSmall, NonFiniteOutput, StyleSpecError
+from .formats import FORMATS
 from .presets import MultiStyleNet
 
 logger = logging.getLogger(__name__)
 
 ENGINES = ("arbitrary", "preset", "optimize")
-FORMATS = ("webp", "jpeg", "png")
 MAX_SIDE = 4096
 
 #: progress(done, total): images finished so far (optimize: L-BFGS steps) out of total

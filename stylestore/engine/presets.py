@@ -15,10 +15,8 @@ from torch import nn
 
 from . import onnx_weights
 from .errors import StyleSpecError, WeightsError
+from .preset_names import NUM_PRESETS
 from .transform_net import TransformNet
-
-NUM_PRESETS = 26
-PRESET_NAMES = tuple(f"Preset {i}" for i in range(NUM_PRESETS))
 
 PresetSpec = Union[int, str, Mapping[Union[int, str], float]]
 

@@ -15,8 +15,8 @@ from django.urls import path
 from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
+from ..models import StyleEvent, Visitor
 from . import analytics
-from .models import StyleEvent, Visitor
 
 #: Windows the analytics page offers, in days.
 ANALYTICS_WINDOWS = (7, 30, 90)

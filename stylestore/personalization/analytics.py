@@ -31,9 +31,8 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
-from ..models import Style
-from . import evaluation, policy, service
-from .models import StyleEvent, StyleHourlyStats
+from ..models import Style, StyleEvent, StyleHourlyStats
+from . import evaluation, policy, population
 
 Kind = StyleEvent.Kind
 #: The comparison uses at most this many of the most recent impressions: a bounded
@@ -137,10 +136,10 @@ def lift(since, limit=MAX_IMPRESSIONS) -> Lift | None:
     logs = logged_impressions(since, limit)
     if not logs:
         return None
-    model = policy.fit_global(service.style_stats(since), service.policy_params())
+    model = policy.fit_global(population.style_stats(since), population.policy_params())
 
     def baseline(available, action):
-        return float(action == service.best_style(available, model))
+        return float(action == population.best_style(available, model))
 
     rewards = np.array([row.reward for row in logs])
     weighted = np.array([baseline(row.context, row.action) / row.propensity for row in logs]) * rewards

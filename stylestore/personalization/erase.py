@@ -8,7 +8,7 @@ counts in the returned report are of the deleted rows.
 """
 from django.db import transaction
 
-from .models import StyleEvent, Visitor
+from ..models import StyleEvent, Visitor
 
 
 def _erase(visitors) -> dict:

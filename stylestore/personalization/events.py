@@ -31,10 +31,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
-from ..models import SourceImage, Style
-from . import policy, service
+from ..models import SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
+from . import caches, choices, embeddings, policy, population
 from .identity import get_visitor
-from .models import StyleEvent, StyleHourlyStats, Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +57,12 @@ class Event:
     ``choice`` (impression, click, add to cart) is the verified content of the
     ``choice_id`` token; ``source_id`` and ``embedding`` (view) the viewed image's
     ``SourceImage`` and its style embedding; ``pick`` (pick) a style key,
-    ``service.ORIGINAL``, or None to clear the pick.
+    ``choices.ORIGINAL``, or None to clear the pick.
     """
 
     kind: str
     event_id: str = ""
-    choice: service.ChoiceRecord | None = None
+    choice: choices.ChoiceRecord | None = None
     source_id: int | None = None
     embedding: list | None = None
     pick: str | None = None
@@ -117,7 +116,7 @@ def resolve(context, items) -> list[Event]:
     slugs = {
         item["style"]
         for item in items
-        if item["kind"] == Kind.PICK and item.get("style") not in (None, service.ORIGINAL)
+        if item["kind"] == Kind.PICK and item.get("style") not in (None, choices.ORIGINAL)
     }
     styles = dict(Style.objects.filter(slug__in=slugs, active=True).values_list("slug", "pk")) if slugs else {}
 
@@ -129,7 +128,7 @@ def resolve(context, items) -> list[Event]:
             errors[f"{index}.source"] = [_("%s has no image known to Stylestore.") % item["source"].label]
         source_id, embedding = source or (None, None)
         if kind in CHOICE_KINDS:
-            choice = service.read_choice(context.key, item.get("choice") or "") if context.key else None
+            choice = choices.read_choice(context.key, item.get("choice") or "") if context.key else None
             if choice is None:
                 errors[f"{index}.choice"] = [_("Not a choice id issued to this visitor.")]
             events.append(Event(kind=kind, event_id=event_id, choice=choice))
@@ -139,7 +138,7 @@ def resolve(context, items) -> list[Event]:
             events.append(Event(kind=kind, event_id=event_id, source_id=source_id, embedding=embedding))
         elif kind == Kind.PICK:
             style = item.get("style")
-            if style not in (None, service.ORIGINAL) and style not in styles:
+            if style not in (None, choices.ORIGINAL) and style not in styles:
                 errors[f"{index}.style"] = [_("No active style %r.") % style]
             pick = str(styles[style]) if style in styles else style
             events.append(Event(kind=kind, event_id=event_id, source_id=source_id, pick=pick))
@@ -168,7 +167,7 @@ def _record(context, events) -> Outcome:
     visitor = context.get_or_create_visitor(lock=True)
     now = visitor.last_seen_at = timezone.now()
     state = policy.VisitorState.from_dict(visitor.state)
-    params = service.policy_params()
+    params = population.policy_params()
     seen_ids, seen_choices = _already_recorded(visitor, events)
     recent_views = _recent_views(visitor.recent_views, now)
     styles, sources = _still_existing(events)
@@ -203,7 +202,7 @@ def _record(context, events) -> Outcome:
             )
         elif event.kind == Kind.PICK:
             state.set_pick(event.pick)
-            style_id = int(event.pick) if event.pick not in (None, service.ORIGINAL) else None
+            style_id = int(event.pick) if event.pick not in (None, choices.ORIGINAL) else None
             if style_id is not None:
                 counters[style_id]["picks"] += 1
             rows.append(
@@ -216,7 +215,7 @@ def _record(context, events) -> Outcome:
             seen_ids.add(event.event_id)
 
     StyleEvent.objects.bulk_create(rows)
-    _add_to_counters(counters, service.hour_start(now))
+    _add_to_counters(counters, population.hour_start(now))
     visitor.state = state.to_dict()
     visitor.recent_views = dict(sorted(recent_views.items(), key=lambda item: item[1])[-MAX_RECENT_VIEWS:])
     visitor.save(update_fields=["state", "recent_views", "last_seen_at"])
@@ -307,7 +306,7 @@ def _apply_choice_event(kind, state, choice, params, counters):
 def _apply_view(state, source_id, embedding, params):
     """Spread the view over the styles by the photo's style embedding. A photo without
     an embedding yet (the worker has not computed it) teaches nothing."""
-    preference = service.view_preference(source_id, embedding, params.temperature)
+    preference = embeddings.view_preference(source_id, embedding, params.temperature)
     if preference:
         state.record_view(preference, params)
 
@@ -342,10 +341,10 @@ def expect_view(request, obj, field_name) -> bool:
     context = get_visitor(request)
     if not context.consent:
         return False
-    source = service.photo_source(obj, field_name)
+    source = embeddings.photo_source(obj, field_name)
     if source is None or _viewed_recently(context.recent_views, source[0], timezone.now()):
         return False
-    _apply_view(context.state, source[0], source[1], service.policy_params())
+    _apply_view(context.state, source[0], source[1], population.policy_params())
     context.forget_choices()
     return True
 
@@ -364,12 +363,12 @@ def record_view(request, obj, field_name) -> bool:
     if not context.consent:
         return False
     try:
-        return _record_view(context, service.photo_source(obj, field_name))
+        return _record_view(context, embeddings.photo_source(obj, field_name))
     except IntegrityError:
         # The per-process index named a source row deleted since (its object's id was
         # reused by a new object): look again in the database.
-        service.clear_caches()
-        return _record_view(context, service.photo_source(obj, field_name))
+        caches.clear_caches()
+        return _record_view(context, embeddings.photo_source(obj, field_name))
 
 
 def _record_view(context, source) -> bool:

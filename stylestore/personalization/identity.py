@@ -29,14 +29,13 @@ import re
 import secrets
 import time
 
-from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import IntegrityError, connections, transaction
-from django.dispatch import receiver
 from django.utils.cache import patch_vary_headers
 
 from ..conf import stylestore_settings
+from ..models import Visitor
 from . import tokens
-from .models import Visitor
+from .erase import erase_visitor
 from .policy import VisitorState
 
 VISITOR_HEADER = "X-Visitor-Id"
@@ -317,8 +316,6 @@ class VisitorMiddleware:
         response = self.get_response(request)
         if context.refused and context.presented_key:
             # Consent withdrawn: what was stored under it goes now, not at the purge.
-            from .erase import erase_visitor
-
             erase_visitor(context)
         context.update_response(request, response)
         return response
@@ -347,15 +344,15 @@ def link_user(context: VisitorContext, user):
         context.remember(visitor)
 
 
-@receiver(user_logged_in, dispatch_uid="stylestore-visitor-login")
-def _on_login(sender, request, user, **kwargs):
+def on_login(sender, request, user, **kwargs):
+    """``user_logged_in``: a consenting visitor's taste follows them to their account."""
     context = getattr(request, REQUEST_ATTR, None) if request is not None else None
     if context is not None and context.consent:
         link_user(context, user)
 
 
-@receiver(user_logged_out, dispatch_uid="stylestore-visitor-logout")
-def _on_logout(sender, request, user, **kwargs):
+def on_logout(sender, request, user, **kwargs):
+    """``user_logged_out``: the next person on this browser starts as a new visitor."""
     context = getattr(request, REQUEST_ATTR, None) if request is not None else None
     if context is not None and user is not None:
         context.rotate()

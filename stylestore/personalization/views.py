@@ -13,11 +13,11 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from ..api.references import MalformedReference, UnknownReference, parse_reference
 from ..models import Style
+from ..references import MalformedReference, UnknownReference, parse_reference
 from . import events
+from .choices import ORIGINAL
 from .identity import get_visitor
-from .service import ORIGINAL
 
 # Error text echoes client input: plain text, never HTML.
 PLAIN = "text/plain; charset=utf-8"

@@ -69,7 +69,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from ..personalization import service
+from ..personalization import caches, choices, page
 from ..personalization.identity import get_visitor
 
 register = template.Library()
@@ -87,7 +87,7 @@ def _visitor(context):
 
 @register.simple_tag(takes_context=True)
 def stylestore_prefetch(context, objects, field_name="image"):
-    service.load_images(_visitor(context), objects, field_name)
+    page.load_images(_visitor(context), objects, field_name)
     return ""
 
 
@@ -95,7 +95,7 @@ def stylestore_prefetch(context, objects, field_name="image"):
 def styled_image(context, obj, field_name="image", size=None, alt=None):
     if obj is None:
         return None
-    return service.styled_image(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
+    return page.styled_image(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
 
 
 def _attributes(pairs):
@@ -179,7 +179,7 @@ def style_looks(context, obj, field_name="image", size=None, alt=None, exclude=N
     skip = exclude.style.id if exclude is not None and exclude.style is not None else None
     return [
         image
-        for image, _selected in service.style_options(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
+        for image, _selected in page.style_options(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
         if image.style is not None and image.style.id != skip
     ]
 
@@ -187,7 +187,7 @@ def style_looks(context, obj, field_name="image", size=None, alt=None, exclude=N
 def _picker_option(image, selected):
     attrs = [
         ("name", "style"),
-        ("value", image.style.slug if image.style else service.ORIGINAL),
+        ("value", image.style.slug if image.style else choices.ORIGINAL),
         ("aria-pressed", "true" if selected else "false"),
         ("data-src", image.url),
         ("data-srcset", image.srcset),
@@ -228,7 +228,7 @@ def _picker_markup(visitor, entry, size, alt):
     )
 
     def render():
-        options = service.style_options(visitor, entry.obj, entry.field_name, size=size, alt=alt)
+        options = page.style_options(visitor, entry.obj, entry.field_name, size=size, alt=alt)
         if len(options) < 2:
             return None
         buttons = [_picker_option(image, selected) for image, selected in options]
@@ -246,7 +246,7 @@ def _picker_markup(visitor, entry, size, alt):
             '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>',
         )
 
-    return service.fragments.get(key, PICKER_MARKUP_SECONDS, render)
+    return caches.fragments.get(key, PICKER_MARKUP_SECONDS, render)
 
 
 @register.simple_tag(takes_context=True)
@@ -261,7 +261,7 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
     visitor = _visitor(context)
     if obj is None or not visitor.consent:
         return ""
-    entry = service.page_image(visitor, obj, field_name)
+    entry = page.page_image(visitor, obj, field_name)
     markup = _picker_markup(visitor, entry, size and int(size), alt)
     if markup is None:
         return ""
@@ -274,7 +274,7 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
 def more_in_this_style(context, obj, field_name="image", limit=4):
     if obj is None:
         return []
-    return [o for o, _ in service.more_in_this_style(_visitor(context), obj, field_name, limit=int(limit))]
+    return [o for o, _ in page.more_in_this_style(_visitor(context), obj, field_name, limit=int(limit))]
 
 
 def _fixed_url(name, **kwargs):
@@ -282,14 +282,14 @@ def _fixed_url(name, **kwargs):
     prefix it depends on): the beacon and the picker each need one on every
     personalized page, and reversing cost as much as rendering the tag."""
     key = ("url", name, tuple(sorted(kwargs.items())), get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
-    return service.fragments.get(key, math.inf, lambda: reverse(name, kwargs=kwargs or None))
+    return caches.fragments.get(key, math.inf, lambda: reverse(name, kwargs=kwargs or None))
 
 
 def _static_url(path):
     """``static(path)`` kept per process, for the same reason: a manifest storage looks
     the hashed name up on every call. Keyed by the script prefix a relative
     ``STATIC_URL`` is joined to; a changed setting clears it with the other fragments."""
-    return service.fragments.get(("static", path, get_script_prefix()), math.inf, lambda: static(path))
+    return caches.fragments.get(("static", path, get_script_prefix()), math.inf, lambda: static(path))
 
 
 @register.simple_tag(takes_context=True)

@@ -6,8 +6,8 @@ from django.urls import reverse
 from django_q.conf import Conf
 
 from shop.models import Product
-from stylestore import jobs
 from stylestore.models import StylizedImage
+from stylestore.variants import requests
 
 from .conftest import make_product
 
@@ -58,7 +58,7 @@ def test_live_recount_reports_new_and_existing(editor_client, products, styles):
     assert counts["valid"] and counts["counts"]["images"] == 6 and counts["counts"]["new"] == 6
     assert "<strong>6</strong> images will be generated" in counts["summary_html"]
 
-    jobs.request_for_objects(products[:2], "image", [styles["ink"]], jobs.RenderRequest(max_side=256))
+    requests.request_for_objects(products[:2], "image", [styles["ink"]], requests.RenderRequest(max_side=256))
     counts = editor_client.post(PRODUCTS, data).json()["counts"]
     assert (counts["new"], counts["existing"]) == (4, 2)
     assert StylizedImage.objects.count() == 2  # counting writes nothing
@@ -182,7 +182,7 @@ def test_csrf_is_enforced(make_staff, products, styles):
 
 
 def test_changelist_progress_column_and_endpoint(editor_client, products, styles):
-    result = jobs.request_for_objects(products, "image", styles.values(), jobs.RenderRequest(max_side=256))
+    result = requests.request_for_objects(products, "image", styles.values(), requests.RenderRequest(max_side=256))
     vase_rows = StylizedImage.objects.filter(pk__in=result.created, source__object_id=str(products[0].pk))
     vase_rows.filter(style=styles["ink"]).update(status=StylizedImage.Status.READY, file="x/ready.webp")
     vase_rows.filter(style=styles["wave"]).update(status=StylizedImage.Status.FAILED)

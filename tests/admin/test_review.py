@@ -9,8 +9,8 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image
 
-from stylestore import jobs, rendering
 from stylestore.models import Style, StylizedImage
+from stylestore.variants import requests, worker
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def last_message(response):
 @pytest.fixture
 def variants(products, styles):
     """The ink variant of each product: one ready (with a real file), one failed, one pending."""
-    ids = jobs.request_for_objects(products, "image", [styles["ink"]], jobs.RenderRequest(max_side=256)).created
+    ids = requests.request_for_objects(products, "image", [styles["ink"]], requests.RenderRequest(max_side=256)).created
     ready, failed, pending = StylizedImage.objects.filter(pk__in=ids).order_by("pk")
     name = default_storage.save("stylestore/test/ready.webp", ContentFile(webp_bytes()))
     StylizedImage.objects.filter(pk=ready.pk).update(
@@ -148,14 +148,14 @@ def test_preset_weights_are_edited_as_numbers(reviewer_client, db):
 
 
 def test_style_preview_renders_a_sample(reviewer_client, styles, products, monkeypatch):
-    jobs.request_for_objects(products, "image", [styles["ink"]])  # gives the products source rows
+    requests.request_for_objects(products, "image", [styles["ink"]])  # gives the products source rows
     calls = []
 
     def fake_preview(style, field_file, max_side=256):
         calls.append((style, field_file.name, max_side))
         return webp_bytes((48, 32))
 
-    monkeypatch.setattr(rendering, "render_preview", fake_preview)
+    monkeypatch.setattr(worker, "render_preview", fake_preview)
     url = reverse("admin:stylestore_style_preview", args=[styles["ink"].pk])
     response = reviewer_client.get(url)
     assert response.status_code == 200
@@ -169,12 +169,12 @@ def test_style_preview_renders_a_sample(reviewer_client, styles, products, monke
 
 
 def test_style_preview_failure_is_a_message(reviewer_client, styles, products, monkeypatch):
-    jobs.request_for_objects(products, "image", [styles["ink"]])
+    requests.request_for_objects(products, "image", [styles["ink"]])
 
     def broken(style, field_file, max_side=256):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(rendering, "render_preview", broken)
+    monkeypatch.setattr(worker, "render_preview", broken)
     response = reviewer_client.get(reverse("admin:stylestore_style_preview", args=[styles["ink"].pk]))
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:stylestore_style_change", args=[styles["ink"].pk])
@@ -189,7 +189,7 @@ def test_style_preview_without_products_is_a_message(reviewer_client, styles):
 
 
 def test_style_preview_with_the_real_engine(reviewer_client, styles, products):
-    jobs.request_for_objects(products[:1], "image", [styles["ink"]])
+    requests.request_for_objects(products[:1], "image", [styles["ink"]])
     response = reviewer_client.get(reverse("admin:stylestore_style_preview", args=[styles["ink"].pk]))
     assert response.status_code == 200
     src = response.context["preview_src"]

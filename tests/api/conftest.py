@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 
 from shop.models import Category, Product
 from stylestore.models import Style, StylizedImage, params_hash
-from stylestore.sources import sync_sources
 from stylestore.storage import variant_storage
+from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
 
 STAFF_PERMISSIONS = ("apply_style", "add_style", "change_style", "view_style", "change_stylizedimage")

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from stylestore import jobs
 from stylestore.models import SourceImage, StylizedImage
+from stylestore.variants import queue
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ def job_ids(response):
 def enqueued(monkeypatch):
     """Ids sent to the workers (after commit), instead of a django-q2 broker."""
     sent = []
-    monkeypatch.setattr(jobs, "enqueue", lambda ids, **kwargs: sent.extend(ids))
+    monkeypatch.setattr(queue, "enqueue", lambda ids, **kwargs: sent.extend(ids))
     return sent
 
 
@@ -166,7 +166,7 @@ def test_oversized_body_is_413(editor, styles, settings):
 
 @pytest.fixture
 def some_jobs(source, styles, make_variant, make_product):
-    from stylestore.sources import sync_sources
+    from stylestore.variants.sources import sync_sources
 
     other = sync_sources([make_product("bowl", color=(1, 2, 3))], "image")[0]
     return {

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 
 from shop.wsgi import application
 from stylestore.models import StylizedImage
-from stylestore.sources import sync_sources
+from stylestore.variants.sources import sync_sources
 
 PUBLIC_EXAMPLES = 100
 STAFF_EXAMPLES = 40

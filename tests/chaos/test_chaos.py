@@ -6,7 +6,7 @@ they run, every few seconds a worker process is SIGKILLed, preferably one that i
 the middle of a job (its pid is in the claim token of the rows it holds), and now and
 then the whole cluster is killed and started again, as a supervisor would. With the
 Redis broker, Redis itself is shut down (without saving: the queue is gone) and
-started again once. The test calls ``jobs.sweep`` every few seconds, as the sweeper
+started again once. The test calls ``sweeper.sweep`` every few seconds, as the sweeper
 schedule does in production, with short leases so that dead workers are noticed
 quickly.
 
@@ -43,11 +43,11 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from shop.models import Category, Product
-from stylestore import jobs
 from stylestore.conf import stylestore_settings
 from stylestore.models import Style, StylizedImage
-from stylestore.sources import sync_sources
 from stylestore.storage import variant_storage
+from stylestore.variants import files, requests, state, sweeper
+from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
 from tests.jobs.conftest import Worker
 
@@ -99,9 +99,9 @@ def chaos_jobs(db, settings, private_queue):
     slow = Style(name="Oil", slug="oil", kind=Style.Kind.IMAGE, engine=Style.Engine.OPTIMIZE)
     slow.image.save("oil.jpg", ContentFile(textured_jpeg((128, 128), 7)), save=True)
     # The poison first, so it is the first task a worker takes.
-    (poison_id,) = jobs.request_variants(sync_sources([heavy], "image"), [slow],
-                                          jobs.RenderRequest(max_side=512)).created
-    created = jobs.request_variants(sync_sources(products, "image"), [ink], jobs.RenderRequest(max_side=256)).created
+    (poison_id,) = requests.request_variants(sync_sources([heavy], "image"), [slow],
+                                          requests.RenderRequest(max_side=512)).created
+    created = requests.request_variants(sync_sources(products, "image"), [ink], requests.RenderRequest(max_side=256)).created
     assert len(created) == JOBS
     return poison_id, private_queue
 
@@ -181,14 +181,14 @@ class ChaosMonkey:
 
     def keep_alive(self):
         """A supervisor's job: start the cluster again if it died on its own, or if
-        ``manage.py stylestore_health``'s signal says it is stuck (``jobs.stalled``: a
+        ``manage.py stylestore_health``'s signal says it is stuck (``state.stalled``: a
         worker killed while waiting for a task can leave django-q2's queue locked)."""
         if self.cluster.proc.poll() is not None:
             self.cluster.log.close()
             self.cluster = self.start_cluster()
             self.started_at = time.monotonic()
             self.restarts += 1
-        elif time.monotonic() - self.started_at > STALL_SECONDS and jobs.stalled(STALL_SECONDS):
+        elif time.monotonic() - self.started_at > STALL_SECONDS and state.stalled(STALL_SECONDS):
             self.cluster.kill()
             self.cluster = self.start_cluster()
             self.started_at = time.monotonic()
@@ -218,7 +218,7 @@ def test_chaos(chaos_jobs, media_root, tmp_path):
             assert now - started < DEADLINE, f"{unfinished()} jobs unfinished after {DEADLINE} s"
             if now >= next_sweep:
                 try:
-                    for key, value in jobs.sweep(pending_grace_seconds=PENDING_GRACE).items():
+                    for key, value in sweeper.sweep(pending_grace_seconds=PENDING_GRACE).items():
                         sweeps[key] = sweeps.get(key, 0) + value
                 except broker_errors:
                     sweeps["failed_during_outage"] += 1  # the schedule runs again next time
@@ -258,7 +258,7 @@ def test_chaos(chaos_jobs, media_root, tmp_path):
     assert len(keys) == len(set(keys))
     names = [r.file.name for r in innocent]
     assert len(set(names)) == JOBS and not poison.file
-    jobs.remove_partial_files(max_age_seconds=0)
+    files.remove_partial_files(max_age_seconds=0)
     base = media_root / stylestore_settings.UPLOAD_TO
     on_disk = {str(p.relative_to(media_root)) for p in base.rglob("*") if p.is_file()}
     assert on_disk == set(names)

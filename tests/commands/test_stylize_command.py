@@ -4,9 +4,10 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from stylestore import jobs, tasks
+from stylestore import tasks
 from stylestore.management.commands import stylize
 from stylestore.models import StylizedImage
+from stylestore.variants import requests, state
 from tests.admin.conftest import categories, products, styles  # noqa: F401 - shared fixtures
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +23,9 @@ def run(*args):
 
 def fake_render(ids):
     """Stands in for the worker: claims like the real task, then marks rows ready."""
-    rows = jobs.claim(ids)
+    rows = state.claim(ids)
     for row in rows:
-        jobs.finish(row, name=f"stylestore/{row.pk}.webp", width=64, height=48, size=100, metrics={}, timings={})
+        state.finish(row, name=f"stylestore/{row.pk}.webp", width=64, height=48, size=100, metrics={}, timings={})
     return {"ready": len(rows)}
 
 
@@ -46,7 +47,7 @@ def test_model_and_category_select_objects(products, styles):
 
 
 def test_dry_run_counts_without_writing(products, styles):
-    jobs.request_for_objects(products[:1], "image", [styles["ink"]])
+    requests.request_for_objects(products[:1], "image", [styles["ink"]])
     out, _ = run("--style", "ink", "--all", "--dry-run")
     assert "Would queue 2 images (1 already exist)." in out
     assert StylizedImage.objects.count() == 1
@@ -62,8 +63,8 @@ def test_sync_renders_in_process_with_a_progress_bar(products, styles, monkeypat
 
 def test_sync_reports_failures_with_an_error(products, styles, monkeypatch):
     def failing_render(ids):
-        for row in jobs.claim(ids):
-            jobs.fail(row, "Source image refused", retry=False)
+        for row in state.claim(ids):
+            state.fail(row, "Source image refused", retry=False)
 
     monkeypatch.setattr(tasks, "render_variants", failing_render)
     with pytest.raises(CommandError, match="3 images failed"):

@@ -26,13 +26,12 @@ from django.core.management import call_command
 from PIL import Image
 
 from shop.models import Product
-
-from stylestore import jobs, tasks
+from stylestore import tasks
 from stylestore.conf import stylestore_settings
-from stylestore.models import Style, StylizedImage
-from stylestore.personalization import service
+from stylestore.models import Style, StylizedImage, Visitor
+from stylestore.personalization import caches
 from stylestore.personalization.identity import unsign_token
-from stylestore.personalization.models import Visitor
+from stylestore.variants import requests
 from tests.conftest import ACTION_TIMEOUT_MS
 from tests.jobs.conftest import Worker, wait_until  # noqa: F401 - wait_until is for the tests here
 
@@ -180,10 +179,10 @@ def e2e_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Per-process caches (throttle counters, the policy's fitted model) outlive a test.
     cache.clear()
-    service.clear_caches()
+    caches.clear_caches()
     yield
     cache.clear()
-    service.clear_caches()
+    caches.clear_caches()
 
 
 @pytest.fixture
@@ -267,8 +266,8 @@ def render_catalogue(transactional_db, media_root):
     with those variants rendered in this process by the real engine (the worker's own
     entry point, ``stylestore.tasks.render_variants``), approved, plus the photos' style
     embeddings ("more in this style" needs them). Returns ``{slug: Product}``."""
-    from stylestore.rendering import compute_source_embeddings
-    from stylestore.sources import sync_sources
+    from stylestore.variants.sources import sync_sources
+    from stylestore.variants.worker import compute_source_embeddings
 
     def render(looks):
         call_command("seed_demo", verbosity=0)
@@ -277,16 +276,16 @@ def render_catalogue(transactional_db, media_root):
         ids = []
         for style_slug, slugs in looks.items():
             chosen = products.values() if slugs == "*" else [products[slug] for slug in slugs]
-            ids += jobs.request_variants(
+            ids += requests.request_variants(
                 [sources[str(p.pk)] for p in chosen], [Style.objects.get(slug=style_slug)],
-                jobs.RenderRequest(max_side=RENDER_SIZE), enqueue=False,
+                requests.RenderRequest(max_side=RENDER_SIZE), enqueue=False,
             ).ids
         outcome = tasks.render_variants(ids)
         assert outcome["ready"] == len(ids), outcome
         # Shown at once whatever STYLESTORE["AUTO_APPROVE"] says.
         StylizedImage.objects.filter(pk__in=ids).update(review=StylizedImage.Review.APPROVED)
         compute_source_embeddings([s.pk for s in sources.values()])
-        service.clear_caches()
+        caches.clear_caches()
         return products
 
     return render

@@ -6,9 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from stylestore.models import SourceImage
-from stylestore.personalization import service
-from stylestore.personalization.models import StyleEvent
+from stylestore.models import SourceImage, StyleEvent
+from stylestore.personalization import choices
 
 from .conftest import RENDER_SIZE, contrast, log_in, theme_colour, variant_of, visitor_of, wait_until
 
@@ -65,7 +64,7 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     wait_until(lambda: StyleEvent.objects.filter(kind="click").exists(), timeout=30, message="the click")
     click = StyleEvent.objects.get(kind="click")
     # Attributed to the very image clicked: the choice id the listing signed for it.
-    assert click.choice_id == service.read_choice(visitor_of(context).key, listed_choice).choice_id
+    assert click.choice_id == choices.read_choice(visitor_of(context).key, listed_choice).choice_id
     assert click.source_id == source_row.pk
     # The page's beacon reports the view, with the page's first impressions.
     wait_until(lambda: StyleEvent.objects.filter(kind="view", source=source_row).count() == 1, timeout=30,
@@ -83,7 +82,7 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     # product still has one view.
     page.reload()
     assert shown_variant(main).pk == shown.pk
-    reloaded = service.read_choice(visitor_of(context).key, main.get_attribute("data-stylestore-choice")).choice_id
+    reloaded = choices.read_choice(visitor_of(context).key, main.get_attribute("data-stylestore-choice")).choice_id
     wait_until(lambda: StyleEvent.objects.filter(kind="impression", choice_id=reloaded).exists(), timeout=30,
                message="the reloaded page's beacon")
     assert StyleEvent.objects.filter(kind="view", source=source_row).count() == 1

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from stylestore.engine import metrics, onnx_weights, phase_conv, presets, runtime, weights
+from stylestore.engine import metrics, onnx_weights, phase_conv, preset_names, presets, runtime, weights
 from stylestore.engine.arbitrary import STYLE_DIM, StylePredictor, Transformer, blend_vectors
 from stylestore.engine.errors import StyleSpecError, WeightsError
 from stylestore.engine.presets import MultiStyleNet
@@ -229,7 +229,7 @@ def test_bad_preset_specs_raise_style_spec_error(spec):
 
 
 def test_preset_names_are_neutral():
-    assert presets.PRESET_NAMES[0] == "Preset 0" and len(presets.PRESET_NAMES) == presets.NUM_PRESETS
+    assert preset_names.PRESET_NAMES[0] == "Preset 0" and len(preset_names.PRESET_NAMES) == preset_names.NUM_PRESETS
 
 
 def test_float_reference_graph_has_no_quantization_left():

@@ -6,9 +6,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from shop.models import Product
-from stylestore import jobs, tasks
+from stylestore import tasks
+from stylestore.variants import requests
 from stylestore.models import Style, StylizedImage
-from stylestore.sources import sync_sources
+from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
 from tests.fixtures import hostile_images as corpus
 from tests.jobs.conftest import Worker, wait_until
@@ -17,7 +18,7 @@ from .conftest import NAME_ONLY
 
 Status = StylizedImage.Status
 HOSTILE = [case for case in corpus.REJECTED if case.name not in NAME_ONLY]
-SMALL = jobs.RenderRequest(max_side=256)
+SMALL = requests.RenderRequest(max_side=256)
 
 
 def stored_product(category, slug, name, data):
@@ -56,7 +57,7 @@ def test_hostile_sources_fail_alone_in_process(category, ink):
     hostile, fine = products_with(category, HOSTILE)
     # Files without a valid image still get a content hash: the gate judges them at decode.
     sources = sync_sources([*hostile, *fine], "image")
-    result = jobs.request_variants(sources, [ink], SMALL, enqueue=False)
+    result = requests.request_variants(sources, [ink], SMALL, enqueue=False)
     assert len(result.created) == len(HOSTILE) + 2
     outcome = tasks.render_variants(result.created)
     assert outcome == {"ready": 2, "failed": len(HOSTILE), "retrying": 0}
@@ -75,7 +76,7 @@ def test_hostile_sources_fail_alone_in_a_real_worker(category, ink, media_root, 
                                                "tiff_named_jpg", "svg_named_png")]
     hostile, fine = products_with(category, cases)
     sources = sync_sources([*hostile, *fine], "image")
-    jobs.request_variants(sources, [ink], SMALL)
+    requests.request_variants(sources, [ink], SMALL)
     worker = Worker(media_root, tmp_path / "worker.log", workers=1, extra_env=private_queue)
     try:
         wait_until(lambda: not StylizedImage.objects.filter(status__in=[Status.PENDING, Status.RUNNING]).exists(),

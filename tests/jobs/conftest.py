@@ -13,7 +13,7 @@ from django.db import connection
 
 from shop.models import Category, Product
 from stylestore.models import Style
-from stylestore.sources import sync_sources
+from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from stylestore import jobs
 from stylestore.models import StylizedImage
+from stylestore.variants import requests, state, sweeper
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = StylizedImage.Status
@@ -16,9 +16,9 @@ Status = StylizedImage.Status
 
 def test_request_creates_rows_once_and_reuses_them(sources, styles):
     srcs = sources(3)
-    first = jobs.request_variants(srcs, styles, jobs.RenderRequest(max_side=200))
+    first = requests.request_variants(srcs, styles, requests.RenderRequest(max_side=200))
     assert len(first.created) == 6 and not first.reused
-    again = jobs.request_variants(srcs, styles, jobs.RenderRequest(max_side=200))
+    again = requests.request_variants(srcs, styles, requests.RenderRequest(max_side=200))
     assert not again.created and sorted(again.reused) == sorted(first.created)
     assert StylizedImage.objects.count() == 6
     # Size requests snap to the configured buckets.
@@ -30,48 +30,48 @@ def test_requests_are_enqueued_after_commit_with_ids(sources, styles, settings):
         pytest.skip("counts ORM broker rows")
     srcs = sources(2)
     before = OrmQ.objects.count()
-    jobs.request_variants(srcs, styles[:1])
+    requests.request_variants(srcs, styles[:1])
     assert OrmQ.objects.count() == before + 1  # one batch task for the style's two rows
 
 
 def test_a_second_delivery_claims_nothing(sources, styles):
-    ids = jobs.request_variants(sources(2), styles[:1]).created
-    won = jobs.claim(ids)
+    ids = requests.request_variants(sources(2), styles[:1]).created
+    won = state.claim(ids)
     assert {r.pk for r in won} == set(ids)
-    assert jobs.claim(ids) == []
+    assert state.claim(ids) == []
     assert all(r.attempts == 1 and r.status == Status.RUNNING for r in StylizedImage.objects.all())
 
 
 def test_finish_needs_the_claim_token(sources, styles):
-    (pk,) = jobs.request_variants(sources(1), styles[:1]).created
-    (row,) = jobs.claim([pk])
+    (pk,) = requests.request_variants(sources(1), styles[:1]).created
+    (row,) = state.claim([pk])
     stale = StylizedImage.objects.get(pk=pk)
     stale.worker = "someone-else"
-    assert not jobs.finish(stale, name="x.webp", width=1, height=1, size=1, metrics={}, timings={})
-    assert jobs.finish(row, name="x.webp", width=1, height=1, size=1, metrics={}, timings={})
+    assert not state.finish(stale, name="x.webp", width=1, height=1, size=1, metrics={}, timings={})
+    assert state.finish(row, name="x.webp", width=1, height=1, size=1, metrics={}, timings={})
     assert StylizedImage.objects.get(pk=pk).status == Status.READY
 
 
 def test_failures_back_off_then_fail(sources, styles, settings):
     settings.STYLESTORE = {**settings.STYLESTORE, "MAX_ATTEMPTS": 2}
-    (pk,) = jobs.request_variants(sources(1), styles[:1]).created
-    (row,) = jobs.claim([pk])
-    jobs.fail(row, "boom", retry=True)
+    (pk,) = requests.request_variants(sources(1), styles[:1]).created
+    (row,) = state.claim([pk])
+    state.fail(row, "boom", retry=True)
     row = StylizedImage.objects.get(pk=pk)
     assert row.status == Status.PENDING and row.not_before > timezone.now()
-    assert jobs.claim([pk]) == []  # still backing off
+    assert state.claim([pk]) == []  # still backing off
     StylizedImage.objects.filter(pk=pk).update(not_before=timezone.now() - timedelta(seconds=1))
-    (row,) = jobs.claim([pk])
-    jobs.fail(row, "boom again", retry=True)
+    (row,) = state.claim([pk])
+    state.fail(row, "boom again", retry=True)
     row = StylizedImage.objects.get(pk=pk)
     assert row.status == Status.FAILED and row.last_error == "boom again" and row.attempts == 2
 
 
 def test_refused_input_fails_at_once_and_infrastructure_errors_keep_attempts(sources, styles):
-    a, b = jobs.request_variants(sources(2), styles[:1]).created
-    ra, rb = sorted(jobs.claim([a, b]), key=lambda r: r.pk)
-    jobs.fail(ra, "not an image", retry=False)
-    jobs.fail(rb, "weights missing", retry=True, burn_attempt=False)
+    a, b = requests.request_variants(sources(2), styles[:1]).created
+    ra, rb = sorted(state.claim([a, b]), key=lambda r: r.pk)
+    state.fail(ra, "not an image", retry=False)
+    state.fail(rb, "weights missing", retry=True, burn_attempt=False)
     assert StylizedImage.objects.get(pk=a).status == Status.FAILED
     b_row = StylizedImage.objects.get(pk=b)
     assert b_row.status == Status.PENDING and b_row.attempts == 0
@@ -79,38 +79,38 @@ def test_refused_input_fails_at_once_and_infrastructure_errors_keep_attempts(sou
 
 def test_sweeper_revives_expired_leases_and_kills_poison(sources, styles, settings):
     settings.STYLESTORE = {**settings.STYLESTORE, "MAX_ATTEMPTS": 3}
-    a, b = jobs.request_variants(sources(2), styles[:1]).created
-    jobs.claim([a, b])
+    a, b = requests.request_variants(sources(2), styles[:1]).created
+    state.claim([a, b])
     StylizedImage.objects.filter(pk=b).update(attempts=3)
     StylizedImage.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    summary = jobs.sweep()
+    summary = sweeper.sweep()
     assert summary["dead"] == 1 and summary["revived"] == 1
     assert StylizedImage.objects.get(pk=a).status == Status.PENDING
     dead = StylizedImage.objects.get(pk=b)
     assert dead.status == Status.DEAD and "died" in dead.last_error
     # Retry gives a dead job a fresh budget.
-    assert jobs.retry([b]) == [b]
+    assert requests.retry([b]) == [b]
     assert StylizedImage.objects.get(pk=b).status == Status.PENDING
 
 
 def test_sweeper_resends_lost_pending_tasks(sources, styles, settings):
-    (pk,) = jobs.request_variants(sources(1), styles[:1]).created
+    (pk,) = requests.request_variants(sources(1), styles[:1]).created
     StylizedImage.objects.filter(pk=pk).update(enqueued_at=timezone.now() - timedelta(hours=1))
-    assert jobs.sweep()["requeued"] == 1
+    assert sweeper.sweep()["requeued"] == 1
     assert StylizedImage.objects.get(pk=pk).enqueued_at > timezone.now() - timedelta(minutes=1)
-    assert jobs.sweep()["requeued"] == 0  # just re-sent: not lost yet
+    assert sweeper.sweep()["requeued"] == 0  # just re-sent: not lost yet
 
 
 def test_changing_a_product_photo_makes_variants_stale_and_requeues(make_products, styles, image_bytes,
                                                                     django_capture_on_commit_callbacks):
     from django.core.files.base import ContentFile
 
-    from stylestore.sources import sync_sources
+    from stylestore.variants.sources import sync_sources
 
     with django_capture_on_commit_callbacks(execute=True):
         (product,) = make_products(1)
     (source,) = sync_sources([product], "image")
-    jobs.request_variants([source], styles, jobs.RenderRequest(max_side=256))
+    requests.request_variants([source], styles, requests.RenderRequest(max_side=256))
     old_hash = source.content_hash
     with django_capture_on_commit_callbacks(execute=True):
         product.image.save("new.jpg", ContentFile(image_bytes((80, 80), color=(1, 2, 3))), save=True)
@@ -130,22 +130,22 @@ def test_auto_apply_styles_follow_new_products(make_products, styles, django_cap
 
 
 def test_stalled_workers_are_told_from_busy_ones_and_the_health_command_says_so(sources, styles):
-    a, b = jobs.request_variants(sources(2), styles[:1]).created
-    assert not jobs.stalled(60)  # just queued: nothing has waited long yet
+    a, b = requests.request_variants(sources(2), styles[:1]).created
+    assert not state.stalled(60)  # just queued: nothing has waited long yet
     long_ago = timezone.now() - timedelta(minutes=10)
     StylizedImage.objects.update(created_at=long_ago)
-    assert jobs.stalled(60)  # waiting ten minutes, nothing started since
-    jobs.sweep(pending_grace_seconds=0)  # the sweeper re-sends them: still waiting, still stalled
-    assert jobs.stalled(60)
+    assert state.stalled(60)  # waiting ten minutes, nothing started since
+    sweeper.sweep(pending_grace_seconds=0)  # the sweeper re-sends them: still waiting, still stalled
+    assert state.stalled(60)
     with pytest.raises(SystemExit) as exit_info:
         call_command("stylestore_health", "--stalled-after", "60", stderr=StringIO())
     assert exit_info.value.code == 1
-    jobs.claim([a])  # a worker took one: progress
-    assert not jobs.stalled(60)
+    state.claim([a])  # a worker took one: progress
+    assert not state.stalled(60)
     out = StringIO()
     call_command("stylestore_health", "--stalled-after", "60", stdout=out)
     assert out.getvalue().strip() == "ok"
     StylizedImage.objects.filter(pk=a).update(started_at=long_ago)  # running for ten minutes, nothing else moved
-    assert jobs.stalled(60)
+    assert state.stalled(60)
     StylizedImage.objects.update(status=Status.FAILED, finished_at=long_ago)
-    assert not jobs.stalled(60)  # nothing waiting
+    assert not state.stalled(60)  # nothing waiting

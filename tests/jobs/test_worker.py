@@ -1,6 +1,5 @@
 """Jobs run by real workers: sync mode through the task entry point, and real
 ``qcluster`` processes that are SIGKILLed mid-batch."""
-import os
 from datetime import timedelta
 
 import pytest
@@ -9,10 +8,11 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from stylestore import jobs, tasks
+from stylestore import tasks
 from stylestore.conf import stylestore_settings
 from stylestore.models import StylizedImage
 from stylestore.storage import variant_storage
+from stylestore.variants import files, queue, requests, sweeper
 
 from .conftest import wait_until
 
@@ -42,7 +42,7 @@ def assert_outputs_exact(media_root, size):
 
 
 def test_render_in_process_produces_every_variant(sources, styles, media_root):
-    ids = jobs.request_variants(sources(3), styles, jobs.RenderRequest(max_side=256)).created
+    ids = requests.request_variants(sources(3), styles, requests.RenderRequest(max_side=256)).created
     assert tasks.render_variants(ids)["ready"] == 6
     assert tasks.render_variants(ids) == {"claimed": 0}  # a duplicate delivery does nothing
     assert_outputs_exact(media_root, 96)  # sources are 96 px wide: never upscaled
@@ -57,7 +57,7 @@ def test_bad_source_fails_only_its_own_job(sources, styles, media_root):
     # Written past the upload gate, as a file put into storage by other means would be.
     name = default_storage.save("products/broken.jpg", ContentFile(b"\xff\xd8\xff\xe0 not really a jpeg"))
     type(broken).objects.filter(pk=broken.pk).update(image=name)
-    ids = jobs.request_variants(srcs, styles[:1], jobs.RenderRequest(max_side=256)).created
+    ids = requests.request_variants(srcs, styles[:1], requests.RenderRequest(max_side=256)).created
     tasks.render_variants(ids)
     by_source = {r.source_id: r for r in StylizedImage.objects.all()}
     bad = by_source.pop(srcs[1].pk)
@@ -67,7 +67,7 @@ def test_bad_source_fails_only_its_own_job(sources, styles, media_root):
 
 def _kill_mid_batch_then_recover(sources, styles, media_root, start_worker):
     srcs = sources(12, size=(160, 120))
-    ids = jobs.request_variants(srcs, styles, jobs.RenderRequest(max_side=256)).created
+    ids = requests.request_variants(srcs, styles, requests.RenderRequest(max_side=256)).created
     assert len(ids) == 24
     worker = start_worker(workers=1)
     wait_until(lambda: StylizedImage.objects.filter(status=Status.READY).exists(), timeout=180, message="first variant")
@@ -77,14 +77,14 @@ def _kill_mid_batch_then_recover(sources, styles, media_root, start_worker):
     # The dead worker's leases run out (time passes), the sweeper re-queues its rows.
     StylizedImage.objects.filter(status=Status.RUNNING).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     StylizedImage.objects.filter(status=Status.PENDING).update(enqueued_at=timezone.now() - timedelta(hours=1))
-    jobs.sweep(pending_grace_seconds=0)
+    sweeper.sweep(pending_grace_seconds=0)
     # Deliver one batch twice on purpose: the second delivery must find nothing to claim.
-    jobs.enqueue(ids[:8])
+    queue.enqueue(ids[:8])
     worker = start_worker(workers=2)
     wait_until(lambda: StylizedImage.objects.filter(status=Status.READY).count() == 24, timeout=240,
                message="all 24 variants ready")
     worker.stop()
-    jobs.remove_partial_files(max_age_seconds=0)
+    files.remove_partial_files(max_age_seconds=0)
     assert_outputs_exact(media_root, 160)
     assert StylizedImage.objects.filter(attempts__gt=2).count() == 0
 
@@ -96,7 +96,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(sources, styles, m
 
 def test_deleting_a_product_or_style_removes_its_files(sources, styles, media_root):
     srcs = sources(2)
-    ids = jobs.request_variants(srcs, styles, jobs.RenderRequest(max_side=256)).created
+    ids = requests.request_variants(srcs, styles, requests.RenderRequest(max_side=256)).created
     tasks.render_variants(ids)
     assert len(variant_files(media_root)) == 4
     srcs[0].source.delete()

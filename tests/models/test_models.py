@@ -1,7 +1,7 @@
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 
 from shop.models import Category, Product

@@ -11,9 +11,9 @@ from django.core.files.base import ContentFile
 
 from shop.models import Category, Product
 from stylestore.models import SourceImage, Style, StylizedImage, params_hash
-from stylestore.personalization import service
-from stylestore.sources import sync_sources
+from stylestore.personalization import caches
 from stylestore.storage import variant_storage
+from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
 
 DIM = 16
@@ -29,10 +29,10 @@ def fresh_caches():
     """Throttle counters (Django's cache) and the per-process model and embedding
     caches outlive a test."""
     cache.clear()
-    service.clear_caches()
+    caches.clear_caches()
     yield
     cache.clear()
-    service.clear_caches()
+    caches.clear_caches()
 
 
 @pytest.fixture(autouse=True)

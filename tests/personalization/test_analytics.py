@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
 from stylestore.personalization import analytics, evaluation
-from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
 
 from .conftest import impressions, post_events
 

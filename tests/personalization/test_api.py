@@ -2,9 +2,8 @@
 import pytest
 from django.test import Client
 
-from stylestore.models import StylizedImage
+from stylestore.models import StyleEvent, StylizedImage, Visitor
 from stylestore.personalization import identity
-from stylestore.personalization.models import StyleEvent, Visitor
 
 from .conftest import post_events, view_product
 

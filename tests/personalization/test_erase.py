@@ -2,9 +2,9 @@
 import pytest
 from django.test import Client
 
+from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
 from stylestore.personalization import erase
 from stylestore.personalization.identity import unsign_token
-from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
 
 from .conftest import ERASE_URL, impressions, post_events, view_product
 

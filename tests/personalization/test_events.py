@@ -5,9 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from stylestore.models import Style
-from stylestore.personalization import events, policy, service
-from stylestore.personalization.models import StyleHourlyStats, StyleEvent, Visitor
+from stylestore.models import Style, StyleEvent, StyleHourlyStats, Visitor
+from stylestore.personalization import caches, choices, embeddings, events, policy, population
 from stylestore.schedules import PURGE_SCHEDULE, ensure_schedules
 
 from .conftest import EVENTS_URL, impressions, post_events, unit, view_product
@@ -211,30 +210,30 @@ def test_server_side_view_is_skipped_without_a_known_image(rf, category, db):
 
 
 def test_choice_tokens_belong_to_one_visitor_and_survive_a_secret_key_rotation(settings):
-    record = service.ChoiceRecord(choice_id="c" * 12, source_id=3, style_id=2, propensity=0.25, history_share=0.5,
+    record = choices.ChoiceRecord(choice_id="c" * 12, source_id=3, style_id=2, propensity=0.25, history_share=0.5,
                                   reason="history", sticky="2", available=(1, 2))
-    token = service.sign_choice("visitor-a", record)
-    assert service.read_choice("visitor-a", token) == record
-    assert service.read_choice("visitor-b", token) is None  # made for another visitor
-    assert service.read_choice("visitor-a", token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    token = choices.sign_choice("visitor-a", record)
+    assert choices.read_choice("visitor-a", token) == record
+    assert choices.read_choice("visitor-b", token) is None  # made for another visitor
+    assert choices.read_choice("visitor-a", token[:-1] + ("A" if token[-1] != "A" else "B")) is None
     old_key = settings.SECRET_KEY
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-" + "x" * 40, [old_key]
-    assert service.read_choice("visitor-a", token) == record  # issued before the rotation
-    assert service.read_choice("visitor-a", service.sign_choice("visitor-a", record)) == record
+    assert choices.read_choice("visitor-a", token) == record  # issued before the rotation
+    assert choices.read_choice("visitor-a", choices.sign_choice("visitor-a", record)) == record
     settings.SECRET_KEY_FALLBACKS = []
-    assert service.read_choice("visitor-a", token) is None  # the old key retired
+    assert choices.read_choice("visitor-a", token) is None  # the old key retired
 
 
 def test_a_views_preference_is_computed_once_per_photo_and_matches_the_policy(world):
     world(2, 3)
-    temperature = service.policy_params().temperature
-    expected = policy.view_preference(service.style_table(), unit(1), temperature)
+    temperature = population.policy_params().temperature
+    expected = policy.view_preference(embeddings.style_table(), unit(1), temperature)
     assert max(expected, key=expected.get) == str(Style.objects.get(slug="s1").pk)
-    first = service.view_preference(7, unit(1), temperature)
+    first = embeddings.view_preference(7, unit(1), temperature)
     assert first == expected
-    assert service.view_preference(7, unit(2), temperature) is first  # per photo, for every visitor
-    assert service.view_preference(8, None, temperature) == {}  # no embedding yet: teaches nothing
-    assert service.view_preference(9, [1.0, 0.0], temperature) == {}  # not the styles' dimension
-    assert service.view_preference(10, [0.0] * len(unit(1)), temperature) == {}  # a zero vector
-    service.clear_caches()
-    assert service.view_preference(7, unit(2), temperature) != first  # recomputed once the caches turn over
+    assert embeddings.view_preference(7, unit(2), temperature) is first  # per photo, for every visitor
+    assert embeddings.view_preference(8, None, temperature) == {}  # no embedding yet: teaches nothing
+    assert embeddings.view_preference(9, [1.0, 0.0], temperature) == {}  # not the styles' dimension
+    assert embeddings.view_preference(10, [0.0] * len(unit(1)), temperature) == {}  # a zero vector
+    caches.clear_caches()
+    assert embeddings.view_preference(7, unit(2), temperature) != first  # recomputed once the caches turn over

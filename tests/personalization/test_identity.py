@@ -4,8 +4,8 @@ import time
 import pytest
 from django.contrib.auth.models import User
 
+from stylestore.models import StyleEvent, Visitor
 from stylestore.personalization import identity
-from stylestore.personalization.models import StyleEvent, Visitor
 
 from .conftest import impressions, page_images, post_events, shown_styles, view_product
 

@@ -10,9 +10,9 @@ from stylestore.personalization.evaluation import Logged, ctr_by_style, ipw, sni
 from stylestore.personalization.policy import (
     FALLBACK_CTR,
     MAX_KEY_LENGTH,
-    POSTERIOR_DRAW_SCALE,
     MAX_STATE_BYTES,
     MAX_STYLES_LIMIT,
+    POSTERIOR_DRAW_SCALE,
     Choice,
     EmbeddingTable,
     PolicyParams,

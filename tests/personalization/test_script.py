@@ -10,7 +10,7 @@ import time
 import pytest
 from django.db import connections
 
-from stylestore.personalization.models import StyleEvent, Visitor
+from stylestore.models import StyleEvent, Visitor
 
 from .conftest import style_of
 

@@ -6,9 +6,8 @@ from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 
-from stylestore.models import SourceImage, Style, StylizedImage
-from stylestore.personalization import events, service
-from stylestore.personalization.models import StyleEvent, Visitor
+from stylestore.models import SourceImage, Style, StyleEvent, StylizedImage, Visitor
+from stylestore.personalization import caches, events
 
 from .conftest import impressions, page_images, post_events, shown_styles, style_of, view_product
 
@@ -233,7 +232,7 @@ def test_picker_options_are_reused_until_what_they_show_changes(client, world, m
     first = picker_options(client.get(url))
     assert first.count("<button") == 3 and 'aria-pressed="true"' not in first  # original + two looks
     assert picker_options(client.get(url)) == first  # reused
-    service.fragments.clear()
+    caches.fragments.clear()
     assert picker_options(client.get(url)) == first  # rendered afresh, the same markup
 
     make_variant(products[0], extra)  # a look becomes visible (no style saved: no cache cleared)

@@ -33,9 +33,8 @@ from django.views.generic import RedirectView
 from rest_framework.authtoken.models import Token
 
 from shop.models import Category, Product
-from stylestore.models import Style, StylizedImage
-from stylestore.personalization.models import StyleEvent, Visitor
-from stylestore.sources import sync_sources
+from stylestore.models import Style, StyleEvent, StylizedImage, Visitor
+from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
 
 pytestmark = pytest.mark.django_db

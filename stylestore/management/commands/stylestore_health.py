@@ -1,14 +1,14 @@
 """``manage.py stylestore_health``: a liveness probe for the worker cluster.
 
 Exits 1 when jobs have waited longer than ``--stalled-after`` seconds and no job
-started or finished within that time (see ``jobs.stalled``); a supervisor (systemd's
+started or finished within that time (see ``state.stalled``); a supervisor (systemd's
 ``ExecCondition``/watchdog script, a Kubernetes liveness probe) then restarts
 ``manage.py qcluster``. Pick a window longer than the longest render plus the broker's
 retry delay (``Q_CLUSTER["retry"]``), so a cluster that is merely busy is left alone.
 """
 from django.core.management.base import BaseCommand, CommandError
 
-from stylestore import jobs
+from ...variants import state
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, stalled_after, **options):
         if stalled_after <= 0:
             raise CommandError("--stalled-after must be a positive number of seconds")
-        if jobs.stalled(stalled_after):
+        if state.stalled(stalled_after):
             self.stderr.write(f"stalled: jobs are waiting and none started or finished in {stalled_after} s")
             raise SystemExit(1)
         self.stdout.write("ok")

@@ -20,9 +20,12 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from stylestore import jobs, tasks
+from stylestore import tasks
 from stylestore.conf import stylestore_settings
 from stylestore.models import Style, StylizedImage
+
+from ...engine import formats
+from ...variants import requests
 
 Status = StylizedImage.Status
 POLL_SECONDS = 2.0
@@ -74,7 +77,7 @@ class Command(BaseCommand):
                             help="Only objects whose `category` has this slug.")
         parser.add_argument("--strength", type=float, help="0 to 1; default: each style's own.")
         parser.add_argument("--size", type=int, help="Longer side in pixels, snapped to STYLESTORE['SIZES'].")
-        parser.add_argument("--format", dest="output_format", choices=jobs.FORMATS)
+        parser.add_argument("--format", dest="output_format", choices=formats.FORMATS)
         parser.add_argument("--engine", choices=[Style.Engine.ARBITRARY.value, Style.Engine.OPTIMIZE.value],
                             help="Engine for image styles; preset styles always use the preset engine.")
         parser.add_argument("--dry-run", action="store_true", help="Only count what would be queued.")
@@ -86,7 +89,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         styles = self.get_styles(options["styles"])
         targets = self.get_targets(options)
-        request = jobs.RenderRequest(strength=options["strength"], max_side=options["size"],
+        request = requests.RenderRequest(strength=options["strength"], max_side=options["size"],
                                      output_format=options["output_format"], engine=options["engine"])
         for style in styles:
             try:
@@ -95,17 +98,17 @@ class Command(BaseCommand):
                 raise CommandError(f"{style.slug}: {exc}")
         if options["size"] and options["size"] not in stylestore_settings.SIZES and options["verbosity"]:
             self.stdout.write(f"--size {options['size']} is not one of {stylestore_settings.SIZES}; "
-                              f"using {jobs.snap_size(options['size'])}.")
+                              f"using {requests.snap_size(options['size'])}.")
 
         if options["dry_run"]:
-            counts = [jobs.count_for_objects(queryset, field, styles, request) for queryset, field in targets]
+            counts = [requests.count_for_objects(queryset, field, styles, request) for queryset, field in targets]
             new, existing = sum(c.new for c in counts), sum(c.existing for c in counts)
             self.stdout.write(f"Would queue {new} images ({existing} already exist).")
             return
 
-        result = jobs.RequestResult()
+        result = requests.RequestResult()
         for queryset, field in targets:
-            part = jobs.request_for_objects(queryset, field, styles, request, enqueue=not options["sync"])
+            part = requests.request_for_objects(queryset, field, styles, request, enqueue=not options["sync"])
             result.created += part.created
             result.reused += part.reused
         if options["verbosity"]:

@@ -19,9 +19,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from stylestore.conf import stylestore_settings
+from stylestore.engine.formats import FORMATS, OUTPUT_FORMATS
 
-EXTENSIONS = {"webp": ".webp", "jpeg": ".jpg", "png": ".png"}
-SUFFIX_FORMATS = {".webp": "webp", ".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
+#: Output file suffix -> format (".jpeg" is a common spelling of JPEG's too).
+SUFFIX_FORMATS = {f".{f.extension}": f.name for f in OUTPUT_FORMATS.values()} | {".jpeg": "jpeg"}
 INPUT_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif"}
 
 
@@ -43,7 +44,7 @@ class Command(BaseCommand):
                             help="Keep the photo's colours (default off, or the stored style's).")
         parser.add_argument("--region", choices=["all", "foreground", "background"], default="all",
                             help="With transparent images: stylize only the product or only its background.")
-        parser.add_argument("--format", choices=sorted(EXTENSIONS),
+        parser.add_argument("--format", choices=FORMATS,
                             help="Output format (default: from OUTPUT's extension, else webp).")
         parser.add_argument("--quality", type=int, default=90, help="1-100 (default 90).")
         parser.add_argument("--json", action="store_true", help="Print per-image timings and metrics as JSON.")
@@ -92,10 +93,10 @@ class Command(BaseCommand):
         else:
             raise CommandError(f"no such file or folder: {source}")
         into_folder = source.is_dir() or target.is_dir()
-        fmt = fmt or (None if into_folder else SUFFIX_FORMATS.get(target.suffix.lower())) or "webp"
+        fmt = fmt or (None if into_folder else SUFFIX_FORMATS.get(target.suffix.lower())) or FORMATS[0]
         if into_folder:
             target.mkdir(parents=True, exist_ok=True)
-            outputs = [target / (p.stem + EXTENSIONS[fmt]) for p in inputs]
+            outputs = [target / f"{p.stem}.{OUTPUT_FORMATS[fmt].extension}" for p in inputs]
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             outputs = [target]

@@ -25,7 +25,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
-from ..sources import source_fields
+from .variants.sources import source_fields
 
 # Lower-case Python identifiers (what Django uses for app labels and model names),
 # then a key made of URL-unreserved characters, so a reference never needs escaping

@@ -16,15 +16,14 @@
   hour starts. They hold no visitor identity, so erasing a visitor leaves them alone;
   they are purged with the same retention as events.
 
-These models live in ``stylestore.personalization`` but belong to the ``stylestore``
-app: ``stylestore/models.py`` imports them, which registers them under that label.
 """
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import SourceImage, Style
+from .sources import SourceImage
+from .styles import Style
 
 __all__ = ["Visitor", "StyleEvent", "StyleHourlyStats"]
 

@@ -1,26 +1,21 @@
-"""Turn claimed variant rows into files: the Django side of the engine.
+"""What a worker does with claimed variants: the Django side of the engine.
 
 Everything here runs in a worker. Rows are grouped by style and parameters so one
 forward pass serves many products; each row succeeds or fails on its own, so one bad
-product image never fails its batch mates.
+product image never fails its batch mates. The engine's networks (and torch) are
+imported inside the functions that render, on first use in the forked worker: the web
+processes that import this module for previews and commands never load torch for it.
 """
 import logging
-import os
 import time
-import uuid
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage
-
-from . import jobs
-from .conf import stylestore_settings
-from .engine import errors
-from .models import SourceImage, Style, StylizedImage
-from .storage import variant_storage
+from ..conf import stylestore_settings
+from ..engine import errors
+from ..engine.imaging import open_image
+from ..models import SourceImage, Style, StylizedImage, group_by_render
+from . import files, state
 
 logger = logging.getLogger(__name__)
-
-EXTENSIONS = {"webp": "webp", "jpeg": "jpg", "png": "png"}
 _stylizer = None
 
 
@@ -28,7 +23,7 @@ def get_stylizer():
     """One engine per worker process: models load once and stay cached."""
     global _stylizer
     if _stylizer is None:
-        from .engine import Stylizer
+        from ..engine import Stylizer
 
         _stylizer = Stylizer(device=stylestore_settings.DEVICE)
     return _stylizer
@@ -36,8 +31,6 @@ def get_stylizer():
 
 def open_source(field_file):
     """Decode a source image through the one image gate."""
-    from .engine.imaging import open_image
-
     field_file.open("rb")
     try:
         return open_image(
@@ -54,7 +47,7 @@ def engine_style(style: Style):
     measure the distance to the style; predicting the vector again costs one small
     forward pass per batch. The vector is stored once for personalization.
     """
-    from .engine import StyleSpec
+    from ..engine import StyleSpec
 
     if style.kind == Style.Kind.PRESET:
         return StyleSpec.preset({int(k): float(v) for k, v in style.preset_weights.items()})
@@ -68,7 +61,7 @@ def engine_style(style: Style):
 
 def render_options(row):
     """Engine options from a variant's render parameters (any object with those fields)."""
-    from .engine import RenderOptions
+    from ..engine import RenderOptions
 
     return RenderOptions(
         engine=row.engine,
@@ -80,42 +73,10 @@ def render_options(row):
     )
 
 
-def variant_name(row: StylizedImage) -> str:
-    """Content-addressed: the same source content, style and parameters give the same name."""
-    h = row.source_hash
-    return f"{stylestore_settings.UPLOAD_TO}/{h[:2]}/{h}/{row.style_id}/{row.params_hash}.{EXTENSIONS[row.output_format]}"
-
-
-def save_atomically(name: str, data: bytes) -> str:
-    """Write a complete file or nothing: readers never see a partial image.
-
-    On local disk the bytes go to a temporary file in the same directory, are fsynced,
-    then renamed into place (atomic on POSIX). Object stores (S3) only make an object
-    visible once its upload completes, so their normal save is already atomic.
-    """
-    storage = variant_storage()
-    if storage.exists(name):
-        return name  # an earlier attempt finished writing this exact content
-    if isinstance(storage, FileSystemStorage):
-        path = storage.path(name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = os.path.join(os.path.dirname(path), f"{jobs.TMP_PREFIX}{uuid.uuid4().hex}")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        return name
-    return storage.save(name, ContentFile(data))
-
-
 def render_rows(rows: list[StylizedImage]) -> dict:
     """Render claimed rows, grouped by style and parameters; every row ends ready or failed."""
-    groups = {}
-    for row in rows:
-        groups.setdefault((row.style_id, row.params_hash), []).append(row)
     outcome = {"ready": 0, "failed": 0, "retrying": 0}
-    for group in groups.values():
+    for group in group_by_render(rows).values():
         _render_group(group, outcome)
     return outcome
 
@@ -162,11 +123,11 @@ def _render_group(rows, outcome):
             _fail(row, f"{result.error}", retry=retry, outcome=outcome)
             continue
         t0 = time.perf_counter()
-        name = save_atomically(variant_name(row), result.data)
+        name = files.save_atomically(files.variant_name(row), result.data)
         timings = {**result.timings, "decode_ms": round(decode_ms[row.pk], 1),
                    "write_ms": round((time.perf_counter() - t0) * 1000, 1), "batch_ms": round(batch_ms, 1),
                    "batch_size": len(live)}
-        if jobs.finish(row, name=name, width=result.width, height=result.height, size=len(result.data),
+        if state.finish(row, name=name, width=result.width, height=result.height, size=len(result.data),
                        metrics=result.metrics, timings=timings):
             outcome["ready"] += 1
         else:
@@ -174,14 +135,14 @@ def _render_group(rows, outcome):
 
 
 def _fail(row, message, *, retry, outcome, burn_attempt=True):
-    jobs.fail(row, message, retry=retry, burn_attempt=burn_attempt)
+    state.fail(row, message, retry=retry, burn_attempt=burn_attempt)
     row.refresh_from_db(fields=["status"])
     outcome["retrying" if row.status == StylizedImage.Status.PENDING else "failed"] += 1
 
 
 def render_preview(style: Style, field_file, max_side=256) -> bytes:
     """A small synchronous preview for the admin's "preview on a sample product"."""
-    from .engine import RenderOptions
+    from ..engine import RenderOptions
 
     image = open_source(field_file)
     engine = Style.Engine.PRESET if style.kind == Style.Kind.PRESET else Style.Engine.ARBITRARY

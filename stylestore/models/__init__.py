@@ -1,0 +1,26 @@
+"""Stylestore's data model, one module per concept (all under the ``stylestore`` app
+label, so the package layout is free of migrations):
+
+- ``styles``: ``Style``, a look a shop admin can apply;
+- ``sources``: ``SourceImage``, one image field of one object, with its content hash;
+- ``variants``: ``StylizedImage``, one variant (source x style x parameters) and its job;
+- ``personalization``: ``Visitor``, ``StyleEvent``, ``StyleHourlyStats``.
+"""
+from .personalization import StyleEvent, StyleHourlyStats, Visitor
+from .sources import SourceImage
+from .styles import Style, validate_preset_weights
+from .variants import ENGINE_VERSION, RenderParams, StylizedImage, group_by_render, params_hash
+
+__all__ = [
+    "ENGINE_VERSION",
+    "RenderParams",
+    "SourceImage",
+    "Style",
+    "StyleEvent",
+    "StyleHourlyStats",
+    "StylizedImage",
+    "Visitor",
+    "group_by_render",
+    "params_hash",
+    "validate_preset_weights",
+]

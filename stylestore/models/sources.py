@@ -1,0 +1,41 @@
+"""``SourceImage``: one image field of one object of any model (a product photo), with
+the hash of its current content. Variants key on that hash, never on a file name or
+mtime, so a replaced photo can never be served with old variants."""
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+
+class SourceImage(models.Model):
+    """One image field of one object, with the hash of its current content."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.CharField(max_length=64)
+    field_name = models.CharField(max_length=64)
+    source = GenericForeignKey("content_type", "object_id")
+    content_hash = models.CharField(max_length=64, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    # The photo's own style vector: its embedding for personalization and the anchor of
+    # the strength interpolation. Computed by a worker.
+    embedding = models.JSONField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "field_name"], name="stylestore_source_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.content_type.app_label}.{self.content_type.model}:{self.object_id}.{self.field_name}"
+
+    @property
+    def reference(self):
+        """Stable public reference such as ``shop.product:42``."""
+        return f"{self.content_type.app_label}.{self.content_type.model}:{self.object_id}"
+
+    def get_field_file(self):
+        obj = self.source
+        return getattr(obj, self.field_name) if obj is not None else None

@@ -1,0 +1,141 @@
+"""``StylizedImage``: one variant = source x style x render parameters, its file, and
+its state as a job. The unique key is claimed before any work is done (see
+``stylestore.variants.state``)."""
+import hashlib
+import json
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ..conf import stylestore_settings
+from ..engine.formats import CHOICES as FORMAT_CHOICES
+from ..storage import variant_storage
+from .sources import SourceImage
+from .styles import Style
+
+
+class RenderParams(models.Model):
+    """Abstract: the parameters a variant is rendered with, hashed into its unique key."""
+
+    strength = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    preserve_color = models.BooleanField()
+    max_side = models.PositiveIntegerField()
+    output_format = models.CharField(max_length=4, choices=FORMAT_CHOICES)
+    engine = models.CharField(max_length=10, choices=Style.Engine.choices)
+
+    class Meta:
+        abstract = True
+
+
+def params_hash(*, strength, preserve_color, max_side, output_format, engine, style_fingerprint):
+    """Hash of everything that changes the output pixels, for the unique key and file name."""
+    payload = json.dumps(
+        {
+            "strength": round(float(strength), 4),
+            "preserve_color": bool(preserve_color),
+            "max_side": int(max_side),
+            "format": output_format,
+            "engine": engine,
+            "style": style_fingerprint,
+            "engine_version": ENGINE_VERSION,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+# Bump when the engine's output for the same inputs changes, so old variants go stale.
+ENGINE_VERSION = "1"
+
+
+class StylizedImageQuerySet(models.QuerySet):
+    def visible(self):
+        """Variants a customer may see: ready, current, and approved (or auto-approved)."""
+        qs = self.filter(
+            status=StylizedImage.Status.READY,
+            source_hash=models.F("source__content_hash"),
+            style_fingerprint=models.F("style__fingerprint"),
+            style__active=True,
+        )
+        if not stylestore_settings.AUTO_APPROVE:
+            qs = qs.filter(review=StylizedImage.Review.APPROVED)
+        return qs.exclude(review=StylizedImage.Review.REJECTED)
+
+
+class StylizedImage(RenderParams):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        # The job's worker died on every attempt (a poison input); never retried automatically.
+        DEAD = "dead", _("Dead")
+
+    class Review(models.TextChoices):
+        UNREVIEWED = "unreviewed", _("Unreviewed")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    source = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="variants")
+    style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="variants")
+    source_hash = models.CharField(max_length=64)
+    params_hash = models.CharField(max_length=32)
+    style_fingerprint = models.CharField(max_length=64, blank=True)
+
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text=_("Retry backoff: not claimed before this."))
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Last time a task for this row was sent; the sweeper re-sends long-pending rows.
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+
+    # No width_field/height_field: those re-read the file from storage on model load,
+    # costly on S3; the worker records the size it wrote.
+    file = models.ImageField(storage=variant_storage, max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    file_size = models.PositiveIntegerField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+
+    review = models.CharField(max_length=10, choices=Review.choices, default=Review.UNREVIEWED)
+
+    objects = StylizedImageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("stylized image")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "style", "source_hash", "params_hash"], name="stylestore_variant_unique"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="ready") | ~models.Q(file=""), name="stylestore_ready_has_file"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(strength__gte=0) & models.Q(strength__lte=1), name="stylestore_variant_strength_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "not_before"], name="stylestore_claimable")]
+
+    def __str__(self):
+        return f"{self.style} on {self.source} [{self.status}]"
+
+    @property
+    def is_stale(self):
+        return self.source_hash != self.source.content_hash or self.style_fingerprint != self.style.fingerprint
+
+
+def group_by_render(rows) -> dict:
+    """Rows (anything with ``style_id`` and ``params_hash``) by what they are rendered
+    with: one style and one parameter set make one batch, one forward pass."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row.style_id, row.params_hash), []).append(row)
+    return groups

@@ -1,0 +1,94 @@
+"""Choice tokens: what the server chose for one image, signed into its ``choice_id``.
+
+The page's script reports the impression with it when the image is actually seen, and
+clicks and add to carts refer to it; ``events`` verifies the signature, so the logged
+propensity and style are the ones the server chose, not whatever a client claims.
+"""
+import base64
+import os
+import random
+from typing import NamedTuple
+
+from . import policy, tokens
+
+#: The pick that means "always show me the original photos".
+ORIGINAL = "original"
+
+
+CHOICE_PURPOSE = "choice"
+
+
+CHOICE_VERSION = "1"
+
+
+class ChoiceRecord(NamedTuple):
+    """What the server chose for one image, as carried (signed) by its ``choice_id``.
+    A named tuple: a page makes one per personalized image."""
+
+    choice_id: str
+    source_id: int | None
+    style_id: int
+    propensity: float
+    history_share: float
+    reason: str
+    sticky: str | None
+    available: tuple
+
+    @property
+    def style_key(self) -> str:
+        return str(self.style_id)
+
+    def to_choice(self) -> policy.Choice:
+        return policy.Choice(self.style_key, self.propensity, self.reason, self.history_share, self.sticky)
+
+
+#: The generator of choice ids: its own, so no other code seeding ``random`` can make
+#: ids repeat, and reseeded from the OS in every forked worker.
+_choice_ids = random.Random()
+os.register_at_fork(after_in_child=_choice_ids.seed)
+
+
+def new_choice_id() -> str:
+    """A fresh id for one rendered choice: 72 random bits, 12 URL-safe characters.
+
+    Not from ``secrets``: the id only has to be unique among one visitor's choices (a
+    database constraint counts each choice's events once), and the MAC over the token,
+    not the id, is what stops forgery. ``os.urandom`` releases the GIL, and in a
+    threaded server every release can leave the request waiting up to a whole switch
+    interval to get it back: that wait was the largest single cost personalization
+    added to a product page under load.
+    """
+    return base64.urlsafe_b64encode(_choice_ids.getrandbits(72).to_bytes(9, "big")).decode()
+
+
+def sign_choice(visitor_key: str, record: ChoiceRecord) -> str:
+    source = "" if record.source_id is None else record.source_id
+    payload = (
+        f"{CHOICE_VERSION}|{record.choice_id}|{source}|{record.style_id}|{record.propensity!r}|"
+        f"{record.history_share!r}|{record.reason}|{record.sticky or ''}|{'.'.join(map(str, record.available))}"
+    )
+    # Signed in the visitor's context: a token is only valid for the visitor it was made for.
+    return tokens.sign(payload, CHOICE_PURPOSE, visitor_key)
+
+
+def read_choice(visitor_key: str, token: str) -> ChoiceRecord | None:
+    """The record a valid token of this visitor carries; None for anything else."""
+    payload = tokens.unsign(token, CHOICE_PURPOSE, visitor_key)
+    if payload is None:
+        return None
+    try:
+        version, choice_id, source, style, propensity, share, reason, sticky, available = payload.split("|")
+        if version != CHOICE_VERSION:
+            return None
+        return ChoiceRecord(
+            choice_id=choice_id,
+            source_id=int(source) if source else None,
+            style_id=int(style),
+            propensity=float(propensity),
+            history_share=float(share),
+            reason=reason,
+            sticky=sticky or None,
+            available=tuple(int(x) for x in available.split(".")) if available else (),
+        )
+    except ValueError:
+        return None

@@ -1,0 +1,117 @@
+"""Embeddings: the styles' and the product photos' style vectors, as tables the policy
+ranks with (computed by the workers, read here and kept per process)."""
+import math
+from dataclasses import dataclass
+
+from django.contrib.contenttypes.models import ContentType
+
+from ..models import SourceImage, Style
+from . import policy
+from .caches import EMBEDDINGS_TTL, cache
+
+
+def _valid_vector(vector):
+    return (
+        isinstance(vector, list)
+        and vector
+        and all(isinstance(x, (int, float)) for x in vector)
+        and all(math.isfinite(x) for x in vector)
+        and any(x != 0 for x in vector)
+    )
+
+
+def _table(vectors: dict):
+    """An EmbeddingTable of the vectors sharing the most common length (a corrupt or
+    old-format row must not take the whole table down)."""
+    lengths = {}
+    for vector in vectors.values():
+        lengths[len(vector)] = lengths.get(len(vector), 0) + 1
+    if not lengths:
+        return policy.EmbeddingTable({})
+    size = max(lengths, key=lengths.get)
+    return policy.EmbeddingTable({k: v for k, v in vectors.items() if len(v) == size})
+
+
+def style_vectors() -> dict:
+    """``{style key: style vector}`` of the active styles that have one (image styles,
+    once a worker computed it; presets have none and rank by global CTR only)."""
+
+    def load():
+        rows = Style.objects.filter(active=True, style_vector__isnull=False).values_list("pk", "style_vector")
+        return {str(pk): vector for pk, vector in rows if _valid_vector(vector)}
+
+    return cache.get("style_vectors", EMBEDDINGS_TTL, load)
+
+
+def style_table() -> policy.EmbeddingTable:
+    return cache.get("style_table", EMBEDDINGS_TTL, lambda: _table(style_vectors()))
+
+
+def view_preference(source_id, embedding, temperature) -> dict:
+    """How a view of this photo spreads over the styles (``policy.view_preference``),
+    or {} while it has no usable embedding (the worker has not computed it yet).
+
+    Kept per process for ``EMBEDDINGS_TTL`` by source: it is the same for every
+    visitor, and computing it was most of what a product's first view added to its
+    page."""
+    memo = cache.get(("view_preferences", temperature), EMBEDDINGS_TTL, dict)
+    preference = memo.get(source_id)
+    if preference is None:
+        table = style_table()
+        preference = {}
+        if embedding and len(table) and len(embedding) == table.matrix.shape[1]:
+            try:
+                preference = policy.view_preference(table, embedding, temperature)
+            except ValueError:  # a zero or non-finite embedding
+                pass
+        memo[source_id] = preference
+    return preference
+
+
+@dataclass(frozen=True)
+class PhotoIndex:
+    """One image field's photos: ``sources`` maps object id to ``SourceImage`` id,
+    ``table`` holds the embeddings (keyed by object id) of those that have one."""
+
+    sources: dict
+    table: policy.EmbeddingTable
+    rows: dict  # object id -> row of table.matrix
+
+
+def photo_index(content_type_id: int, field_name: str) -> PhotoIndex:
+    def load():
+        rows = SourceImage.objects.filter(content_type_id=content_type_id, field_name=field_name).values_list(
+            "object_id", "pk", "embedding"
+        )
+        sources, vectors = {}, {}
+        for object_id, pk, vector in rows:
+            sources[object_id] = pk
+            if _valid_vector(vector):
+                vectors[object_id] = vector
+        table = _table(vectors)
+        return PhotoIndex(sources, table, {key: row for row, key in enumerate(table.keys)})
+
+    return cache.get(("photos", content_type_id, field_name), EMBEDDINGS_TTL, load)
+
+
+def photo_table(content_type_id: int, field_name: str) -> policy.EmbeddingTable:
+    """The product photos' embeddings of one image field, keyed by object id."""
+    return photo_index(content_type_id, field_name).table
+
+
+def photo_source(obj, field_name):
+    """``(SourceImage id, style embedding or None)`` of ``obj.<field_name>``, or None
+    if Stylestore does not know the image. From the per-process index (a product's page
+    view costs no query for it); a photo newer than the index is looked up."""
+    content_type_id = ContentType.objects.get_for_model(obj).pk
+    index = photo_index(content_type_id, field_name)
+    object_id = str(obj.pk)
+    pk = index.sources.get(object_id)
+    if pk is None:
+        return (
+            SourceImage.objects.filter(content_type_id=content_type_id, object_id=object_id, field_name=field_name)
+            .values_list("pk", "embedding")
+            .first()
+        )
+    row = index.rows.get(object_id)
+    return pk, (index.table.matrix[row].tolist() if row is not None else None)

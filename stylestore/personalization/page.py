@@ -1,0 +1,312 @@
+"""What a page shows: for each product image, the variant this visitor sees.
+
+For a page of products this module
+
+1. loads the visible variants (``StylizedImage.objects.visible()``: ready, current,
+   approved or auto-approved) of every product image on the page in **one query**,
+   with their styles, and keeps them on the request (``VisitorContext.images``);
+2. takes the visitor's state (loaded once per request by ``identity``) and the
+   population model (``population``, cached per process and hour);
+3. calls ``policy.choose`` per image (tens of microseconds, no I/O) and returns a
+   ``ShownImage``: the chosen variant's URL, size and ``srcset``, or the original
+   photo when no variant is visible. Nothing is ever generated here;
+4. signs every personalized choice into a ``choice_id`` token (``choices``).
+
+So a listing costs a constant number of queries however many products it shows:
+variants (1) + visitor (1), plus one aggregate query per process and hour for the
+population model.
+"""
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from ..conf import stylestore_settings
+from ..models import StylizedImage
+from ..storage import variant_storage
+from . import policy
+from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice
+from .embeddings import photo_table, style_vectors
+from .population import best_style, global_model, policy_params
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    id: int
+    slug: str
+    name: str
+    description: str
+
+    @property
+    def key(self) -> str:
+        """The style's key in the policy's state and model."""
+        return str(self.id)
+
+
+class VariantFile:
+    """One stored file of a variant (variants of one style differ in size bucket).
+
+    A slotted class rather than a dataclass: a listing makes hundreds of them per
+    request, and its URL is computed only for the few that are shown, once.
+    """
+
+    __slots__ = ("name", "width", "height", "max_side", "_url")
+
+    def __init__(self, name, width, height, max_side):
+        self.name, self.width, self.height, self.max_side = name, width, height, max_side
+        self._url = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = variant_storage().url(self.name)
+        return self._url
+
+
+@dataclass
+class PageImage:
+    """One image field of one object on a page, and its visible variants by style key
+    (in the shop's style order, which breaks the policy's ties)."""
+
+    obj: object
+    field_name: str
+    variants: dict  # style key -> (StyleInfo, [VariantFile] by size)
+    source_id: int | None = None
+    #: The original photo's ``(width, height)`` as recorded with its hash, when a variant
+    #: row brought it along; else the file is read (once per request) when needed.
+    original_size: tuple | None = None
+
+    @property
+    def reference(self) -> str:
+        opts = self.obj._meta
+        return f"{opts.app_label}.{opts.model_name}:{self.obj.pk}"
+
+    @property
+    def field_file(self):
+        return getattr(self.obj, self.field_name)
+
+    @cached_property
+    def original_url(self) -> str:
+        # Once per request: every look of the image (picker, gallery) falls back to it.
+        field_file = self.field_file
+        return field_file.url if field_file else ""
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """What a template or API client gets for one image."""
+
+    url: str
+    width: int | None
+    height: int | None
+    #: ``(url, width)`` of every size of the shown look, smallest first (empty for the
+    #: original photo), for ``srcset``.
+    candidates: tuple
+    #: The style shown, or None for the original photo.
+    style: StyleInfo | None
+    alt: str
+    #: Signed id of this choice for the impression beacon and click attribution; None
+    #: when nothing is logged (no consent, or the original photo was shown).
+    choice_id: str | None
+    #: Probability with which the policy chose what is shown.
+    propensity: float
+    #: Why: "pick", "sticky", "history", "global", "explore" or "original".
+    reason: str
+    reference: str
+    #: The original photo's URL: what a ``<picture>`` falls back to where the
+    #: variant's format (WebP) is not supported.
+    original_url: str = ""
+
+    @property
+    def srcset(self) -> str:
+        return ", ".join(f"{url} {width}w" for url, width in self.candidates)
+
+
+def _key(content_type_id, obj, field_name):
+    return (content_type_id, str(obj.pk), field_name)
+
+
+def load_images(context, objects, field_name) -> None:
+    """Load the visible variants of ``field_name`` of all ``objects`` that the request
+    has not loaded yet, in one query (or none). Objects may be of several models."""
+    by_type = {}
+    for obj in objects:
+        content_type = ContentType.objects.get_for_model(obj)  # cached by Django: no query
+        if _key(content_type.pk, obj, field_name) not in context.images:
+            by_type.setdefault(content_type.pk, {})[str(obj.pk)] = obj
+    if not by_type:
+        return
+    condition = Q()
+    for content_type_id, objs in by_type.items():
+        condition |= Q(source__content_type_id=content_type_id, source__object_id__in=list(objs))
+    rows = (
+        StylizedImage.objects.visible()
+        .filter(condition, source__field_name=field_name)
+        .order_by("style__name", "style_id", "max_side", "-pk")
+        .values_list(
+            "source__content_type_id", "source__object_id", "source_id", "source__width", "source__height",
+            "style_id", "style__slug", "style__name", "style__description", "max_side", "file", "width", "height",
+        )
+    )
+    for content_type_id, objs in by_type.items():
+        for object_id, obj in objs.items():
+            context.images[(content_type_id, object_id, field_name)] = PageImage(obj, field_name, {})
+    styles = {}
+    for (ct_id, object_id, source_id, source_width, source_height, style_id, slug, name, description, max_side, file,
+         width, height) in rows:
+        entry = context.images[(ct_id, object_id, field_name)]
+        entry.source_id = source_id
+        if source_width and source_height:
+            entry.original_size = (source_width, source_height)
+        key = str(style_id)
+        if key not in entry.variants:
+            if style_id not in styles:
+                styles[style_id] = StyleInfo(style_id, slug, name, description)
+            entry.variants[key] = (styles[style_id], [])
+        files = entry.variants[key][1]
+        # Ordered by size, newest first: the newest file of each size bucket wins.
+        if not files or files[-1].max_side != max_side:
+            files.append(VariantFile(file, width, height, max_side))
+
+
+def page_image(context, obj, field_name) -> PageImage:
+    content_type = ContentType.objects.get_for_model(obj)
+    key = _key(content_type.pk, obj, field_name)
+    if key not in context.images:
+        load_images(context, [obj], field_name)
+    return context.images[key]
+
+
+def decide(context, entry: PageImage):
+    """The policy's choice for one image and its signed id, made once per request
+    (and again if the visitor's state changed since)."""
+    key = (entry.reference, entry.field_name)
+    if key in context.choices:
+        return context.choices[key]
+    available = tuple(entry.variants)
+    state = context.state
+    # The choice depends on the visitor and the available styles only: the images of a
+    # page that offer the same styles share one decision (each still gets its own id).
+    decision = context.decisions.get(available)
+    if decision is None:
+        if state is None:
+            # Without consent there is no key to keep a random draw sticky and nothing is
+            # logged: everyone sees the population's best, with certainty.
+            best = best_style(available, global_model())
+            choice = policy.Choice(best, 1.0, "global" if best else "original", 0.0, None)
+        elif state.pick == ORIGINAL:
+            choice = policy.Choice(None, 1.0, "pick", 0.0, state.current)
+        else:
+            choice = policy.choose(
+                state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch
+            )
+        decision = context.decisions[available] = (choice, tuple(map(int, available)))
+    choice, available_ids = decision
+    token = None
+    if state is not None and choice.style is not None:
+        token = sign_choice(
+            context.key,
+            ChoiceRecord(
+                new_choice_id(), entry.source_id, int(choice.style), choice.propensity,
+                choice.history_share, choice.reason, choice.sticky, available_ids,
+            ),
+        )
+    context.choices[key] = (choice, token)
+    return context.choices[key]
+
+
+def _pick_file(files, size):
+    """The smallest file that covers ``size``, else the largest."""
+    return next((r for r in files if r.max_side >= size), files[-1])
+
+
+def _original_size(field_file):
+    try:
+        return field_file.width, field_file.height
+    except (OSError, ValueError):  # missing or unreadable file: the page still renders
+        return None, None
+
+
+def shown_image(entry: PageImage, style_key, *, size=None, alt=None, propensity=1.0, reason="pick", choice_id=None):
+    """The ``ShownImage`` for showing style ``style_key`` (None: the original) of an
+    image, or None if there is nothing to show at all. Without the policy's choice
+    details it describes a look the customer picks (the style picker's options)."""
+    alt = str(entry.obj) if alt in (None, "") else str(alt)
+    if style_key is None or style_key not in entry.variants:
+        field_file = entry.field_file
+        if not field_file:
+            return None
+        if entry.original_size is None:
+            entry.original_size = _original_size(field_file)
+        width, height = entry.original_size
+        url = entry.original_url
+        return ShownImage(url, width, height, (), None, alt, None, propensity, reason, entry.reference, url)
+    style, files = entry.variants[style_key]
+    shown = _pick_file(files, size or stylestore_settings.DEFAULT_SIZE)
+    candidates = tuple((r.url, r.width) for r in files if r.width)
+    described = _("%(alt)s, in the style “%(style)s”") % {"alt": alt, "style": style.name}
+    return ShownImage(
+        shown.url, shown.width, shown.height, candidates, style, described, choice_id, propensity, reason,
+        entry.reference, entry.original_url,
+    )
+
+
+def styled_image(context, obj, field_name, *, size=None, alt=None) -> ShownImage | None:
+    """The variant (or original) this visitor sees for ``obj.<field_name>``."""
+    entry = page_image(context, obj, field_name)
+    choice, choice_id = decide(context, entry)
+    return shown_image(entry, choice.style, size=size, alt=alt, propensity=choice.propensity, reason=choice.reason,
+                  choice_id=choice_id)
+
+
+def style_options(context, obj, field_name, *, size=None, alt=None):
+    """What the style picker offers: ``(ShownImage, selected)`` for the original photo
+    and every visible variant, ``selected`` marking the visitor's explicit pick."""
+    entry = page_image(context, obj, field_name)
+    state = context.state
+    pick = state.pick if state is not None else None
+    options = []
+    original = shown_image(entry, None, size=size, alt=alt)
+    if original is not None:
+        options.append((original, pick == ORIGINAL))
+    for key in entry.variants:
+        options.append((shown_image(entry, key, size=size, alt=alt), pick == key))
+    return options
+
+
+def more_in_this_style(context, obj, field_name, *, limit=4):
+    """Objects of ``obj``'s model whose photos are closest in style-embedding space to
+    the visitor's preferred style (their pick, their sticky choice, their most browsed
+    style), else to the style shown for ``obj``, else to ``obj``'s own photo.
+
+    Returns ``[(object, similarity)]``, closest first, without ``obj``. Their images
+    are loaded for the request at once, so showing them adds one query, not one each.
+    Objects come from the model's default manager: a shop whose default manager
+    includes unpublished products should filter the result.
+    """
+    content_type = ContentType.objects.get_for_model(obj)
+    candidates = photo_table(content_type.pk, field_name)
+    if len(candidates) == 0 or limit <= 0:
+        return []
+    vectors = style_vectors()
+    state = context.state
+    anchor = state.preferred_style() if state is not None else None
+    query = vectors.get(anchor) if anchor else None
+    if query is None:
+        shown = decide(context, page_image(context, obj, field_name))[0].style
+        query = vectors.get(shown) if shown else None
+    if query is None or len(query) != candidates.matrix.shape[1]:
+        own = str(obj.pk)
+        if own not in candidates.keys:
+            return []
+        query = candidates.matrix[candidates.keys.index(own)]
+    ranked = [(key, score) for key, score in policy.rank_styles(query, candidates, limit + 1) if key != str(obj.pk)]
+    ranked = ranked[:limit]
+    model = type(obj)
+    found = model._default_manager.in_bulk([model._meta.pk.to_python(key) for key, _ in ranked])
+    by_key = {str(pk): o for pk, o in found.items()}
+    results = [(by_key[key], score) for key, score in ranked if key in by_key]
+    load_images(context, [o for o, _ in results], field_name)
+    return results

@@ -1,0 +1,49 @@
+"""Sending work to the django-q2 workers: row ids, after commit, grouped into batches.
+
+Every task Stylestore sends goes through :func:`send`, so the cluster a shop points
+its GPU workers at (``STYLESTORE["TASK_CLUSTER"]``) is decided in one place.
+"""
+from itertools import islice
+
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from ..conf import stylestore_settings
+from ..models import StylizedImage, group_by_render
+
+Status = StylizedImage.Status
+
+
+def send(func: str, *args, **kwargs):
+    """Queue ``stylestore.tasks.<func>`` on Stylestore's cluster."""
+    if stylestore_settings.TASK_CLUSTER:
+        kwargs["cluster"] = stylestore_settings.TASK_CLUSTER
+    async_task(f"stylestore.tasks.{func}", *args, group="stylestore", **kwargs)
+
+
+def enqueue(ids, *, solo=False):
+    """Send row ids to the workers, grouped so each task renders one style's batch.
+
+    ``solo`` sends each id alone: used for rows whose previous worker died.
+    """
+    rows = StylizedImage.objects.filter(pk__in=ids).order_by("style_id", "params_hash", "pk")
+    size = 1 if solo else stylestore_settings.BATCH_SIZE
+    StylizedImage.objects.filter(pk__in=ids, status=Status.PENDING).update(enqueued_at=timezone.now())
+    for group in group_by_render(rows.only("pk", "style_id", "params_hash")).values():
+        it = iter(row.pk for row in group)
+        while chunk := list(islice(it, size)):
+            send("render_variants", chunk, task_name=f"stylize-{chunk[0]}-{len(chunk)}")
+
+
+def enqueue_on_commit(ids):
+    """Send the ids once the current transaction commits (never for rolled-back rows)."""
+    if ids:
+        ids = list(ids)
+        transaction.on_commit(lambda: enqueue(ids))
+
+
+def enqueue_embeddings(source_ids):
+    """Compute the photos' embeddings (and whatever else is computed once per photo)."""
+    if source_ids:
+        send("compute_embeddings", list(source_ids))

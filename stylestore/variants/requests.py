@@ -1,0 +1,214 @@
+"""What admins, API clients and commands ask for: plan, count, request, retry, progress.
+
+A request creates one pending row per source x style x parameter set that does not
+exist yet (the unique key is the dedupe) and sends the new ones to the workers after
+commit. Counting uses the same plan without writing, so the admin's confirmation page
+says exactly what a request would do.
+"""
+from dataclasses import dataclass, field
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import F
+
+from ..conf import stylestore_settings
+from ..engine.formats import FORMATS
+from ..models import SourceImage, Style, StylizedImage, group_by_render, params_hash
+from . import queue, state
+from .sources import sync_sources
+
+Status = StylizedImage.Status
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """What an admin (or API client, or command) asks for; None means the style's default."""
+
+    strength: float | None = None
+    preserve_color: bool | None = None
+    max_side: int | None = None
+    output_format: str | None = None
+    engine: str | None = None
+
+    @classmethod
+    def like(cls, variant: StylizedImage) -> "RenderRequest":
+        """The request that renders ``variant`` again with its own parameters."""
+        return cls(variant.strength, variant.preserve_color, variant.max_side, variant.output_format, variant.engine)
+
+    def resolve(self, style: Style) -> dict:
+        """The concrete render parameters for one style, snapped to the allowed sizes."""
+        strength = style.default_strength if self.strength is None else float(self.strength)
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError("strength must be between 0 and 1")
+        engine = self.engine or style.effective_engine
+        if (engine == Style.Engine.PRESET) != (style.kind == Style.Kind.PRESET):
+            # A preset style cannot run on an image engine and vice versa: use the style's own.
+            engine = style.effective_engine
+        fmt = self.output_format or stylestore_settings.DEFAULT_FORMAT
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        return {
+            "strength": strength,
+            "preserve_color": style.preserve_color if self.preserve_color is None else bool(self.preserve_color),
+            "max_side": snap_size(self.max_side),
+            "output_format": fmt,
+            "engine": engine,
+        }
+
+
+def snap_size(requested: int | None) -> int:
+    """Snap a requested size to the smallest allowed bucket that covers it (bounded variant space)."""
+    sizes = sorted(stylestore_settings.SIZES)
+    if not requested:
+        return stylestore_settings.DEFAULT_SIZE
+    return next((s for s in sizes if s >= int(requested)), sizes[-1])
+
+
+@dataclass
+class RequestResult:
+    created: list = field(default_factory=list)  # ids of new pending rows
+    reused: list = field(default_factory=list)  # ids of rows that already existed for the key
+
+    @property
+    def ids(self):
+        return self.created + self.reused
+
+
+def plan(sources, styles, request: RenderRequest):
+    """The (source, style, params, key) combinations a request stands for, without writing."""
+    combos = []
+    for style in styles:
+        params = request.resolve(style)
+        digest = params_hash(**params, style_fingerprint=style.fingerprint)
+        for source in sources:
+            combos.append((source, style, params, digest))
+    return combos
+
+
+def existing_keys(combos):
+    """Ids of rows that already exist for the planned keys, by key.
+
+    One query per style and parameter set, sources in bounded ``IN`` lists: OR-ing one
+    condition per combination would exceed SQLite's expression depth on big requests.
+    """
+    wanted = {}
+    for source, style, _, digest in combos:
+        wanted.setdefault((style.pk, digest), []).append(source.pk)
+    found = {}
+    for (style_id, digest), source_ids in wanted.items():
+        for start in range(0, len(source_ids), 500):
+            rows = StylizedImage.objects.filter(
+                style_id=style_id, params_hash=digest, source_id__in=source_ids[start:start + 500],
+                source_hash=F("source__content_hash"),
+            ).values_list("pk", "source_id", "source_hash")
+            for pk, source_id, source_hash in rows:
+                found[(source_id, style_id, source_hash, digest)] = pk
+    return found
+
+
+def request_variants(sources, styles, request: RenderRequest = RenderRequest(), *, enqueue=True) -> RequestResult:
+    """Create pending rows for every source x style not rendered yet, and enqueue them on commit.
+
+    ``enqueue=False`` is for callers that render the rows in-process right away.
+    """
+    combos = [c for c in plan(sources, styles, request) if c[0].content_hash]
+    result = RequestResult()
+    with transaction.atomic():
+        before = existing_keys(combos)
+        rows = [
+            StylizedImage(
+                source=source, style=style, source_hash=source.content_hash, params_hash=digest,
+                style_fingerprint=style.fingerprint, **params,
+            )
+            for source, style, params, digest in combos
+            if (source.pk, style.pk, source.content_hash, digest) not in before
+        ]
+        # ignore_conflicts: a concurrent request for the same key is not an error, it is the dedupe.
+        StylizedImage.objects.bulk_create(rows, ignore_conflicts=True)
+        after = existing_keys(combos)
+        for key, pk in after.items():
+            (result.reused if key in before else result.created).append(pk)
+        if enqueue:
+            queue.enqueue_on_commit(result.created)
+    return result
+
+
+def request_again(source: SourceImage):
+    """After a source's photo changed: request what its old photo had, with the same
+    parameters, plus the auto-apply styles."""
+    previous = StylizedImage.objects.filter(source=source, style__active=True).exclude(source_hash=source.content_hash)
+    for group in group_by_render(previous.select_related("style")).values():
+        request_variants([source], list({row.style for row in group}), RenderRequest.like(group[0]))
+    auto = list(Style.objects.filter(auto_apply=True, active=True))
+    if auto:
+        request_variants([source], auto)
+
+
+def retry(ids):
+    """Admin "retry": failed or dead rows start over with a fresh attempt budget."""
+    with transaction.atomic():
+        ids = state.reset_for_retry(ids)
+        queue.enqueue_on_commit(ids)
+    return ids
+
+
+def progress(source_ids) -> dict:
+    """Per source: how many of its current variants are ready / in flight / failed."""
+    counts = {}
+    rows = StylizedImage.objects.filter(source_id__in=source_ids, source_hash=F("source__content_hash"))
+    for source_id, status in rows.values_list("source_id", "status"):
+        c = counts.setdefault(source_id, {"total": 0, "ready": 0, "pending": 0, "failed": 0})
+        c["total"] += 1
+        if status == Status.READY:
+            c["ready"] += 1
+        elif status in (Status.PENDING, Status.RUNNING):
+            c["pending"] += 1
+        else:
+            c["failed"] += 1
+    return counts
+
+
+@dataclass
+class VariantCounts:
+    """What a bulk request would do: the admin's confirmation page and the CLI report it."""
+
+    objects: int = 0  # objects selected
+    without_image: int = 0  # of those, with an empty image field: nothing to render
+    images: int = 0  # variants the request stands for (objects with an image x styles)
+    existing: int = 0  # of those, rows that already exist and would be reused
+    existing_failed: int = 0  # of the existing rows, failed or dead ones (retry them instead)
+
+    @property
+    def new(self):
+        return self.images - self.existing
+
+
+def count_for_objects(objects, field_name, styles, request: RenderRequest = RenderRequest()) -> VariantCounts:
+    """Count what ``request_for_objects`` would create and reuse, without writing anything.
+
+    Uses the content hashes already stored: reading every image to re-hash it would make
+    a live recount as slow as the request itself. Objects never hashed count as new.
+    """
+    objects = list(objects)
+    with_image = [obj for obj in objects if getattr(obj, field_name)]
+    counts = VariantCounts(objects=len(objects), without_image=len(objects) - len(with_image),
+                           images=len(with_image) * len(styles))
+    if not with_image or not styles:
+        return counts
+    content_type = ContentType.objects.get_for_model(with_image[0])
+    sources = SourceImage.objects.filter(
+        content_type=content_type, field_name=field_name, object_id__in=[str(obj.pk) for obj in with_image]
+    ).exclude(content_hash="")
+    ids = list(existing_keys(plan(sources, styles, request)).values())
+    counts.existing = len(ids)
+    counts.existing_failed = StylizedImage.objects.filter(pk__in=ids, status__in=[Status.FAILED, Status.DEAD]).count()
+    return counts
+
+
+def request_for_objects(objects, field_name, styles, request: RenderRequest = RenderRequest(), *, enqueue=True) -> RequestResult:
+    """Hash the objects' images and request every object x style, all or nothing.
+
+    One transaction, so a failure part-way queues nothing; tasks go out after commit.
+    """
+    with transaction.atomic():
+        return request_variants(sync_sources(objects, field_name), styles, request, enqueue=enqueue)

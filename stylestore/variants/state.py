@@ -1,0 +1,131 @@
+"""The variant state machine: claim, finish, fail, reclaim; and whether work is stuck.
+
+Every transition is one conditional UPDATE, so two workers (or a worker and the
+sweeper) can never both own a row: a worker's writes are guarded by its claim token.
+"""
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..conf import stylestore_settings
+from ..models import StylizedImage
+
+Status = StylizedImage.Status
+
+
+def worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim(ids) -> list[StylizedImage]:
+    """Atomically take the claimable rows among ``ids``; returns only the rows this call won."""
+    now = timezone.now()
+    token = f"{worker_name()}:{uuid.uuid4().hex[:12]}"
+    claimed = (
+        StylizedImage.objects.filter(pk__in=ids, status=Status.PENDING)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .update(
+            status=Status.RUNNING,
+            attempts=F("attempts") + 1,
+            worker=token,
+            started_at=now,
+            lease_expires_at=now + timedelta(seconds=stylestore_settings.LEASE_SECONDS),
+        )
+    )
+    if not claimed:
+        return []
+    return list(
+        StylizedImage.objects.filter(worker=token, status=Status.RUNNING).select_related("source", "style")
+    )
+
+
+def finish(row: StylizedImage, *, name, width, height, size, metrics, timings) -> bool:
+    """Flip a claimed row to ready. False if the claim was lost (lease expired and retaken)."""
+    return bool(
+        StylizedImage.objects.filter(pk=row.pk, status=Status.RUNNING, worker=row.worker).update(
+            status=Status.READY, file=name, width=width, height=height, file_size=size,
+            metrics=metrics, timings=timings, last_error="", finished_at=timezone.now(), lease_expires_at=None,
+        )
+    )
+
+
+def fail(row: StylizedImage, error: str, *, retry: bool, burn_attempt: bool = True):
+    """Record a failure: back to pending with backoff while attempts remain, else ``failed``.
+
+    ``retry=False`` is for errors that cannot get better (a refused input image).
+    ``burn_attempt=False`` is for infrastructure errors (missing weights): the job is
+    not at fault, so the attempt it just made is given back.
+    """
+    attempts = row.attempts if burn_attempt else max(row.attempts - 1, 0)
+    now = timezone.now()
+    fields = dict(last_error=error[:2000], attempts=attempts, finished_at=now, lease_expires_at=None)
+    if retry and attempts < stylestore_settings.MAX_ATTEMPTS:
+        backoff = stylestore_settings.RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)
+        fields.update(status=Status.PENDING, not_before=now + timedelta(seconds=backoff))
+    else:
+        fields.update(status=Status.FAILED)
+    StylizedImage.objects.filter(pk=row.pk, status=Status.RUNNING, worker=row.worker).update(**fields)
+
+
+def reset_for_retry(ids) -> list:
+    """Failed or dead rows among ``ids`` start over as pending with a fresh attempt
+    budget; returns the ids that did."""
+    ids = list(
+        StylizedImage.objects.filter(pk__in=ids, status__in=[Status.FAILED, Status.DEAD]).values_list("pk", flat=True)
+    )
+    StylizedImage.objects.filter(pk__in=ids).update(
+        status=Status.PENDING, attempts=0, not_before=None, last_error="", worker=""
+    )
+    return ids
+
+
+def reclaim_expired(now) -> tuple[int, list]:
+    """Running rows past their lease: their worker died. With attempts left they go
+    back to pending (their ids are returned, to be re-sent one per task); otherwise they
+    end ``dead``. Returns ``(dead, revived ids)``."""
+    expired = StylizedImage.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now)
+    dead = expired.filter(attempts__gte=stylestore_settings.MAX_ATTEMPTS).update(
+        status=Status.DEAD, finished_at=now, lease_expires_at=None,
+        last_error="The worker died while rendering this image on every attempt "
+                   f"({stylestore_settings.MAX_ATTEMPTS}); it may crash the renderer. Retry to try again.",
+    )
+    revived_ids = list(expired.values_list("pk", flat=True))
+    StylizedImage.objects.filter(pk__in=revived_ids, status=Status.RUNNING, lease_expires_at__lt=now).update(
+        status=Status.PENDING, worker="", lease_expires_at=None, last_error="The worker stopped before finishing; re-queued."
+    )
+    return dead, revived_ids
+
+
+def lost(now, grace_seconds) -> list:
+    """Ids of pending rows that are due (backoff over) and were last sent more than
+    ``grace_seconds`` ago: their task was lost (e.g. a broker restart)."""
+    due = StylizedImage.objects.filter(status=Status.PENDING, enqueued_at__lt=now - timedelta(seconds=grace_seconds))
+    return list(due.filter(Q(not_before__isnull=True) | Q(not_before__lte=now)).values_list("pk", flat=True))
+
+
+def stalled(seconds) -> bool:
+    """Whether the workers look stuck: jobs have waited longer than ``seconds``, yet
+    no job started or finished in the last ``seconds``.
+
+    A liveness signal for whatever supervises the worker cluster (``manage.py
+    stylestore_health``). django-q2 hands tasks to its workers through a
+    multiprocessing queue whose reader holds a lock while it waits; a worker killed
+    while waiting (the OOM killer, say) leaves that lock held, every other worker
+    waits on it forever and the cluster looks alive while doing nothing. The sweeper
+    cannot help (its schedule runs on those same workers): restarting the cluster does.
+    """
+    now = timezone.now()
+    since = now - timedelta(seconds=seconds)
+    # Pending since before the window: by creation, not by ``enqueued_at``, which the
+    # sweeper moves each time it re-sends a task that no worker took.
+    waiting = StylizedImage.objects.filter(
+        Q(status=Status.PENDING, created_at__lt=since) & (Q(not_before__isnull=True) | Q(not_before__lt=since))
+        | Q(status=Status.RUNNING, started_at__lt=since)
+    )
+    if not waiting.exists():
+        return False
+    return not StylizedImage.objects.filter(Q(started_at__gte=since) | Q(finished_at__gte=since)).exists()
