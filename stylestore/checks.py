@@ -56,7 +56,7 @@ def _check_sources():
 @register(Tags.compatibility)
 def check_task_queue(app_configs, **kwargs):
     """django-q2 re-delivers a task still running after ``retry`` seconds: a long render
-    would then run twice at once. ``timeout`` must be below ``retry``."""
+    would then run twice at once. So ``timeout`` < ``retry`` < ``LEASE_SECONDS``."""
     conf = getattr(settings, "Q_CLUSTER", None)
     if conf is None:
         return [Warning("Q_CLUSTER is not set: stylization jobs need a django-q2 cluster.", id="stylestore.W020")]
@@ -78,6 +78,15 @@ def check_task_queue(app_configs, **kwargs):
                 "STYLESTORE['LEASE_SECONDS'] must exceed Q_CLUSTER['timeout'], or a live job's lease "
                 "expires and another worker takes it.",
                 id="stylestore.E023",
+            )
+        )
+    if retry is not None and stylestore_settings.LEASE_SECONDS <= retry:
+        errors.append(
+            Error(
+                f"STYLESTORE['LEASE_SECONDS'] ({stylestore_settings.LEASE_SECONDS}) must exceed "
+                f"Q_CLUSTER['retry'] ({retry}): a task re-delivered after 'retry' must find its job still "
+                "leased, or the sweeper and the re-delivery both re-run it.",
+                id="stylestore.E024",
             )
         )
     return errors

@@ -11,40 +11,66 @@ Usage::
     stylestore_settings.MAX_SIDE
 """
 DEFAULTS = {
+    # --- Sources and variants
     # Which models hold source images: {"app_label.model": ["image_field", ...]}.
     # Saving one of these re-hashes its image so stale variants are regenerated.
     "SOURCE_MODELS": {},
     # Variants are only shown to customers once approved, unless this is True.
     "AUTO_APPROVE": False,
-    # Output sizes are snapped to these longer-side buckets to bound the variant space.
+    # Output sizes (longer side, px) are snapped up to these buckets to bound the
+    # variant space; DEFAULT_SIZE (one of them) when a request names no size.
     "SIZES": [256, 512, 768, 1024],
     "DEFAULT_SIZE": 768,
+    # Output format when a request names none: one of stylestore.engine.formats.FORMATS.
     "DEFAULT_FORMAT": "webp",
+    # Encoder quality (1-100) for WebP and JPEG output.
     "QUALITY": 85,
-    # "auto" uses CUDA (fp16) when present, the CPU otherwise; or "cpu", "cuda", "cuda:1".
-    "DEVICE": "auto",
-    # Where variant files are written: a key of Django's STORAGES.
+    # Where variant files are written: a key of Django's STORAGES, and the folder in it.
     "STORAGE": "default",
     "UPLOAD_TO": "stylestore/variants",
-    # Image gate: refuse anything bigger before decoding it.
+    # --- Image gate: anything bigger is refused from its headers, before decoding.
     "MAX_PIXELS": 40_000_000,
     "MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
-    # Jobs: executions per job (a worker that dies mid-job counts as one), the lease a
-    # running job holds before it is considered abandoned, and the retry backoff base.
+    # --- Engine (read by the workers; web processes never load it)
+    # "auto" uses CUDA (fp16) when present, the CPU otherwise; or "cpu", "cuda", "cuda:1".
+    "DEVICE": "auto",
+    # "fast" (fp16 on CUDA, bf16 on CPUs that multiply bf16 in hardware, else fp32) or
+    # "exact" (fp32 everywhere). None: the STYLESTORE_ENGINE_PRECISION environment
+    # variable, else "fast".
+    "ENGINE_PRECISION": None,
+    # torch.compile the networks: True / False, or None for the engine's default (on for
+    # CUDA, off on the CPU, where it gains 5-20% for 10-110 s of compiling per size) or
+    # the STYLESTORE_ENGINE_COMPILE environment variable.
+    "ENGINE_COMPILE": None,
+    # torch threads per worker process on the CPU (e.g. cores // workers, so workers do
+    # not oversubscribe the cores). None: STYLESTORE_ENGINE_THREADS, else torch's default.
+    "ENGINE_THREADS": None,
+    # --- Jobs
+    # Executions per job (a worker that dies mid-job counts as one).
     "MAX_ATTEMPTS": 3,
+    # How long a running job is its worker's before it counts as abandoned and the
+    # sweeper re-queues it. Must exceed Q_CLUSTER["timeout"] and ["retry"] (checked).
     "LEASE_SECONDS": 600,
+    # Backoff before a failed job's next attempt: this, doubled per attempt.
     "RETRY_BACKOFF_SECONDS": 30,
     # Jobs of one style are rendered together, this many images per forward pass.
     "BATCH_SIZE": 8,
     # django-q2 cluster (queue) name that stylization tasks go to; None = the default
     # cluster. Point GPU workers at a dedicated cluster name to keep web work off them.
     "TASK_CLUSTER": None,
-    # Personalization
+    # --- Personalization
+    # When True, nothing is stored about a visitor (no cookie, no events) until the
+    # consent cookie (CONSENT_COOKIE) says they agreed; they see the population's best.
     "CONSENT_REQUIRED": False,
     "CONSENT_COOKIE": "stylestore_consent",
+    # The signed visitor-key cookie and its lifetime in seconds.
     "VISITOR_COOKIE": "stylestore_vid",
     "VISITOR_COOKIE_AGE": 365 * 24 * 3600,
+    # Events, hourly counters and idle visitors older than this are purged daily.
     "EVENT_RETENTION_DAYS": 90,
+    # Share of impressions that explore uniformly over the available styles (the price
+    # of unbiased offline evaluation). The policy's other constants are fixed in
+    # stylestore.personalization.policy.PolicyParams.
     "EXPLORATION_EPSILON": 0.05,
 }
 

@@ -19,6 +19,13 @@ def test_lease_must_exceed_task_timeout(settings):
     assert "stylestore.E023" in ids(run_checks())
 
 
+def test_lease_must_exceed_redelivery(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 300, "retry": 500}
+    settings.STYLESTORE = {**settings.STYLESTORE, "LEASE_SECONDS": 450}
+    found = ids(run_checks())
+    assert "stylestore.E024" in found and "stylestore.E023" not in found
+
+
 def test_unknown_settings_and_bad_sources_are_reported(settings):
     settings.STYLESTORE = {**settings.STYLESTORE, "MAX_SIDES": 3, "SOURCE_MODELS": {"shop.product": ["name"], "nope.model": ["x"]}}
     found = ids(run_checks())

@@ -33,8 +33,6 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from ..models import StyleEvent
@@ -44,34 +42,19 @@ from ..references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReferenc
 from .exceptions import PayloadTooLarge
 from .parsers import JSONParser
 from .serializers import absolute_url
-from .throttles import StylestoreAnonRateThrottle, StylestoreUserRateThrottle
+from .throttles import StylestoreAnonRateThrottle, StylestoreUserRateThrottle, VisitorRateThrottle
 from .views import MalformedReferenceError, StylestoreAPIMixin, UnknownReferenceError
 
 #: Largest events request body: 50 events of a few hundred bytes each, with room.
 MAX_EVENTS_BODY = 32 * 1024
 MAX_IMAGE_SIZE = 4096
 MAX_MORE_LIMIT = 24
-DEFAULT_RATES = {"stylestore_visitor": "120/minute"}
 
 
 def visitor_context(request):
     """The visitor of a DRF request (kept on the underlying HttpRequest, where the
     middleware and the template tags find the same one)."""
     return get_visitor(request._request)
-
-
-class VisitorRateThrottle(SimpleRateThrottle):
-    """Requests per visitor key (as presented, valid or not yet stored); requests
-    without one are left to the per-IP limit."""
-
-    scope = "stylestore_visitor"
-
-    def get_rate(self):
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope, DEFAULT_RATES[self.scope])
-
-    def get_cache_key(self, request, view):
-        key = visitor_context(request).presented_key
-        return None if key is None else self.cache_format % {"scope": self.scope, "ident": key}
 
 
 class EventsJSONParser(JSONParser):

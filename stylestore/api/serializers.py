@@ -1,7 +1,7 @@
 """Serializers: the API's representations of styles, variants and jobs, and its inputs.
 
-Representations never trigger rendering (see the design notes: rendering inside a
-serializer causes timeouts); they show what is stored. File URLs are absolute, so a
+Representations never trigger rendering (a render takes seconds to minutes, far past
+any request timeout, so it belongs to the workers); they show what is stored. File URLs are absolute, so a
 storefront on another origin can use them as they are.
 """
 import copy

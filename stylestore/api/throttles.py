@@ -7,6 +7,7 @@ DRF endpoints it runs::
         "DEFAULT_THROTTLE_RATES": {
             "stylestore_anon": "300/minute",   # per client IP, anonymous requests
             "stylestore_user": "3000/minute",  # per user, token or session
+            "stylestore_visitor": "120/minute",  # per visitor key (events, personalized reads)
         },
         # How many proxies sit in front of Django. The anonymous limit is keyed on
         # the client address; with NUM_PROXIES set it is read from X-Forwarded-For,
@@ -26,13 +27,17 @@ Counters live in Django's default cache, which must be shared between processes
 (Redis, Memcached) for the limits to hold across workers.
 """
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+
+from ..personalization.identity import get_visitor
 
 # A product grid asks for the variants of each product it shows, so one page view
 # can be a few dozen requests: the anonymous default leaves room for fast browsing.
 DEFAULT_RATES = {
     "stylestore_anon": "300/minute",
     "stylestore_user": "3000/minute",
+    # The events beacon and personalized reads, per visitor key.
+    "stylestore_visitor": "120/minute",
 }
 
 
@@ -54,3 +59,14 @@ class StylestoreAnonRateThrottle(SettingsRateMixin, AnonRateThrottle):
 
 class StylestoreUserRateThrottle(SettingsRateMixin, UserRateThrottle):
     scope = "stylestore_user"
+
+
+class VisitorRateThrottle(SettingsRateMixin, SimpleRateThrottle):
+    """Requests per visitor key (as presented, valid or not yet stored); requests
+    without one are left to the per-IP limit."""
+
+    scope = "stylestore_visitor"
+
+    def get_cache_key(self, request, view):
+        key = get_visitor(request._request).presented_key
+        return None if key is None else self.cache_format % {"scope": self.scope, "ident": key}

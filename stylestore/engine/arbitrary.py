@@ -4,8 +4,9 @@
 ``Transformer`` stylizes a content image with any such vector. Both are fully
 convolutional: any batch, any size. The int8 weights are dequantized once on load and
 the networks run in float (fp32, or fp16/bf16 in the runtime's ``fast`` precision),
-which is why they do not match the shipped int8 graphs bit for bit (see ``docs``: parity
-is against the float graph).
+which is why they do not match the shipped int8 graphs bit for bit: onnxruntime's fused
+int8 kernels differ by CPU, so parity is tested against the float graph
+(``tests/engine/float_graphs.py``).
 
 Style strength is feature fusion in style-vector space: ``v = a*v_style + (1-a)*v_content``
 where ``v_content`` is the content image's own style vector (``blend_vectors``).

@@ -80,9 +80,13 @@ def content_distance(a: Image.Image, b: Image.Image, device: Optional[runtime.De
     device = _vgg_device(device)
     a, b = _pair(a, b)
     batch = imaging.to_tensor([a, b], device.torch_device, torch.float32)
-    features = vgg.model(device)(batch, [vgg.CONTENT_LAYER])[vgg.CONTENT_LAYER].float()
-    original, other = features[0], features[1]
-    return float((original - other).square().sum() / original.square().sum().clamp_min(1e-12))
+    return _content_change(vgg.model(device)(batch, [vgg.CONTENT_LAYER]))
+
+
+def _content_change(features: Dict[str, torch.Tensor]) -> float:
+    """``content_distance`` of the batch's first two images, from their VGG features."""
+    content = features[vgg.CONTENT_LAYER].float()
+    return float((content[0] - content[1]).square().sum() / content[0].square().sum().clamp_min(1e-12))
 
 
 @torch.no_grad()
@@ -231,10 +235,9 @@ def measure(
     layers = [*vgg.STYLE_LAYERS, vgg.CONTENT_LAYER]
     with torch.no_grad():
         features = vgg.model(device)(imaging.to_tensor([a, b], device.torch_device, torch.float32), layers)
-        content = features[vgg.CONTENT_LAYER].float()
         result: Dict[str, Optional[float]] = {
             "ssim": ssim_luminance(a, b),
-            "content_distance": float((content[0] - content[1]).square().sum() / content[0].square().sum().clamp_min(1e-12)),
+            "content_distance": _content_change(features),
             "style_distance": None,
             "style_distance_original": None,
             "color_difference": color_difference(a, b, mask, lightness=False),

@@ -26,7 +26,7 @@ from . import imaging, runtime, vgg
 from .errors import NonFiniteOutput, StyleSpecError
 
 #: Called after every step with (step, total); returning False stops early.
-Progress = Callable[[int, int], Optional[bool]]
+ProgressCallback = Callable[[int, int], Optional[bool]]
 
 
 class GatysLoss:
@@ -89,7 +89,7 @@ def optimize(
     style_weight: float = 10.0,
     tv_weight: float = 1.0,
     device: Optional[runtime.Device] = None,
-    progress: Optional[Progress] = None,
+    progress: Optional[ProgressCallback] = None,
 ) -> Image.Image:
     """Stylize ``content`` after ``style_image``; returns RGB of at most ``max_side`` px.
 

@@ -165,14 +165,21 @@ class Stylizer:
     ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``runtime.Device``.
     ``precision``: ``"fast"`` or ``"exact"`` for a device given by name (default: see
     ``runtime.pick_device``). ``compile``: torch.compile the fast networks (default:
-    ``runtime.compile_default``).
+    ``runtime.compile_default``). ``threads``: torch threads on the CPU (default:
+    ``runtime.configure_cpu``).
     """
 
     def __init__(
-        self, device: str | runtime.Device = "auto", compile: Optional[bool] = None, precision: Optional[str] = None
+        self,
+        device: str | runtime.Device = "auto",
+        compile: Optional[bool] = None,
+        precision: Optional[str] = None,
+        threads: Optional[int] = None,
     ):
         self.device = device if isinstance(device, runtime.Device) else runtime.pick_device(device, precision)
         self.compile = runtime.compile_default(self.device) if compile is None else compile
+        if self.device.torch_device.type == "cpu":
+            runtime.configure_cpu(threads)
 
     def _model(self, name: str) -> runtime.Model:
         factory = {"predictor": StylePredictor, "transformer": Transformer, "presets": MultiStyleNet}[name]

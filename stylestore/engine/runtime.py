@@ -168,14 +168,15 @@ def keep_freed_memory() -> bool:
         return False
 
 
-def configure_cpu() -> None:
-    """Once per process, before the first CPU model: allocator and thread count."""
+def configure_cpu(threads: int | None = None) -> None:
+    """Once per process, before the first CPU model: allocator and thread count
+    (``threads``, else ``STYLESTORE_ENGINE_THREADS``, else torch's default)."""
     global _cpu_configured
     if _cpu_configured:
         return
     _cpu_configured = True
     keep_freed_memory()
-    threads = os.environ.get(THREADS_ENV, "").strip()
+    threads = str(threads) if threads else os.environ.get(THREADS_ENV, "").strip()
     if threads:
         try:
             torch.set_num_threads(max(1, int(threads)))

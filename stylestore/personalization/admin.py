@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
 from ..models import StyleEvent, Visitor
-from . import analytics
+from . import analytics, charts
 
 #: Windows the analytics page offers, in days.
 ANALYTICS_WINDOWS = (7, 30, 90)
@@ -69,7 +69,7 @@ class StyleEventAdmin(ReadOnlyAdmin):
         lift = analytics.lift(since)
         policies = None
         if lift is not None:
-            policies = analytics.chart(
+            policies = charts.chart(
                 [
                     (_("Personalized (measured)"), lift.personalized),
                     (_("Best single style (IPW)"), lift.baseline_ipw),
@@ -88,7 +88,7 @@ class StyleEventAdmin(ReadOnlyAdmin):
             ],
             "lift": lift,
             "lift_figures": lift_figures(lift) if lift is not None else [],
-            "styles_chart": analytics.chart([(row.style.name, row.ctr) for row in rows]),
+            "styles_chart": charts.chart([(row.style.name, row.ctr) for row in rows]),
             "policies_chart": policies,
         }
         return TemplateResponse(request, "stylestore/admin/personalization_analytics.html", context)

@@ -69,7 +69,7 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RecordReport:
     accepted: int
     duplicates: int
 
@@ -149,7 +149,7 @@ def resolve(context, items) -> list[Event]:
     return events
 
 
-def record(context, events) -> Outcome:
+def record(context, events) -> RecordReport:
     """Record a visitor's events (in order). Raises ``PermissionError`` without consent."""
     if not context.consent:
         raise PermissionError("no consent: nothing may be stored for this visitor")
@@ -163,7 +163,7 @@ def record(context, events) -> Outcome:
             return _record(context, list(events))
 
 
-def _record(context, events) -> Outcome:
+def _record(context, events) -> RecordReport:
     visitor = context.get_or_create_visitor(lock=True)
     now = visitor.last_seen_at = timezone.now()
     state = policy.VisitorState.from_dict(visitor.state)
@@ -220,7 +220,7 @@ def _record(context, events) -> Outcome:
     visitor.recent_views = dict(sorted(recent_views.items(), key=lambda item: item[1])[-MAX_RECENT_VIEWS:])
     visitor.save(update_fields=["state", "recent_views", "last_seen_at"])
     context.remember(visitor)
-    return Outcome(accepted=len(events) - duplicates, duplicates=duplicates)
+    return RecordReport(accepted=len(events) - duplicates, duplicates=duplicates)
 
 
 def _already_recorded(visitor, events):

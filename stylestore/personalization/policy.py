@@ -144,7 +144,8 @@ Reason = Literal["pick", "sticky", "history", "global", "explore", "original"]
 
 @dataclass(frozen=True)
 class PolicyParams:
-    """Tunable constants; the Django layer fills them from settings.
+    """Tunable constants. The Django layer sets ``epsilon`` from
+    ``STYLESTORE["EXPLORATION_EPSILON"]``; the others are the defaults below.
 
     The defaults were chosen on simulation seeds 1000-1019 of
     ``bench/personalization.py`` (never the reported seeds) and are round numbers on

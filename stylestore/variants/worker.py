@@ -25,7 +25,12 @@ def get_stylizer():
     if _stylizer is None:
         from ..engine import Stylizer
 
-        _stylizer = Stylizer(device=stylestore_settings.DEVICE)
+        _stylizer = Stylizer(
+            device=stylestore_settings.DEVICE,
+            precision=stylestore_settings.ENGINE_PRECISION,
+            compile=stylestore_settings.ENGINE_COMPILE,
+            threads=stylestore_settings.ENGINE_THREADS,
+        )
     return _stylizer
 
 

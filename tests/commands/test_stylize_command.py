@@ -38,8 +38,8 @@ def test_all_requests_every_source_then_reuses(products, styles):
     assert StylizedImage.objects.count() == 6
 
 
-def test_model_and_category_select_objects(products, styles):
-    run("--style", "ink", "--model", "shop.product", "--category", "ceramics", "--strength", "0.5",
+def test_model_and_filter_select_objects(products, styles):
+    run("--style", "ink", "--model", "shop.product", "--filter", "category__slug=ceramics", "--strength", "0.5",
         "--format", "png", "--size", "300")
     rows = StylizedImage.objects.all()
     assert {r.source.source.name for r in rows} == {"Vase", "Bowl"}
@@ -93,7 +93,9 @@ def test_wait_times_out_without_workers(products, styles):
     (["--style", "ink"], "Choose what to stylize"),
     (["--style", "ink", "--model", "shop.nothing"], "Unknown model"),
     (["--style", "ink", "--model", "auth.user"], "auth.user is not a source model"),
-    (["--style", "ink", "--all", "--category", "nope"], "Unknown category 'nope'"),
+    (["--style", "ink", "--all", "--filter", "category__slug=nope"], "No objects match --filter category__slug=nope"),
+    (["--style", "ink", "--all", "--filter", "nonsense"], "expected LOOKUP=VALUE"),
+    (["--style", "ink", "--model", "shop.product", "--filter", "colour=red"], "--filter does not apply to shop.product"),
     (["--style", "ink", "--all", "--strength", "1.5"], "ink: strength must be between 0 and 1"),
 ])
 def test_clear_errors(products, styles, args, message):
@@ -102,12 +104,12 @@ def test_clear_errors(products, styles, args, message):
     assert StylizedImage.objects.count() == 0
 
 
-def test_category_needs_a_category_relation(products, styles, settings):
+def test_filter_skips_models_it_does_not_apply_to_with_all(products, styles, settings):
     settings.STYLESTORE = {**settings.STYLESTORE, "SOURCE_MODELS": {"shop.product": ["image"],
                                                                     "stylestore.style": ["image"]}}
-    with pytest.raises(CommandError, match="--category needs a `category` relation"):
-        run("--style", "ink", "--model", "stylestore.style", "--category", "ceramics")
-    run("--style", "ink", "--all", "--category", "ceramics")  # --all skips models without categories
+    with pytest.raises(CommandError, match="--filter does not apply to stylestore.style"):
+        run("--style", "ink", "--model", "stylestore.style", "--filter", "category__slug=ceramics")
+    run("--style", "ink", "--all", "--filter", "category__slug=ceramics")  # skips styles: no category
     assert StylizedImage.objects.count() == 2
 
 

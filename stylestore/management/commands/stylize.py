@@ -3,7 +3,7 @@
 Examples::
 
     manage.py stylize --style great-wave --all
-    manage.py stylize --style ink --style irises --model shop.product --category ceramics --size 512
+    manage.py stylize --style ink --style irises --model shop.product --filter category__slug=ceramics --size 512
     manage.py stylize --style ink --all --sync      # render here and now, with a progress bar
     manage.py stylize --style ink --all --wait      # let the workers render; wait for them
 
@@ -12,19 +12,19 @@ under their unique key (existing ones are reused) and tasks are sent on commit.
 ``--sync`` then renders the rows in this process; a worker that picks up the same
 task later finds nothing left to claim.
 """
+import argparse
 import time
 from itertools import islice
 
 from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldError, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from stylestore import tasks
-from stylestore.conf import stylestore_settings
-from stylestore.models import Style, StylizedImage
-
+from ... import tasks
+from ...conf import stylestore_settings
 from ...engine import formats
+from ...models import Style, StylizedImage, group_by_render
 from ...variants import requests
 
 Status = StylizedImage.Status
@@ -63,6 +63,14 @@ class ProgressBar:
             self.stream.write("")
 
 
+def lookup(text):
+    """``LOOKUP=VALUE`` of ``--filter``, as a ``(lookup, value)`` pair."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected LOOKUP=VALUE, e.g. category__slug=ceramics, not {text!r}")
+    return name.strip(), value
+
+
 class Command(BaseCommand):
     help = "Request styled variants of source images (and optionally render them right away)."
 
@@ -73,8 +81,10 @@ class Command(BaseCommand):
         selection.add_argument("--all", action="store_true",
                                help="Every object of every model in STYLESTORE['SOURCE_MODELS'].")
         selection.add_argument("--model", metavar="APP.MODEL", help="Every object of one source model.")
-        parser.add_argument("--category", metavar="SLUG",
-                            help="Only objects whose `category` has this slug.")
+        parser.add_argument("--filter", action="append", dest="filters", default=[], type=lookup,
+                            metavar="LOOKUP=VALUE",
+                            help="Only objects matching a Django lookup, e.g. category__slug=ceramics; "
+                                 "repeat to combine. With --all, models the lookup does not apply to are skipped."),
         parser.add_argument("--strength", type=float, help="0 to 1; default: each style's own.")
         parser.add_argument("--size", type=int, help="Longer side in pixels, snapped to STYLESTORE['SIZES'].")
         parser.add_argument("--format", dest="output_format", choices=formats.FORMATS)
@@ -162,31 +172,29 @@ class Command(BaseCommand):
                 queryset = apps.get_model(label)._default_manager.all()
             except (LookupError, ValueError):
                 raise CommandError(f"STYLESTORE['SOURCE_MODELS'] names unknown model {label!r}.")
-            if options["category"]:
-                if not has_category_slug(queryset.model):
+            if options["filters"]:
+                try:
+                    queryset = queryset.filter(**dict(options["filters"]))
+                    queryset.exists()  # a lookup the model lacks fails here, not mid-request
+                except (FieldError, ValidationError, ValueError) as exc:
                     if options["model"]:
-                        raise CommandError(f"--category needs a `category` relation with a `slug` on {label}.")
-                    continue  # --all: only the models that have categories
-                if not queryset.model._meta.get_field("category").related_model._default_manager.filter(
-                    slug=options["category"]
-                ).exists():
-                    raise CommandError(f"Unknown category {options['category']!r} for {label}.")
-                queryset = queryset.filter(category__slug=options["category"])
+                        raise CommandError(f"--filter does not apply to {label}: {exc}")
+                    continue  # --all: only the models the filter applies to
             targets += [(queryset, field) for field in configured[label]]
         if not targets:
-            raise CommandError("--category: none of the source models has a `category` relation with a `slug`.")
+            raise CommandError("--filter: it applies to none of the source models.")
+        if options["filters"] and not any(queryset.exists() for queryset, _ in targets):
+            shown = ", ".join(f"{name}={value}" for name, value in options["filters"])
+            raise CommandError(f"No objects match --filter {shown}.")
         return targets
 
     def render_here(self, ids):
         """Render the pending rows among ``ids`` in this process, one style batch at a time."""
         rows = StylizedImage.objects.filter(pk__in=ids, status=Status.PENDING).order_by("style_id", "params_hash", "pk")
-        groups = {}
-        for pk, style_id, digest in rows.values_list("pk", "style_id", "params_hash"):
-            groups.setdefault((style_id, digest), []).append(pk)
         bar = ProgressBar(self.stderr, len(ids))
         bar.update(*self.ready_failed(ids))
-        for group in groups.values():
-            batches = iter(group)
+        for group in group_by_render(rows.only("pk", "style_id", "params_hash")).values():
+            batches = iter(row.pk for row in group)
             while batch := list(islice(batches, stylestore_settings.BATCH_SIZE)):
                 tasks.render_variants(batch)
                 bar.update(*self.ready_failed(ids))
@@ -228,17 +236,3 @@ class Command(BaseCommand):
     def ready_failed(self, ids):
         counts = self.status_counts(ids)
         return counts[Status.READY], counts[Status.FAILED] + counts[Status.DEAD]
-
-
-def has_category_slug(model):
-    try:
-        field = model._meta.get_field("category")
-    except FieldDoesNotExist:
-        return False
-    if not field.is_relation or field.related_model is None:
-        return False
-    try:
-        field.related_model._meta.get_field("slug")
-    except FieldDoesNotExist:
-        return False
-    return True
