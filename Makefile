@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test setup browser wrk check bench clean
+.PHONY: run test test-fast setup browser wrk check bench clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ run: setup
 
 test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: no browser, no chaos, no real workers (tests marked `slow`). Add
+# PYTEST_ARGS="--lf" to rerun only what failed last time.
+test-fast: setup
+	$(PY) -m pytest -m "not slow" --ignore=tests/chaos --ignore=tests/e2e $(PYTEST_ARGS)
 
 check: setup
 	$(PY) manage.py check

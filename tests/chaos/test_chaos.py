@@ -68,6 +68,11 @@ SWEEP_EVERY = 2.0
 KILL_EVERY = (2.0, 5.0)  # seconds between kills, uniformly drawn
 CLUSTER_KILL_EVERY = 5  # every fifth kill takes the whole cluster down
 CHAOS_SECONDS = 60  # then the system is left to recover on its own
+# Which worker dies when is drawn from this seed, printed with any failure; replay a run
+# with CHAOS_SEED=<seed>. (Timing still varies between runs: the kills hit whatever the
+# workers are doing at that moment.)
+SEED = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(2**32))
+chance = random.Random(SEED)
 REDIS_RESTART_AFTER = 25
 DEADLINE = 9 * 60
 # Longer than any quiet spell of a working cluster (a render's TIMEOUT plus the broker's
@@ -176,7 +181,7 @@ class ChaosMonkey:
         workers = [pid for pid in self.worker_pids() if not self.spared(held.get(pid, []))]
         busy = [pid for pid in workers if pid in held]
         if busy or workers:
-            os.kill(random.choice(busy or workers), signal.SIGKILL)
+            os.kill(chance.choice(busy or workers), signal.SIGKILL)
             self.kills += 1
 
     def keep_alive(self):
@@ -201,6 +206,7 @@ def unfinished():
 
 def test_chaos(chaos_jobs, media_root, tmp_path):
     poison_id, queue_env = chaos_jobs
+    print(f"chaos seed {SEED}: replay with CHAOS_SEED={SEED}")  # shown by pytest on failure
     env = {**queue_env, "Q_TIMEOUT": str(TIMEOUT), "Q_RETRY": str(RETRY), "STYLESTORE_LEASE_SECONDS": str(LEASE),
            "STYLESTORE_DEVICE": "cpu"}
     log = tmp_path / "cluster.log"
@@ -208,7 +214,7 @@ def test_chaos(chaos_jobs, media_root, tmp_path):
     redis = Redis(django_settings.Q_CLUSTER["redis"]) if uses_redis() else None
     broker_errors = (redis_client.exceptions.ConnectionError,) if redis else ()
     started = time.monotonic()
-    next_kill = started + random.uniform(*KILL_EVERY)
+    next_kill = started + chance.uniform(*KILL_EVERY)
     next_sweep = started
     redis_restarted = False
     sweeps = {"dead": 0, "revived": 0, "requeued": 0, "failed_during_outage": 0}
@@ -226,7 +232,7 @@ def test_chaos(chaos_jobs, media_root, tmp_path):
             chaos = now - started < CHAOS_SECONDS
             if chaos and now >= next_kill:
                 monkey.strike()
-                next_kill = now + random.uniform(*KILL_EVERY)
+                next_kill = now + chance.uniform(*KILL_EVERY)
             if redis and not redis_restarted and now - started >= REDIS_RESTART_AFTER:
                 redis.restart()
                 redis_restarted = True
