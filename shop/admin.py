@@ -13,6 +13,7 @@ class CategoryAdmin(StylizeAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     stylize_action_description = "Apply style to products in category…"
+    stylize_image_field = "image"  # of the products, not of the categories this admin lists
 
     def get_stylize_objects(self, request, queryset):
         return Product.objects.filter(category__in=queryset)

@@ -9,6 +9,8 @@
   retry, and review (approve / reject).
 """
 from django import forms
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import quote
@@ -26,8 +28,14 @@ from .models import SourceImage, Style, StylizedImage
 # Registers the personalization admins (visitors, events, analytics) with this one.
 from .personalization import admin as personalization_admin  # noqa: F401
 from .variants import requests
+from .variants.sources import source_fields
 
 __all__ = ["StylizeAdminMixin", "StyleAdmin", "StylizedImageAdmin", "SourceImageAdmin"]
+
+def _stylize_field_missing(modeladmin):
+    return (f"{type(modeladmin).__name__} styles {modeladmin.opts.label_lower}, which is not in "
+            "STYLESTORE['SOURCE_MODELS']: list it there, or set stylize_image_field on the admin.")
+
 
 EMPTY_PROGRESS = {"total": 0, "ready": 0, "pending": 0, "failed": 0}
 PROGRESS_ATTR = "_stylestore_progress"
@@ -73,20 +81,33 @@ class StylizeAdminMixin:
     """Adds "Apply style…" and a progress column to a ModelAdmin. Use it first in the bases::
 
         class ProductAdmin(StylizeAdminMixin, admin.ModelAdmin):
-            stylize_image_field = "photo"
+            pass  # styles the first field STYLESTORE["SOURCE_MODELS"] names for Product
 
     The action is added in ``get_actions``, so a subclass's own ``actions`` list need
     not mention it. It needs the ``stylestore.apply_style`` permission, and each
     object is checked for view permission through its own ModelAdmin.
 
     To style objects other than the rows (e.g. the products of selected categories),
-    override ``get_stylize_objects`` and ``get_stylize_objects_by_row``. The model of
-    those objects should be listed in ``STYLESTORE["SOURCE_MODELS"]`` so replacing a
-    photo refreshes its variants.
+    override ``get_stylize_objects`` and ``get_stylize_objects_by_row``, and set
+    ``stylize_image_field`` to their image field. The model of those objects should be
+    listed in ``STYLESTORE["SOURCE_MODELS"]`` so replacing a photo refreshes its variants.
     """
 
-    # The image field on the objects that ``get_stylize_objects`` returns.
-    stylize_image_field = "image"
+    @property
+    def stylize_image_field(self):
+        """The image field on the objects that ``get_stylize_objects`` returns: by
+        default the first one ``SOURCE_MODELS`` names for this admin's model (a
+        subclass may set the attribute instead)."""
+        fields = source_fields(self.model)
+        if not fields:
+            raise ImproperlyConfigured(_stylize_field_missing(self))
+        return fields[0]
+
+    def check(self, **kwargs):
+        errors = super().check(**kwargs)
+        if type(self).stylize_image_field is StylizeAdminMixin.stylize_image_field and not source_fields(self.model):
+            errors.append(checks.Error(_stylize_field_missing(self), obj=type(self), id="stylestore.E030"))
+        return errors
     stylize_action_description = _("Apply style…")
     # Append the "Styles" progress column to the changelist.
     stylize_show_progress = True

@@ -3,9 +3,11 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import models
+from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, stylestore_settings
 from .engine.formats import FORMATS
+from .variants.sources import parse_source_models
 
 
 @register()
@@ -34,14 +36,11 @@ def check_settings(app_configs, **kwargs):
 
 
 def _check_sources():
-    errors = []
-    for label, fields in stylestore_settings.SOURCE_MODELS.items():
-        try:
-            model = apps.get_model(label)
-        except (LookupError, ValueError):
-            errors.append(Error(f"STYLESTORE['SOURCE_MODELS'] names unknown model {label!r}.", id="stylestore.E010"))
-            continue
-        for name in fields:
+    found, problems = parse_source_models(stylestore_settings.SOURCE_MODELS)
+    errors = [Error(problem, id="stylestore.E010") for problem in problems]
+    for label, config in found.items():
+        model = apps.get_model(label)
+        for name in config.fields:
             try:
                 field = model._meta.get_field(name)
             except Exception:
@@ -50,6 +49,19 @@ def _check_sources():
                 errors.append(
                     Error(f"{label}.{name} in STYLESTORE['SOURCE_MODELS'] is not an ImageField.", id="stylestore.E011")
                 )
+        if isinstance(config.public, str):
+            try:
+                import_string(config.public)
+            except ImportError as exc:
+                errors.append(Error(f"STYLESTORE['SOURCE_MODELS'][{label!r}]['public']: {exc}", id="stylestore.E012"))
+        if config.group:
+            try:
+                field = model._meta.get_field(config.group)
+            except Exception:
+                field = None
+            if not isinstance(field, models.ForeignKey):
+                errors.append(Error(f"STYLESTORE['SOURCE_MODELS'][{label!r}]['group'] = {config.group!r} is not a "
+                                    f"foreign key of {label}.", id="stylestore.E013"))
     return errors
 
 

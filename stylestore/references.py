@@ -25,7 +25,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
-from .variants.sources import source_fields
+from .variants.sources import public_queryset, source_fields
 
 # Lower-case Python identifiers (what Django uses for app labels and model names),
 # then a key made of URL-unreserved characters, so a reference never needs escaping
@@ -73,9 +73,12 @@ class SourceReference:
         """The object's image fields that Stylestore renders (``SOURCE_MODELS``)."""
         return source_fields(self.model)
 
-    def get_object(self):
-        """The referenced object, or :class:`UnknownReference` if it does not exist."""
-        obj = self.model._default_manager.filter(pk=self.pk).first()
+    def get_object(self, *, public=False):
+        """The referenced object, or :class:`UnknownReference` if it does not exist or,
+        with ``public``, is not public (its ``SOURCE_MODELS`` entry): to customers an
+        unpublished object is as absent as a deleted one, so ids cannot be probed."""
+        queryset = public_queryset(self.model) if public else self.model._default_manager
+        obj = queryset.filter(pk=self.pk).first()
         if obj is None:
             raise UnknownReference(f"{self.label} does not exist.")
         return obj

@@ -8,21 +8,19 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
 
-from .conf import reload_settings, stylestore_settings
+from .conf import reload_settings
 from .models import Style, StylizedImage
 from .personalization import identity
 from .personalization.caches import clear_caches
 from .variants import handlers
+from .variants.sources import source_models
 
 
 def connect():
     setting_changed.connect(reload_settings, dispatch_uid="stylestore-settings-changed")
     # Source photos: re-hash on save (stale variants are requested again), clean up on delete.
-    for label in stylestore_settings.SOURCE_MODELS:
-        try:
-            model = apps.get_model(label)
-        except (LookupError, ValueError):
-            continue  # reported by the system check
+    for label in source_models():  # unknown labels are left out, and reported by the system check
+        model = apps.get_model(label)
         post_save.connect(handlers.source_saved, sender=model, dispatch_uid=f"stylestore-save-{label}")
         post_delete.connect(handlers.source_deleted, sender=model, dispatch_uid=f"stylestore-delete-{label}")
     post_delete.connect(handlers.variant_deleted, sender=StylizedImage, dispatch_uid="stylestore-variant-delete")

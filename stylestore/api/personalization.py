@@ -202,7 +202,7 @@ class PersonalizedAPIView(StylestoreAPIMixin, APIView):
         """The referenced object and its image field, or the API's 400/404 errors."""
         try:
             ref = parse_reference(reference)
-            obj = ref.get_object()
+            obj = ref.get_object(public=True)
         except MalformedReference as exc:
             raise MalformedReferenceError(str(exc))
         except UnknownReference as exc:

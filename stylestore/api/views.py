@@ -163,7 +163,7 @@ class SourceVariantsView(StylestoreAPIMixin, ConditionalGetMixin, ListAPIView):
     def list(self, request, *args, **kwargs):
         try:
             reference = parse_reference(kwargs["reference"])
-            reference.get_object()
+            reference.get_object(public=True)
         except MalformedReference as exc:
             raise MalformedReferenceError(str(exc))
         except UnknownReference as exc:

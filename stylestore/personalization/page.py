@@ -16,16 +16,19 @@ So a listing costs a constant number of queries however many products it shows:
 variants (1) + visitor (1), plus one aggregate query per process and hour for the
 population model.
 """
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
 from ..models import StylizedImage
 from ..storage import variant_storage
+from ..variants.sources import is_source, source_model
 from . import policy
 from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice
 from .embeddings import photo_table, style_vectors
@@ -133,6 +136,8 @@ def load_images(context, objects, field_name) -> None:
     has not loaded yet, in one query (or none). Objects may be of several models."""
     by_type = {}
     for obj in objects:
+        if not is_source(obj, field_name):
+            continue  # a placeholder or an untracked object: shown as it is, nothing to load
         content_type = ContentType.objects.get_for_model(obj)  # cached by Django: no query
         if _key(content_type.pk, obj, field_name) not in context.images:
             by_type.setdefault(content_type.pk, {})[str(obj.pk)] = obj
@@ -171,7 +176,11 @@ def load_images(context, objects, field_name) -> None:
             files.append(VariantFile(file, width, height, max_side))
 
 
-def page_image(context, obj, field_name) -> PageImage:
+def page_image(context, obj, field_name) -> PageImage | None:
+    """The page's entry for ``obj.<field_name>``, or None when it is not a photo
+    Stylestore tracks (``variants.sources.is_source``)."""
+    if not is_source(obj, field_name):
+        return None
     content_type = ContentType.objects.get_for_model(obj)
     key = _key(content_type.pk, obj, field_name)
     if key not in context.images:
@@ -253,9 +262,40 @@ def shown_image(entry: PageImage, style_key, *, size=None, alt=None, propensity=
     )
 
 
+def _url_of(value) -> str:
+    """The URL of a file field, a file-like object with ``url``, or a storage name."""
+    if isinstance(value, str):
+        if not value or value.startswith(("/", "http://", "https://")):
+            return value
+        return default_storage.url(value)
+    try:
+        return value.url if value else ""
+    except (AttributeError, ValueError):  # no URL, or a field without a file
+        return ""
+
+
+def unstyled_image(obj, field_name, *, alt=None) -> ShownImage | None:
+    """The image of something Stylestore does not track, shown as it is: a template's
+    placeholder (Oscar's ``{"original": name, "is_missing": True}``), an object of a
+    model not in ``SOURCE_MODELS`` or not saved yet. Never personalized (no reference,
+    no choice); None when it has no image."""
+    if isinstance(obj, Mapping):
+        value, described = obj.get(field_name), obj.get("caption") or ""
+    else:
+        value, described = getattr(obj, field_name, None), obj
+    url = _url_of(value)
+    if not url:
+        return None
+    alt = str(described) if alt in (None, "") else str(alt)
+    return ShownImage(url, None, None, (), None, alt, None, 1.0, "original", "", url)
+
+
 def styled_image(context, obj, field_name, *, size=None, alt=None) -> ShownImage | None:
-    """The variant (or original) this visitor sees for ``obj.<field_name>``."""
+    """The variant (or original) this visitor sees for ``obj.<field_name>``; anything
+    that is not a tracked photo (``None``, a placeholder...) as it is."""
     entry = page_image(context, obj, field_name)
+    if entry is None:
+        return unstyled_image(obj, field_name, alt=alt)
     choice, choice_id = decide(context, entry)
     return shown_image(entry, choice.style, size=size, alt=alt, propensity=choice.propensity, reason=choice.reason,
                   choice_id=choice_id)
@@ -263,8 +303,11 @@ def styled_image(context, obj, field_name, *, size=None, alt=None) -> ShownImage
 
 def style_options(context, obj, field_name, *, size=None, alt=None):
     """What the style picker offers: ``(ShownImage, selected)`` for the original photo
-    and every visible variant, ``selected`` marking the visitor's explicit pick."""
+    and every visible variant, ``selected`` marking the visitor's explicit pick; none
+    for what is not a tracked photo."""
     entry = page_image(context, obj, field_name)
+    if entry is None:
+        return []
     state = context.state
     pick = state.pick if state is not None else None
     options = []
@@ -276,19 +319,37 @@ def style_options(context, obj, field_name, *, size=None, alt=None):
     return options
 
 
+#: Ranked candidates fetched per query while filling "More in this style": most come
+#: in the first batch; unpublished objects and other images of one group take the rest.
+CANDIDATE_BATCH = 32
+
+
+def _fetched(queryset, model, ranked):
+    """``(object, score)`` of the ranked keys that ``queryset`` holds, in rank order,
+    fetched ``CANDIDATE_BATCH`` at a time as the caller asks for more."""
+    for start in range(0, len(ranked), CANDIDATE_BATCH):
+        batch = ranked[start:start + CANDIDATE_BATCH]
+        found = {str(pk): o for pk, o in queryset.in_bulk([model._meta.pk.to_python(k) for k, _ in batch]).items()}
+        yield from ((found[key], score) for key, score in batch if key in found)
+
+
 def more_in_this_style(context, obj, field_name, *, limit=4):
     """Objects of ``obj``'s model whose photos are closest in style-embedding space to
     the visitor's preferred style (their pick, their sticky choice, their most browsed
     style), else to the style shown for ``obj``, else to ``obj``'s own photo.
 
-    Returns ``[(object, similarity)]``, closest first, without ``obj``. Their images
-    are loaded for the request at once, so showing them adds one query, not one each.
-    Objects come from the model's default manager: a shop whose default manager
-    includes unpublished products should filter the result.
+    Returns ``[(object, similarity)]``, closest first: public objects only (the
+    ``public`` of the model's ``SOURCE_MODELS`` entry), never ``obj``. With a ``group``
+    (images of a product) it ranks groups: the closest image of each, none of ``obj``'s
+    own group, the group's object fetched with it. Their images are loaded for the
+    request at once, so showing them adds one query, not one each; nothing for what is
+    not a tracked photo.
     """
+    if limit <= 0 or not is_source(obj, field_name):
+        return []
     content_type = ContentType.objects.get_for_model(obj)
     candidates = photo_table(content_type.pk, field_name)
-    if len(candidates) == 0 or limit <= 0:
+    if len(candidates) == 0:
         return []
     vectors = style_vectors()
     state = context.state
@@ -302,11 +363,22 @@ def more_in_this_style(context, obj, field_name, *, limit=4):
         if own not in candidates.keys:
             return []
         query = candidates.matrix[candidates.keys.index(own)]
-    ranked = [(key, score) for key, score in policy.rank_styles(query, candidates, limit + 1) if key != str(obj.pk)]
-    ranked = ranked[:limit]
     model = type(obj)
-    found = model._default_manager.in_bulk([model._meta.pk.to_python(key) for key, _ in ranked])
-    by_key = {str(pk): o for pk, o in found.items()}
-    results = [(by_key[key], score) for key, score in ranked if key in by_key]
+    config = source_model(model)
+    group = config.group_attname(model)
+    queryset = config.public_queryset(model)
+    if config.group:
+        queryset = queryset.select_related(config.group)
+    ranked = [(key, score) for key, score in policy.rank_styles(query, candidates) if key != str(obj.pk)]
+    seen = {getattr(obj, group)} if group else set()
+    results = []
+    for candidate, score in _fetched(queryset, model, ranked):
+        if group:
+            if getattr(candidate, group) in seen:
+                continue  # another image of a group already listed, or of obj's own
+            seen.add(getattr(candidate, group))
+        results.append((candidate, score))
+        if len(results) == limit:
+            break
     load_images(context, [o for o, _ in results], field_name)
     return results

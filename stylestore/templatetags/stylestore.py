@@ -12,7 +12,9 @@
     ``description``; None for the original), ``img.alt`` (saying which style is
     shown), ``img.choice_id`` and ``img.propensity`` (for the impression beacon),
     ``img.reason``, ``img.reference``. None when the object has no image at all.
-    Never renders anything: it only chooses among variants that are ready.
+    Never renders anything: it only chooses among variants that are ready. What is not
+    a photo Stylestore tracks (``None``, Oscar's missing-image placeholder dict, an
+    object of a model not in ``SOURCE_MODELS``) comes as it is: its own image, or None.
 
 ``{% stylestore_img img sizes="(min-width: 60em) 25vw, 50vw" loading="lazy" css_class="..." %}``
     The ``<img>`` element for such an ``img``, with the attributes the beacon script
@@ -71,6 +73,7 @@ from django.utils.translation import gettext as _
 
 from ..personalization import caches, choices, page
 from ..personalization.identity import get_visitor
+from ..variants.sources import is_source
 
 register = template.Library()
 
@@ -93,8 +96,6 @@ def stylestore_prefetch(context, objects, field_name="image"):
 
 @register.simple_tag(takes_context=True)
 def styled_image(context, obj, field_name="image", size=None, alt=None):
-    if obj is None:
-        return None
     return page.styled_image(_visitor(context), obj, field_name, size=size and int(size), alt=alt)
 
 
@@ -122,7 +123,7 @@ def _img(img, src, srcset, sizes, loading, css_class, fetchpriority, personalize
         attrs.append(("fetchpriority", fetchpriority))
     if css_class:
         attrs.append(("class", css_class))
-    if personalized:
+    if personalized and img.reference:
         attrs.append(("data-stylestore-ref", img.reference))
         if img.choice_id:
             attrs.append(("data-stylestore-choice", img.choice_id))
@@ -174,8 +175,6 @@ def stylestore_picture(img, sizes="100vw", loading="lazy", css_class="", fetchpr
 
 @register.simple_tag(takes_context=True)
 def style_looks(context, obj, field_name="image", size=None, alt=None, exclude=None):
-    if obj is None:
-        return []
     skip = exclude.style.id if exclude is not None and exclude.style is not None else None
     return [
         image
@@ -259,9 +258,11 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
     it renders on every personalized product page.
     """
     visitor = _visitor(context)
-    if obj is None or not visitor.consent:
+    if not visitor.consent:
         return ""
     entry = page.page_image(visitor, obj, field_name)
+    if entry is None:
+        return ""
     markup = _picker_markup(visitor, entry, size and int(size), alt)
     if markup is None:
         return ""
@@ -272,8 +273,6 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
 
 @register.simple_tag(takes_context=True)
 def more_in_this_style(context, obj, field_name="image", limit=4):
-    if obj is None:
-        return []
     return [o for o, _ in page.more_in_this_style(_visitor(context), obj, field_name, limit=int(limit))]
 
 
@@ -298,7 +297,7 @@ def stylestore_beacon(context, view=None, field_name="image"):
         return ""
     attrs = [("src", _static_url("stylestore/stylestore.js")),
              ("data-stylestore-endpoint", _fixed_url("stylestore_api:visitor-events", version="v1"))]
-    if view is not None:
+    if is_source(view, field_name):
         opts = view._meta
         attrs += [("data-stylestore-view", f"{opts.app_label}.{opts.model_name}:{view.pk}"),
                   ("data-stylestore-view-field", field_name)]

@@ -1,11 +1,16 @@
-"""Source photos: which model fields hold them, their content hashes and sizes.
+"""Source photos: which model fields hold them, which objects are public, their
+content hashes and sizes.
 
-Any model can be a source: list it in ``STYLESTORE["SOURCE_MODELS"]``. A variant keys
-on its photo's content hash, so a replaced photo can never be served with old variants.
+Any model can be a source: list it in ``STYLESTORE["SOURCE_MODELS"]`` (both forms are
+described in ``stylestore.conf``). A variant keys on its photo's content hash, so a
+replaced photo can never be served with old variants.
 """
 import logging
+from dataclasses import dataclass
 
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.utils.module_loading import import_string
 
 from ..conf import stylestore_settings
 from ..engine.errors import ImageError
@@ -15,11 +20,105 @@ from ..storage import file_hash
 
 logger = logging.getLogger(__name__)
 
+#: The keys a ``SOURCE_MODELS`` value may have in its dict form.
+SOURCE_MODEL_KEYS = {"fields", "public", "group"}
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """One entry of ``SOURCE_MODELS``: a model's image fields, which of its objects are
+    public, and the field naming the object its images belong to."""
+
+    label: str
+    fields: tuple
+    #: None (every object is public), a dict of queryset lookups, or the dotted path of
+    #: a callable taking the model's queryset and returning its public part.
+    public: object = None
+    #: A foreign key to the object the images belong to (Oscar's ``ProductImage.product``):
+    #: "More in this style" then ranks those objects, one image each, never the object's own.
+    group: str | None = None
+
+    def public_queryset(self, model):
+        queryset = model._default_manager.all()
+        if self.public is None:
+            return queryset
+        if isinstance(self.public, dict):
+            return queryset.filter(**self.public)
+        return import_string(self.public)(queryset)
+
+    def group_attname(self, model):
+        return model._meta.get_field(self.group).attname if self.group else None
+
+
+def parse_source_models(raw) -> tuple[dict, list[str]]:
+    """``({label_lower: SourceModel}, [problem, ...])`` of a ``SOURCE_MODELS`` value.
+
+    Labels are matched case-insensitively (``"catalogue.ProductImage"`` names
+    ``catalogue.productimage``); problems are reported by the system checks and the
+    entries they concern left out, so a typo never breaks a page."""
+    found, problems = {}, []
+    if not isinstance(raw, dict):
+        return found, ["STYLESTORE['SOURCE_MODELS'] must be a dict of model label -> fields."]
+    for label, value in raw.items():
+        if isinstance(value, dict):
+            unknown = set(value) - SOURCE_MODEL_KEYS
+            if unknown or "fields" not in value:
+                problems.append(f"STYLESTORE['SOURCE_MODELS'][{label!r}] needs 'fields' and may have "
+                                f"{', '.join(sorted(SOURCE_MODEL_KEYS - {'fields'}))}; got {', '.join(sorted(value))}.")
+                continue
+            fields, public, group = value["fields"], value.get("public"), value.get("group")
+        else:
+            fields, public, group = value, None, None
+        if isinstance(fields, str) or not all(isinstance(name, str) for name in fields):
+            problems.append(f"STYLESTORE['SOURCE_MODELS'][{label!r}]: the fields must be a list of field names.")
+            continue
+        if public is not None and not isinstance(public, (dict, str)):
+            problems.append(f"STYLESTORE['SOURCE_MODELS'][{label!r}]['public'] must be a dict of lookups or the "
+                            "dotted path of a callable(queryset).")
+            continue
+        try:
+            key = apps.get_model(label)._meta.label_lower
+        except (LookupError, ValueError):
+            problems.append(f"STYLESTORE['SOURCE_MODELS'] names unknown model {label!r}.")
+            continue
+        found[key] = SourceModel(key, tuple(fields), public, group)
+    return found, problems
+
+
+_parsed = [None, {}]
+
+
+def source_models() -> dict:
+    """``{label_lower: SourceModel}`` of the current settings (parsed once per value)."""
+    raw = stylestore_settings.SOURCE_MODELS
+    if _parsed[0] is not raw:
+        _parsed[:] = [raw, parse_source_models(raw)[0]]
+    return _parsed[1]
+
+
+def source_model(model) -> SourceModel | None:
+    return source_models().get(model._meta.label_lower)
+
 
 def source_fields(model) -> list[str]:
     """The image fields of ``model`` that ``STYLESTORE["SOURCE_MODELS"]`` names."""
-    label = f"{model._meta.app_label}.{model._meta.model_name}"
-    return list(stylestore_settings.SOURCE_MODELS.get(label, []))
+    config = source_model(model)
+    return list(config.fields) if config else []
+
+
+def public_queryset(model):
+    """The objects of a source model that customers may see (all, unless its
+    ``SOURCE_MODELS`` entry says ``public``)."""
+    config = source_model(model)
+    return config.public_queryset(model) if config else model._default_manager.none()
+
+
+def is_source(obj, field_name) -> bool:
+    """Whether ``obj.<field_name>`` is a photo Stylestore tracks: a saved object of a
+    source model, and one of its source fields (not a template's placeholder)."""
+    meta = getattr(obj, "_meta", None)
+    return (meta is not None and getattr(obj, "pk", None) is not None
+            and field_name in source_fields(type(obj)))
 
 
 def sync_sources(objects, field_name) -> list[SourceImage]:
