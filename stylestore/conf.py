@@ -12,8 +12,17 @@ Usage::
 """
 DEFAULTS = {
     # --- Sources and variants
-    # Which models hold source images: {"app_label.model": ["image_field", ...]}.
-    # Saving one of these re-hashes its image so stale variants are regenerated.
+    # Which models hold source images: {"app_label.model": ["image_field", ...]} (labels
+    # in any case: "catalogue.ProductImage" works). Saving one of these re-hashes its
+    # image so stale variants are regenerated. A value may instead be a dict:
+    #   {"fields": ["original"],
+    #    # Which objects customers may see: a dict of queryset lookups, or the dotted
+    #    # path of a callable(queryset) -> queryset. Nothing else is recommended ("more
+    #    # in this style") or served by the public API. Default: every object.
+    #    "public": {"product__is_public": True},
+    #    # A foreign key to the object the images belong to: "more in this style" then
+    #    # ranks those objects (one image each), never the viewed image's own.
+    #    "group": "product"}
     "SOURCE_MODELS": {},
     # Variants are only shown to customers once approved, unless this is True.
     "AUTO_APPROVE": False,
