@@ -4,6 +4,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
+from django_cleanup import cleanup
 
 from stylestore.fields import GatedImageField
 
@@ -20,6 +21,7 @@ class Category(models.Model):
         return self.name
 
 
+@cleanup.select  # its photo is deleted with it: see INSTALLED_APPS
 class Product(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)

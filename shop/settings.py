@@ -53,6 +53,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "stylestore",
     "shop",
+    # Deletes a product's photo once the product's deletion (or the photo's replacement)
+    # has committed, so it stops being served. "Selected": only models marked with
+    # @cleanup.select; Stylestore deletes its own variant files (shared between rows).
+    "django_cleanup.apps.CleanupSelectedConfig",
 ]
 
 MIDDLEWARE = [

@@ -1,9 +1,18 @@
 """Where a variant's file goes, how it is written, and how leftovers are removed.
 
-Names are content-addressed (photo hash, style, parameter hash): the same inputs give
-the same name, so a retried or duplicated render rewrites nothing. Files are complete
-before anyone can see them: written to a temporary name and renamed on local disk,
-uploaded whole to object stores.
+Names are keyed: an HMAC (a key derived from ``SECRET_KEY``) of the content address
+(photo hash, style, parameter hash), 128 bits. The same inputs still give the same
+name, so a retried or duplicated render rewrites nothing; but the photo hash, style and
+parameters are public, and a name derived from them alone let anyone find a variant
+before it was approved, and rejected, stale or inactive-style ones. Unguessable names
+rather than a view that checks visibility: the files stay plain media, served by the
+web server, a bucket or a CDN with any storage backend, at no query per image. A name
+is a secret only until it is published: once a variant has been shown, its URL (and
+any cached copy) outlives a later rejection, as a CDN copy would anyway. Changing
+``SECRET_KEY`` changes the names of new renders only; existing rows keep theirs.
+
+Files are complete before anyone can see them: written to a temporary name and renamed
+on local disk, uploaded whole to object stores.
 """
 import logging
 import os
@@ -12,6 +21,7 @@ import uuid
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from ..conf import stylestore_settings
 from ..engine.formats import OUTPUT_FORMATS
@@ -24,11 +34,18 @@ logger = logging.getLogger(__name__)
 TMP_PREFIX = ".partial-"
 
 
+def keyed_name(content_address: str, extension: str) -> str:
+    """A storage name no one can derive from public data: 128 bits of a keyed HMAC.
+
+    Deterministic, so the same content address always gives the same name."""
+    key = salted_hmac("stylestore.variants.files", content_address, algorithm="sha256").hexdigest()[:32]
+    return f"{stylestore_settings.UPLOAD_TO}/{key[:2]}/{key}.{extension}"
+
+
 def variant_name(row: StylizedImage) -> str:
-    """Content-addressed: the same source content, style and parameters give the same name."""
-    h = row.source_hash
+    """The same source content, style and parameters give the same (keyed) name."""
     extension = OUTPUT_FORMATS[row.output_format].extension
-    return f"{stylestore_settings.UPLOAD_TO}/{h[:2]}/{h}/{row.style_id}/{row.params_hash}.{extension}"
+    return keyed_name(f"{row.source_hash}/{row.style_id}/{row.params_hash}", extension)
 
 
 def save_atomically(name: str, data: bytes) -> str:
