@@ -147,7 +147,7 @@ if os.environ.get("S3_BUCKET"):
 LOGIN_URL = "admin:login"
 
 # django-q2. `timeout` (one task's limit) must stay below `retry` (when the ORM broker
-# re-delivers an unacknowledged task), and the job lease above both; see stylestore checks.
+# re-delivers an unacknowledged task); see stylestore checks.
 Q_CLUSTER = {
     # `name` also keys the signing of task payloads: it must be the same everywhere.
     # Dedicated (GPU) workers are selected with django-q2's own Q_CLUSTER_NAME variable,
@@ -195,7 +195,9 @@ STYLESTORE = {
     # The demo shows fresh variants at once; a real shop may prefer review first.
     "AUTO_APPROVE": os.environ.get("STYLESTORE_AUTO_APPROVE", "1") == "1",
     "DEVICE": os.environ.get("STYLESTORE_DEVICE", "auto"),
-    "LEASE_SECONDS": int(os.environ.get("STYLESTORE_LEASE_SECONDS", "420")),
+    # Renewed by the worker's heartbeat while it renders: short, so a dead worker's
+    # jobs are back in work within a minute.
+    "LEASE_SECONDS": int(os.environ.get("STYLESTORE_LEASE_SECONDS", "30")),
 }
 
 # The Stylestore API (/api/) sets its own authentication, permissions, parsers and

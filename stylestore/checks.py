@@ -65,17 +65,28 @@ def _check_sources():
     return errors
 
 
+# The heartbeat renews a lease every LEASE_SECONDS / 3: below this, a database stalled
+# for a few seconds makes a live job look dead and it is rendered twice.
+MIN_LEASE_SECONDS = 15
+# A dead worker's jobs wait up to a lease, then a heartbeat or sweep: the recovery goal.
+MAX_LEASE_SECONDS = 60
+
+
 @register(Tags.compatibility)
 def check_task_queue(app_configs, **kwargs):
     """django-q2 re-delivers a task still running after ``retry`` seconds: a long render
-    would then run twice at once. So ``timeout`` < ``retry`` < ``LEASE_SECONDS``."""
+    would then run twice at once, so ``timeout`` < ``retry``. The timeout must be set: it
+    is what ends a hung render, and with it the heartbeat that would otherwise hold its
+    jobs forever. The lease needs no relation to either (the heartbeat keeps a live
+    render's lease fresh), only room for missed beats."""
     conf = getattr(settings, "Q_CLUSTER", None)
     if conf is None:
         return [Warning("Q_CLUSTER is not set: stylization jobs need a django-q2 cluster.", id="stylestore.W020")]
     errors = []
     timeout, retry = conf.get("timeout"), conf.get("retry", 60)
     if timeout is None:
-        errors.append(Error("Q_CLUSTER['timeout'] must be set (and below 'retry').", id="stylestore.E021"))
+        errors.append(Error("Q_CLUSTER['timeout'] must be set (and below 'retry'): it is what stops a hung "
+                            "render and its lease heartbeat.", id="stylestore.E021"))
     elif retry is not None and timeout >= retry:
         errors.append(
             Error(
@@ -84,21 +95,22 @@ def check_task_queue(app_configs, **kwargs):
                 id="stylestore.E022",
             )
         )
-    if timeout is not None and stylestore_settings.LEASE_SECONDS <= timeout:
+    lease = stylestore_settings.LEASE_SECONDS
+    if not isinstance(lease, (int, float)) or lease < MIN_LEASE_SECONDS:
         errors.append(
             Error(
-                "STYLESTORE['LEASE_SECONDS'] must exceed Q_CLUSTER['timeout'], or a live job's lease "
-                "expires and another worker takes it.",
+                f"STYLESTORE['LEASE_SECONDS'] ({lease!r}) must be at least {MIN_LEASE_SECONDS}: the heartbeat "
+                "renews it every third of it, and a shorter lease takes a brief database stall for a dead worker.",
                 id="stylestore.E023",
             )
         )
-    if retry is not None and stylestore_settings.LEASE_SECONDS <= retry:
+    elif lease > MAX_LEASE_SECONDS:
         errors.append(
-            Error(
-                f"STYLESTORE['LEASE_SECONDS'] ({stylestore_settings.LEASE_SECONDS}) must exceed "
-                f"Q_CLUSTER['retry'] ({retry}): a task re-delivered after 'retry' must find its job still "
-                "leased, or the sweeper and the re-delivery both re-run it.",
-                id="stylestore.E024",
+            Warning(
+                f"STYLESTORE['LEASE_SECONDS'] ({lease}) is above {MAX_LEASE_SECONDS}: a dead worker's jobs wait "
+                "that long before they are re-queued. The heartbeat keeps slow renders leased; a long lease "
+                "is not needed for them.",
+                id="stylestore.W024",
             )
         )
     return errors

@@ -1,13 +1,16 @@
-"""The variant state machine: claim, finish, fail, reclaim; and whether work is stuck.
+"""The variant state machine: claim, renew, finish, fail, reclaim; and whether work is stuck.
 
 Every transition is one conditional UPDATE, so two workers (or a worker and the
 sweeper) can never both own a row: a worker's writes are guarded by its claim token.
+A claim holds for ``LEASE_SECONDS``; the worker's heartbeat renews it while it renders,
+so an expired lease means a dead worker, never a slow one.
 """
 import os
 import socket
 import uuid
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -40,6 +43,13 @@ def claim(ids) -> list[StylizedImage]:
         return []
     return list(
         StylizedImage.objects.filter(worker=token, status=Status.RUNNING).select_related("source", "style")
+    )
+
+
+def renew(token) -> int:
+    """Extend the lease of every row still held under ``token``; returns how many."""
+    return StylizedImage.objects.filter(worker=token, status=Status.RUNNING).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=stylestore_settings.LEASE_SECONDS)
     )
 
 
@@ -86,18 +96,30 @@ def reset_for_retry(ids) -> list:
 def reclaim_expired(now) -> tuple[int, list]:
     """Running rows past their lease: their worker died. With attempts left they go
     back to pending (their ids are returned, to be re-sent one per task); otherwise they
-    end ``dead``. Returns ``(dead, revived ids)``."""
-    expired = StylizedImage.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now)
-    dead = expired.filter(attempts__gte=stylestore_settings.MAX_ATTEMPTS).update(
-        status=Status.DEAD, finished_at=now, lease_expires_at=None,
-        last_error="The worker died while rendering this image on every attempt "
-                   f"({stylestore_settings.MAX_ATTEMPTS}); it may crash the renderer. Retry to try again.",
-    )
-    revived_ids = list(expired.values_list("pk", flat=True))
-    StylizedImage.objects.filter(pk__in=revived_ids, status=Status.RUNNING, lease_expires_at__lt=now).update(
-        status=Status.PENDING, worker="", lease_expires_at=None, last_error="The worker stopped before finishing; re-queued."
-    )
-    return dead, revived_ids
+    end ``dead``. Returns ``(dead, revived ids)``.
+
+    Several callers may run at once (the sweeper and every rendering worker's
+    heartbeat): the rows are locked first, so each is revived, and re-sent, by one only
+    (PostgreSQL skips rows another caller holds; SQLite runs the whole transaction alone).
+    """
+    with transaction.atomic():
+        expired = list(
+            StylizedImage.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.RUNNING, lease_expires_at__lt=now)
+            .values_list("pk", "attempts")
+        )
+        dead_ids = [pk for pk, attempts in expired if attempts >= stylestore_settings.MAX_ATTEMPTS]
+        revived_ids = [pk for pk, attempts in expired if attempts < stylestore_settings.MAX_ATTEMPTS]
+        StylizedImage.objects.filter(pk__in=dead_ids).update(
+            status=Status.DEAD, finished_at=now, lease_expires_at=None,
+            last_error="The worker died while rendering this image on every attempt "
+                       f"({stylestore_settings.MAX_ATTEMPTS}); it may crash the renderer. Retry to try again.",
+        )
+        StylizedImage.objects.filter(pk__in=revived_ids).update(
+            status=Status.PENDING, worker="", lease_expires_at=None,
+            last_error="The worker stopped before finishing; re-queued.",
+        )
+    return len(dead_ids), revived_ids
 
 
 def lost(now, grace_seconds) -> list:

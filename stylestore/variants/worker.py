@@ -2,18 +2,24 @@
 
 Everything here runs in a worker. Rows are grouped by style and parameters so one
 forward pass serves many products; each row succeeds or fails on its own, so one bad
-product image never fails its batch mates. The engine's networks (and torch) are
-imported inside the functions that render, on first use in the forked worker: the web
-processes that import this module for previews and commands never load torch for it.
+product image never fails its batch mates. While a batch renders, a heartbeat thread
+renews its rows' lease (and revives the rows of workers that died), so the lease can be
+short: a dead worker's jobs are back in work within about a lease. The engine's
+networks (and torch) are imported inside the functions that render, on first use in
+the forked worker: the web processes that import this module for previews and
+commands never load torch for it.
 """
 import logging
+import threading
 import time
+
+from django.db import connection
 
 from ..conf import stylestore_settings
 from ..engine import errors
 from ..engine.imaging import open_image
 from ..models import SourceImage, Style, StylizedImage, group_by_render
-from . import files, state
+from . import files, state, sweeper
 
 logger = logging.getLogger(__name__)
 _stylizer = None
@@ -78,11 +84,50 @@ def render_options(row):
     )
 
 
+class Heartbeat:
+    """Renews the lease of the rows claimed under ``token`` every LEASE_SECONDS / 3
+    while the ``with`` block runs, and revives expired leases of dead workers.
+
+    A daemon thread, stopped on the way out of the block whatever ends it: the batch
+    finishing, an error, or django-q2's timeout (a ``SystemExit`` raised in the task,
+    after which the process is replaced). A process that dies takes the thread with
+    it, so its lease runs out within LEASE_SECONDS of the last beat. Two beats can be
+    missed (a slow database) before a live batch's lease expires.
+    """
+
+    def __init__(self, token):
+        self.token = token
+        self.interval = stylestore_settings.LEASE_SECONDS / 3
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"stylestore-heartbeat-{token}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(self.interval)
+
+    def _run(self):
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    state.renew(self.token)
+                    # A busy cluster need not wait for the per-minute sweep.
+                    sweeper.revive_expired()
+                except Exception:  # noqa: BLE001 - a database or broker hiccup must not end the beats
+                    logger.warning("lease heartbeat failed; retrying at the next beat", exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+
 def render_rows(rows: list[StylizedImage]) -> dict:
     """Render claimed rows, grouped by style and parameters; every row ends ready or failed."""
     outcome = {"ready": 0, "failed": 0, "retrying": 0}
-    for group in group_by_render(rows).values():
-        _render_group(group, outcome)
+    with Heartbeat(rows[0].worker):
+        for group in group_by_render(rows).values():
+            _render_group(group, outcome)
     return outcome
 
 

@@ -1,0 +1,105 @@
+"""Short leases kept alive by a heartbeat: a slow render keeps its jobs, a dead worker's
+jobs come back within about a lease, and the heartbeat ends with its task, timeout
+included."""
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_q.exceptions import TimeoutException
+from django_q.timeout import TimeoutHandler
+
+from stylestore.models import StylizedImage
+from stylestore.variants import requests, state, sweeper
+from stylestore.variants.worker import Heartbeat
+
+from .conftest import wait_until
+
+Status = StylizedImage.Status
+pytestmark = pytest.mark.django_db(transaction=True)
+# The heartbeat beats every third of a lease: a 1.5 s lease beats every 0.5 s.
+LEASE = 1.5
+
+
+@pytest.fixture
+def short_lease(settings):
+    settings.STYLESTORE = {**settings.STYLESTORE, "LEASE_SECONDS": LEASE}
+
+
+def heartbeat_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("stylestore-heartbeat-")]
+
+
+def test_a_slow_batch_keeps_its_lease_while_the_sweeper_runs(sources, styles, short_lease):
+    ids = requests.request_variants(sources(2), styles[:1]).created
+    rows = state.claim(ids)
+    with Heartbeat(rows[0].worker):
+        # Rendering for four leases, with the sweeper looking all the while.
+        deadline = time.monotonic() + 4 * LEASE
+        while time.monotonic() < deadline:
+            assert sweeper.sweep()["revived"] == 0
+            time.sleep(0.2)
+        assert all(r.status == Status.RUNNING and r.lease_expires_at > timezone.now()
+                   for r in StylizedImage.objects.all())
+    # The batch is over (and, say, its process died before finishing): the beats stop,
+    # the lease runs out and the rows are revived.
+    time.sleep(LEASE + 0.2)
+    assert sweeper.sweep()["revived"] == 2
+    assert set(StylizedImage.objects.values_list("status", flat=True)) == {Status.PENDING}
+
+
+def test_a_rendering_workers_heartbeat_revives_a_dead_workers_jobs(sources, styles, short_lease):
+    mine, theirs = requests.request_variants(sources(2), styles[:1]).created
+    (dead_row,) = state.claim([theirs])
+    StylizedImage.objects.filter(pk=theirs).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    (row,) = state.claim([mine])
+    with Heartbeat(row.worker):
+        # No sweep runs: the live worker's next beat sends the dead one's job back to work.
+        wait_until(lambda: StylizedImage.objects.get(pk=theirs).status == Status.PENDING, timeout=5,
+                   message="the dead worker's job revived")
+    revived = StylizedImage.objects.get(pk=theirs)
+    assert revived.worker == "" and revived.enqueued_at is not None and revived.attempts == 1
+    assert StylizedImage.objects.get(pk=mine).status == Status.RUNNING
+    (again,) = state.claim([theirs])  # back in work, claimed under a new token
+    assert again.worker != dead_row.worker and again.attempts == 2
+
+
+def test_the_heartbeat_stops_when_django_q_times_the_task_out(sources, styles, short_lease):
+    (pk,) = requests.request_variants(sources(1), styles[:1]).created
+    (row,) = state.claim([pk])
+    # django-q2's own timeout: SIGALRM raises TimeoutException (a SystemExit) in the task.
+    with pytest.raises(TimeoutException):
+        with TimeoutHandler(1), Heartbeat(row.worker):
+            time.sleep(3)
+    assert not heartbeat_threads()
+    expires = StylizedImage.objects.get(pk=pk).lease_expires_at
+    time.sleep(LEASE)
+    assert StylizedImage.objects.get(pk=pk).lease_expires_at == expires  # nobody renews it any more
+    assert sweeper.sweep()["revived"] == 1
+
+
+def test_heartbeats_do_not_revive_a_row_twice(sources, styles, settings):
+    """The sweeper and any number of heartbeats may revive at once; each expired row is
+    re-sent once (the rows are locked, then updated)."""
+    ids = requests.request_variants(sources(4), styles[:1]).created
+    state.claim(ids)
+    StylizedImage.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    revived = []
+    barrier = threading.Barrier(4)
+
+    def revive():
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            revived.extend(state.reclaim_expired(timezone.now())[1])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=revive) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(revived) == sorted(ids)
