@@ -31,6 +31,12 @@ def check_settings(app_configs, **kwargs):
         errors.append(
             Error(f"STYLESTORE['STORAGE'] = {stylestore_settings.STORAGE!r} is not a key of STORAGES.", id="stylestore.E006")
         )
+    granted = stylestore_settings.CONSENT_GRANTED_VALUES
+    if (not isinstance(granted, (list, tuple)) or not granted
+            or any(not isinstance(v, str) or not v.strip() for v in granted)):
+        # An empty value would take a blank cookie for consent.
+        errors.append(Error("STYLESTORE['CONSENT_GRANTED_VALUES'] must be a non-empty list of non-blank strings.",
+                             id="stylestore.E007"))
     errors.extend(_check_sources())
     return errors
 

@@ -77,6 +77,11 @@ DEFAULTS = {
     # consent cookie (CONSENT_COOKIE) says they agreed; they see the population's best.
     "CONSENT_REQUIRED": False,
     "CONSENT_COOKIE": "stylestore_consent",
+    # The consent cookie (or X-Visitor-Consent header) values that mean "I agree",
+    # compared without case and surrounding spaces. Only these count: any other value
+    # (absent, empty, "reject", "necessary", "undefined"...) stores nothing. Set it to
+    # what the shop's consent banner writes.
+    "CONSENT_GRANTED_VALUES": ["1", "true", "yes", "granted", "accepted"],
     # The signed visitor-key cookie and its lifetime in seconds.
     "VISITOR_COOKIE": "stylestore_vid",
     "VISITOR_COOKIE_AGE": 365 * 24 * 3600,

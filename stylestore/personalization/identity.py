@@ -15,10 +15,12 @@ attach a Lax cookie to a cross-site POST, so another site cannot act as the visi
 
 Consent: with ``STYLESTORE["CONSENT_REQUIRED"]``, nothing is read, written or stored
 for a visitor unless the consent cookie (``STYLESTORE["CONSENT_COOKIE"]``, or an
-``X-Visitor-Consent`` header for headless clients) is present and not a refusal
-("0", "false", "no", "denied", ...). Without consent the visitor gets no key, no row
-and no events; they see the globally best variant (or the original photo). A visitor
-cookie left from before a withdrawal is deleted.
+``X-Visitor-Consent`` header for headless clients) says they agreed: one of
+``STYLESTORE["CONSENT_GRANTED_VALUES"]`` (case and surrounding spaces aside). Anything
+else (absent, empty, "reject", "necessary", "undefined", "%31", ...) is no consent: the
+visitor gets no key, no row and no events; they see the globally best variant (or the
+original photo), and a visitor cookie left from before is deleted. An explicit refusal
+(``REFUSALS``) also erases what was stored under that cookie: a withdrawal.
 
 The ``Visitor`` row is created lazily, the first time something must be remembered
 (a product view, an event, a login), so browsing a listing writes nothing.
@@ -40,8 +42,10 @@ from .policy import VisitorState
 
 VISITOR_HEADER = "X-Visitor-Id"
 CONSENT_HEADER = "X-Visitor-Consent"
-#: Consent cookie values that mean "no": anything else present counts as consent.
-REFUSALS = frozenset({"", "0", "false", "no", "off", "denied", "deny", "declined", "rejected", "withdrawn"})
+#: Consent values that withdraw an earlier agreement, erasing what was stored. Values
+#: neither granted nor refused store nothing and erase nothing.
+REFUSALS = frozenset({"", "0", "false", "no", "off", "denied", "deny", "declined", "reject", "rejected", "withdrawn",
+                      "necessary"})
 #: The cookie is re-issued (its expiry slides) at most once a day, not on every response.
 REISSUE_AFTER_SECONDS = 24 * 3600
 REQUEST_ATTR = "stylestore_visitor"
@@ -51,11 +55,17 @@ _UNSET = object()
 
 
 def consent_signal(request):
-    """The visitor's consent answer: True, False (an explicit refusal), or None (none given)."""
+    """The visitor's consent answer: True (an agreement, see CONSENT_GRANTED_VALUES),
+    False (an explicit refusal), or None (none given, or not one we understand)."""
     value = request.headers.get(CONSENT_HEADER)
     if value is None:
         value = request.COOKIES.get(stylestore_settings.CONSENT_COOKIE)
-    return None if value is None else value.strip().lower() not in REFUSALS
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if value in {granted.lower() for granted in stylestore_settings.CONSENT_GRANTED_VALUES}:
+        return True
+    return False if value in REFUSALS else None
 
 
 def has_consent(request) -> bool:

@@ -155,3 +155,31 @@ def test_page_images_carry_the_visitor_bound_choice(client, world):
     stranger.get("/")
     response = post_events(stranger, [{"kind": "click", "choice": attrs["data-stylestore-choice"]}])
     assert response.status_code == 400 and "0.choice" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("value", ["reject", "none", "null", "undefined", "necessary", "0;", "%30", "%31", "maybe",
+                                   "", "essential-only"])
+def test_only_explicit_agreement_is_consent(client, world, consent_required, value):
+    """Issue 19: consent failed open, anything not on a list of refusals counted."""
+    products, styles = world(1, 2)
+    client.cookies["stylestore_consent"] = value
+    assert COOKIE not in view_product(client, products[0]).cookies
+    assert post_events(client, [{"kind": "pick", "style": styles[0].slug}]).status_code == 403
+    response = post_events(client, [{"kind": "pick", "style": styles[0].slug}], HTTP_X_VISITOR_CONSENT=value)
+    assert response.status_code == 403
+    assert not Visitor.objects.exists() and not StyleEvent.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["1", "true", "Yes", " granted ", "ACCEPTED"])
+def test_the_documented_agreements_are_consent(client, world, consent_required, value):
+    products, styles = world(1, 2)
+    response = post_events(client, [{"kind": "pick", "style": styles[0].slug}], HTTP_X_VISITOR_CONSENT=value)
+    assert response.status_code == 202 and Visitor.objects.count() == 1
+
+
+def test_a_shop_names_what_its_consent_banner_writes(client, world, settings):
+    settings.STYLESTORE = {**settings.STYLESTORE, "CONSENT_REQUIRED": True, "CONSENT_GRANTED_VALUES": ["analytics"]}
+    products, styles = world(1, 2)
+    pick = [{"kind": "pick", "style": styles[0].slug}]
+    assert post_events(client, pick, HTTP_X_VISITOR_CONSENT="1").status_code == 403
+    assert post_events(client, pick, HTTP_X_VISITOR_CONSENT="analytics").status_code == 202
