@@ -8,10 +8,11 @@ class StylestoreConfig(AppConfig):
 
     def ready(self):
         # Imported here, not at the top: these modules import models, which only exist
-        # once the app registry is ready. ``checks`` registers the system checks.
+        # once the app registry is ready. ``checks`` and ``install_checks`` register
+        # the system checks.
         from django.db.models.signals import post_migrate
 
-        from . import checks, signals  # noqa: F401
+        from . import checks, install_checks, signals  # noqa: F401
         from .schedules import ensure_schedules
 
         signals.connect()

@@ -28,7 +28,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import AllowAny
@@ -41,6 +41,7 @@ from ..personalization.identity import CONSENT_HEADER, VISITOR_HEADER, get_visit
 from ..references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReference, UnknownReference, parse_reference
 from .exceptions import PayloadTooLarge
 from .parsers import JSONParser
+from .schema import describe
 from .serializers import absolute_url
 from .throttles import StylestoreAnonRateThrottle, StylestoreUserRateThrottle, VisitorRateThrottle
 from .views import MalformedReferenceError, StylestoreAPIMixin, UnknownReferenceError
@@ -220,7 +221,7 @@ class PersonalizedAPIView(StylestoreAPIMixin, APIView):
         return response
 
 
-@extend_schema(
+@describe(
     summary="The personalized image of a source object",
     description="Chooses among the object's ready, approved variants for this visitor (an explicit pick wins; "
                 "the same visitor gets the same look on every request of the day) and falls back to the "
@@ -240,7 +241,7 @@ class PersonalizedImageView(PersonalizedAPIView):
         return Response({"visitor": context.token, "field": field, **data})
 
 
-@extend_schema(
+@describe(
     summary="More in this style",
     description="Objects of the same model whose photos are closest in style to the visitor's preferred look "
                 "(their pick, else the look they are shown, else their most browsed), each with its "
@@ -271,7 +272,7 @@ class VisitorPostView(StylestoreAPIMixin, APIView):
     throttle_classes = [VisitorRateThrottle, StylestoreAnonRateThrottle, StylestoreUserRateThrottle]
 
 
-@extend_schema(
+@describe(
     summary="Record visitor events",
     description="One event object, or a list of at most %d. Kinds: `view` (needs `source`), `impression`, "
                 "`click`, `add_to_cart` (need the image's `choice`), `pick` (needs `style`). Each event is "
@@ -302,7 +303,7 @@ class VisitorEventsView(VisitorPostView):
         return Response(EventsResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(
+@describe(
     summary="Erase this visitor's data",
     description="Deletes the visitor, its events and its state (the visitor cookie too). Works without consent: "
                 "withdrawing consent never locks anyone out of erasure. Anonymous per-style totals stay.",

@@ -17,10 +17,17 @@ views share behaviour it cannot see, which every operation would otherwise repea
 It works on the finished operation (``get_operation``), after ``@extend_schema``
 overrides have been applied, and only adds what an operation does not already
 document: an explicit annotation always wins.
+
+The schema view serves it with :data:`SCHEMA_SETTINGS`, whatever the shop's
+``SPECTACULAR_SETTINGS`` and ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]`` say: only
+Stylestore's own endpoints are described (:func:`only_stylestore_endpoints`), each with
+the schema class its view sets, so the shop's other APIs can neither break nor join it.
 """
+import inspect
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 
 from .conditional import ConditionalGetMixin
@@ -48,6 +55,35 @@ ERROR_DESCRIPTIONS = {
     413: "The request body is too large.",
     415: "Unsupported Content-Type.",
     429: "Too many requests; retry after `Retry-After` seconds.",
+}
+
+
+def only_stylestore_endpoints(endpoints, **kwargs):
+    """drf-spectacular preprocessing hook: the endpoints whose view describes itself
+    with :class:`StylestoreAutoSchema` (every API view of Stylestore; not the schema
+    and docs views, and none of the shop's own)."""
+    return [endpoint for endpoint in endpoints
+            if isinstance(getattr(getattr(endpoint[3], "cls", None), "schema", None), StylestoreAutoSchema)]
+
+
+#: drf-spectacular settings the schema and docs views apply over the shop's own.
+SCHEMA_SETTINGS = {
+    "TITLE": "Stylestore API",
+    "DESCRIPTION": (
+        "Styled product images and stylization jobs for headless storefronts. Public endpoints need no "
+        "credentials; staff endpoints take a token (`Authorization: Token <key>`) or an admin session "
+        "with a CSRF token. Every error has the body of the `Error` schema, including 405 and 406."
+    ),
+    "VERSION": "1.0.0",
+    "PREPROCESSING_HOOKS": ["stylestore.api.schema.only_stylestore_endpoints"],
+    # Separate request and response components: uploads are binary, responses give URLs.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Paths are <wherever the shop mounts the API>/v1/<resource>/...: tags and
+    # operation ids start at the resource.
+    "SCHEMA_PATH_PREFIX": r"/(?:[^/]+/)*?v[0-9]+",
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 
@@ -112,3 +148,20 @@ class StylestoreAutoSchema(AutoSchema):
             responses.setdefault(str(code), response)
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+
+def describe(**kwargs):
+    """``extend_schema`` for Stylestore's views. On a view method, drf-spectacular
+    builds the annotation on the project's ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]``
+    unless the method names a schema class: with DRF's own default there, the schema
+    view failed (``get_operation() takes 3 positional arguments``). So the method names
+    :class:`StylestoreAutoSchema` first; a view class already carries it (the API mixin)."""
+    annotate = extend_schema(**kwargs)
+
+    def decorator(target):
+        if not inspect.isclass(target):
+            target.kwargs = getattr(target, "kwargs", {})
+            target.kwargs.setdefault("schema", StylestoreAutoSchema)
+        return annotate(target)
+
+    return decorator

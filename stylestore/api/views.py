@@ -9,8 +9,9 @@ configuration. ``REST_FRAMEWORK`` still supplies the throttle rates and
 """
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
+from drf_spectacular.settings import patched_settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -31,7 +32,7 @@ from .filters import JobFilter, SerializerFilterBackend, StyleFilter, VariantFil
 from .pagination import StylestorePagination
 from .parsers import JSONParser
 from .permissions import CanApplyStyles, CanManageJobs, StaffModelPermissions, can_see_inactive_styles
-from .schema import StylestoreAutoSchema
+from .schema import SCHEMA_SETTINGS, StylestoreAutoSchema, describe
 from .serializers import (
     ErrorSerializer,
     JobRequestResultSerializer,
@@ -77,12 +78,12 @@ class StylestoreAPIMixin(ErrorFormatMixin):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List styles", description="Active styles; staff who may view or change styles "
+    list=describe(summary="List styles", description="Active styles; staff who may view or change styles "
                                                           "also see inactive ones."),
-    retrieve=extend_schema(summary="Get a style"),
-    create=extend_schema(summary="Create a style", description="Needs `stylestore.add_style`. Send "
+    retrieve=describe(summary="Get a style"),
+    create=describe(summary="Create a style", description="Needs `stylestore.add_style`. Send "
                                                                "multipart/form-data to upload the style image."),
-    partial_update=extend_schema(summary="Update a style", description="Needs `stylestore.change_style`. Only the "
+    partial_update=describe(summary="Update a style", description="Needs `stylestore.change_style`. Only the "
                                                                        "fields sent change."),
 )
 class StyleViewSet(
@@ -133,7 +134,7 @@ class UnknownReferenceError(exceptions.NotFound):
     default_code = "unknown_reference"
 
 
-@extend_schema(
+@describe(
     summary="List the visible variants of a source object",
     description="Ready, current and approved variants of the object's images, with a `srcset` per look. "
                 "Never triggers rendering: a storefront shows the original image where nothing is listed.",
@@ -183,9 +184,9 @@ JOB_ACTION_RESPONSES = {404: OpenApiResponse(ErrorSerializer, description="No su
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List jobs", description="Newest first. Poll the ids a job request returned "
+    list=describe(summary="List jobs", description="Newest first. Poll the ids a job request returned "
                                                         "with `?ids=`."),
-    retrieve=extend_schema(summary="Get a job", parameters=[JOB_ID]),
+    retrieve=describe(summary="Get a job", parameters=[JOB_ID]),
 )
 class JobViewSet(
     StylestoreAPIMixin,
@@ -211,7 +212,7 @@ class JobViewSet(
     def get_serializer_class(self):
         return JobRequestSerializer if self.action == "create" else JobSerializer
 
-    @extend_schema(
+    @describe(
         summary="Queue stylization",
         description="Every source x style, rendered with the given options (each left out takes the style's "
                     "default). Existing jobs for the same image, style and options are reused, not repeated. "
@@ -225,7 +226,7 @@ class JobViewSet(
         result = serializer.save()
         return Response(JobRequestResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(
+    @describe(
         operation_id="jobs_retry",
         summary="Retry a failed job",
         description="Failed or dead jobs start over with a fresh attempt budget. "
@@ -244,7 +245,7 @@ class JobViewSet(
         job.refresh_from_db()
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(
+    @describe(
         operation_id="jobs_approve",
         summary="Approve a job's image",
         description="Customers see a ready variant once approved (unless `STYLESTORE['AUTO_APPROVE']`). "
@@ -264,7 +265,7 @@ class JobViewSet(
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 
-    @extend_schema(
+    @describe(
         operation_id="jobs_reject",
         summary="Reject a job's image",
         description="Customers never see a rejected variant, whatever its status. "
@@ -285,11 +286,21 @@ class JobViewSet(
 
 
 class SchemaView(ErrorFormatMixin, SpectacularAPIView):
-    """The OpenAPI 3 schema (JSON by default, ``?format=yaml`` for YAML)."""
+    """The OpenAPI 3 schema (JSON by default, ``?format=yaml`` for YAML), of Stylestore's
+    endpoints only and with its own settings (``schema.SCHEMA_SETTINGS``)."""
+
+    custom_settings = SCHEMA_SETTINGS
 
 
 class DocsView(ErrorFormatMixin, SpectacularSwaggerView):
     """Swagger UI, served from drf-spectacular-sidecar's static files: no CDN."""
+
+    title = SCHEMA_SETTINGS["TITLE"]
+
+    @describe(exclude=True)
+    def get(self, request, *args, **kwargs):
+        with patched_settings(SCHEMA_SETTINGS):
+            return super().get(request, *args, **kwargs)
 
 
 class NotFoundView(StylestoreAPIMixin, APIView):

@@ -66,7 +66,7 @@ from django import template
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
-from django.urls import get_script_prefix, get_urlconf, reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -258,7 +258,7 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
     it renders on every personalized product page.
     """
     visitor = _visitor(context)
-    if not visitor.consent:
+    if not visitor.consent or not _fixed_url("stylestore_personalization:pick"):
         return ""
     entry = page.page_image(visitor, obj, field_name)
     if entry is None:
@@ -279,9 +279,18 @@ def more_in_this_style(context, obj, field_name="image", limit=4):
 def _fixed_url(name, **kwargs):
     """``reverse(name)`` kept per process (keyed by the URL configuration and script
     prefix it depends on): the beacon and the picker each need one on every
-    personalized page, and reversing cost as much as rendering the tag."""
+    personalized page, and reversing cost as much as rendering the tag. "" when the
+    shop did not include those URLs (template-only use; the checks W046 and W047 say
+    what that leaves out)."""
     key = ("url", name, tuple(sorted(kwargs.items())), get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
-    return caches.fragments.get(key, math.inf, lambda: reverse(name, kwargs=kwargs or None))
+    return caches.fragments.get(key, math.inf, lambda: _reverse_or_empty(name, kwargs))
+
+
+def _reverse_or_empty(name, kwargs):
+    try:
+        return reverse(name, kwargs=kwargs or None)
+    except NoReverseMatch:
+        return ""
 
 
 def _static_url(path):
@@ -293,10 +302,10 @@ def _static_url(path):
 
 @register.simple_tag(takes_context=True)
 def stylestore_beacon(context, view=None, field_name="image"):
-    if not _visitor(context).consent:
+    endpoint = _fixed_url("stylestore_api:visitor-events", version="v1")
+    if not endpoint or not _visitor(context).consent:
         return ""
-    attrs = [("src", _static_url("stylestore/stylestore.js")),
-             ("data-stylestore-endpoint", _fixed_url("stylestore_api:visitor-events", version="v1"))]
+    attrs = [("src", _static_url("stylestore/stylestore.js")), ("data-stylestore-endpoint", endpoint)]
     if is_source(view, field_name):
         opts = view._meta
         attrs += [("data-stylestore-view", f"{opts.app_label}.{opts.model_name}:{view.pk}"),

@@ -7,7 +7,6 @@ from itertools import islice
 
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from ..conf import stylestore_settings
 from ..models import StylizedImage, group_by_render
@@ -17,6 +16,10 @@ Status = StylizedImage.Status
 
 def send(func: str, *args, **kwargs):
     """Queue ``stylestore.tasks.<func>`` on Stylestore's cluster."""
+    # Imported here: django_q's models cannot load while it is missing from
+    # INSTALLED_APPS, and the system check (stylestore.E040) must get to say so.
+    from django_q.tasks import async_task
+
     if stylestore_settings.TASK_CLUSTER:
         kwargs["cluster"] = stylestore_settings.TASK_CLUSTER
     async_task(f"stylestore.tasks.{func}", *args, group="stylestore", **kwargs)

@@ -67,3 +67,20 @@ def test_docs_page_loads_without_external_urls(client):
     assert "swagger-ui" in html and "/api/schema/" in html
     assert "/static/drf_spectacular_sidecar/" in html
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.IGNORECASE), re.findall(r"https?://\S+", html)
+
+
+def test_schema_ignores_the_shops_spectacular_settings_and_other_apis(api, settings):
+    """A shop with an API of its own and no SPECTACULAR_SETTINGS: Stylestore's schema
+    and docs still work, and describe only Stylestore. (Without drf-spectacular as the
+    shop's DEFAULT_SCHEMA_CLASS: tests/test_install.py, in a fresh process.)"""
+    settings.SPECTACULAR_SETTINGS = {}
+    settings.ROOT_URLCONF = "tests.api.other_api_urls"
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["info"]["title"] == "Stylestore API"
+    assert OPERATIONS <= {(method, path) for path, item in schema["paths"].items() for method in item}
+    assert not any(path.startswith("/shop-api/") for path in schema["paths"])
+    assert schema["paths"]["/api/v1/styles/"]["get"]["tags"] == ["styles"]
+    docs = api.get("/api/docs/")
+    assert docs.status_code == 200 and "/static/drf_spectacular_sidecar/" in docs.content.decode()

@@ -1,0 +1,161 @@
+"""docs/install.md, followed to the letter in a fresh Django project (not the demo):
+``check`` passes, the API and the tags work without the demo's DRF defaults, and each
+requirement left out is reported by ``manage.py check`` under its id."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+GUIDE = REPO / "docs" / "install.md"
+
+#: What any project has before it follows the guide (startproject's own settings).
+PREAMBLE = """
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = "fresh-project-test-key-" + "x" * 40
+DEBUG = True
+ALLOWED_HOSTS = ["testserver"]
+ROOT_URLCONF = "myshop.urls"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "static/"
+MEDIA_ROOT = BASE_DIR / "media"
+"""
+
+#: Not from the guide: each test case leaves one requirement out with this hook.
+EPILOGUE = """
+exec(os.environ.get("LEAVE_OUT", ""))
+"""
+
+CATALOG_MODELS = """
+from django.db import models
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=100)
+    image = models.ImageField(upload_to="products/")
+
+    def __str__(self):
+        return self.name
+"""
+
+MANAGE = """
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myshop.settings")
+from django.core.management import execute_from_command_line
+
+execute_from_command_line(sys.argv)
+"""
+
+#: The fresh project at work: its tables, a product with a photo, the page's tags and
+#: the API, whose schema must not depend on REST_FRAMEWORK (the guide sets none).
+SMOKE = """
+import io
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myshop.settings")
+import django
+
+django.setup()
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.template import Context, Template
+from django.test import Client, RequestFactory
+from django.contrib.auth.models import AnonymousUser
+from PIL import Image
+
+from catalog.models import Product
+
+call_command("migrate", run_syncdb=True, verbosity=0)
+buffer = io.BytesIO()
+Image.new("RGB", (96, 64), (200, 80, 40)).save(buffer, "JPEG")
+product = Product(name="Vase")
+product.image.save("vase.jpg", ContentFile(buffer.getvalue()))
+request = RequestFactory().get("/")
+request.user = AnonymousUser()
+html = Template('{% load stylestore %}{% styled_image product "image" as img %}{% stylestore_picture img %}'
+                '{% stylestore_beacon view=product %}').render(Context({"request": request, "product": product}))
+print("PAGE", html)
+client = Client()
+print("SCHEMA", client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").status_code)
+print("PERSONALIZED", client.get(f"/api/v1/sources/catalog.product:{product.pk}/personalized/").status_code)
+"""
+
+
+def guide_blocks():
+    """``{file name: code}`` of the guide's Python blocks (each opens with ``# <file>``)."""
+    blocks = re.findall(r"```python\n# (\S+)\n(.*?)```", GUIDE.read_text(), re.S)
+    return {name: code for name, code in blocks}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fresh")
+    blocks = guide_blocks()
+    assert {"settings.py", "urls.py", "catalog/admin.py"} <= set(blocks)
+    files = {
+        "manage.py": MANAGE,
+        "smoke.py": SMOKE,
+        "myshop/__init__.py": "",
+        "myshop/settings.py": PREAMBLE + blocks["settings.py"] + EPILOGUE,
+        "myshop/urls.py": blocks["urls.py"],
+        "catalog/__init__.py": "",
+        "catalog/models.py": CATALOG_MODELS,
+        "catalog/admin.py": blocks["catalog/admin.py"],
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def run(project, *args, leave_out=""):
+    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{REPO}", "LEAVE_OUT": leave_out}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run([sys.executable, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_guide_gives_a_clean_check_and_a_working_project(project):
+    check = run(project, "manage.py", "check")
+    assert check.returncode == 0, check.stderr
+    assert "stylestore." not in check.stdout + check.stderr
+    smoke = run(project, "smoke.py")
+    assert smoke.returncode == 0, smoke.stderr
+    assert re.search(r'<img src="/media/products/vase[^"]*\.jpg"[^>]*data-stylestore-ref="catalog.product:1"',
+                     smoke.stdout)
+    assert 'data-stylestore-endpoint="/api/v1/visitor/events/"' in smoke.stdout
+    assert "SCHEMA 200" in smoke.stdout and "PERSONALIZED 200" in smoke.stdout
+
+
+@pytest.mark.parametrize("leave_out, reported", [
+    ('INSTALLED_APPS.remove("django_q")', "stylestore.E040"),
+    ('INSTALLED_APPS.remove("rest_framework")', "stylestore.E041"),
+    ('INSTALLED_APPS.remove("rest_framework.authtoken")', "stylestore.E042"),
+    ('INSTALLED_APPS.remove("drf_spectacular")', "stylestore.E043"),
+    ('INSTALLED_APPS.remove("drf_spectacular_sidecar")', "stylestore.E044"),
+    ('TEMPLATES[0]["OPTIONS"]["context_processors"].remove("django.template.context_processors.request")',
+     "stylestore.E045"),
+    ('MIDDLEWARE.remove("stylestore.personalization.identity.VisitorMiddleware")', "stylestore.W048"),
+    ('MIDDLEWARE.remove("stylestore.personalization.identity.VisitorMiddleware"); '
+     'MIDDLEWARE.insert(0, "stylestore.personalization.identity.VisitorMiddleware")', "stylestore.E049"),
+    ("del Q_CLUSTER", "stylestore.W020"),
+    ('Q_CLUSTER["retry"] = 200', "stylestore.E022"),
+    ('ROOT_URLCONF = "catalog.no_urls"', "stylestore.W046"),
+    ('ROOT_URLCONF = "catalog.no_urls"', "stylestore.W047"),
+])
+def test_check_reports_each_missing_requirement(project, leave_out, reported):
+    (project / "catalog" / "no_urls.py").write_text("urlpatterns = []\n")
+    check = run(project, "manage.py", "check", leave_out=leave_out)
+    output = check.stdout + check.stderr
+    assert reported in output, output
+    assert "Traceback" not in output
+    if reported.startswith("stylestore.E"):
+        assert check.returncode != 0
