@@ -77,3 +77,13 @@ def test_source_without_a_photo_renders_nothing(make_products):
     products[0].image = None
     html = render(products[0])
     assert "<img" not in html
+
+
+def test_tags_work_without_the_url_includes(world, settings, tmp_path):
+    """Template-only use: neither stylestore URL include. The look is still chosen; the
+    picker and the beacon, which need them, render nothing (check W046, W047)."""
+    products, _ = world(1, 2)
+    settings.ROOT_URLCONF = "tests.personalization.urls_without_stylestore"
+    html = render(products[0])
+    assert f'data-stylestore-ref="shop.product:{products[0].pk}"' in html
+    assert "<form" not in html and "<script" not in html

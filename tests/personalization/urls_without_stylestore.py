@@ -1,0 +1,2 @@
+"""A shop's URLconf that includes neither of Stylestore's URL modules."""
+urlpatterns = []
