@@ -26,41 +26,10 @@ from ...conf import stylestore_settings
 from ...engine import formats
 from ...models import Style, StylizedImage, group_by_render
 from ...variants import requests
+from ..progress import ProgressBar
 
 Status = StylizedImage.Status
 POLL_SECONDS = 2.0
-
-
-def unstyled(text):
-    """Command stderr is styled as errors by default; progress is not an error."""
-    return text
-
-
-class ProgressBar:
-    """A one-line text bar: redrawn in place on a terminal, one line per change otherwise."""
-
-    WIDTH = 30
-
-    def __init__(self, stream, total):
-        self.stream = stream
-        self.total = total
-        self.last = None
-
-    def update(self, ready, failed):
-        done = ready + failed
-        filled = self.WIDTH * done // self.total if self.total else self.WIDTH
-        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total} done ({ready} ready, {failed} failed)"
-        if line == self.last:
-            return
-        self.last = line
-        if self.stream.isatty():
-            self.stream.write("\r" + line, style_func=unstyled, ending="")
-        else:
-            self.stream.write(line, style_func=unstyled)
-
-    def close(self):
-        if self.last and self.stream.isatty():
-            self.stream.write("")
 
 
 def lookup(text):

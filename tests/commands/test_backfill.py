@@ -1,0 +1,90 @@
+"""``manage.py stylestore_backfill``: a catalogue that predates Stylestore gets its
+hashes, sizes and embeddings; a second run does nothing twice; bad input is refused."""
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import CommandError, call_command
+from django.db.models.signals import post_save
+from django_q.models import OrmQ
+
+from shop.models import Category, Product
+from stylestore.models import SourceImage
+from stylestore.variants import handlers
+from tests.conftest import make_image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def old_catalogue(db):
+    """Three products with photos and one without, saved while Stylestore was not
+    listening (as before its install): no source rows."""
+    post_save.disconnect(handlers.source_saved, sender=Product, dispatch_uid="stylestore-save-shop.product")
+    try:
+        category = Category.objects.create(name="Ceramics", slug="ceramics")
+        products = []
+        for i, size in enumerate([(64, 48), (96, 64), (128, 96)]):
+            product = Product(name=f"Vase {i}", slug=f"vase-{i}", category=category, price="10.00")
+            product.image.save(f"vase-{i}.jpg", ContentFile(make_image_bytes(size, color=(40 * i, 90, 160))),
+                               save=False)
+            product.save()
+            products.append(product)
+        Product.objects.create(name="No photo", slug="no-photo", category=category, price="1.00")
+    finally:
+        post_save.connect(handlers.source_saved, sender=Product, dispatch_uid="stylestore-save-shop.product")
+    assert not SourceImage.objects.exists()
+    return products
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("stylestore_backfill", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_hashes_sizes_and_queues_embeddings_once(old_catalogue):
+    before = OrmQ.objects.count()
+    out, err = run()
+    sources = {s.object_id: s for s in SourceImage.objects.all()}
+    assert set(sources) == {str(p.pk) for p in old_catalogue}  # the product without a photo has none
+    assert [(sources[str(p.pk)].width, sources[str(p.pk)].height) for p in old_catalogue] == [
+        (64, 48), (96, 64), (128, 96)]
+    assert all(len(s.content_hash) == 64 for s in sources.values())
+    assert "Hashed 3 photos (0 unreadable); 3 need an embedding." in out
+    assert "3/3 done (3 hashed, 0 unreadable)" in err
+    assert OrmQ.objects.count() == before + 1  # one task for the three photos
+    updated = {s.pk: s.updated_at for s in sources.values()}
+    out, _ = run()
+    assert "Hashed 0 photos" in out  # resumed: nothing read twice
+    assert {s.pk: s.updated_at for s in SourceImage.objects.all()} == updated
+
+
+def test_resumes_after_an_interruption_and_reports_unreadable_files(old_catalogue):
+    run("--batch-size", "1")
+    SourceImage.objects.filter(object_id=str(old_catalogue[2].pk)).delete()  # as if stopped before the last
+    old_catalogue[1].image.storage.delete(old_catalogue[1].image.name)
+    out, err = run()
+    assert "Hashed 1 photos (0 unreadable)" in out
+    out, _ = run("--rehash", "--model", "shop.Product")
+    assert "Hashed 2 photos (1 unreadable)" in out
+    assert SourceImage.objects.get(object_id=str(old_catalogue[1].pk)).content_hash == ""
+
+
+def test_sync_computes_the_embeddings_here(old_catalogue):
+    out, err = run("--sync")
+    assert "Embedded 3 photos (0 failed)." in out and "3/3 done (3 embedded, 0 failed)" in err
+    vectors = list(SourceImage.objects.values_list("embedding", flat=True))
+    assert len(vectors) == 3 and all(len(v) == len(vectors[0]) > 8 for v in vectors)
+    out, _ = run("--sync")
+    assert "0 need an embedding" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "auth.user"], "Not in STYLESTORE['SOURCE_MODELS']: auth.user"),
+    (["--model", "nope.model"], "unknown model 'nope.model'"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+])
+def test_bad_input_is_refused(db, args, message):
+    with pytest.raises(CommandError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        run(*args)
