@@ -54,6 +54,13 @@ DEFAULTS = {
     # torch threads per worker process on the CPU (e.g. cores // workers, so workers do
     # not oversubscribe the cores). None: STYLESTORE_ENGINE_THREADS, else torch's default.
     "ENGINE_THREADS": None,
+    # --- The quality gate (stylestore.variants.quality): a variant that fails is held
+    # for review and never shown until approved on purpose, even with AUTO_APPROVE.
+    # PRODUCT_DELTA_E: most mean CIEDE2000 (lightness included) between photo and variant
+    # over the product, when colours are to be preserved (3: about where a difference
+    # becomes noticeable side by side). STRUCTURE: least SSIM of the product's luminance
+    # (the product's shape and detail survived). None switches a check off.
+    "QUALITY_GATE": {"PRODUCT_DELTA_E": 3.0, "STRUCTURE": 0.5},
     # --- Jobs
     # Executions per job (a worker that dies mid-job counts as one).
     "MAX_ATTEMPTS": 3,
@@ -87,6 +94,12 @@ DEFAULTS = {
     "VISITOR_COOKIE_AGE": 365 * 24 * 3600,
     # Events, hourly counters and idle visitors older than this are purged daily.
     "EVENT_RETENTION_DAYS": 90,
+    # What the events endpoint accepts, in DRF's rate format ("N/second|minute|hour|day";
+    # None switches one off): events per client address (as the API's rate limits tell
+    # it, see NUM_PROXIES) and per visitor, and visitors made by requests that bring
+    # none, per address. Each event writes at most two rows (a click whose impression
+    # was lost writes that too), so one address adds at most 2 x IP rows per period.
+    "EVENT_BUDGETS": {"IP": "3000/hour", "VISITOR": "1000/hour", "NEW_VISITORS_PER_IP": "60/hour"},
     # Share of impressions that explore uniformly over the available styles (the price
     # of unbiased offline evaluation). The policy's other constants are fixed in
     # stylestore.personalization.policy.PolicyParams.

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from .conf import stylestore_settings
 from .engine import formats
 from .engine.preset_names import PRESET_NAMES
-from .models import Style
+from .models import Region, Style
 from .variants import requests
 
 
@@ -39,10 +39,16 @@ class ApplyStyleForm(forms.Form):
     preserve_color = forms.TypedChoiceField(
         label=_("Preserve colours"),
         required=False,
-        choices=[("", _("Style default")), ("yes", _("Yes: keep the product's true colours")),
-                 ("no", _("No: take the style's palette"))],
+        choices=[("", _("Style default")), ("yes", _("Yes: keep the product's true colours and lightness")),
+                 ("no", _("No: take the style's palette (changes the product)"))],
         coerce=lambda value: value == "yes",
         empty_value=None,
+    )
+    region = forms.ChoiceField(
+        label=_("Region"),
+        required=False,
+        choices=[("", _("Style default")), *Region.choices],
+        help_text=_("The product is found in every photo: its transparency, else a product-mask network."),
     )
     engine = forms.ChoiceField(
         label=_("Engine"),
@@ -74,6 +80,7 @@ class ApplyStyleForm(forms.Form):
             max_side=cleaned.get("size"),
             output_format=cleaned.get("output_format"),
             engine=cleaned.get("engine") or None,
+            region=cleaned.get("region") or None,
         )
         for style in cleaned.get("styles", []):
             try:
@@ -124,9 +131,6 @@ class StyleAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "preset_weights" in self.fields:
-            # Imported here: the engine package pulls in PyTorch, which the admin should
-            # only pay for when someone edits a style.
-
             self.fields["preset_weights"] = PresetWeightsField(
                 PRESET_NAMES, label=_("Preset weights"),
                 help_text=_("Weight of each preset in the blend; they are normalised to sum to 1. "

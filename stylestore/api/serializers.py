@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.fields import get_error_detail
 
 from ..engine import formats
-from ..models import Style, StylizedImage
+from ..models import Region, Style, StylizedImage
 from ..models import validate_preset_weights as normalise_preset_weights
 from ..references import (
     EXAMPLE_REFERENCE,
@@ -107,7 +107,8 @@ class StyleSerializer(serializers.ModelSerializer):
         model = Style
         fields = [
             "slug", "name", "kind", "description", "attribution", "image", "preview", "preset_weights",
-            "engine", "default_strength", "preserve_color", "auto_apply", "active", "created_at", "updated_at",
+            "engine", "default_strength", "preserve_color", "region", "auto_apply", "active", "created_at",
+            "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
         # Explicit defaults: in multipart input DRF reads a missing boolean as False,
@@ -162,7 +163,7 @@ class StyleSerializer(serializers.ModelSerializer):
 def srcset_key(variant):
     """Variants that differ only in size: one look, at several resolutions."""
     return (variant.source_id, variant.style_id, variant.strength, variant.preserve_color,
-            variant.output_format, variant.engine)
+            variant.output_format, variant.engine, variant.region)
 
 
 def build_srcsets(variants, request) -> dict:
@@ -194,7 +195,8 @@ class VariantSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StylizedImage
-        fields = ["id", "style", "field", "url", "width", "height", "format", "strength", "preserve_color", "srcset"]
+        fields = ["id", "style", "field", "url", "width", "height", "format", "strength", "preserve_color", "region",
+                  "srcset"]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.STR)
@@ -227,8 +229,8 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = StylizedImage
         fields = [
-            "id", "status", "review", "source", "field", "style", "strength", "preserve_color", "size", "format",
-            "engine", "attempts", "error", "url", "width", "height", "file_size", "stale",
+            "id", "status", "review", "source", "field", "style", "strength", "preserve_color", "region", "size",
+            "format", "engine", "attempts", "error", "url", "width", "height", "file_size", "stale",
             "created_at", "started_at", "finished_at",
         ]
         read_only_fields = fields
@@ -260,7 +262,10 @@ class JobRequestSerializer(serializers.Serializer):
     strength = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0,
                                       help_text=_("0 keeps the photo, 1 applies the full style."))
     preserve_color = serializers.BooleanField(required=False, allow_null=True,
-                                              help_text=_("Keep the product's true colours."))
+                                              help_text=_("Keep the product's true colours and lightness."))
+    region = serializers.ChoiceField(choices=Region.choices, required=False, allow_null=True,
+                                     help_text=_("Where the style goes: the whole picture, the product only, or "
+                                                 "only around it."))
     size = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_SIZE,
         help_text=_("Longer side in pixels, snapped up to the nearest allowed size (STYLESTORE['SIZES'])."),
@@ -296,6 +301,7 @@ class JobRequestSerializer(serializers.Serializer):
             max_side=attrs.get("size"),
             output_format=attrs.get("format"),
             engine=attrs.get("engine"),
+            region=attrs.get("region"),
         )
         for style in attrs["styles"]:
             try:

@@ -8,11 +8,12 @@ label, so the package layout is free of migrations):
 """
 from .personalization import StyleEvent, StyleHourlyStats, Visitor
 from .sources import SourceImage
-from .styles import Style, validate_preset_weights
+from .styles import Region, Style, validate_preset_weights
 from .variants import ENGINE_VERSION, RenderParams, StylizedImage, group_by_render, params_hash
 
 __all__ = [
     "ENGINE_VERSION",
+    "Region",
     "RenderParams",
     "SourceImage",
     "Style",

@@ -5,6 +5,8 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from ..storage import variant_storage
+
 
 class SourceImage(models.Model):
     """One image field of one object, with the hash of its current content."""
@@ -19,6 +21,10 @@ class SourceImage(models.Model):
     # The photo's own style vector: its embedding for personalization and the anchor of
     # the strength interpolation. Computed by a worker.
     embedding = models.JSONField(null=True, blank=True, editable=False)
+    # Where the product is in the photo (an 8-bit PNG matte, computed by a worker) and
+    # how it was found: {"method": "alpha" | "network" | "full_frame", "coverage": ...}.
+    mask = models.FileField(storage=variant_storage, max_length=255, blank=True, editable=False)
+    mask_info = models.JSONField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

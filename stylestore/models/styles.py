@@ -13,6 +13,14 @@ from ..fields import GatedImageField
 from ..storage import file_hash
 
 
+class Region(models.TextChoices):
+    """Where the style goes, by the product mask (``stylestore.engine.product``)."""
+
+    ALL = "all", _("Whole picture")
+    PRODUCT = "product", _("Product only")
+    BACKGROUND = "background", _("Background only (the product stays as photographed)")
+
+
 class Style(models.Model):
     class Kind(models.TextChoices):
         IMAGE = "image", _("Style image (painting, brand look)")
@@ -43,7 +51,14 @@ class Style(models.Model):
         default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     preserve_color = models.BooleanField(
-        default=True, help_text=_("Keep the product's true colours; only texture and light change.")
+        default=True,
+        help_text=_("Keep the product's true colours and lightness; the style shows as texture on it and fully "
+                    "around it. Off is a creative mode: it changes how the product looks."),
+    )
+    region = models.CharField(
+        max_length=10, choices=Region.choices, default=Region.ALL,
+        help_text=_("Where the style goes. The product is found in every photo (its transparency, else a "
+                    "product-mask network)."),
     )
     # The 100-d Magenta style vector of the style image, computed by a worker; used for
     # rendering and as the style's embedding for personalization.

@@ -13,7 +13,7 @@ from ..conf import stylestore_settings
 from ..engine.formats import CHOICES as FORMAT_CHOICES
 from ..storage import variant_storage
 from .sources import SourceImage
-from .styles import Style
+from .styles import Region, Style
 
 
 class RenderParams(models.Model):
@@ -24,12 +24,13 @@ class RenderParams(models.Model):
     max_side = models.PositiveIntegerField()
     output_format = models.CharField(max_length=4, choices=FORMAT_CHOICES)
     engine = models.CharField(max_length=10, choices=Style.Engine.choices)
+    region = models.CharField(max_length=10, choices=Region.choices, default=Region.ALL)
 
     class Meta:
         abstract = True
 
 
-def params_hash(*, strength, preserve_color, max_side, output_format, engine, style_fingerprint):
+def params_hash(*, strength, preserve_color, max_side, output_format, engine, region, style_fingerprint):
     """Hash of everything that changes the output pixels, for the unique key and file name."""
     payload = json.dumps(
         {
@@ -38,6 +39,7 @@ def params_hash(*, strength, preserve_color, max_side, output_format, engine, st
             "max_side": int(max_side),
             "format": output_format,
             "engine": engine,
+            "region": region,
             "style": style_fingerprint,
             "engine_version": ENGINE_VERSION,
         },
@@ -47,12 +49,13 @@ def params_hash(*, strength, preserve_color, max_side, output_format, engine, st
 
 
 # Bump when the engine's output for the same inputs changes, so old variants go stale.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: tone-true colour and product masks
 
 
 class StylizedImageQuerySet(models.QuerySet):
     def visible(self):
-        """Variants a customer may see: ready, current, and approved (or auto-approved)."""
+        """Variants a customer may see: ready, current, and approved (or auto-approved
+        when neither rejected nor held by the quality gate)."""
         qs = self.filter(
             status=StylizedImage.Status.READY,
             source_hash=models.F("source__content_hash"),
@@ -61,7 +64,7 @@ class StylizedImageQuerySet(models.QuerySet):
         )
         if not stylestore_settings.AUTO_APPROVE:
             qs = qs.filter(review=StylizedImage.Review.APPROVED)
-        return qs.exclude(review=StylizedImage.Review.REJECTED)
+        return qs.exclude(review__in=[StylizedImage.Review.REJECTED, StylizedImage.Review.HELD])
 
 
 class StylizedImage(RenderParams):
@@ -77,6 +80,9 @@ class StylizedImage(RenderParams):
         UNREVIEWED = "unreviewed", _("Unreviewed")
         APPROVED = "approved", _("Approved")
         REJECTED = "rejected", _("Rejected")
+        # Failed the automatic quality gate (``metrics["gate"]`` says why): never shown,
+        # even with AUTO_APPROVE, until someone approves it on purpose.
+        HELD = "held", _("Held by the quality gate")
 
     source = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="variants")
     style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="variants")

@@ -13,7 +13,7 @@ from django.db.models import F
 
 from ..conf import stylestore_settings
 from ..engine.formats import FORMATS
-from ..models import SourceImage, Style, StylizedImage, group_by_render, params_hash
+from ..models import Region, SourceImage, Style, StylizedImage, group_by_render, params_hash
 from . import queue, state
 from .sources import sync_sources
 
@@ -29,11 +29,13 @@ class RenderRequest:
     max_side: int | None = None
     output_format: str | None = None
     engine: str | None = None
+    region: str | None = None
 
     @classmethod
     def like(cls, variant: StylizedImage) -> "RenderRequest":
         """The request that renders ``variant`` again with its own parameters."""
-        return cls(variant.strength, variant.preserve_color, variant.max_side, variant.output_format, variant.engine)
+        return cls(variant.strength, variant.preserve_color, variant.max_side, variant.output_format, variant.engine,
+                   variant.region)
 
     def resolve(self, style: Style) -> dict:
         """The concrete render parameters for one style, snapped to the allowed sizes."""
@@ -47,12 +49,16 @@ class RenderRequest:
         fmt = self.output_format or stylestore_settings.DEFAULT_FORMAT
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        region = self.region or style.region
+        if region not in Region.values:
+            raise ValueError(f"region must be one of {', '.join(Region.values)}")
         return {
             "strength": strength,
             "preserve_color": style.preserve_color if self.preserve_color is None else bool(self.preserve_color),
             "max_side": snap_size(self.max_side),
             "output_format": fmt,
             "engine": engine,
+            "region": region,
         }
 
 

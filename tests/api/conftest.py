@@ -103,7 +103,7 @@ def make_variant():
     def make(source, style, *, size=512, width=None, output_format="webp", strength=1.0,
              status=StylizedImage.Status.READY, review=StylizedImage.Review.APPROVED):
         params = dict(strength=strength, preserve_color=True, max_side=size, output_format=output_format,
-                      engine=style.effective_engine)
+                      engine=style.effective_engine, region="all")
         digest = params_hash(**params, style_fingerprint=style.fingerprint)
         name = ""
         if status == StylizedImage.Status.READY:

@@ -28,7 +28,7 @@ def test_lists_visible_variants_with_srcset_per_look(api, product, source, style
     url = lambda variant: f"http://testserver{variant.file.url}"  # noqa: E731
     assert by_id[small.pk] == {
         "id": small.pk, "style": "wave", "field": "image", "url": url(small), "width": 256, "height": 170,
-        "format": "webp", "strength": 1.0, "preserve_color": True,
+        "format": "webp", "strength": 1.0, "preserve_color": True, "region": "all",
         "srcset": f"{url(small)} 256w, {url(large)} 512w",
     }
     assert by_id[large.pk]["srcset"] == by_id[small.pk]["srcset"]

@@ -27,7 +27,7 @@ def make_variant(source, style, **overrides):
     fields = dict(
         source=source, style=style, source_hash="a" * 64, style_fingerprint=style.fingerprint,
         params_hash=params_hash(strength=1, preserve_color=True, max_side=512, output_format="webp",
-                                engine="preset", style_fingerprint="ink"),
+                                engine="preset", region="all", style_fingerprint="ink"),
         strength=1, preserve_color=True, max_side=512, output_format="webp", engine="preset",
     )
     fields.update(overrides)
@@ -93,12 +93,14 @@ def test_variant_strength_range_enforced(source, style):
 
 
 def test_params_hash_changes_with_every_parameter():
-    base = dict(strength=1, preserve_color=True, max_side=512, output_format="webp", engine="preset", style_fingerprint="x")
+    base = dict(strength=1, preserve_color=True, max_side=512, output_format="webp", engine="preset", region="all",
+                style_fingerprint="x")
     seen = {params_hash(**base)}
     for key, value in [("strength", 0.5), ("preserve_color", False), ("max_side", 768),
-                       ("output_format", "png"), ("engine", "arbitrary"), ("style_fingerprint", "y")]:
+                       ("output_format", "png"), ("engine", "arbitrary"), ("region", "background"),
+                       ("style_fingerprint", "y")]:
         seen.add(params_hash(**{**base, key: value}))
-    assert len(seen) == 7
+    assert len(seen) == 8
 
 
 def test_visible_variants_need_ready_current_and_approved(source, style, settings):

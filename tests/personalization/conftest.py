@@ -89,7 +89,7 @@ def make_variant(db):
     def make(product, style, *, size=512, review=StylizedImage.Review.APPROVED, status=StylizedImage.Status.READY):
         source = SourceImage.objects.get(object_id=str(product.pk), field_name="image")
         params = dict(strength=1.0, preserve_color=True, max_side=size, output_format="webp",
-                      engine=style.effective_engine)
+                      engine=style.effective_engine, region="all")
         digest = params_hash(**params, style_fingerprint=style.fingerprint)
         name = ""
         if status == StylizedImage.Status.READY:
