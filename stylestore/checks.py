@@ -5,6 +5,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import models
 from django.utils.module_loading import import_string
 
+from . import ratelimit
 from .conf import DEFAULTS, stylestore_settings
 from .engine.formats import FORMATS
 from .variants.sources import parse_source_models
@@ -37,7 +38,25 @@ def check_settings(app_configs, **kwargs):
         # An empty value would take a blank cookie for consent.
         errors.append(Error("STYLESTORE['CONSENT_GRANTED_VALUES'] must be a non-empty list of non-blank strings.",
                              id="stylestore.E007"))
+    errors.extend(_check_event_budgets())
     errors.extend(_check_sources())
+    return errors
+
+
+def _check_event_budgets():
+    budgets = stylestore_settings.EVENT_BUDGETS
+    names = {"IP", "VISITOR", "NEW_VISITORS_PER_IP"}
+    if not isinstance(budgets, dict) or set(budgets) - names:
+        return [Error(f"STYLESTORE['EVENT_BUDGETS'] must be a dict with keys among {', '.join(sorted(names))}.",
+                      id="stylestore.E008")]
+    errors = []
+    for name, rate in budgets.items():
+        try:
+            if rate is not None and ratelimit.parse_rate(rate)[0] < 1:
+                raise ValueError
+        except (AttributeError, KeyError, ValueError):
+            errors.append(Error(f"STYLESTORE['EVENT_BUDGETS'][{name!r}] = {rate!r} is not a rate like '1000/hour' "
+                                "(or None).", id="stylestore.E008"))
     return errors
 
 

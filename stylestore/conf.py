@@ -100,6 +100,12 @@ DEFAULTS = {
     # none, per address. Each event writes at most two rows (a click whose impression
     # was lost writes that too), so one address adds at most 2 x IP rows per period.
     "EVENT_BUDGETS": {"IP": "3000/hour", "VISITOR": "1000/hour", "NEW_VISITORS_PER_IP": "60/hour"},
+    # What the events endpoint accepts, in DRF's rate format ("N/second|minute|hour|day";
+    # None switches one off): events per client address (as the API's rate limits tell
+    # it, see NUM_PROXIES) and per visitor, and visitors made by requests that bring
+    # none, per address. Each event writes at most two rows (a click whose impression
+    # was lost writes that too), so one address adds at most 2 x IP rows per period.
+    "EVENT_BUDGETS": {"IP": "3000/hour", "VISITOR": "1000/hour", "NEW_VISITORS_PER_IP": "60/hour"},
     # Share of impressions that explore uniformly over the available styles (the price
     # of unbiased offline evaluation). The policy's other constants are fixed in
     # stylestore.personalization.policy.PolicyParams.

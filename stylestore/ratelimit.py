@@ -25,6 +25,7 @@ from django.core.cache.backends.filebased import FileBasedCache
 from filelock import FileLock
 
 LOCK_STRIPES = 64
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,12 @@ class Outcome:
     allowed: bool
     #: Seconds until the amount would fit again (0 when allowed).
     wait: float
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"100/hour"`` -> ``(100, 3600)``: DRF's rate format (second, minute, hour, day)."""
+    number, period = rate.split("/")
+    return int(number), PERIODS[period.strip()[0]]
 
 
 def take(cache, key: str, limit: int, duration: float, amount: int = 1, now: float | None = None) -> Outcome:
@@ -58,6 +65,13 @@ def take(cache, key: str, limit: int, duration: float, amount: int = 1, now: flo
     else:
         wait = duration - into
     return Outcome(False, max(wait, 0.0))
+
+
+def refund(cache, key: str, duration: float, amount: int = 1):
+    """Give back what ``take`` counted (when a later check refuses the request after all)."""
+    window = int(time.time() // duration)
+    with _lock(cache, key):
+        _add(cache, f"{key}:{window}", -amount, int(2 * duration) + 1)
 
 
 def _add(cache, key, delta, timeout):

@@ -36,3 +36,10 @@ def test_unknown_settings_and_bad_sources_are_reported(settings):
 def test_storage_alias_must_exist(settings):
     settings.STYLESTORE = {**settings.STYLESTORE, "STORAGE": "missing"}
     assert "stylestore.E006" in ids(run_checks())
+
+
+def test_event_budgets_must_be_rates(settings):
+    settings.STYLESTORE = {**settings.STYLESTORE, "EVENT_BUDGETS": {"IP": "lots", "VISITOR": None}}
+    assert "stylestore.E008" in ids(run_checks())
+    settings.STYLESTORE = {**settings.STYLESTORE, "EVENT_BUDGETS": {"IP": "10/minute", "VISITOR": None}}
+    assert "stylestore.E008" not in ids(run_checks())

@@ -19,7 +19,9 @@ cookie-session user would otherwise need a CSRF token that ``navigator.sendBeaco
 cannot send. The SameSite=Lax visitor cookie keeps other sites from posting as the
 visitor (see ``identity``). Events are JSON only, at most ``events.MAX_BATCH`` per
 request and ``MAX_EVENTS_BODY`` bytes, throttled per visitor (``stylestore_visitor``)
-and per client IP (``stylestore_anon``), and idempotent by their ``event_id``.
+and per client IP (``stylestore_anon``), taken from event budgets per client address
+and per visitor (requests without a visitor also from the address's budget of new
+visitors: ``STYLESTORE["EVENT_BUDGETS"]``), and idempotent by their ``event_id``.
 """
 import io
 
@@ -293,6 +295,11 @@ class VisitorEventsView(VisitorPostView):
         items = request.data if isinstance(request.data, list) else [request.data]
         if not items or len(items) > events.MAX_BATCH:
             raise exceptions.ValidationError(_("Send from 1 to %d events.") % events.MAX_BATCH)
+        try:
+            # Before validation: invalid events cost the sender as much as valid ones.
+            events.charge_budgets(context, StylestoreAnonRateThrottle().get_ident(request), len(items))
+        except events.OverBudget as exc:
+            raise exceptions.Throttled(wait=exc.wait)
         serializer = EventSerializer(data=items, many=True)
         serializer.is_valid(raise_exception=True)
         try:

@@ -10,14 +10,19 @@ What one batch does:
   one impression, one click and one add to cart. A click whose impression never
   arrived (the beacon was lost, the page left early) records that impression too: a
   click proves the image was seen, and CTRs must never exceed 1. A product viewed
-  again within ``VIEW_REPEAT_SECONDS`` (a refresh) is not a new view.
+  again within ``VIEW_REPEAT_SECONDS`` (a refresh) is not a new view. A pick of the
+  look the visitor already has is a duplicate, and a visitor keeps one pick row (their
+  latest): repeated picks neither grow the log nor inflate the pick counts.
 - **Updates the policy state** (``policy.VisitorState``: decayed sums, bounded under
   1 KB by construction) and stores it on the ``Visitor`` row as JSON.
 - **Appends to the log** (``StyleEvent``) and adds to the anonymous per-style hourly
   counters (``StyleHourlyStats``) the global model is refitted from.
 
 The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
-events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``.
+events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``;
+and in rate: ``charge_budgets`` takes every request's events from budgets per client
+address and per visitor, and new visitors from a budget per address
+(``STYLESTORE["EVENT_BUDGETS"]``), so no client can fill the database.
 """
 import logging
 import math
@@ -25,11 +30,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.cache import DEFAULT_CACHE_ALIAS
+from django.core.cache import caches as cache_backends
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import ratelimit
 from ..conf import stylestore_settings
 from ..models import SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
 from . import caches, choices, embeddings, policy, population
@@ -72,6 +80,40 @@ class Event:
 class RecordReport:
     accepted: int
     duplicates: int
+
+
+class OverBudget(Exception):
+    """The client or visitor sent more events than its budget; ``wait`` seconds until
+    the request would fit."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"over the event budget; retry in {wait:.0f} s")
+        self.wait = wait
+
+
+def charge_budgets(context, client: str, count: int):
+    """Take ``count`` events from the budgets of the client address (``client``, as the
+    rate limits tell it) and of the visitor, and, when the request brings no visitor
+    yet (one will be made), a new visitor from the address's budget. Raises
+    ``OverBudget``, having charged nothing."""
+    budgets = stylestore_settings.EVENT_BUDGETS
+    charges = [("IP", client, count)]
+    if context.presented_key is None:
+        charges.append(("NEW_VISITORS_PER_IP", client, 1))
+    else:
+        charges.append(("VISITOR", context.presented_key, count))
+    cache = cache_backends[DEFAULT_CACHE_ALIAS]
+    taken = []
+    for name, ident, amount in charges:
+        if budgets.get(name) is None:
+            continue
+        key, (limit, duration) = f"stylestore-budget:{name}:{ident}", ratelimit.parse_rate(budgets[name])
+        outcome = ratelimit.take(cache, key, limit, duration, amount)
+        if not outcome.allowed:
+            for key, duration, amount in taken:
+                ratelimit.refund(cache, key, duration, amount)
+            raise OverBudget(outcome.wait)
+        taken.append((key, duration, amount))
 
 
 class InvalidEvents(ValueError):
@@ -172,7 +214,7 @@ def _record(context, events) -> RecordReport:
     recent_views = _recent_views(visitor.recent_views, now)
     styles, sources = _still_existing(events)
 
-    rows, counters, duplicates = [], defaultdict(lambda: defaultdict(float)), 0
+    rows, counters, duplicates, picked = [], defaultdict(lambda: defaultdict(float)), 0, None
     for event in events:
         if event.event_id and event.event_id in seen_ids:
             duplicates += 1
@@ -201,19 +243,24 @@ def _record(context, events) -> RecordReport:
                            created_at=now)
             )
         elif event.kind == Kind.PICK:
+            if event.pick == state.pick:
+                duplicates += 1  # the look the visitor already has
+                continue
             state.set_pick(event.pick)
             style_id = int(event.pick) if event.pick not in (None, choices.ORIGINAL) else None
             if style_id is not None:
                 counters[style_id]["picks"] += 1
-            rows.append(
-                StyleEvent(visitor=visitor, kind=Kind.PICK, source_id=event.source_id, style_id=style_id,
-                           reason=event.pick or "", event_id=event.event_id, created_at=now)
-            )
+            picked = StyleEvent(visitor=visitor, kind=Kind.PICK, source_id=event.source_id, style_id=style_id,
+                                reason=event.pick or "", event_id=event.event_id, created_at=now)
         else:
             raise ValueError(f"unknown event kind {event.kind!r}")
         if event.event_id:
             seen_ids.add(event.event_id)
 
+    if picked is not None:
+        # One pick row per visitor, their latest: picking again replaces it.
+        StyleEvent.objects.filter(visitor=visitor, kind=Kind.PICK).delete()
+        rows.append(picked)
     StyleEvent.objects.bulk_create(rows)
     _add_to_counters(counters, population.hour_start(now))
     visitor.state = state.to_dict()

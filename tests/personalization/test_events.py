@@ -237,3 +237,59 @@ def test_a_views_preference_is_computed_once_per_photo_and_matches_the_policy(wo
     assert embeddings.view_preference(10, [0.0] * len(unit(1)), temperature) == {}  # a zero vector
     caches.clear_caches()
     assert embeddings.view_preference(7, unit(2), temperature) != first  # recomputed once the caches turn over
+
+
+def test_repeated_picks_collapse_to_one_row_and_one_count(client, page):
+    """Issue 19: every pick without an event_id was a new row and a new count."""
+    products, styles, html = page
+    pick = {"kind": "pick", "style": styles[0].slug}
+    body = post_events(client, [pick] * 20).json()
+    assert (body["accepted"], body["duplicates"]) == (1, 19)
+    for _ in range(5):
+        assert post_events(client, [pick]).json()["duplicates"] == 1
+    assert StyleEvent.objects.filter(kind="pick").count() == 1
+    assert sum(StyleHourlyStats.objects.values_list("picks", flat=True)) == 1
+    post_events(client, [{"kind": "pick", "style": styles[1].slug}])
+    (row,) = StyleEvent.objects.filter(kind="pick")
+    assert row.style_id == styles[1].pk and Visitor.objects.get().state["p"] == str(styles[1].pk)
+    picks_by_style = dict(StyleHourlyStats.objects.filter(picks__gt=0).values_list("style_id", "picks"))
+    assert picks_by_style == {styles[0].pk: 1, styles[1].pk: 1}
+
+
+def budgets(settings, **rates):
+    settings.STYLESTORE = {**settings.STYLESTORE, "EVENT_BUDGETS": {
+        "IP": "1000/hour", "VISITOR": "1000/hour", "NEW_VISITORS_PER_IP": "1000/hour", **rates}}
+
+
+def picks(styles, n):
+    """``n`` picks that each change the look: each one a row."""
+    return [{"kind": "pick", "style": styles[i % 2].slug} for i in range(n)]
+
+
+def test_events_come_out_of_a_budget_per_visitor_and_per_address(page, settings):
+    from django.test import Client
+
+    products, styles, html = page
+    budgets(settings, IP="8/hour", VISITOR="5/hour")
+    first, second = Client(), Client()
+    for visitor in (first, second):
+        visitor.get("/")  # each has its visitor cookie
+    assert [post_events(first, picks(styles, 2)).status_code for _ in range(3)] == [202, 202, 429]
+    refused = post_events(first, picks(styles, 1))
+    assert refused.status_code == 202  # one more fits the visitor's 5
+    refused = post_events(first, picks(styles, 1))
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    # Another visitor at the same address has a budget of its own, within the address's
+    # 8 (5 used): a refused request costs nothing.
+    assert [post_events(second, picks(styles, n)).status_code for n in (2, 2, 1, 1)] == [202, 429, 202, 429]
+
+
+def test_requests_without_a_visitor_make_few_visitors(settings, world):
+    """Issue 19: every token-less POST created a Visitor."""
+    from django.test import Client
+
+    products, styles = world(1, 2)
+    budgets(settings, NEW_VISITORS_PER_IP="3/hour")
+    codes = [post_events(Client(), [{"kind": "pick", "style": styles[0].slug}]).status_code for _ in range(10)]
+    assert codes == [202] * 3 + [429] * 7
+    assert Visitor.objects.count() == 3 and StyleEvent.objects.count() == 3
