@@ -3,8 +3,8 @@
 - ``StylizeAdminMixin`` gives any shop's ModelAdmin (of a model with an image field, or
   of a model that leads to such objects, e.g. categories -> products) the action
   "Apply style…" and a live "Styles: 3/8 ready" column.
-- ``StyleAdmin``: styles with thumbnails, preset-blend editing and a synchronous
-  preview on a sample product.
+- ``StyleAdmin``: styles with thumbnails, preset-blend editing and a preview
+  on a sample product (rendered by a worker).
 - ``StylizedImageAdmin``: the variants, with a before/after slider, job details,
   retry, and review (approve / reject).
 """

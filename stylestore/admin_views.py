@@ -1,13 +1,15 @@
 """Views behind the Stylestore admin: "Apply style…", changelist progress, style preview.
 
+Nothing here renders or imports the engine's networks: a web process stays free of
+PyTorch, and previews are rendered by a worker (``stylestore.variants.previews``).
+
 They take the ``ModelAdmin`` they serve as their first argument and are wired up by
 ``stylestore.admin`` (the action, and ``get_urls`` behind ``admin_site.admin_view``,
 which gives login, staff-only access and ``never_cache``).
 """
-import base64
-import logging
 from dataclasses import asdict
 
+from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import model_ngettext, quote, unquote
@@ -21,9 +23,7 @@ from django.utils.translation import ngettext
 
 from .forms import ApplyStyleForm
 from .models import SourceImage
-from .variants import requests, worker
-
-logger = logging.getLogger(__name__)
+from .variants import previews, requests
 
 ACTION_NAME = "apply_style"
 # Marks a POST as coming from the confirmation page (like the delete page's ``post=yes``).
@@ -33,7 +33,6 @@ CONFIRM_FIELD = "_stylestore_confirm"
 RECOUNT_FIELD = "_stylestore_recount"
 LISTED_OBJECTS = 20
 MAX_PROGRESS_IDS = 500
-PREVIEW_SIDE = 256
 PREVIEW_SAMPLES = 50
 
 
@@ -204,11 +203,12 @@ def sample_sources(admin_site, request):
 
 
 def style_preview_view(modeladmin, request, object_id):
-    """Render the style on one sample product, synchronously and small, and show it.
+    """The style on one sample product, rendered by a worker and shown when ready.
 
-    Rendering runs in the web process, so the output is bounded to ``PREVIEW_SIDE``
-    pixels. Any failure becomes a message on the style's page: a preview is a
-    convenience and must never turn into a server error.
+    Until then the page says so and polls itself (``?format=json``: the preview's
+    status, its URL once ready, its error if it failed). A failure is shown on the
+    page with "Try again" (``?retry=1``): a preview is a convenience and must never
+    turn into a server error.
     """
     style = modeladmin.get_object(request, unquote(object_id))
     if style is None:
@@ -226,13 +226,11 @@ def style_preview_view(modeladmin, request, object_id):
         )
         return HttpResponseRedirect(change_url)
     chosen = next((s for s in samples if str(s.pk) == request.GET.get("source")), samples[0])
-    field_file = chosen.get_field_file()
-    try:
-        data = worker.render_preview(style, field_file, max_side=PREVIEW_SIDE)
-    except Exception as exc:  # noqa: BLE001 - see the docstring: a message, never a 500
-        logger.exception("style preview failed for style %s on source %s", style.pk, chosen.pk)
-        modeladmin.message_user(request, _("Could not render a preview: %(error)s") % {"error": exc}, messages.ERROR)
-        return HttpResponseRedirect(change_url)
+    if request.GET.get("retry"):
+        previews.forget_failure(style, chosen)
+    preview = previews.get_or_request(style, chosen)
+    if request.GET.get("format") == "json":
+        return JsonResponse(asdict(preview))
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": _("Preview of %(style)s") % {"style": style},
@@ -241,10 +239,10 @@ def style_preview_view(modeladmin, request, object_id):
         "change_url": change_url,
         "samples": samples,
         "chosen": chosen,
-        "original_url": field_file.url,
-        "preview_src": "data:image/webp;base64," + base64.b64encode(data).decode("ascii"),
-        "preview_side": PREVIEW_SIDE,
-        "media": modeladmin.media,
+        "original_url": chosen.get_field_file().url,
+        "preview": preview,
+        "preview_side": previews.PREVIEW_SIDE,
+        "media": modeladmin.media + forms.Media(js=["stylestore/admin/style_preview.js"]),
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "stylestore/admin/style_preview.html", context)

@@ -22,3 +22,8 @@ def sweep():
 
 def compute_embeddings(source_ids):
     return worker.compute_source_embeddings(source_ids)
+
+
+def render_preview(style_id, source_id):
+    """The admin's style preview (``stylestore.variants.previews``): web processes never render."""
+    return worker.render_preview(style_id, source_id)

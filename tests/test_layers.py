@@ -29,7 +29,7 @@ LAYERS = [
     ["stylestore.variants.state"],
     ["stylestore.variants.files"],
     ["stylestore.variants.queue"],
-    ["stylestore.variants.requests"],
+    ["stylestore.variants.requests", "stylestore.variants.previews"],
     ["stylestore.variants.sweeper", "stylestore.variants.worker"],
     ["stylestore.variants.handlers"],
     ["stylestore.variants"],

@@ -6,8 +6,8 @@ product image never fails its batch mates. While a batch renders, a heartbeat th
 renews its rows' lease (and revives the rows of workers that died), so the lease can be
 short: a dead worker's jobs are back in work within about a lease. The engine's
 networks (and torch) are imported inside the functions that render, on first use in
-the forked worker: the web processes that import this module for previews and
-commands never load torch for it.
+the forked worker: commands that import this module without rendering never load
+torch for it, and web processes never import it (previews are rendered here too).
 """
 import logging
 import threading
@@ -19,7 +19,7 @@ from ..conf import stylestore_settings
 from ..engine import errors
 from ..engine.imaging import open_image
 from ..models import SourceImage, Style, StylizedImage, group_by_render
-from . import files, state, sweeper
+from . import files, previews, state, sweeper
 
 logger = logging.getLogger(__name__)
 _stylizer = None
@@ -190,18 +190,35 @@ def _fail(row, message, *, retry, outcome, burn_attempt=True):
     outcome["retrying" if row.status == StylizedImage.Status.PENDING else "failed"] += 1
 
 
-def render_preview(style: Style, field_file, max_side=256) -> bytes:
-    """A small synchronous preview for the admin's "preview on a sample product"."""
+def render_preview(style_id, source_id):
+    """Render the admin's preview of a style on a sample photo to its file.
+
+    A preview is a convenience: any failure is recorded for the waiting page to show
+    (``previews.record_failure``), never raised into the task.
+    """
     from ..engine import RenderOptions
 
-    image = open_source(field_file)
-    engine = Style.Engine.PRESET if style.kind == Style.Kind.PRESET else Style.Engine.ARBITRARY
-    options = RenderOptions(engine=engine, strength=style.default_strength, max_side=max_side,
-                            preserve_color=style.preserve_color, format="webp", quality=80)
-    result = get_stylizer().render([image], engine_style(style), options, with_metrics=False)[0]
-    if result.error is not None:
-        raise result.error
-    return result.data
+    style = Style.objects.filter(pk=style_id).first()
+    source = SourceImage.objects.filter(pk=source_id).first()
+    if style is None or source is None:
+        return {"rendered": None}  # deleted since: nobody is waiting for this preview
+    name = previews.preview_name(style, source)
+    try:
+        field_file = source.get_field_file()
+        if not field_file:
+            raise errors.ImageError("The sample product or its image no longer exists.")
+        engine = Style.Engine.PRESET if style.kind == Style.Kind.PRESET else Style.Engine.ARBITRARY
+        options = RenderOptions(engine=engine, strength=style.default_strength, max_side=previews.PREVIEW_SIDE,
+                                preserve_color=style.preserve_color, format="webp", quality=80)
+        result = get_stylizer().render([open_source(field_file)], engine_style(style), options, with_metrics=False)[0]
+        if result.error is not None:
+            raise result.error
+        files.save_atomically(name, result.data)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        logger.exception("style preview failed for style %s on source %s", style.pk, source.pk)
+        previews.record_failure(name, str(exc))
+        return {"rendered": None, "error": str(exc)}
+    return {"rendered": name}
 
 
 def compute_source_embeddings(source_ids) -> int:

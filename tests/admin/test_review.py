@@ -1,5 +1,5 @@
-"""Reviewing variants and editing styles in the admin: StylizedImageAdmin and StyleAdmin."""
-import base64
+"""Reviewing variants and editing styles in the admin: StylizedImageAdmin and StyleAdmin.
+The style preview has its own file, test_style_preview.py."""
 import io
 
 import pytest
@@ -10,7 +10,7 @@ from django.urls import reverse
 from PIL import Image
 
 from stylestore.models import Style, StylizedImage
-from stylestore.variants import requests, worker
+from stylestore.variants import requests
 
 pytestmark = pytest.mark.django_db
 
@@ -145,54 +145,3 @@ def test_preset_weights_are_edited_as_numbers(reviewer_client, db):
     response = reviewer_client.post(reverse("admin:stylestore_style_add"),
                                     {**data, "slug": "empty", "preset_weights_3": "", "preset_weights_12": ""})
     assert "preset_weights" in response.context["adminform"].form.errors
-
-
-def test_style_preview_renders_a_sample(reviewer_client, styles, products, monkeypatch):
-    requests.request_for_objects(products, "image", [styles["ink"]])  # gives the products source rows
-    calls = []
-
-    def fake_preview(style, field_file, max_side=256):
-        calls.append((style, field_file.name, max_side))
-        return webp_bytes((48, 32))
-
-    monkeypatch.setattr(worker, "render_preview", fake_preview)
-    url = reverse("admin:stylestore_style_preview", args=[styles["ink"].pk])
-    response = reviewer_client.get(url)
-    assert response.status_code == 200
-    assert "data:image/webp;base64," in response.content.decode()
-    assert calls[0][0] == styles["ink"] and calls[0][2] == 256
-
-    chosen = products[2]
-    source_pk = StylizedImage.objects.get(source__object_id=str(chosen.pk)).source_id
-    reviewer_client.get(url, {"source": source_pk})
-    assert calls[-1][1] == chosen.image.name
-
-
-def test_style_preview_failure_is_a_message(reviewer_client, styles, products, monkeypatch):
-    requests.request_for_objects(products, "image", [styles["ink"]])
-
-    def broken(style, field_file, max_side=256):
-        raise RuntimeError("out of memory")
-
-    monkeypatch.setattr(worker, "render_preview", broken)
-    response = reviewer_client.get(reverse("admin:stylestore_style_preview", args=[styles["ink"].pk]))
-    assert response.status_code == 302
-    assert response["Location"] == reverse("admin:stylestore_style_change", args=[styles["ink"].pk])
-    assert last_message(response) == "Could not render a preview: out of memory"
-
-
-def test_style_preview_without_products_is_a_message(reviewer_client, styles):
-    response = reviewer_client.get(reverse("admin:stylestore_style_preview", args=[styles["ink"].pk]))
-    assert response.status_code == 302
-    assert "no product image to preview on yet" in last_message(response)
-    assert reviewer_client.get(reverse("admin:stylestore_style_preview", args=[9999])).status_code == 404
-
-
-def test_style_preview_with_the_real_engine(reviewer_client, styles, products):
-    requests.request_for_objects(products[:1], "image", [styles["ink"]])
-    response = reviewer_client.get(reverse("admin:stylestore_style_preview", args=[styles["ink"].pk]))
-    assert response.status_code == 200
-    src = response.context["preview_src"]
-    assert src.startswith("data:image/webp;base64,")
-    with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as img:
-        assert img.format == "WEBP" and max(img.size) <= 256
