@@ -10,6 +10,7 @@ imports only those before it):
 - ``queue``: sending row ids to the django-q2 workers;
 - ``requests``: what admins, the API and commands ask for (plan, count, request, retry,
   progress);
+- ``previews``: the admin's style previews, asked for by the web, rendered by a worker;
 - ``sweeper``: recovery from lost tasks and dead workers;
 - ``worker``: what a worker does with claimed rows (the engine's Django side);
 - ``handlers``: reactions to saved and deleted photos, styles and variants (connected
@@ -23,8 +24,9 @@ The rules that make jobs neither lost nor duplicated:
 3. A worker claims rows with one conditional UPDATE (``pending -> running``,
    ``attempts + 1``, a lease, and a claim token). A second delivery of the same task
    claims nothing. The token tells each worker exactly which rows it won.
-4. Output goes to a content-addressed name and is complete before the row flips to
-   ``ready`` in one UPDATE guarded by the claim token.
+4. Output goes to a name keyed from the content address (the same for the same
+   inputs, unguessable without the secret key) and is complete before the row flips
+   to ``ready`` in one UPDATE guarded by the claim token.
 5. The sweeper (a django-q2 schedule) re-queues pending rows whose task was lost and
    running rows whose lease expired (their worker died). Because ``attempts`` grows at
    claim time, a worker that dies counts as an attempt: a poison input that kills its
