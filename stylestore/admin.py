@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 
 from . import admin_views
 from .forms import StyleAdminForm
+from .api.permissions import CanManageJobs
 from .models import SourceImage, Style, StylizedImage
 
 # Registers the personalization admins (visitors, events, analytics) with this one.
@@ -300,9 +301,15 @@ class StylizedImageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # variants are made by jobs, from "Apply style…" or the API
 
+    def has_manage_jobs_permission(self, request):
+        """Retry, approve and reject ask for what the API's job actions ask for
+        (``apply_style`` and ``change_stylizedimage``): one role, one meaning."""
+        return request.user.has_perms(CanManageJobs.required_permissions)
+
     def get_readonly_fields(self, request, obj=None):
-        """Everything but the review decision: the rest is the job's record."""
-        editable = {"review"}
+        """Everything but the review decision (for those who may review): the rest is
+        the job's record."""
+        editable = {"review"} if self.has_manage_jobs_permission(request) else set()
         shown = [name for _title, options in self.fieldsets for name in options["fields"]]
         return [name for name in shown if name not in editable]
 
@@ -375,7 +382,7 @@ class StylizedImageAdmin(admin.ModelAdmin):
     def error_display(self, obj):
         return format_html('<pre class="stylestore-error">{}</pre>', obj.last_error) if obj.last_error else "–"
 
-    @admin.action(description=_("Retry selected failed images"), permissions=["change"])
+    @admin.action(description=_("Retry selected failed images"), permissions=["manage_jobs"])
     def retry(self, request, queryset):
         ids = requests.retry(list(queryset.values_list("pk", flat=True)))
         if ids:
@@ -385,7 +392,7 @@ class StylizedImageAdmin(admin.ModelAdmin):
             self.message_user(request, _("Nothing to retry: only failed or dead images can be retried."),
                               messages.WARNING)
 
-    @admin.action(description=_("Approve selected images"), permissions=["change"])
+    @admin.action(description=_("Approve selected images"), permissions=["manage_jobs"])
     def approve(self, request, queryset):
         ready = queryset.filter(status=StylizedImage.Status.READY)
         approved = ready.update(review=StylizedImage.Review.APPROVED)
@@ -398,7 +405,7 @@ class StylizedImageAdmin(admin.ModelAdmin):
             ) % {"count": skipped}
         self.message_user(request, message, messages.SUCCESS if approved else messages.WARNING)
 
-    @admin.action(description=_("Reject selected images"), permissions=["change"])
+    @admin.action(description=_("Reject selected images"), permissions=["manage_jobs"])
     def reject(self, request, queryset):
         rejected = queryset.update(review=StylizedImage.Review.REJECTED)
         self.message_user(request, ngettext("Rejected %(count)d image: customers will not see it.",

@@ -172,8 +172,12 @@ def progress_view(modeladmin, request):
     """JSON progress of the changelist rows given as ``?id=1&id=2``, polled by ``progress.js``."""
     if not modeladmin.has_view_or_change_permission(request):
         raise PermissionDenied
-    ids = request.GET.getlist("id")[:MAX_PROGRESS_IDS]
+    pk = modeladmin.opts.pk
     try:
+        # Converted and range-checked first: a number too big for the column is a 500 otherwise.
+        ids = [pk.to_python(value) for value in request.GET.getlist("id")[:MAX_PROGRESS_IDS]]
+        for value in ids:
+            pk.run_validators(value)
         rows = list(modeladmin.get_queryset(request).filter(pk__in=ids))
     except (ValueError, ValidationError):
         return HttpResponseBadRequest("Each id must be a primary key.")

@@ -45,8 +45,8 @@ def variants(products, styles):
 
 @pytest.fixture
 def reviewer_client(client, make_staff):
-    client.force_login(make_staff("view_stylizedimage", "change_stylizedimage", "view_product", "view_style",
-                                  "change_style", "add_style"))
+    client.force_login(make_staff("view_stylizedimage", "change_stylizedimage", "apply_style", "view_product",
+                                  "view_style", "change_style", "add_style"))
     return client
 
 
@@ -121,6 +121,31 @@ def test_view_only_staff_cannot_review(client, make_staff, variants):
     assert response.context["action_form"] is None  # no approve/reject/retry offered
     client.post(VARIANTS, action("approve", variants.values()))
     assert set(StylizedImage.objects.values_list("review", flat=True)) == {"unreviewed"}
+
+
+def test_reviewing_needs_what_the_api_needs(client, make_staff, variants):
+    """Issue 19: change_stylizedimage alone let staff approve, reject and re-render in
+    the admin, which the API refuses without apply_style as well."""
+    client.force_login(make_staff("view_stylizedimage", "change_stylizedimage", "view_product"))
+    response = client.get(VARIANTS)
+    assert response.context["action_form"] is None  # no approve/reject/retry offered
+    for name in ("approve", "reject", "retry"):
+        client.post(VARIANTS, action(name, variants.values()))
+    rows = StylizedImage.objects.order_by("pk")
+    assert set(rows.values_list("review", flat=True)) == {"unreviewed"}
+    assert StylizedImage.objects.get(pk=variants["failed"]).status == Status.FAILED
+    url = reverse("admin:stylestore_stylizedimage_change", args=[variants["ready"]])
+    client.post(url, {"review": "approved"})  # nor through the change form
+    assert StylizedImage.objects.get(pk=variants["ready"]).review == "unreviewed"
+    api = client.post(f"/api/v1/jobs/{variants['ready']}/approve/")
+    assert api.status_code == 403
+
+
+def test_a_huge_id_in_the_progress_poll_is_a_bad_request(client, make_staff):
+    client.force_login(make_staff("view_product", "apply_style"))
+    url = reverse("admin:shop_product_stylize_progress")
+    for huge in ("9" * 30, str(2**63), "-" + "9" * 30):
+        assert client.get(url, {"id": huge}).status_code == 400
 
 
 def test_style_changelist_and_change_page(reviewer_client, styles):
