@@ -32,10 +32,12 @@
     ``img``; ``exclude`` leaves out the look of that image (the one already shown).
 
 ``{% style_picker product "image" %}``
-    A form of buttons, one per available look plus the original photo. The script
-    sends the pick and swaps the image in place; without JavaScript the form opens
-    ``stylestore_personalization:pick``, which confirms the pick with a CSRF-protected
-    form. Renders nothing without consent (a pick could not be remembered).
+    A form of buttons, one per available look plus the original photo, with the link to
+    its stylesheet (``stylestore/picker.css``; colours from ``--stylestore-*`` custom
+    properties). The script sends the pick and swaps the image in place; without
+    JavaScript the form opens ``stylestore_personalization:pick``, which confirms the
+    pick with a CSRF-protected form. Renders nothing without consent (a pick could not
+    be remembered).
 
 ``{% more_in_this_style product "image" limit=4 as similar %}``
     Products whose photos are closest in style to the visitor's preferred look; their
@@ -238,7 +240,10 @@ def _picker_markup(visitor, entry, size, alt):
             )
         # GET, and no CSRF token: without JavaScript this only opens a page confirming
         # the pick, whose own form posts it (see personalization.views.pick).
+        # The picker's stylesheet comes with it (a <link> is allowed in the body), so
+        # it is styled in any shop; a shop restyles it through its custom properties.
         return (
+            f'<link rel="stylesheet"{_attributes([("href", _static_url("stylestore/picker.css"))])}>'
             f'<form class="stylestore-picker" method="get"{_attributes([("action", action)])} data-stylestore-picker>',
             f'<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
             f'<ul class="stylestore-picker-options">{"".join(buttons)}</ul></fieldset>'
