@@ -4,15 +4,16 @@ label, so the package layout is free of migrations):
 - ``styles``: ``Style``, a look a shop admin can apply;
 - ``sources``: ``SourceImage``, one image field of one object, with its content hash;
 - ``variants``: ``StylizedImage``, one variant (source x style x parameters) and its job;
-- ``personalization``: ``Visitor``, ``StyleEvent``, ``StyleHourlyStats``.
+- ``personalization``: ``Visitor``, ``StyleEvent``, ``StyleHourlyStats``, ``ErasedVisitor``.
 """
-from .personalization import StyleEvent, StyleHourlyStats, Visitor
+from .personalization import ErasedVisitor, StyleEvent, StyleHourlyStats, Visitor
 from .sources import SourceImage
 from .styles import Region, Style, validate_preset_weights
 from .variants import ENGINE_VERSION, RenderParams, StylizedImage, group_by_render, params_hash
 
 __all__ = [
     "ENGINE_VERSION",
+    "ErasedVisitor",
     "Region",
     "RenderParams",
     "SourceImage",

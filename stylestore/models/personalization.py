@@ -15,6 +15,8 @@
   so all processes agree on it (and on the probabilities they log) until the next
   hour starts. They hold no visitor identity, so erasing a visitor leaves them alone;
   they are purged with the same retention as events.
+- ``ErasedVisitor``: the hash of an erased visitor's key, kept while its token could
+  still be presented, so the token cannot bring the visitor back.
 
 """
 from django.conf import settings
@@ -25,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from .sources import SourceImage
 from .styles import Style
 
-__all__ = ["Visitor", "StyleEvent", "StyleHourlyStats"]
+__all__ = ["Visitor", "StyleEvent", "StyleHourlyStats", "ErasedVisitor"]
 
 
 class Visitor(models.Model):
@@ -133,3 +135,17 @@ class StyleHourlyStats(models.Model):
 
     def __str__(self):
         return f"{self.style_id} at {self.hour:%Y-%m-%d %H}h"
+
+
+class ErasedVisitor(models.Model):
+    """An erased visitor's key, revoked. Its token stays valid by signature until it
+    expires (``VISITOR_COOKIE_AGE``); without this a replayed token would recreate the
+    same visitor and its old choice ids would count again. The key is stored hashed:
+    nothing about the erased visitor is kept, only a way to recognise its token."""
+
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Indexed for the purge, which drops rows once their tokens have expired.
+    erased_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("erased visitor")
