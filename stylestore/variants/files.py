@@ -48,6 +48,26 @@ def variant_name(row: StylizedImage) -> str:
     return keyed_name(f"{row.source_hash}/{row.style_id}/{row.params_hash}", extension)
 
 
+def rekey(row: StylizedImage) -> bool:
+    """Move a variant's file to its keyed name if it has another (a name from before
+    keyed names, or from before a change of ``SECRET_KEY``). True if it moved.
+
+    The copy is complete before the row points at it, and the old file goes only once
+    no row uses it, so a failure part-way loses nothing and a rerun finishes the job.
+    """
+    old, new = row.file.name, variant_name(row)
+    if not old or old == new:
+        return False
+    storage = variant_storage()
+    with storage.open(old, "rb") as fh:
+        save_atomically(new, fh.read())
+    if not StylizedImage.objects.filter(pk=row.pk, file=old).update(file=new):
+        return False  # re-rendered meanwhile: the new render is already keyed
+    row.file.name = new
+    delete_if_unused(old)
+    return True
+
+
 def save_atomically(name: str, data: bytes) -> str:
     """Write a complete file or nothing: readers never see a partial image.
 
