@@ -35,6 +35,7 @@ wrk:
 
 run: setup
 	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py stylestore_rekey_files  # files of older runs, under guessable names
 	$(PY) manage.py seed_demo
 	exec scripts/run-shop.sh
 
