@@ -17,7 +17,11 @@ The two POST endpoints authenticate no user (only token authentication, for a
 server-side storefront's throttling): the visitor is the cookie or header, and a
 cookie-session user would otherwise need a CSRF token that ``navigator.sendBeacon``
 cannot send. The SameSite=Lax visitor cookie keeps other sites from posting as the
-visitor (see ``identity``). Events are JSON only, at most ``events.MAX_BATCH`` per
+visitor (see ``identity``), and where a browser sends it anyway (a sibling subdomain is
+the same site) a post identified by the cookie must come from this origin or one of
+``CSRF_TRUSTED_ORIGINS`` (its ``Origin`` header, sent with every browser POST), else it
+is refused (403 ``cross_site``). Posts naming the visitor in ``X-Visitor-Id`` cannot be
+forged across sites (a custom header needs CORS), nor can server-side ones. Events are JSON only, at most ``events.MAX_BATCH`` per
 request and ``MAX_EVENTS_BODY`` bytes, throttled per visitor (``stylestore_visitor``)
 and per client IP (``stylestore_anon``), taken from event budgets per client address
 and per visitor (requests without a visitor also from the address's budget of new
@@ -25,6 +29,7 @@ visitors: ``STYLESTORE["EVENT_BUDGETS"]``), and idempotent by their ``event_id``
 """
 import io
 
+from django.conf import settings
 from django.urls import path
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
@@ -268,10 +273,25 @@ class MoreInThisStyleView(PersonalizedAPIView):
         return Response(body.data)
 
 
+def cross_site(request) -> bool:
+    """A browser post from another origin: its ``Origin`` is neither this site's nor
+    trusted (``"null"``, sent from sandboxed or privacy-sensitive contexts, included).
+    Without ``Origin`` (not a browser's POST), only ``Sec-Fetch-Site`` can tell."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return request.headers.get("Sec-Fetch-Site") == "cross-site"
+    return origin != f"{request.scheme}://{request.get_host()}" and origin not in settings.CSRF_TRUSTED_ORIGINS
+
+
 class VisitorPostView(StylestoreAPIMixin, APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [VisitorRateThrottle, StylestoreAnonRateThrottle, StylestoreUserRateThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if VISITOR_HEADER not in request.headers and cross_site(request._request):
+            raise exceptions.PermissionDenied(_("Cross-site posts as the visitor are refused."), code="cross_site")
 
 
 @describe(

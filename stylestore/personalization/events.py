@@ -39,7 +39,7 @@ from django.utils.translation import gettext as _
 
 from .. import ratelimit
 from ..conf import stylestore_settings
-from ..models import SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
+from ..models import ErasedVisitor, SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
 from . import caches, choices, embeddings, policy, population
 from .identity import get_visitor
 
@@ -134,6 +134,7 @@ def resolve(context, items) -> list[Event]:
     ``field`` (default: the model's first source field), ``style`` (pick: a style
     slug, ``"original"``, or None to let the shop choose again).
     """
+    context.drop_revoked_key()  # an erased visitor's choice ids must not verify
     errors = {}
     source_keys = {}
     for index, item in enumerate(items):
@@ -433,11 +434,15 @@ def purge_expired() -> dict:
     The django-q2 schedule ``stylestore-personalization-purge`` runs it daily. Deletes
     go in chunks of ``PURGE_CHUNK`` rows so no statement holds locks for long.
     """
-    cutoff = timezone.now() - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
+    now = timezone.now()
+    cutoff = now - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
     counts = {
         "events": _delete_in_chunks(StyleEvent.objects.filter(created_at__lt=cutoff)),
         "visitors": _delete_in_chunks(Visitor.objects.filter(last_seen_at__lt=cutoff)),
         "hourly_stats": _delete_in_chunks(StyleHourlyStats.objects.filter(hour__lt=cutoff)),
+        # Revocations outlive the visitor until its tokens have expired anyway.
+        "erased_visitors": _delete_in_chunks(ErasedVisitor.objects.filter(
+            erased_at__lt=now - timedelta(seconds=stylestore_settings.VISITOR_COOKIE_AGE))),
     }
     logger.info("personalization purge: %s", counts)
     return counts

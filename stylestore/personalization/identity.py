@@ -37,7 +37,7 @@ from django.utils.cache import patch_vary_headers
 from ..conf import stylestore_settings
 from ..models import Visitor
 from . import tokens
-from .erase import erase_visitor
+from .erase import erase_visitor, is_revoked
 from .policy import VisitorState
 
 VISITOR_HEADER = "X-Visitor-Id"
@@ -199,9 +199,19 @@ class VisitorContext:
             return {}
         return self._recent_views or {}
 
+    def drop_revoked_key(self):
+        """Before anything is stored or verified under the presented key: if its visitor
+        was erased, the key is revoked and this request starts a new visitor instead.
+        Looked up only for a key without a row (one query; the row's is cached)."""
+        if self._key is not None and self._key == self.presented_key and self.visitor is None \
+                and is_revoked(self._key):
+            self.rotate()
+
     def get_or_create_visitor(self, *, lock=False):
-        """The ``Visitor`` row, created if needed; locked for update with ``lock`` (call
-        inside a transaction). Raises ``PermissionError`` without consent."""
+        """The ``Visitor`` row, created if needed (never under a revoked key); locked for
+        update with ``lock`` (call inside a transaction). Raises ``PermissionError``
+        without consent."""
+        self.drop_revoked_key()
         key = self.key
         if key is None:
             raise PermissionError("no consent: nothing may be stored for this visitor")

@@ -85,3 +85,53 @@ def test_erasure_works_after_consent_is_gone(client, world, settings):
     client.cookies.clear()  # consent cookie gone, visitor token kept by a headless client
     response = client.post(ERASE_URL, headers={"X-Visitor-Id": token})
     assert response.json()["visitors"] == 1 and not Visitor.objects.exists()
+
+
+def test_an_erased_visitors_token_is_revoked(client, world):
+    """Issue 19: the old token recreated the same visitor, and its clicks counted again."""
+    products, styles = world(2, 2)
+    html = client.get("/").content.decode()
+    token = client.cookies["stylestore_vid"].value
+    key = unsign_token(token)[0]
+    clicks = impressions(html, kind="click")
+    assert post_events(client, clicks).json()["accepted"] == len(clicks)
+    stats_before = list(StyleHourlyStats.objects.values_list("impressions", "clicks"))
+    assert client.post(ERASE_URL, HTTP_X_VISITOR_ID=token).json()["visitors"] == 1
+
+    replay = Client()
+    response = post_events(replay, clicks, HTTP_X_VISITOR_ID=token)
+    assert response.status_code == 400  # the choice ids were issued to the erased key
+    assert list(StyleHourlyStats.objects.values_list("impressions", "clicks")) == stats_before
+    response = post_events(replay, [{"kind": "view", "source": f"shop.product:{products[0].pk}"}],
+                           HTTP_X_VISITOR_ID=token)
+    assert response.status_code == 202
+    assert unsign_token(response.json()["visitor"])[0] != key  # a new visitor, not the erased one
+    assert not Visitor.objects.filter(key=key).exists() and Visitor.objects.count() == 1
+    # A token that never stored anything is revoked by erasure too.
+    fresh = Client()
+    fresh.get("/")
+    fresh_key = unsign_token(fresh.cookies["stylestore_vid"].value)[0]
+    assert fresh.post(ERASE_URL).json() == {"visitors": 0, "events": 0}
+    assert erase.is_revoked(fresh_key)
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://testserver.evil.example"])
+def test_a_cross_site_form_post_cannot_erase(client, world, origin):
+    """Issue 19: a form on another site could erase the visitor (the cookie went along
+    wherever the browser sent it, e.g. from a sibling subdomain)."""
+    products, styles = world(2, 2)
+    browse(client, products, styles)
+    response = client.post(ERASE_URL, HTTP_ORIGIN=origin)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "cross_site"
+    assert client.post(ERASE_URL, HTTP_SEC_FETCH_SITE="cross-site").status_code == 403
+    assert Visitor.objects.count() == 1 and StyleEvent.objects.count() == 5
+    # The shop's own pages, and server-side or headless clients, still can.
+    assert client.post(ERASE_URL, HTTP_ORIGIN="http://testserver").json()["visitors"] == 1
+
+
+def test_a_headless_client_may_erase_from_another_origin(client, world):
+    products, styles = world(2, 2)
+    browse(client, products, styles)
+    token = client.cookies["stylestore_vid"].value
+    response = Client().post(ERASE_URL, HTTP_ORIGIN="https://storefront.example", HTTP_X_VISITOR_ID=token)
+    assert response.json() == {"visitors": 1, "events": 5}

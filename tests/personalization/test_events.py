@@ -177,7 +177,7 @@ def test_purge_deletes_what_is_older_than_the_retention(client, page, settings):
     view_product(idle, products[1])
     Visitor.objects.exclude(pk=Visitor.objects.order_by("pk").first().pk).update(last_seen_at=old)
 
-    assert events.purge_expired() == {"events": 3, "visitors": 1, "hourly_stats": 1}
+    assert events.purge_expired() == {"events": 3, "visitors": 1, "hourly_stats": 1, "erased_visitors": 0}
     assert list(StyleEvent.objects.values_list("kind", flat=True)) == ["view"]
     assert Visitor.objects.count() == 1
 
