@@ -12,7 +12,6 @@ peak RSS.
 import importlib
 import io
 import json
-import os
 import sys
 
 import django
@@ -38,7 +37,7 @@ def build_catalogue():
     from django.core.management import call_command
 
     from shop.models import Category, Product
-    from stylestore.models import SourceImage, Style, StyleEvent, StylizedImage, Visitor
+    from stylestore.models import Style, StyleEvent, StylizedImage, Visitor
     from stylestore.variants import requests
     from stylestore.variants.sources import sync_sources
 
@@ -63,11 +62,11 @@ def build_catalogue():
 def admin_pages(objects):
     """Every page of every registered ModelAdmin, with an object where the page needs one."""
     from django.contrib import admin
-    from django.urls import NoReverseMatch, reverse
+    from django.urls import reverse
 
     by_model = {type(obj): obj for obj in objects.values()}
     urls = []
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         opts = model._meta
         prefix = f"admin:{opts.app_label}_{opts.model_name}"
         urls += [reverse(f"{prefix}_changelist"), reverse(f"{prefix}_add")]
@@ -83,10 +82,7 @@ def admin_pages(objects):
         ("admin:stylestore_styleevent_analytics", [], ""),
         ("admin:shop_product_stylize_progress", [], f"?id={objects['product'].pk}"),
     ]:
-        try:
-            urls.append(reverse(name, args=args) + query)
-        except NoReverseMatch:
-            urls.append(f"/missing-url/{name}/")
+        urls.append(reverse(name, args=args) + query)
     return urls
 
 
@@ -134,7 +130,6 @@ def main():
         "failed": failed,
         "torch": "torch" in sys.modules,
         "max_rss_mb": peak_rss_mb(),
-        "pid": os.getpid(),
     }))
 
 
