@@ -22,8 +22,9 @@ from . import files, queue
 
 #: Longer side of a preview, in pixels.
 PREVIEW_SIDE = 256
-#: How long a request counts as on its way before a waiting page sends another.
-PENDING_SECONDS = 120
+#: How long a request counts as on its way before a waiting page sends another: longer
+#: than a busy queue takes to reach it (a worker renders a repeated request only once).
+PENDING_SECONDS = 600
 #: How long a failure is shown before the page tries again by itself.
 FAILED_SECONDS = 600
 PENDING = "pending"

@@ -19,6 +19,7 @@ from ..conf import stylestore_settings
 from ..engine import errors
 from ..engine.imaging import open_image
 from ..models import SourceImage, Style, StylizedImage, group_by_render
+from ..storage import variant_storage
 from . import files, previews, state, sweeper
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ def render_preview(style_id, source_id):
     if style is None or source is None:
         return {"rendered": None}  # deleted since: nobody is waiting for this preview
     name = previews.preview_name(style, source)
+    if variant_storage().exists(name):
+        return {"rendered": name}  # a repeated request: rendered once is enough
     try:
         field_file = source.get_field_file()
         if not field_file:
