@@ -35,7 +35,8 @@ def test_production_settings_are_hardened(tmp_path):
     # DJANGO_DEBUG is ignored in production: a stray variable cannot turn on debug pages.
     result = manage("shell", "-c", script, **production_env(tmp_path, DJANGO_DEBUG="1"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].split() == ["False", "True", "True", "True", "True", "True", "DENY", "1"]
+    # No proxy trusted unless API_NUM_PROXIES says so: else direct clients forge their address.
+    assert result.stdout.splitlines()[-1].split() == ["False", "True", "True", "True", "True", "True", "DENY", "0"]
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
