@@ -232,6 +232,8 @@ def style_preview_view(modeladmin, request, object_id):
     chosen = next((s for s in samples if str(s.pk) == request.GET.get("source")), samples[0])
     if request.GET.get("retry"):
         previews.forget_failure(style, chosen)
+        # Without ``retry``, so the page's reload after another failure does not retry again.
+        return HttpResponseRedirect(f"?source={chosen.pk}")
     preview = previews.get_or_request(style, chosen)
     if request.GET.get("format") == "json":
         return JsonResponse(asdict(preview))

@@ -84,7 +84,9 @@ def test_a_failed_preview_is_shown_with_try_again(reviewer_client, styles, sampl
     assert "Could not render a preview:" in page and "Try again" in page
     assert preview_page(reviewer_client, ink, sample, format="json").json()["status"] == "failed"
     queued = get_broker().queue_size()
-    assert preview_page(reviewer_client, ink, sample, retry=1).status_code == 200
+    response = preview_page(reviewer_client, ink, sample, retry=1)
+    assert response.status_code == 302 and response["Location"] == f"?source={sample.pk}"
+    assert preview_page(reviewer_client, ink, sample, format="json").json()["status"] == "rendering"
     assert get_broker().queue_size() == queued + 1  # asked again
     assert not variant_storage().exists(previews.preview_name(ink, sample))
 
