@@ -26,6 +26,7 @@ from ...conf import stylestore_settings
 from ...engine import formats
 from ...models import Style, StylizedImage, group_by_render
 from ...variants import requests
+from ...variants.sources import source_models
 from ..progress import ProgressBar
 
 Status = StylizedImage.Status
@@ -117,13 +118,13 @@ class Command(BaseCommand):
 
     def get_targets(self, options):
         """``[(queryset, image field name)]`` for the selection the options describe."""
-        configured = stylestore_settings.SOURCE_MODELS
+        configured = source_models()
         if options["model"]:
             try:
                 model = apps.get_model(options["model"])
             except (LookupError, ValueError):
                 raise CommandError(f"Unknown model {options['model']!r}; use app_label.ModelName.")
-            label = f"{model._meta.app_label}.{model._meta.model_name}"
+            label = model._meta.label_lower
             if label not in configured:
                 raise CommandError(f"{label} is not a source model. STYLESTORE['SOURCE_MODELS'] lists: "
                                    f"{', '.join(configured) or 'nothing'}.")
@@ -136,11 +137,8 @@ class Command(BaseCommand):
             raise CommandError("Choose what to stylize: --all, or --model app_label.ModelName.")
 
         targets = []
-        for label in labels:
-            try:
-                queryset = apps.get_model(label)._default_manager.all()
-            except (LookupError, ValueError):
-                raise CommandError(f"STYLESTORE['SOURCE_MODELS'] names unknown model {label!r}.")
+        for label in labels:  # parsed: unknown models are left out (and reported by the checks)
+            queryset = apps.get_model(label)._default_manager.all()
             if options["filters"]:
                 try:
                     queryset = queryset.filter(**dict(options["filters"]))
@@ -149,7 +147,7 @@ class Command(BaseCommand):
                     if options["model"]:
                         raise CommandError(f"--filter does not apply to {label}: {exc}")
                     continue  # --all: only the models the filter applies to
-            targets += [(queryset, field) for field in configured[label]]
+            targets += [(queryset, field) for field in configured[label].fields]
         if not targets:
             raise CommandError("--filter: it applies to none of the source models.")
         if options["filters"] and not any(queryset.exists() for queryset, _ in targets):

@@ -1,0 +1,1 @@
+"""Integrations of Stylestore with other Django apps, each an installable app."""

@@ -1,0 +1,144 @@
+"""The django-oscar example shop at work, run in its own process (its settings are
+not the demo's): ``python scenario.py`` prints one JSON object of observations that
+tests/oscar/test_oscar_shop.py asserts on. Needs OSCAR_SHOP_VAR (a fresh folder)."""
+import io
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "examples" / "oscar_shop"), str(REPO)]
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oscar_shop.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth.models import Permission, User  # noqa: E402
+from django.core.files.base import ContentFile  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from oscar.core.loading import get_model  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from stylestore.models import SourceImage, Style, StylizedImage, params_hash  # noqa: E402
+from stylestore.storage import variant_storage  # noqa: E402
+
+Product, ProductClass, ProductImage = (get_model("catalogue", name) for name in ("Product", "ProductClass",
+                                                                                  "ProductImage"))
+IMG = re.compile(r"<img [^>]*>")
+REF = re.compile(r'data-stylestore-ref="([^"]+)"')
+
+
+def photo(i):
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (i * 37 % 256, 90, 160)).save(buffer, "JPEG")
+    return ContentFile(buffer.getvalue(), f"p{i}.jpg")
+
+
+def unit(i):
+    return [1.0 if j == i else 0.15 for j in range(8)]
+
+
+def make_product(kind, i, *, public=True, images=1):
+    product = Product.objects.create(product_class=kind, title=f"Vase {i}", is_public=public)
+    for n in range(images):
+        ProductImage.objects.create(product=product, original=photo(i * 10 + n), display_order=n)
+    return product
+
+
+def make_variants(styles):
+    """A ready, approved variant of every photo in every style (files of a few bytes:
+    pages only read what is ready), and the photos' embeddings."""
+    for source in SourceImage.objects.filter(variants__isnull=True):
+        SourceImage.objects.filter(pk=source.pk).update(embedding=unit(int(source.object_id) % 3))
+        for style in styles:
+            params = dict(strength=1.0, preserve_color=True, max_side=512, output_format="webp",
+                          engine=style.effective_engine, region="all")
+            digest = params_hash(**params, style_fingerprint=style.fingerprint)
+            name = variant_storage().save(f"stylestore/{source.content_hash[:8]}/{style.pk}/{digest}.webp",
+                                          ContentFile(b"variant"))
+            StylizedImage.objects.create(
+                source=source, style=style, source_hash=source.content_hash, params_hash=digest,
+                style_fingerprint=style.fingerprint, status=StylizedImage.Status.READY,
+                review=StylizedImage.Review.APPROVED, file=name, width=512, height=341, file_size=7, **params)
+
+
+def listing(client):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/")
+    html = response.content.decode()
+    ours = [q["sql"] for q in queries.captured_queries if "stylestore_" in q["sql"]]
+    return {"status": response.status_code, "refs": REF.findall(html), "queries": len(queries.captured_queries),
+            "stylestore_queries": len(ours), "placeholder": "image_not_found" in html}
+
+
+def main():
+    call_command("migrate", verbosity=0)
+    kind = ProductClass.objects.create(name="Vases", requires_shipping=False, track_stock=False)
+    styles = [Style.objects.create(name=f"Look {i}", slug=f"look-{i}", kind=Style.Kind.PRESET,
+                                   preset_weights={str(i): 1}, style_vector=unit(i)) for i in range(3)]
+    public = [make_product(kind, i, images=2 if i == 1 else 1) for i in range(1, 3)]
+    bare = Product.objects.create(product_class=kind, title="No photo", is_public=True)
+    hidden = make_product(kind, 9, public=False)
+    make_variants(styles)
+    out = {}
+    client = Client()
+    client.get("/")  # the visitor cookie, and per-process caches warm
+    out["listing_small"] = listing(client)
+    more = [make_product(kind, i) for i in range(3, 7)]
+    make_variants(styles)
+    out["listing_large"] = listing(client)
+    out["products"] = {"public": [p.pk for p in public + more], "bare": bare.pk, "hidden": hidden.pk}
+    out["images"] = {str(p.pk): [i.pk for i in p.images.all()] for p in public + more + [hidden]}
+
+    bare_page = client.get(bare.get_absolute_url())
+    out["bare_page"] = {"status": bare_page.status_code, "placeholder": "image_not_found" in bare_page.content.decode()}
+
+    first = public[0]
+    visitor = Client()
+    pages = [visitor.get(first.get_absolute_url()).content.decode() for _ in range(3)]
+    out["detail"] = {
+        "shown": [re.search(r'<source type="image/webp" srcset="([^" ]+)', page)[1] for page in pages],
+        "picker": 'data-stylestore-picker' in pages[0] and "/static/stylestore/picker.css" in pages[0],
+        "beacon": re.findall(r'data-stylestore-view="([^"]+)"', pages[0]),
+        "more": REF.findall(pages[0][pages[0].find("stylestore-more-in-this-style"):])
+        if "stylestore-more-in-this-style" in pages[0] else [],
+    }
+
+    hidden_image = hidden.images.get()
+    api = {}
+    for name, ref in (("hidden_image", f"catalogue.productimage:{hidden_image.pk}"),
+                      ("public_image", f"catalogue.productimage:{first.images.first().pk}")):
+        for suffix in ("variants", "personalized", "more-in-this-style"):
+            api[f"{name} {suffix}"] = client.get(f"/api/v1/sources/{ref}/{suffix}/").status_code
+    body = client.get(f"/api/v1/sources/catalogue.productimage:{first.images.first().pk}/more-in-this-style/",
+                      {"limit": 24}).json()
+    api["more"] = [result["source"] for result in body["results"]]
+    out["api"] = api
+    out["hidden_detail"] = client.get(hidden.get_absolute_url()).status_code
+
+    staff = User.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=[
+        "view_style", "view_stylizedimage", "view_styleevent"]), Permission.objects.get(codename="dashboard_access"))
+    plain = User.objects.create_user("plain", "plain@example.com", "pw", is_staff=True)
+    plain.user_permissions.add(Permission.objects.get(codename="dashboard_access"))
+    dashboard = {}
+    for user in (staff, plain):
+        browser = Client()
+        browser.force_login(user)
+        response = browser.get("/dashboard/")
+        html = response.content.decode()
+        dashboard[user.username] = {"status": response.status_code,
+                                    "styles_link": "/admin/stylestore/style/" in html,
+                                    "analytics_link": "/admin/stylestore/styleevent/analytics/" in html}
+    out["dashboard"] = dashboard
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

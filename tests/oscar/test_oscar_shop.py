@@ -1,0 +1,73 @@
+"""django-oscar 4.2 with stylestore.contrib.oscar: the example shop
+(examples/oscar_shop) driven by scenario.py in a process of its own (Oscar's settings
+are not the demo's), once for the module; each test reads one of its observations."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # Oscar's migrations take tens of seconds here
+
+SCENARIO = Path(__file__).resolve().parent / "scenario.py"
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    env = {**os.environ, "OSCAR_SHOP_VAR": str(tmp_path_factory.mktemp("oscar_shop"))}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    run = subprocess.run([sys.executable, str(SCENARIO)], env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-5000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def image_refs(shop, product_pks):
+    return {f"catalogue.productimage:{pk}" for product in product_pks for pk in shop["images"][str(product)]}
+
+
+def test_a_product_without_an_image_renders_oscars_placeholder(shop):
+    assert shop["bare_page"] == {"status": 200, "placeholder": True}
+    assert shop["listing_small"]["status"] == 200 and shop["listing_small"]["placeholder"]
+
+
+def test_a_listing_costs_the_same_queries_for_two_or_six_products(shop):
+    small, large = shop["listing_small"], shop["listing_large"]
+    assert len(small["refs"]) == 2 and len(large["refs"]) == 6  # every card personalized
+    assert large["queries"] == small["queries"]
+    assert large["stylestore_queries"] == small["stylestore_queries"] == 2  # the page's variants, the visitor
+
+
+def test_an_unpublished_product_appears_nowhere_public(shop):
+    hidden = image_refs(shop, [shop["products"]["hidden"]])
+    assert shop["hidden_detail"] == 404  # Oscar's own
+    assert not hidden & set(shop["listing_large"]["refs"])
+    assert not hidden & set(shop["detail"]["more"]) and not hidden & set(shop["api"]["more"])
+    for suffix in ("variants", "personalized", "more-in-this-style"):
+        assert shop["api"][f"hidden_image {suffix}"] == 404
+        assert shop["api"][f"public_image {suffix}"] == 200
+
+
+def test_more_in_this_style_ranks_products_never_the_products_own_images(shop):
+    first = shop["products"]["public"][0]
+    own = image_refs(shop, [first])
+    assert len(own) == 2  # the product has a second image
+    product_of = {f"catalogue.productimage:{pk}": product for product, pks in shop["images"].items() for pk in pks}
+    for listed in (shop["detail"]["more"], shop["api"]["more"]):
+        assert listed and not own & set(listed)
+        products = [product_of[ref] for ref in listed]
+        assert len(products) == len(set(products))  # one image per product
+
+
+def test_the_product_page_shows_a_variant_the_picker_and_the_beacon_and_keeps_its_look(shop):
+    detail = shop["detail"]
+    assert detail["shown"][0].startswith("/media/stylestore/") and detail["shown"][0].endswith(".webp")
+    assert len(set(detail["shown"])) == 1  # a refresh keeps the look
+    assert detail["picker"]
+    assert detail["beacon"] == [f"catalogue.productimage:{shop['images'][str(shop['products']['public'][0])][0]}"]
+
+
+def test_dashboard_navigation_follows_permissions(shop):
+    assert shop["dashboard"]["staff"] == {"status": 200, "styles_link": True, "analytics_link": True}
+    assert shop["dashboard"]["plain"] == {"status": 200, "styles_link": False, "analytics_link": False}
