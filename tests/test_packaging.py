@@ -35,7 +35,8 @@ def requirements(wheel):
 def test_templates_static_files_and_migrations_are_in_the_wheel(wheel):
     names = set(wheel.namelist())
     assert {"stylestore/static/stylestore/picker.css", "stylestore/static/stylestore/stylestore.js",
-            "stylestore/templates/stylestore/pick.html", "stylestore/migrations/0001_initial.py"} <= names
+            "stylestore/templates/stylestore/pick.html", "stylestore/migrations/0001_initial.py",
+            "stylestore/contrib/oscar/templates/oscar/catalogue/partials/product.html"} <= names
     assert not any(name.startswith(("tests/", "shop/")) for name in names)
 
 
