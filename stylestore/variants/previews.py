@@ -12,6 +12,7 @@ Whether a preview is on its way or has failed is kept in the default cache, whic
 and worker processes share (as the API's throttles do). An entry expires: a lost task
 or a dead worker only delays a preview until a page that is still waiting asks again.
 """
+import json
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -37,10 +38,18 @@ class Preview:
     error: str = ""
 
 
+def render_options(style: Style) -> dict:
+    """The engine's options for a preview (``RenderOptions`` keywords): the style's
+    defaults, small and fast. Its file name is made from them, so whatever changes the
+    pixels changes the name."""
+    engine = Style.Engine.PRESET if style.kind == Style.Kind.PRESET else Style.Engine.ARBITRARY
+    return {"engine": str(engine), "strength": style.default_strength, "max_side": PREVIEW_SIDE,
+            "preserve_color": style.preserve_color, "format": "webp", "quality": 80}
+
+
 def preview_name(style: Style, source: SourceImage) -> str:
-    address = (f"preview/{style.kind}/{style.fingerprint}/{style.default_strength}/{style.preserve_color}/"
-               f"{source.content_hash}/{PREVIEW_SIDE}")
-    return files.keyed_name(address, "webp")
+    options = json.dumps(render_options(style), sort_keys=True)
+    return files.keyed_name(f"preview/{style.fingerprint}/{source.content_hash}/{options}", "webp")
 
 
 def _cache_key(name):

@@ -210,9 +210,7 @@ def render_preview(style_id, source_id):
         field_file = source.get_field_file()
         if not field_file:
             raise errors.ImageError("The sample product or its image no longer exists.")
-        engine = Style.Engine.PRESET if style.kind == Style.Kind.PRESET else Style.Engine.ARBITRARY
-        options = RenderOptions(engine=engine, strength=style.default_strength, max_side=previews.PREVIEW_SIDE,
-                                preserve_color=style.preserve_color, format="webp", quality=80)
+        options = RenderOptions(**previews.render_options(style))
         result = get_stylizer().render([open_source(field_file)], engine_style(style), options, with_metrics=False)[0]
         if result.error is not None:
             raise result.error
