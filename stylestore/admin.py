@@ -24,11 +24,12 @@ from django.utils.translation import ngettext
 from . import admin_views
 from .forms import StyleAdminForm
 from .api.permissions import CanManageJobs
+from .conf import stylestore_settings
 from .models import SourceImage, Style, StylizedImage
 
 # Registers the personalization admins (visitors, events, analytics) with this one.
 from .personalization import admin as personalization_admin  # noqa: F401
-from .variants import requests
+from .variants import quality, requests
 from .variants.sources import source_fields
 
 __all__ = ["StylizeAdminMixin", "StyleAdmin", "StylizedImageAdmin", "SourceImageAdmin"]
@@ -221,7 +222,7 @@ class StyleAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "kind", "active", "auto_apply"]}),
         (_("Look"), {"fields": ["image", "image_preview", "preset_weights"]}),
-        (_("Rendering defaults"), {"fields": ["engine", "default_strength", "preserve_color"]}),
+        (_("Rendering defaults"), {"fields": ["engine", "default_strength", "preserve_color", "region"]}),
         (_("Shown to customers"), {"fields": ["description", "attribution"]}),
     ]
 
@@ -276,8 +277,8 @@ class StatusFilter(admin.SimpleListFilter):
 
 @admin.register(StylizedImage)
 class StylizedImageAdmin(admin.ModelAdmin):
-    list_display = ["thumbnail", "source_thumbnail", "source_label", "style", "status", "review", "engine",
-                    "max_side", "attempts", "created_at"]
+    list_display = ["thumbnail", "source_thumbnail", "source_label", "style", "status", "review", "product_colour",
+                    "engine", "max_side", "attempts", "created_at"]
     list_display_links = ["thumbnail", "source_label"]
     list_filter = [StatusFilter, "review", "style", "engine", "output_format", "max_side"]
     search_fields = ["style__name", "source__object_id", "last_error"]
@@ -287,7 +288,8 @@ class StylizedImageAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["comparison", "review"]}),
         (_("Source and style"), {"fields": ["source_link", "style", "engine", "strength", "preserve_color",
-                                            "max_side", "output_format"]}),
+                                            "region", "max_side", "output_format"]}),
+        (_("Quality"), {"fields": ["gate_display", "product_colour", "product_shape", "style_strength"]}),
         (_("Result"), {"fields": ["file_link", "dimensions", "file_size_display", "metrics_display"]}),
         (_("Job"), {"fields": ["status", "attempts", "error_display", "worker", "created_at", "enqueued_at",
                                "started_at", "finished_at", "not_before", "lease_expires_at", "timings_display"]}),
@@ -372,7 +374,33 @@ class StylizedImageAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Quality metrics"))
     def metrics_display(self, obj):
-        return key_value_table(obj.metrics)
+        return key_value_table({k: v for k, v in obj.metrics.items() if k != "gate"})
+
+    @admin.display(description=_("Quality gate"))
+    def gate_display(self, obj):
+        gate = obj.metrics.get("gate")
+        if gate is None:
+            return _("not checked")
+        if gate["passed"]:
+            return _("passed")
+        return format_html("{}: {}", _("held for review"), "; ".join(gate["reasons"]))
+
+    @admin.display(description=_("Product colour"))
+    def product_colour(self, obj):
+        return quality.colour_in_words(obj.metrics.get("product_delta_e"))
+
+    @admin.display(description=_("Product shape"))
+    def product_shape(self, obj):
+        structure = obj.metrics.get("structure")
+        if structure is None:
+            return _("not measured")
+        floor = stylestore_settings.QUALITY_GATE.get("STRUCTURE") or 0.0
+        words = _("kept") if structure >= floor else _("lost")
+        return f"{words} ({structure:.2f})"
+
+    @admin.display(description=_("Style"))
+    def style_strength(self, obj):
+        return quality.style_in_words(obj.metrics.get("style_visibility"))
 
     @admin.display(description=_("Timings"))
     def timings_display(self, obj):

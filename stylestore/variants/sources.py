@@ -106,6 +106,17 @@ def source_fields(model) -> list[str]:
     return list(config.fields) if config else []
 
 
+def owned_source(model):
+    """``(source model, SourceModel)`` of the grouped source model whose ``group`` points
+    at ``model`` (Oscar's products own their images), or None."""
+    for label, config in source_models().items():
+        if config.group:
+            source = apps.get_model(label)
+            if source._meta.get_field(config.group).related_model is model:
+                return source, config
+    return None
+
+
 def public_queryset(model):
     """The objects of a source model that customers may see (all, unless its
     ``SOURCE_MODELS`` entry says ``public``)."""
@@ -158,8 +169,9 @@ def refresh(source: SourceImage, field_file) -> bool:
     changed = digest != source.content_hash
     source.content_hash = digest
     source.width, source.height = _dimensions(field_file) if digest else (None, None)
-    if changed:
+    if changed:  # what was computed from the old photo goes with it
         source.embedding = None
+        source.mask, source.mask_info = "", None
     source.save()
     return changed
 

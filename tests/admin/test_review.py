@@ -161,7 +161,7 @@ def test_style_changelist_and_change_page(reviewer_client, styles):
 
 def test_preset_weights_are_edited_as_numbers(reviewer_client, db):
     data = {"name": "Blend", "slug": "blend", "kind": "preset", "active": "on", "preset_weights_3": "2",
-            "preset_weights_12": "2", "engine": "", "default_strength": "0.8", "preserve_color": "on",
+            "preset_weights_12": "2", "engine": "", "default_strength": "0.8", "preserve_color": "on", "region": "all",
             "description": "", "attribution": ""}
     response = reviewer_client.post(reverse("admin:stylestore_style_add"), data)
     assert response.status_code == 302, response.context["adminform"].form.errors

@@ -117,10 +117,10 @@ def main():
           "styles": [objects["style"].pk], "size": 256, "output_format": "webp"}),
         (reverse("admin:stylestore_style_add"),
          {"name": "Sun", "slug": "sun", "kind": "image", "active": "on", "image": image_upload("sun.jpg", (250, 200, 0)),
-          "engine": "", "default_strength": "1.0"}),
+          "engine": "", "default_strength": "1.0", "region": "all"}),
         (reverse("admin:stylestore_style_change", args=[objects["style"].pk]),
          {"name": "Ink", "slug": "ink", "kind": "preset", "active": "on", "preset_weights_3": "1",
-          "preset_weights_5": "2", "engine": "", "default_strength": "0.8"}),
+          "preset_weights_5": "2", "engine": "", "default_strength": "0.8", "region": "all"}),
     ]
     for url, data in posts:
         status = client.post(url, data).status_code
