@@ -11,8 +11,9 @@ Parsing is strict and happens before any query, for two reasons:
   integer primary key out of the column's range raises ``OverflowError`` on SQLite
   and ``DataError`` on PostgreSQL, so the key is cleaned with the primary key field's
   own ``to_python`` and validators (which carry the backend's integer range).
-- Only models listed in ``STYLESTORE["SOURCE_MODELS"]`` can be referenced, so the API
-  cannot be used to probe which rows exist in arbitrary tables.
+- Only models listed in ``STYLESTORE["SOURCE_MODELS"]`` can be referenced (and the
+  models their ``group`` points at: ``catalogue.product:1`` names a product's images),
+  so the API cannot be used to probe which rows exist in arbitrary tables.
 
 This module knows nothing about HTTP; the API maps :class:`MalformedReference` to 400
 and :class:`UnknownReference` to 404 (or to a validation error inside a request body).
@@ -25,7 +26,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
-from .variants.sources import public_queryset, source_fields
+from .variants.sources import owned_source, public_queryset, source_fields
 
 # Lower-case Python identifiers (what Django uses for app labels and model names),
 # then a key made of URL-unreserved characters, so a reference never needs escaping
@@ -70,8 +71,25 @@ class SourceReference:
 
     @property
     def fields(self) -> list[str]:
-        """The object's image fields that Stylestore renders (``SOURCE_MODELS``)."""
-        return source_fields(self.model)
+        """The image fields that Stylestore renders (``SOURCE_MODELS``): the object's,
+        or for an owner (a product whose images are a grouped source model) its images'."""
+        owned = owned_source(self.model)
+        return list(owned[1].fields) if owned else source_fields(self.model)
+
+    def source_objects(self, *, public=False) -> list:
+        """The source objects the reference names: the object itself, or an owner's
+        images in their model's order (the first is its primary image). With
+        ``public``, only what customers may see; :class:`UnknownReference` when that
+        leaves nothing."""
+        owned = owned_source(self.model)
+        if owned is None:
+            return [self.get_object(public=public)]
+        model, config = owned
+        queryset = public_queryset(model) if public else model._default_manager.all()
+        found = list(queryset.filter(**{config.group: self.pk}))
+        if not found:
+            raise UnknownReference(f"{self.label} does not exist or has no images.")
+        return found
 
     def get_object(self, *, public=False):
         """The referenced object, or :class:`UnknownReference` if it does not exist or,
@@ -99,7 +117,7 @@ def parse_reference(text) -> SourceReference:
         model = apps.get_model(app_label, model_name)
     except LookupError:
         model = None
-    if model is None or not source_fields(model):
+    if model is None or not (source_fields(model) or owned_source(model)):
         raise UnknownReference(f"{app_label}.{model_name} is not a source model.")
     pk_field = model._meta.pk
     try:
@@ -111,17 +129,27 @@ def parse_reference(text) -> SourceReference:
 
 
 def resolve_objects(references) -> tuple[dict, list[SourceReference]]:
-    """Fetch the referenced objects, one query per model.
+    """Fetch the referenced source objects, one query per model.
 
     Returns ``({model: [objects]}, missing)``: objects in the order first referenced,
-    each once, and the references whose object does not exist.
+    each once (an owner's reference stands for all its images), and the references
+    whose object does not exist (or, for an owner, has no image).
     """
     keys_by_model = {}
     for ref in references:
         keys_by_model.setdefault(ref.model, {}).setdefault(ref.pk, ref)
     found, missing = {}, []
     for model, refs in keys_by_model.items():
-        objects = model._default_manager.in_bulk(list(refs))
-        found[model] = [objects[pk] for pk in refs if pk in objects]
-        missing += [ref for pk, ref in refs.items() if pk not in objects]
-    return found, missing
+        owned = owned_source(model)
+        if owned is None:
+            objects = model._default_manager.in_bulk(list(refs))
+            found.setdefault(model, {}).update((pk, objects[pk]) for pk in refs if pk in objects)
+            missing += [ref for pk, ref in refs.items() if pk not in objects]
+            continue
+        source, config = owned
+        attname = config.group_attname(source)
+        images = list(source._default_manager.filter(**{f"{config.group}__in": list(refs)}))
+        found.setdefault(source, {}).update((image.pk, image) for image in images)
+        owners = {getattr(image, attname) for image in images}
+        missing += [ref for pk, ref in refs.items() if pk not in owners]
+    return {model: list(objects.values()) for model, objects in found.items() if objects}, missing

@@ -210,7 +210,7 @@ class PersonalizedAPIView(StylestoreAPIMixin, APIView):
         """The referenced object and its image field, or the API's 400/404 errors."""
         try:
             ref = parse_reference(reference)
-            obj = ref.get_object(public=True)
+            obj = ref.source_objects(public=True)[0]  # an owner's (a product's) primary image
         except MalformedReference as exc:
             raise MalformedReferenceError(str(exc))
         except UnknownReference as exc:

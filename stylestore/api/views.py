@@ -7,6 +7,7 @@ a plugin, and its API must behave the same in every shop, whatever the shop's ow
 configuration. ``REST_FRAMEWORK`` still supplies the throttle rates and
 ``NUM_PROXIES``, which are deployment decisions.
 """
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 from drf_spectacular.settings import patched_settings
@@ -163,14 +164,14 @@ class SourceVariantsView(StylestoreAPIMixin, ConditionalGetMixin, ListAPIView):
 
     def list(self, request, *args, **kwargs):
         try:
-            reference = parse_reference(kwargs["reference"])
-            reference.get_object(public=True)
+            sources = parse_reference(kwargs["reference"]).source_objects(public=True)
         except MalformedReference as exc:
             raise MalformedReferenceError(str(exc))
         except UnknownReference as exc:
             raise UnknownReferenceError(str(exc))
         variants = self.get_queryset().filter(
-            source__content_type=reference.content_type, source__object_id=reference.object_id
+            source__content_type=ContentType.objects.get_for_model(sources[0]),
+            source__object_id__in=[str(obj.pk) for obj in sources],
         )
         page = self.paginate_queryset(self.filter_queryset(variants))
         context = {**self.get_serializer_context(), "srcsets": build_srcsets(variants, request)}

@@ -116,6 +116,10 @@ def main():
                       ("public_image", f"catalogue.productimage:{first.images.first().pk}")):
         for suffix in ("variants", "personalized", "more-in-this-style"):
             api[f"{name} {suffix}"] = client.get(f"/api/v1/sources/{ref}/{suffix}/").status_code
+    for name, product in (("hidden_product", hidden), ("public_product", first)):
+        api[f"{name} variants"] = client.get(f"/api/v1/sources/catalogue.product:{product.pk}/variants/").status_code
+    api["product personalized"] = client.get(f"/api/v1/sources/catalogue.product:{first.pk}/personalized/").json()[
+        "source"]
     body = client.get(f"/api/v1/sources/catalogue.productimage:{first.images.first().pk}/more-in-this-style/",
                       {"limit": 24}).json()
     api["more"] = [result["source"] for result in body["results"]]

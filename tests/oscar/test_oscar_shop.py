@@ -71,3 +71,9 @@ def test_the_product_page_shows_a_variant_the_picker_and_the_beacon_and_keeps_it
 def test_dashboard_navigation_follows_permissions(shop):
     assert shop["dashboard"]["staff"] == {"status": 200, "styles_link": True, "analytics_link": True}
     assert shop["dashboard"]["plain"] == {"status": 200, "styles_link": False, "analytics_link": False}
+
+
+def test_a_product_is_a_reference_for_its_images(shop):
+    first = shop["products"]["public"][0]
+    assert shop["api"]["public_product variants"] == 200 and shop["api"]["hidden_product variants"] == 404
+    assert shop["api"]["product personalized"] == f"catalogue.productimage:{shop['images'][str(first)][0]}"

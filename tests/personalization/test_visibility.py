@@ -9,7 +9,8 @@ from django.test import TestCase
 from shop.admin import ProductAdmin
 from shop.models import Category, Product
 from stylestore.admin import StylizeAdminMixin
-from stylestore.models import SourceImage
+from stylestore.models import SourceImage, StylizedImage
+from stylestore.references import parse_reference, resolve_objects
 from stylestore.variants.sources import parse_source_models, public_queryset
 
 from .conftest import page_images, post_events
@@ -117,3 +118,21 @@ def test_admin_mixin_takes_its_field_from_source_models(settings):
 def test_bad_source_entries_are_reported(settings, entry, error):
     settings.STYLESTORE = {**settings.STYLESTORE, "SOURCE_MODELS": {"shop.product": entry}}
     assert error in {e.id for e in run_checks()}
+
+
+def test_an_owner_is_a_reference_for_its_images(client, catalogue, settings):
+    """With ``group``, the object the images belong to is a reference too (Oscar's
+    ``catalogue.product:N``; here a category, owning its products' photos)."""
+    products, _ = catalogue
+    settings.STYLESTORE = {**settings.STYLESTORE, "SOURCE_MODELS": {"shop.product": {
+        "fields": ["image"], "group": "category", "public": {"category__slug": "ceramics"}}}}
+    ceramics, hidden = products[0].category, Category.objects.get(slug="hidden")
+    body = client.get(f"/api/v1/sources/shop.category:{ceramics.pk}/variants/", {"page_size": 100}).json()
+    expected = StylizedImage.objects.filter(source__object_id__in=[str(p.pk) for p in products[0::2]])
+    assert {item["id"] for item in body["results"]} == set(expected.values_list("pk", flat=True))
+    personalized = client.get(f"/api/v1/sources/shop.category:{ceramics.pk}/personalized/").json()
+    assert personalized["source"] == ref(products[0])  # the first of its images, in the model's order
+    assert client.get(f"/api/v1/sources/shop.category:{hidden.pk}/variants/").status_code == 404
+    objects, missing = resolve_objects([parse_reference(f"shop.category:{hidden.pk}"),
+                                        parse_reference(f"shop.category:{ceramics.pk}"), parse_reference(ref(products[2]))])
+    assert set(objects[Product]) == set(products) and missing == []  # staff jobs: every image, published or not
