@@ -18,6 +18,8 @@ from ..conf import stylestore_settings
 from ..models import StylizedImage
 
 Status = StylizedImage.Status
+#: ``last_error`` of a job revived from a dead worker, until it is claimed again.
+REVIVED = "The worker stopped before finishing; re-queued."
 
 
 def worker_name():
@@ -116,10 +118,17 @@ def reclaim_expired(now) -> tuple[int, list]:
                        f"({stylestore_settings.MAX_ATTEMPTS}); it may crash the renderer. Retry to try again.",
         )
         StylizedImage.objects.filter(pk__in=revived_ids).update(
-            status=Status.PENDING, worker="", lease_expires_at=None,
-            last_error="The worker stopped before finishing; re-queued.",
+            status=Status.PENDING, worker="", lease_expires_at=None, last_error=REVIVED,
         )
     return len(dead_ids), revived_ids
+
+
+def revived_waiting(limit) -> list:
+    """Ids of jobs revived from dead workers that nobody has claimed again yet."""
+    now = timezone.now()
+    waiting = StylizedImage.objects.filter(status=Status.PENDING, last_error=REVIVED)
+    return list(waiting.filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+                .order_by("pk").values_list("pk", flat=True)[:limit])
 
 
 def lost(now, grace_seconds) -> list:

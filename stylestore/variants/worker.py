@@ -20,7 +20,7 @@ from ..engine import errors
 from ..engine.imaging import open_image
 from ..models import SourceImage, Style, StylizedImage, group_by_render
 from ..storage import variant_storage
-from . import files, previews, state, sweeper
+from . import files, masks, previews, quality, state, sweeper
 
 logger = logging.getLogger(__name__)
 _stylizer = None
@@ -82,6 +82,7 @@ def render_options(row):
         preserve_color=row.preserve_color,
         format=row.output_format,
         quality=stylestore_settings.QUALITY,
+        region=row.region,
     )
 
 
@@ -123,13 +124,45 @@ class Heartbeat:
             connection.close()  # this thread's own connection
 
 
+def product_masks(sources: list[SourceImage], images) -> list:
+    """Each photo's product mask: the stored one, else computed now (in one pass for
+    all that lack one) and stored for the next render."""
+    found = [masks.stored_mask(source) for source in sources]
+    missing = [i for i, mask in enumerate(found) if mask is None]
+    if missing:
+        for i, computed in zip(missing, get_stylizer().product_masks([images[i] for i in missing])):
+            masks.store_mask(sources[i], computed.mask, method=computed.method, coverage=computed.coverage,
+                             confidence=computed.confidence)
+            found[i] = computed.mask
+    return found
+
+
 def render_rows(rows: list[StylizedImage]) -> dict:
-    """Render claimed rows, grouped by style and parameters; every row ends ready or failed."""
+    """Render claimed rows, grouped by style and parameters; every row ends ready or
+    failed. Then take over jobs revived from dead workers (``take_over_revived``)."""
     outcome = {"ready": 0, "failed": 0, "retrying": 0}
     with Heartbeat(rows[0].worker):
         for group in group_by_render(rows).values():
             _render_group(group, outcome)
+    take_over_revived(outcome)
     return outcome
+
+
+def take_over_revived(outcome):
+    """Revive expired leases, then render jobs revived from dead workers that nobody has
+    claimed yet, each alone (one of them may be what killed its worker), at most
+    BATCH_SIZE of them.
+
+    Their re-sent tasks wait at the back of the queue, and a batch too short for a
+    heartbeat never revives anything: without this, a dead worker's jobs would wait for
+    the queue, or for the next sweep. Their own tasks later find nothing to claim.
+    """
+    sweeper.revive_expired()
+    for pk in state.revived_waiting(stylestore_settings.BATCH_SIZE):
+        taken = state.claim([pk])
+        if taken:
+            with Heartbeat(taken[0].worker):
+                _render_group(taken, outcome)
 
 
 def _render_group(rows, outcome):
@@ -153,7 +186,8 @@ def _render_group(rows, outcome):
         return
     try:
         spec = engine_style(live[0].style)
-        results = get_stylizer().render(images, spec, render_options(live[0]))
+        masks = product_masks([row.source for row in live], images)
+        results = get_stylizer().render(images, spec, render_options(live[0]), masks=masks)
     except errors.WeightsError as exc:
         for row in live:
             _fail(row, f"Engine unavailable (not the job's fault): {exc}", retry=True, burn_attempt=False, outcome=outcome)
@@ -178,8 +212,10 @@ def _render_group(rows, outcome):
         timings = {**result.timings, "decode_ms": round(decode_ms[row.pk], 1),
                    "write_ms": round((time.perf_counter() - t0) * 1000, 1), "batch_ms": round(batch_ms, 1),
                    "batch_size": len(live)}
+        gate = quality.verdict(result.metrics, preserve_color=row.preserve_color)
         if state.finish(row, name=name, width=result.width, height=result.height, size=len(result.data),
-                       metrics=result.metrics, timings=timings):
+                        metrics={**result.metrics, "gate": gate}, timings=timings,
+                        review=None if gate["passed"] else StylizedImage.Review.HELD):
             outcome["ready"] += 1
         else:
             logger.warning("lost the claim on variant %s; its new owner writes the same file", row.pk)

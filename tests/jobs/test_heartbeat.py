@@ -103,3 +103,16 @@ def test_heartbeats_do_not_revive_a_row_twice(sources, styles, settings):
     for t in threads:
         t.join()
     assert sorted(revived) == sorted(ids)
+
+
+def test_a_worker_takes_over_a_dead_workers_jobs_after_its_batch(sources, styles, media_root):
+    """Without waiting for a heartbeat, the sweep, or the re-sent task's turn in the queue."""
+    from stylestore import tasks
+
+    mine, theirs = requests.request_variants(sources(2), styles[:1], requests.RenderRequest(max_side=256)).created
+    (dead_row,) = state.claim([theirs])
+    StylizedImage.objects.filter(pk=theirs).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert tasks.render_variants([mine])["ready"] == 2
+    taken_over = StylizedImage.objects.get(pk=theirs)
+    assert taken_over.status == Status.READY and taken_over.attempts == 2 and taken_over.worker != dead_row.worker
+    assert tasks.render_variants([theirs]) == {"claimed": 0}  # its re-sent task finds nothing left
