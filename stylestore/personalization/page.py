@@ -22,13 +22,13 @@ from functools import cached_property
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.storage import default_storage
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
 from ..models import StylizedImage
 from ..storage import variant_storage
-from ..variants.sources import is_source, source_model
+from ..variants.sources import is_source, owned_source, source_model
 from . import policy
 from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice
 from .embeddings import photo_table, style_vectors
@@ -131,13 +131,32 @@ def _key(content_type_id, obj, field_name):
     return (content_type_id, str(obj.pk), field_name)
 
 
+def _sources_among(objects, field_name):
+    """The tracked photos among ``objects``: sources as they are, and for owners (the
+    products of a grouped source model) their images, fetched in one query per owner
+    model unless prefetched. Placeholders and untracked objects have nothing to load."""
+    objects = [obj for obj in objects if obj is not None]
+    owners = {}
+    for obj in objects:
+        if not is_source(obj, field_name) and getattr(obj, "_meta", None) is not None:
+            owners.setdefault(type(obj), []).append(obj)
+    found = [obj for obj in objects if is_source(obj, field_name)]
+    for model, group in owners.items():
+        owned = owned_source(model)
+        if owned is None or field_name not in owned[1].fields:
+            continue
+        accessor = owned[0]._meta.get_field(owned[1].group).remote_field.get_accessor_name()
+        prefetch_related_objects(group, accessor)
+        found += [image for owner in group for image in getattr(owner, accessor).all()]
+    return found
+
+
 def load_images(context, objects, field_name) -> None:
     """Load the visible variants of ``field_name`` of all ``objects`` that the request
-    has not loaded yet, in one query (or none). Objects may be of several models."""
+    has not loaded yet, in one query (or none). Objects may be of several models, and
+    owners stand for their images (``_sources_among``)."""
     by_type = {}
-    for obj in objects:
-        if not is_source(obj, field_name):
-            continue  # a placeholder or an untracked object: shown as it is, nothing to load
+    for obj in _sources_among(objects, field_name):
         content_type = ContentType.objects.get_for_model(obj)  # cached by Django: no query
         if _key(content_type.pk, obj, field_name) not in context.images:
             by_type.setdefault(content_type.pk, {})[str(obj.pk)] = obj

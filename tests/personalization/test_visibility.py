@@ -3,13 +3,16 @@ nothing else is recommended or served by the public API; labels in any case; gro
 (images of one product) ranked as one, never recommending the object's own."""
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import AnonymousUser
 from django.core.checks import run_checks
+from django.template import Context, Template
 from django.test import TestCase
 
 from shop.admin import ProductAdmin
 from shop.models import Category, Product
 from stylestore.admin import StylizeAdminMixin
 from stylestore.models import SourceImage, StylizedImage
+from stylestore.personalization import caches
 from stylestore.references import parse_reference, resolve_objects
 from stylestore.variants.sources import parse_source_models, public_queryset
 
@@ -136,3 +139,26 @@ def test_an_owner_is_a_reference_for_its_images(client, catalogue, settings):
     objects, missing = resolve_objects([parse_reference(f"shop.category:{hidden.pk}"),
                                         parse_reference(f"shop.category:{ceramics.pk}"), parse_reference(ref(products[2]))])
     assert set(objects[Product]) == set(products) and missing == []  # staff jobs: every image, published or not
+
+
+def test_prefetching_owners_loads_their_images(rf, catalogue, settings, django_assert_num_queries):
+    """``stylestore_prefetch`` given owners (here categories, owning their products'
+    photos) loads every image's looks at once: the images then cost no query each."""
+    products, _ = catalogue
+    settings.STYLESTORE = {**settings.STYLESTORE, "SOURCE_MODELS": {"shop.product": {
+        "fields": ["image"], "group": "category"}}}
+    template = Template('{% load stylestore %}{% stylestore_prefetch categories "image" %}'
+                        '{% for product in products %}{% styled_image product "image" as img %}'
+                        '{% stylestore_img img %}{% endfor %}')
+
+    def render():
+        request = rf.get("/")
+        request.user = AnonymousUser()
+        categories = list(Category.objects.all())
+        return template.render(Context({"request": request, "categories": categories, "products": products}))
+
+    caches.clear_caches()
+    render()  # a first page fills the per-process caches (the population model)
+    with django_assert_num_queries(3):  # the categories, their products, then all their variants
+        html = render()
+    assert html.count("data-stylestore-ref=") == 6

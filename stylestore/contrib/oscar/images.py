@@ -1,5 +1,4 @@
 """Oscar's products and their images, in Stylestore's terms."""
-from django.db.models import prefetch_related_objects
 from oscar.core.loading import get_model
 
 from ...personalization import events
@@ -19,16 +18,6 @@ def image_field() -> str:
 def products_of(items):
     """Products from what a listing holds: products, or search results carrying them."""
     return [getattr(item, "object", item) for item in items if item is not None]
-
-
-def primary_images(products):
-    """Each product's primary image (or Oscar's placeholder dict), their images
-    fetched in one query where the listing did not prefetch them already."""
-    products = [p for p in products_of(products) if p is not None]
-    unfetched = [p for p in products if "images" not in getattr(p, "_prefetched_objects_cache", {})]
-    if unfetched:
-        prefetch_related_objects(unfetched, "images")
-    return [product.primary_image() for product in products]
 
 
 def expect_product_view(sender, product, request, **kwargs):

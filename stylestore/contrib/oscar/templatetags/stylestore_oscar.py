@@ -1,8 +1,8 @@
 """Template tags for Oscar's templates: ``{% load stylestore stylestore_oscar %}``.
 
 ``{% oscar_prefetch products %}``
-    Load the looks of every product's primary image at once (products or search
-    results): the cards then add no query each. Repeating it is free.
+    Load the looks of every product's images at once (products or search results):
+    the cards then add no query each. Repeating it is free.
 
 ``{% oscar_styled_image product size=512 as img %}``
     The look this visitor sees for the product's primary image, as ``styled_image``
@@ -15,14 +15,15 @@ from django import template
 
 from ....personalization import page
 from ....templatetags.stylestore import _visitor
-from ..images import image_field, primary_images
+from ..images import image_field, products_of
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
 def oscar_prefetch(context, products):
-    page.load_images(_visitor(context), primary_images(products), image_field())
+    # Products own their images (SOURCE_MODELS' group): loading them loads their images.
+    page.load_images(_visitor(context), products_of(products), image_field())
     return ""
 
 
