@@ -4,7 +4,9 @@
 
 ``{% stylestore_prefetch products "image" %}``
     Load the visible variants of every product's ``image`` in one query. Put it before
-    a loop of ``styled_image``: the loop then adds no query per product.
+    a loop of ``styled_image``: the loop then adds no query per product. Owners (the
+    objects a ``SOURCE_MODELS`` ``group`` points at, e.g. Oscar's products) stand for
+    their images.
 
 ``{% styled_image product "image" size=512 alt=product.image_alt as img %}``
     The variant this visitor sees (or the original photo): ``img.url``, ``img.width``,
