@@ -141,6 +141,26 @@ def main():
                                     "styles_link": "/admin/stylestore/style/" in html,
                                     "analytics_link": "/admin/stylestore/styleevent/analytics/" in html}
     out["dashboard"] = dashboard
+
+    editor = User.objects.create_user("editor", "editor@example.com", "pw", is_staff=True)
+    editor.user_permissions.add(*Permission.objects.filter(codename__in=[
+        "apply_style", "view_product", "view_productimage", "dashboard_access"]))
+    browser = Client()
+    browser.force_login(editor)
+    menu = browser.get("/dashboard/").content.decode()
+    before = StylizedImage.objects.count()
+    changelist = "/admin/catalogue/product/"
+    listing_page = browser.get(changelist)
+    response = browser.post(changelist, {
+        "action": "apply_style", "select_across": "0", "_selected_action": [first.pk, bare.pk],
+        "_stylestore_confirm": "1", "styles": [styles[0].pk], "strength": "", "preserve_color": "",
+        "engine": "", "size": "256", "output_format": "webp", "region": "all"})
+    out["apply_style"] = {
+        "menu_link": changelist in menu, "changelist": listing_page.status_code,
+        "progress_column": "data-stylestore-progress" in listing_page.content.decode(),
+        "status": response.status_code, "new_jobs": StylizedImage.objects.count() - before,
+        "images_of_first": first.images.count(),
+    }
     print(json.dumps(out))
 
 

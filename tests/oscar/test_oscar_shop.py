@@ -77,3 +77,10 @@ def test_a_product_is_a_reference_for_its_images(shop):
     first = shop["products"]["public"][0]
     assert shop["api"]["public_product variants"] == 200 and shop["api"]["hidden_product variants"] == 404
     assert shop["api"]["product personalized"] == f"catalogue.productimage:{shop['images'][str(first)][0]}"
+
+
+def test_apply_style_from_the_dashboards_menu_queues_every_image_of_the_products(shop):
+    applied = shop["apply_style"]
+    assert applied["menu_link"] and applied["changelist"] == 200 and applied["progress_column"]
+    assert applied["status"] == 302  # back to the changelist, with its message
+    assert applied["new_jobs"] == applied["images_of_first"] == 2  # the product without an image has none

@@ -23,7 +23,10 @@ What it brings:
   whether Oscar hands it products or search results;
 - the product page has the style picker, "More in this style" and the beacon, and the
   product-viewed signal is wired so a refresh keeps the look;
-- ``catalogue.product:N`` is a reference the API accepts (its images' variants).
+- ``catalogue.product:N`` is a reference the API accepts (its images' variants);
+- Oscar's product admin gets "Apply style…" and the progress column over each
+  product's images, and the dashboard menu links to it, to the styles, the review
+  queue and the analytics, each entry shown to those with its permission.
 
 ``examples/oscar_shop/`` is a runnable shop with it.
 """

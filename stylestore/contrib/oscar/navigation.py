@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 #: The permission each entry needs (besides staff status).
 PERMISSIONS = {
+    "admin:catalogue_product_changelist": "stylestore.apply_style",
     "admin:stylestore_style_changelist": "stylestore.view_style",
     "admin:stylestore_stylizedimage_changelist": "stylestore.view_stylizedimage",
     "admin:stylestore_styleevent_analytics": "stylestore.view_styleevent",
@@ -26,6 +27,8 @@ DASHBOARD_NAVIGATION = [
         "label": _("Styles"),
         "icon": "fas fa-palette",
         "children": [
+            {"label": _("Apply styles to products"), "url_name": "admin:catalogue_product_changelist",
+             "access_fn": access_fn},
             {"label": _("Styles"), "url_name": "admin:stylestore_style_changelist", "access_fn": access_fn},
             {"label": _("Styled images (review)"), "url_name": "admin:stylestore_stylizedimage_changelist",
              "access_fn": access_fn},
