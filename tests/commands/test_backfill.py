@@ -10,6 +10,7 @@ from django_q.models import OrmQ
 
 from shop.models import Category, Product
 from stylestore.models import SourceImage
+from stylestore.personalization import caches
 from stylestore.variants import handlers
 from tests.conftest import make_image_bytes
 
@@ -71,13 +72,18 @@ def test_resumes_after_an_interruption_and_reports_unreadable_files(old_catalogu
     assert SourceImage.objects.get(object_id=str(old_catalogue[1].pk)).content_hash == ""
 
 
-def test_sync_computes_the_embeddings_here(old_catalogue):
+def test_sync_computes_the_embeddings_here_and_more_in_this_style_follows(old_catalogue, client):
+    more = f"/api/v1/sources/shop.product:{old_catalogue[0].pk}/more-in-this-style/"
+    assert client.get(more).json()["results"] == []  # before: nothing to rank with
     out, err = run("--sync")
     assert "Embedded 3 photos (0 failed)." in out and "3/3 done (3 embedded, 0 failed)" in err
     vectors = list(SourceImage.objects.values_list("embedding", flat=True))
     assert len(vectors) == 3 and all(len(v) == len(vectors[0]) > 8 for v in vectors)
     out, _ = run("--sync")
     assert "0 need an embedding" in out
+    caches.clear_caches()  # as the per-process tables expire
+    results = client.get(more).json()["results"]
+    assert {r["source"] for r in results} == {f"shop.product:{p.pk}" for p in old_catalogue[1:]}
 
 
 @pytest.mark.parametrize("args, message", [
