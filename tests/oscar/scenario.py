@@ -25,6 +25,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from oscar.core.loading import get_model  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from stylestore import tasks  # noqa: E402
 from stylestore.models import SourceImage, Style, StylizedImage, params_hash  # noqa: E402
 from stylestore.storage import variant_storage  # noqa: E402
 
@@ -161,6 +162,11 @@ def main():
         "status": response.status_code, "new_jobs": StylizedImage.objects.count() - before,
         "images_of_first": first.images.count(),
     }
+    # What a worker does with the queued task, here in-process with the real engine.
+    queued = list(StylizedImage.objects.filter(status=StylizedImage.Status.PENDING).values_list("pk", flat=True))
+    tasks.render_variants(queued)
+    rendered = StylizedImage.objects.filter(pk__in=queued, status=StylizedImage.Status.READY)
+    out["apply_style"]["rendered"] = sum(variant_storage().exists(row.file.name) for row in rendered)
     print(json.dumps(out))
 
 

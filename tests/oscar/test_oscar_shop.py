@@ -79,8 +79,9 @@ def test_a_product_is_a_reference_for_its_images(shop):
     assert shop["api"]["product personalized"] == f"catalogue.productimage:{shop['images'][str(first)][0]}"
 
 
-def test_apply_style_from_the_dashboards_menu_queues_every_image_of_the_products(shop):
+def test_apply_style_from_the_dashboards_menu_queues_and_a_worker_renders(shop):
     applied = shop["apply_style"]
     assert applied["menu_link"] and applied["changelist"] == 200 and applied["progress_column"]
     assert applied["status"] == 302  # back to the changelist, with its message
     assert applied["new_jobs"] == applied["images_of_first"] == 2  # the product without an image has none
+    assert applied["rendered"] == 2  # and the worker's task renders them, files stored
