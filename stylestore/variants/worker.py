@@ -10,10 +10,12 @@ the forked worker: commands that import this module without rendering never load
 torch for it, and web processes never import it (previews are rendered here too).
 """
 import logging
+import math
 import threading
 import time
 
 from django.db import connection
+from django_q.conf import Conf as DjangoQConf
 
 from ..conf import stylestore_settings
 from ..engine import errors
@@ -140,25 +142,31 @@ def product_masks(sources: list[SourceImage], images) -> list:
 def render_rows(rows: list[StylizedImage]) -> dict:
     """Render claimed rows, grouped by style and parameters; every row ends ready or
     failed. Then take over jobs revived from dead workers (``take_over_revived``)."""
+    started = time.monotonic()
     outcome = {"ready": 0, "failed": 0, "retrying": 0}
     with Heartbeat(rows[0].worker):
         for group in group_by_render(rows).values():
             _render_group(group, outcome)
-    take_over_revived(outcome)
+    take_over_revived(outcome, started)
     return outcome
 
 
-def take_over_revived(outcome):
+def take_over_revived(outcome, started):
     """Revive expired leases, then render jobs revived from dead workers that nobody has
     claimed yet, each alone (one of them may be what killed its worker), at most
-    BATCH_SIZE of them.
+    BATCH_SIZE of them, and only in the first third of the task's time limit (django-q2's
+    ``timeout``, which counts this work too: a job taken late would be killed with the
+    task, and lose an attempt for nothing).
 
     Their re-sent tasks wait at the back of the queue, and a batch too short for a
     heartbeat never revives anything: without this, a dead worker's jobs would wait for
     the queue, or for the next sweep. Their own tasks later find nothing to claim.
     """
     sweeper.revive_expired()
+    budget = (DjangoQConf.TIMEOUT or math.inf) / 3
     for pk in state.revived_waiting(stylestore_settings.BATCH_SIZE):
+        if time.monotonic() - started > budget:
+            return
         taken = state.claim([pk])
         if taken:
             with Heartbeat(taken[0].worker):
@@ -215,7 +223,7 @@ def _render_group(rows, outcome):
         gate = quality.verdict(result.metrics, preserve_color=row.preserve_color)
         if state.finish(row, name=name, width=result.width, height=result.height, size=len(result.data),
                         metrics={**result.metrics, "gate": gate}, timings=timings,
-                        review=None if gate["passed"] else StylizedImage.Review.HELD):
+                        held=not gate["passed"]):
             outcome["ready"] += 1
         else:
             logger.warning("lost the claim on variant %s; its new owner writes the same file", row.pk)
@@ -258,20 +266,29 @@ def render_preview(style_id, source_id):
     return {"rendered": name}
 
 
-def compute_source_embeddings(source_ids) -> int:
-    """Store each source photo's style vector: its embedding for personalization."""
+def analyse_sources(source_ids) -> int:
+    """What is computed once per photo: its style vector (its embedding for
+    personalization) and its product mask. Returns how many photos got something."""
     done = 0
-    for source in SourceImage.objects.filter(pk__in=source_ids, embedding__isnull=True):
+    pending = SourceImage.objects.filter(pk__in=source_ids).exclude(content_hash="")
+    for source in pending:
+        needs_mask = masks.stored_mask(source) is None
+        if source.embedding is not None and not needs_mask:
+            continue
         field_file = source.get_field_file()
         if not field_file:
             continue
         try:
-            vector = get_stylizer().style_vector(open_source(field_file))
+            image = open_source(field_file)
+            if source.embedding is None:
+                vector = get_stylizer().style_vector(image)
+                SourceImage.objects.filter(pk=source.pk, content_hash=source.content_hash).update(
+                    embedding=[round(float(x), 5) for x in vector]
+                )
+            if needs_mask:
+                product_masks([source], [image])
         except errors.ImageError as exc:
-            logger.warning("no embedding for %s: %s", source, exc)
+            logger.warning("cannot analyse %s: %s", source, exc)
             continue
-        SourceImage.objects.filter(pk=source.pk, content_hash=source.content_hash).update(
-            embedding=[round(float(x), 5) for x in vector]
-        )
         done += 1
     return done
