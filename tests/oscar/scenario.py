@@ -111,6 +111,21 @@ def main():
         if "stylestore-more-in-this-style" in pages[0] else [],
     }
 
+    # New visitors, as a browser does it: the page, then its beacon reports the view;
+    # the refresh must show the look the first load showed.
+    kept = []
+    for _ in range(6):
+        browser = Client()
+        page = browser.get(first.get_absolute_url()).content.decode()
+        view = re.search(r'data-stylestore-view="([^"]+)" data-stylestore-view-field="([^"]+)"', page)
+        posted = browser.post("/api/v1/visitor/events/", json.dumps([{"kind": "view", "source": view[1],
+                                                                      "field": view[2]}]),
+                              content_type="application/json")
+        again = browser.get(first.get_absolute_url()).content.decode()
+        shown = [re.search(r'<source type="image/webp" srcset="([^" ]+)', html)[1] for html in (page, again)]
+        kept.append({"status": posted.status_code, "same": shown[0] == shown[1]})
+    out["refresh"] = kept
+
     hidden_image = hidden.images.get()
     api = {}
     for name, ref in (("hidden_image", f"catalogue.productimage:{hidden_image.pk}"),

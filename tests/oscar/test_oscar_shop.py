@@ -85,3 +85,9 @@ def test_apply_style_from_the_dashboards_menu_queues_and_a_worker_renders(shop):
     assert applied["status"] == 302  # back to the changelist, with its message
     assert applied["new_jobs"] == applied["images_of_first"] == 2  # the product without an image has none
     assert applied["rendered"] == 2  # and the worker's task renders them, files stored
+
+
+def test_new_visitors_keep_their_look_after_the_beacon_reports_the_view(shop):
+    """Oscar's class-based product view sends product_viewed, wired to expect_view: the
+    first load chooses as if the view were recorded, so the refresh matches it."""
+    assert shop["refresh"] == [{"status": 202, "same": True}] * 6
