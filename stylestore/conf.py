@@ -66,10 +66,10 @@ DEFAULTS = {
     "MAX_ATTEMPTS": 3,
     # How long a claimed job stays its worker's without news. The worker renews the
     # lease every LEASE_SECONDS / 3 while it renders (a heartbeat), so a slow render
-    # keeps its job and only a dead worker's lease runs out; then a rendering worker's
-    # heartbeat or the per-minute sweep re-queues the job. So the lease need not cover a
-    # render (django-q2's timeout ends hung ones, heartbeat included); it bounds how long
-    # a dead worker's jobs wait. At least 15 (checked: two missed beats, a slow database,
+    # keeps its job and only a dead worker's lease runs out; then the job is re-queued
+    # (and taken over) by the next worker to finish a task or beat, else by the
+    # per-minute sweep. So the lease need not cover a render (django-q2's timeout ends
+    # hung ones, heartbeat included); it bounds how long a dead worker's jobs wait. At least 15 (checked: two missed beats, a slow database,
     # must not pass for a death); over 60 it breaks the one-minute recovery (warned).
     "LEASE_SECONDS": 30,
     # Backoff before a failed job's next attempt: this, doubled per attempt.
