@@ -55,8 +55,9 @@ from django.core.management import execute_from_command_line
 execute_from_command_line(sys.argv)
 """
 
-#: The fresh project at work: its tables, a product with a photo, the page's tags and
-#: the API, whose schema must not depend on REST_FRAMEWORK (the guide sets none).
+#: The fresh project at work: its tables, a product with a photo, the page's tags (the
+#: original, then a styled look once a style is rendered) and the API, whose schema
+#: must not depend on REST_FRAMEWORK (the guide sets none).
 SMOKE = """
 import io
 import os
@@ -79,11 +80,23 @@ buffer = io.BytesIO()
 Image.new("RGB", (96, 64), (200, 80, 40)).save(buffer, "JPEG")
 product = Product(name="Vase")
 product.image.save("vase.jpg", ContentFile(buffer.getvalue()))
-request = RequestFactory().get("/")
-request.user = AnonymousUser()
-html = Template('{% load stylestore %}{% styled_image product "image" as img %}{% stylestore_picture img %}'
-                '{% stylestore_beacon view=product %}').render(Context({"request": request, "product": product}))
-print("PAGE", html)
+PAGE = Template('{% load stylestore %}{% styled_image product "image" as img %}{% stylestore_picture img %}'
+                '{% stylestore_beacon view=product %}')
+
+
+def page():
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    return PAGE.render(Context({"request": request, "product": product}))
+
+
+print("PAGE", page())
+# A style, rendered here with the real engine, approved as staff would in the admin.
+call_command("stylestore_styles", "--preset", "3", verbosity=0)
+call_command("stylize", "--style", "preset-3", "--all", "--sync", "--size", "256", verbosity=0)
+from stylestore.models import StylizedImage
+StylizedImage.objects.update(review=StylizedImage.Review.APPROVED)
+print("STYLED", page())
 client = Client()
 print("SCHEMA", client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").status_code)
 print("PERSONALIZED", client.get(f"/api/v1/sources/catalog.product:{product.pk}/personalized/").status_code)
@@ -133,6 +146,8 @@ def test_the_guide_gives_a_clean_check_and_a_working_project(project):
                      smoke.stdout)
     assert 'data-stylestore-endpoint="/api/v1/visitor/events/"' in smoke.stdout
     assert "SCHEMA 200" in smoke.stdout and "PERSONALIZED 200" in smoke.stdout
+    styled = smoke.stdout.split("STYLED", 1)[1]
+    assert re.search(r'<picture><source type="image/webp" srcset="/media/stylestore/[^" ]+\.webp \d+w"', styled)
 
 
 @pytest.mark.parametrize("leave_out, reported", [
