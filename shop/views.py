@@ -1,6 +1,7 @@
 import mimetypes
 
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.static import serve
@@ -10,16 +11,22 @@ from stylestore.personalization.events import expect_view
 from .models import Category, Product
 
 
+#: Products per listing page: a page costs the same with 10 products or 10,000.
+PAGE_SIZE = 24
+
+
 def product_list(request):
     products = Product.objects.select_related("category")
     category = None
     if slug := request.GET.get("category"):
         category = get_object_or_404(Category, slug=slug)
         products = products.filter(category=category)
+    page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "shop/product_list.html",
-        {"products": products, "categories": Category.objects.all(), "current_category": category},
+        {"products": page.object_list, "page": page, "categories": Category.objects.all(),
+         "current_category": category},
     )
 
 
