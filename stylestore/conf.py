@@ -110,6 +110,10 @@ DEFAULTS = {
     # of unbiased offline evaluation). The policy's other constants are fixed in
     # stylestore.personalization.policy.PolicyParams.
     "EXPLORATION_EPSILON": 0.05,
+    # Seconds each process keeps the population model before refitting it from the
+    # counters, the current hour's included: a new shop learns within minutes. Processes
+    # refit on the same clock buckets (see stylestore.personalization.population).
+    "POPULATION_REFIT_SECONDS": 60,
 }
 
 

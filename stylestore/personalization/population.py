@@ -1,7 +1,16 @@
 """The population model: what every visitor's choice starts from.
 
-Fitted from ``StyleHourlyStats`` up to the start of the current hour, so every process
-fits the same model and logs the same probabilities until the next hour starts.
+Fitted from every ``StyleHourlyStats`` row in the retention window, the current hour's
+partial counters included, and refitted every ``POPULATION_REFIT_SECONDS`` (default 60):
+a new shop learns from its first minutes, not from its second hour.
+
+The trade-off: processes refit at aligned moments (the same wall-clock buckets) but read
+the counters at slightly different instants, so two processes may hold models fitted
+from a few impressions more or less, and disagree on a close call until the next bucket.
+That costs nothing the log cannot bear: each impression is logged with the probability
+of the model that chose it (exact for that process, so IPW stays unbiased), and a
+visitor's look is kept by their sticky choice, not by the model. Fitting from completed
+hours only made every process agree, at the price of learning nothing for up to an hour.
 """
 import math
 import time
@@ -27,15 +36,13 @@ def hour_start(moment):
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def style_stats(since, until=None) -> dict:
-    """``policy.StyleStats`` per style key from the hourly counters in ``[since,
-    until)``: the impressions the shop chose (a customer's own picks are not evidence
-    about styles shown to everyone)."""
-    rows = StyleHourlyStats.objects.filter(hour__gte=since)
-    if until is not None:
-        rows = rows.filter(hour__lt=until)
+def style_stats(since) -> dict:
+    """``policy.StyleStats`` per style key from the hourly counters since ``since``: the
+    impressions the shop chose (a customer's own picks are not evidence about styles
+    shown to everyone)."""
     rows = (
-        rows.values("style_id")
+        StyleHourlyStats.objects.filter(hour__gte=since)
+        .values("style_id")
         .annotate(
             impressions=Sum("impressions"),
             clicks=Sum("clicks"),
@@ -60,21 +67,22 @@ def style_stats(since, until=None) -> dict:
 
 
 def global_model() -> policy.GlobalModel:
-    """The population model, fitted from the retention window's completed hours.
+    """The population model, fitted from the retention window's counters up to now.
 
-    The fit is deterministic, so every process holds the same model for the whole hour:
-    a visitor's Thompson draw, and the probability logged with it, do not depend on
-    which process serves the page. One aggregate query per process and hour.
+    One aggregate query per process and ``POPULATION_REFIT_SECONDS``; the buckets are
+    aligned on the clock, so processes refit together (see the module's docstring).
     """
     now = time.time()
-    hour = int(now // 3600)  # plain arithmetic: this runs for every image on a page
+    period = stylestore_settings.POPULATION_REFIT_SECONDS
+    bucket = int(now // period)  # plain arithmetic: this runs for every image on a page
 
     def fit():
-        current = datetime.fromtimestamp(hour * 3600, tz=dt_timezone.utc)
-        since = current - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
-        return policy.fit_global(style_stats(since, until=current), policy_params())
+        since = hour_start(datetime.fromtimestamp(now, tz=dt_timezone.utc)) - timedelta(
+            days=stylestore_settings.EVENT_RETENTION_DAYS
+        )
+        return policy.fit_global(style_stats(since), policy_params())
 
-    return cache.get(("global", hour), (hour + 1) * 3600 - now, fit)
+    return cache.get(("global", period, bucket), (bucket + 1) * period - now, fit)
 
 
 def best_style(available, model: policy.GlobalModel):
