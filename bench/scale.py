@@ -1,0 +1,212 @@
+"""Per-request cost at two catalogue sizes, measured in the same run.
+
+Usage: ``.venv/bin/python bench/scale.py [--small 100 --large 10000]
+[--small-events 10000 --large-events 1000000] [--rounds 6] [--requests 10] [--dir DIR]``
+
+Builds two throw-away shops (each its own SQLite database and media folder under
+``--dir``, a temporary folder by default) with ``manage.py stylestore_scale_fixture``:
+N products, 20 styles, a ready variant of every product in every style (tiny files:
+load data) and M events. The fixture is idempotent, so a ``--dir`` kept from an earlier
+run is reused as it is (building N = 10,000 and M = 10^6 takes this 2-core machine
+several minutes).
+
+One measuring process per shop (this script with ``--serve``) answers requests through
+Django's test client, in process: what is measured is the shop's own work per request
+(views, queries, templates), not a network. The two processes take turns in ABBA
+rounds, one at a time, so drifting load on the machine affects both sizes alike. Each
+round asks every request ``--requests`` times, for random products (and random pages
+among the listing's first four) of that shop's catalogue, as a new visitor, a returning
+visitor with events, and an admin. The table gives the pooled p95 at each size, their
+ratio (goal: within 1.25x for the storefront and API) and the queries per request.
+
+Then, in the large shop: the analytics page (p95 of a few loads; goal under 2 s), the
+population model's refit from the hourly counters (goal under 10 s), and the admin
+pages' p95 (goal under 1 s).
+"""
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: name -> (url pattern, who asks). ``{ref}`` a random product's reference, ``{slug}``
+#: its slug, ``{page}`` one of the listing's first four pages.
+REQUESTS = {
+    "listing page": ("/?page={page}", "new"),
+    "listing page, returning": ("/?page={page}", "returning"),
+    "product page": ("/products/{slug}/", "new"),
+    "product page, returning": ("/products/{slug}/", "returning"),
+    "personalized API": ("/api/v1/sources/{ref}/personalized/", "returning"),
+    "more in this style API": ("/api/v1/sources/{ref}/more-in-this-style/", "returning"),
+    "variants API": ("/api/v1/sources/{ref}/variants/", "new"),
+    "styles API": ("/api/v1/styles/", "new"),
+    "jobs API": ("/api/v1/jobs/", "staff"),
+    "admin products": ("/admin/shop/product/", "staff"),
+    "admin variants": ("/admin/stylestore/stylizedimage/", "staff"),
+}
+ADMIN = ("jobs API", "admin products", "admin variants")
+
+
+def shop_env(folder):
+    # Throttling off: the benchmark measures serving requests, not refusing them.
+    return {**os.environ, "SHOP_VAR_DIR": str(folder), "SHOP_MEDIA_ROOT": str(Path(folder) / "media"),
+            "DJANGO_SETTINGS_MODULE": "shop.settings", "API_ANON_RATE": "1000000/second",
+            "API_USER_RATE": "1000000/second", "DJANGO_DEBUG": "0", "STYLESTORE_LOG_LEVEL": "WARNING"}
+
+
+def build(folder, products, events):
+    env = shop_env(folder)
+    (Path(folder) / "static").mkdir(parents=True, exist_ok=True)  # WhiteNoise's STATIC_ROOT
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "manage.py", "stylestore_scale_fixture", "--products", str(products),
+                    "--events", str(events)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+# ------------------------------------------------------------------ measuring process
+
+def serve():
+    """Answer commands on stdin with one JSON line each: ``round N``, ``extras``."""
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from shop.models import Product
+    from stylestore.conf import stylestore_settings
+    from stylestore.models import Visitor
+    from stylestore.personalization import caches, population
+    from stylestore.personalization.identity import sign_key
+
+    products = list(Product.objects.filter(slug__startswith="scale-").values_list("pk", "slug"))
+    clients = {who: Client() for who in ("new", "returning", "staff")}
+    visitor = Visitor.objects.filter(key__startswith="5ca1e").order_by("key").first()
+    clients["returning"].cookies[stylestore_settings.VISITOR_COOKIE] = sign_key(visitor.key)
+    User = get_user_model()
+    staff = User.objects.filter(username="bench").first() or User.objects.create_superuser("bench", "", None)
+    clients["staff"].force_login(staff)
+    rng = random.Random(0)
+
+    def url(pattern):
+        pk, slug = rng.choice(products)
+        return pattern.format(ref=f"shop.product:{pk}", slug=slug, page=rng.randint(1, 4))
+
+    def timed(client, path):
+        started = time.perf_counter()
+        response = client.get(path)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise SystemExit(f"{path}: {response.status_code}")
+        return elapsed
+
+    for who, client in clients.items():  # cookies set, per-process caches warm
+        for pattern, asker in REQUESTS.values():
+            if asker == who:
+                timed(client, url(pattern))
+    for line in sys.stdin:
+        command, *arg = line.split()
+        if command == "round":
+            out = {"ms": {}, "queries": {}}
+            for name, (pattern, who) in REQUESTS.items():
+                out["ms"][name] = [1000 * timed(clients[who], url(pattern)) for _ in range(int(arg[0]))]
+                with CaptureQueriesContext(connection) as queries:
+                    timed(clients[who], url(pattern))
+                out["queries"][name] = len(queries)
+        else:  # extras
+            analytics = [1000 * timed(clients["staff"], "/admin/stylestore/styleevent/analytics/") for _ in range(3)]
+            refits = []
+            for _ in range(3):
+                caches.clear_caches()
+                started = time.perf_counter()
+                population.global_model()
+                refits.append(1000 * (time.perf_counter() - started))
+            out = {"analytics_ms": analytics, "refit_ms": refits}
+        print(json.dumps(out), flush=True)
+
+
+# ------------------------------------------------------------------ orchestration
+
+def p95(values):
+    return statistics.quantiles(values, n=20)[18] if len(values) > 1 else values[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=100, help="products in the small shop")
+    parser.add_argument("--large", type=int, default=10_000, help="products in the large shop")
+    parser.add_argument("--small-events", type=int, default=10_000)
+    parser.add_argument("--large-events", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=6, help="ABBA rounds (each shop measured once per round)")
+    parser.add_argument("--requests", type=int, default=10, help="requests of each kind per round")
+    parser.add_argument("--dir", type=Path, default=None, help="keep the shops here (reused when run again)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve()
+    base = args.dir or Path(tempfile.mkdtemp(prefix="stylestore-scale-"))
+    sizes = {"small": (args.small, args.small_events), "large": (args.large, args.large_events)}
+    folders = {}
+    for label, (n, m) in sizes.items():
+        folders[label] = base / f"n{n}-m{m}"
+        seconds = build(folders[label], n, m)
+        print(f"{label} shop: N={n} products, M={m} events ({folders[label]}): fixture {seconds:.0f} s", flush=True)
+
+    shops = {label: subprocess.Popen([sys.executable, __file__, "--serve"], cwd=ROOT, env=shop_env(folder),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for label, folder in folders.items()}
+
+    def ask(label, command):
+        shops[label].stdin.write(command + "\n")
+        shops[label].stdin.flush()
+        line = shops[label].stdout.readline()
+        if not line:
+            raise SystemExit(f"the {label} shop's process died")
+        return json.loads(line)
+
+    ms = {label: {name: [] for name in REQUESTS} for label in shops}
+    queries = {label: {} for label in shops}
+    try:
+        for r in range(args.rounds):
+            for label in (("small", "large") if r % 2 == 0 else ("large", "small")):
+                result = ask(label, f"round {args.requests}")
+                for name, values in result["ms"].items():
+                    ms[label][name] += values
+                queries[label] = result["queries"]
+        extras = ask("large", "extras")
+    finally:
+        for shop in shops.values():
+            shop.stdin.close()
+            shop.wait()
+
+    (n_s, m_s), (n_l, m_l) = sizes["small"], sizes["large"]
+    print(f"\np95 per request, {args.rounds} rounds x {args.requests} requests each, "
+          f"N={n_s:,} (M={m_s:,}) vs N={n_l:,} (M={m_l:,})")
+    print(f"{'request':28}{'p95 small ms':>14}{'p95 large ms':>14}{'ratio':>8}{'queries':>10}  goal")
+    for name in REQUESTS:
+        small, large = p95(ms["small"][name]), p95(ms["large"][name])
+        ratio = large / small
+        same = queries["small"][name] == queries["large"][name]
+        q = f"{queries['small'][name]}{'' if same else '->' + str(queries['large'][name])}"
+        goal = (f"< 1 s: {'PASS' if large < 1000 else 'FAIL'}" if name in ADMIN
+                else f"<= 1.25x: {'PASS' if ratio <= 1.25 else 'FAIL'}")
+        print(f"{name:28}{small:14.1f}{large:14.1f}{ratio:8.2f}{q:>10}  {goal}")
+    analytics, refit = p95(extras["analytics_ms"]), min(extras["refit_ms"])
+    print(f"\nlarge shop (M={m_l:,} events): analytics page p95 {analytics:.0f} ms "
+          f"({'PASS' if analytics < 2000 else 'FAIL'}: < 2 s), population model refit {refit:.0f} ms "
+          f"({'PASS' if refit < 10_000 else 'FAIL'}: < 10 s)")
+
+
+if __name__ == "__main__":
+    main()
