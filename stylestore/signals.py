@@ -7,12 +7,13 @@ from django.apps import apps
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
+from django_q.signals import post_spawn
 
 from .conf import reload_settings
 from .models import Style, StylizedImage
 from .personalization import identity
 from .personalization.caches import clear_caches
-from .variants import handlers
+from .variants import handlers, sweeper
 from .variants.sources import source_models
 
 
@@ -24,6 +25,8 @@ def connect():
         post_save.connect(handlers.source_saved, sender=model, dispatch_uid=f"stylestore-save-{label}")
         post_delete.connect(handlers.source_deleted, sender=model, dispatch_uid=f"stylestore-delete-{label}")
     post_delete.connect(handlers.variant_deleted, sender=StylizedImage, dispatch_uid="stylestore-variant-delete")
+    # Every django-q2 worker process watches for dead workers' expired leases.
+    post_spawn.connect(sweeper.watch_leases, dispatch_uid="stylestore-lease-watcher")
     # Per-process caches of personalization: an admin's change to a style shows at
     # once in the process that made it; the others follow within their TTL.
     post_save.connect(clear_caches, sender=Style, dispatch_uid="stylestore-personalization-style-saved")

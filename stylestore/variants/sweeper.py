@@ -1,9 +1,13 @@
 """Recovery from lost tasks and dead workers: the sweep runs every minute (a django-q2
-schedule), and every rendering worker's heartbeat revives expired leases as well."""
+schedule); every worker process also revives expired leases every third of a lease
+(``LeaseWatcher``), busy or idle, and at the end of each task (``worker``)."""
 import logging
+import threading
 
+from django.db import connection
 from django.utils import timezone
 
+from ..conf import stylestore_settings
 from . import files, queue, state
 
 logger = logging.getLogger(__name__)
@@ -16,6 +20,42 @@ def revive_expired(now=None) -> tuple[int, list]:
     if revived_ids:
         queue.enqueue(revived_ids, solo=True)
     return dead, revived_ids
+
+
+class LeaseWatcher(threading.Thread):
+    """A daemon thread reviving expired leases every LEASE_SECONDS / 3 in a worker
+    process, for as long as the process lives: a dead worker's jobs are re-queued within
+    a third of a lease of its lease running out, rather than at the next sweep, even in
+    a cluster with nothing else to do. Started by ``watch_leases``."""
+
+    def __init__(self):
+        super().__init__(name="stylestore-lease-watcher", daemon=True)
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.wait(stylestore_settings.LEASE_SECONDS / 3):
+            try:
+                revive_expired()
+            except Exception:  # noqa: BLE001 - a database or broker hiccup must not end the watch
+                logger.warning("reviving expired leases failed; trying again", exc_info=True)
+            finally:
+                connection.close()  # this thread's own; idle between rounds
+
+    def stop(self):
+        self._stop_event.set()
+
+
+_watcher = None
+
+
+def watch_leases(**kwargs) -> LeaseWatcher:
+    """Receiver of django-q2's ``post_spawn`` (in each worker process as it starts):
+    start this process's ``LeaseWatcher`` once."""
+    global _watcher
+    if _watcher is None or not _watcher.is_alive():
+        _watcher = LeaseWatcher()
+        _watcher.start()
+    return _watcher
 
 
 def sweep(*, pending_grace_seconds=120) -> dict:

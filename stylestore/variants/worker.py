@@ -3,8 +3,8 @@
 Everything here runs in a worker. Rows are grouped by style and parameters so one
 forward pass serves many products; each row succeeds or fails on its own, so one bad
 product image never fails its batch mates. While a batch renders, a heartbeat thread
-renews its rows' lease (and revives the rows of workers that died), so the lease can be
-short: a dead worker's jobs are back in work within about a lease. The engine's
+renews its rows' lease, so the lease can be short and a dead worker's jobs are back in
+work within about a lease (``sweeper.LeaseWatcher``, ``take_over_revived``). The engine's
 networks (and torch) are imported inside the functions that render, on first use in
 the forked worker: commands that import this module without rendering never load
 torch for it, and web processes never import it (previews are rendered here too).
@@ -89,7 +89,7 @@ def render_options(row):
 
 class Heartbeat:
     """Renews the lease of the rows claimed under ``token`` every LEASE_SECONDS / 3
-    while the ``with`` block runs, and revives expired leases of dead workers.
+    while the ``with`` block runs.
 
     A daemon thread, stopped on the way out of the block whatever ends it: the batch
     finishing, an error, or django-q2's timeout (a ``SystemExit`` raised in the task,
@@ -117,9 +117,7 @@ class Heartbeat:
             while not self._stop.wait(self.interval):
                 try:
                     state.renew(self.token)
-                    # A busy cluster need not wait for the per-minute sweep.
-                    sweeper.revive_expired()
-                except Exception:  # noqa: BLE001 - a database or broker hiccup must not end the beats
+                except Exception:  # noqa: BLE001 - a database hiccup must not end the beats
                     logger.warning("lease heartbeat failed; retrying at the next beat", exc_info=True)
         finally:
             connection.close()  # this thread's own connection
@@ -144,9 +142,9 @@ def take_over_revived(outcome, started):
     ``timeout``, which counts this work too: a job taken late would be killed with the
     task, and lose an attempt for nothing).
 
-    Their re-sent tasks wait at the back of the queue, and a batch too short for a
-    heartbeat never revives anything: without this, a dead worker's jobs would wait for
-    the queue, or for the next sweep. Their own tasks later find nothing to claim.
+    Their re-sent tasks wait at the back of the queue: without this, a dead worker's
+    jobs would wait for every task before them. Their own tasks later find nothing to
+    claim.
     """
     sweeper.revive_expired()
     budget = (DjangoQConf.TIMEOUT or math.inf) / 3

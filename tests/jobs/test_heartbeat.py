@@ -1,6 +1,7 @@
 """Short leases kept alive by a heartbeat: a slow render keeps its jobs, a dead worker's
-jobs come back within about a lease, and the heartbeat ends with its task, timeout
-included."""
+jobs come back within about a lease (every worker process watches for expired leases,
+and takes revived jobs over after its task), and the heartbeat ends with its task,
+timeout included."""
 import threading
 import time
 from datetime import timedelta
@@ -8,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
+from django_q.signals import post_spawn
 from django_q.timeout import TimeoutHandler
 
 from stylestore.models import StylizedImage
@@ -49,18 +51,22 @@ def test_a_slow_batch_keeps_its_lease_while_the_sweeper_runs(sources, styles, sh
     assert set(StylizedImage.objects.values_list("status", flat=True)) == {Status.PENDING}
 
 
-def test_a_rendering_workers_heartbeat_revives_a_dead_workers_jobs(sources, styles, short_lease):
+def test_every_worker_process_revives_dead_workers_jobs_busy_or_idle(sources, styles, short_lease):
+    """django-q2 announces each worker process it starts (``post_spawn``): from then on
+    the process re-queues expired leases every third of a lease, with no sweep and no
+    batch of its own running."""
     mine, theirs = requests.request_variants(sources(2), styles[:1]).created
     (dead_row,) = state.claim([theirs])
     StylizedImage.objects.filter(pk=theirs).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    (row,) = state.claim([mine])
-    with Heartbeat(row.worker):
-        # No sweep runs: the live worker's next beat sends the dead one's job back to work.
+    ((_receiver, watcher),) = post_spawn.send(sender="django_q", proc_name="Process-1")
+    try:
         wait_until(lambda: StylizedImage.objects.get(pk=theirs).status == Status.PENDING, timeout=5,
                    message="the dead worker's job revived")
+    finally:
+        watcher.stop()
     revived = StylizedImage.objects.get(pk=theirs)
     assert revived.worker == "" and revived.enqueued_at is not None and revived.attempts == 1
-    assert StylizedImage.objects.get(pk=mine).status == Status.RUNNING
+    assert StylizedImage.objects.get(pk=mine).status == Status.PENDING  # never claimed: left alone
     (again,) = state.claim([theirs])  # back in work, claimed under a new token
     assert again.worker != dead_row.worker and again.attempts == 2
 
