@@ -414,3 +414,12 @@ def test_random_coverage_of_wilson():
         clicks = sum(rng.random() < 0.04 for _ in range(300))
         hits += 0.04 in wilson(clicks, 300)
     assert hits / 400 > 0.9
+
+
+def test_history_weight_stays_at_zero_until_the_logs_show_browsing_predicts_clicks():
+    """Where browsing carries no taste, noise must not steer looks: a shop's worth of
+    thin logs without any history effect gives exactly 0, on every seed."""
+    weights = [fit_global(_simulated_stats(0.0, np.random.default_rng(seed), impressions=3_000)).history_weight
+               for seed in range(20)]
+    assert weights == [0.0] * 20
+    assert fit_global({}).history_weight == 0.0  # a new shop shows its best styles, not its photos' look-alikes
