@@ -40,12 +40,13 @@ def test_every_page_runs_under_the_policies_without_violations(live_server, new_
 
     # A product page: its beacon reports the view, the picker swaps the look in place.
     page.goto(f"{live_server.url}{products[PRODUCT].get_absolute_url()}")
-    picker = page.locator("[data-stylestore-picker]")
-    look = page.locator("[data-stylestore-look]")
-    before = look.inner_text()
-    picker.locator("button", has_text="Shards").first.click() if before != "Shards" else \
-        picker.locator("button", has_text="Great Wave").first.click()
-    expect(look).not_to_have_text(before)
+    picker = page.get_by_role("group", name="Choose a look")
+    shown = page.locator("[data-stylestore-look]").inner_text()
+    target = "great-wave" if shown != "The Great Wave" else "preset-shards"
+    button = picker.locator(f'button[value="{target}"]')
+    button.click()
+    expect(button).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("[data-stylestore-look]")).not_to_have_text(shown)
     assert violations(page) == []
 
     # The admin: the variants list, a variant's before/after slider, "Apply style…".
