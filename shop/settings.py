@@ -130,14 +130,19 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-if os.environ.get("S3_BUCKET"):
-    STORAGES["default"] = {
+
+
+def s3_storage(environ):
+    """Media on S3-compatible storage from the README's variables (the credentials are
+    read by boto3 from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). tests/storage runs
+    this very configuration against moto's S3 server."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": os.environ["S3_BUCKET"],
-            "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("S3_REGION") or None,
-            "custom_domain": os.environ.get("S3_CUSTOM_DOMAIN") or None,
+            "bucket_name": environ["S3_BUCKET"],
+            "endpoint_url": environ.get("S3_ENDPOINT_URL") or None,
+            "region_name": environ.get("S3_REGION") or None,
+            "custom_domain": environ.get("S3_CUSTOM_DOMAIN") or None,
             # Content-addressed names never collide; refusing overwrites keeps it so.
             "file_overwrite": False,
             "default_acl": None,
@@ -145,6 +150,10 @@ if os.environ.get("S3_BUCKET"):
             "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
         },
     }
+
+
+if os.environ.get("S3_BUCKET"):
+    STORAGES["default"] = s3_storage(os.environ)
 
 LOGIN_URL = "admin:login"
 
