@@ -114,6 +114,10 @@ DEFAULTS = {
     # counters, the current hour's included: a new shop learns within minutes. Processes
     # refit on the same clock buckets (see stylestore.personalization.population).
     "POPULATION_REFIT_SECONDS": 60,
+    # Share of consenting visitors (drawn once per visitor) who see the original photos
+    # everywhere: the control group behind the analytics' "styled vs original". 0.10
+    # measures styling's effect within weeks for most shops; 0 turns the control off.
+    "CONTROL_SHARE": 0.0,
 }
 
 

@@ -98,8 +98,9 @@ class PersonalizedImageSerializer(serializers.Serializer):
                                "add to carts on it. Null when nothing is to be reported."),
     )
     probability = serializers.FloatField(source="propensity", help_text=gettext_lazy("Probability of this choice."))
-    reason = serializers.CharField(help_text=gettext_lazy('Why: "pick", "sticky", "history", "global", "explore" '
-                                                          'or "original".'))
+    reason = serializers.CharField(help_text=gettext_lazy('Why: "pick", "sticky", "history", "global", "explore", '
+                                                          '"original" or "control" (the visitor is in the control '
+                                                          'group: original photos everywhere).'))
 
     def to_representation(self, image):
         data = super().to_representation(image)

@@ -27,7 +27,8 @@ class ChoiceRecord(NamedTuple):
 
     choice_id: str
     source_id: int | None
-    style_id: int
+    #: None: the original photo (shown to the control group).
+    style_id: int | None
     propensity: float
     history_share: float
     reason: str
@@ -35,8 +36,8 @@ class ChoiceRecord(NamedTuple):
     available: tuple
 
     @property
-    def style_key(self) -> str:
-        return str(self.style_id)
+    def style_key(self) -> str | None:
+        return None if self.style_id is None else str(self.style_id)
 
     def to_choice(self) -> policy.Choice:
         return policy.Choice(self.style_key, self.propensity, self.reason, self.history_share, self.sticky)
@@ -63,8 +64,9 @@ def new_choice_id() -> str:
 
 def sign_choice(visitor_key: str, record: ChoiceRecord) -> str:
     source = "" if record.source_id is None else record.source_id
+    style = "" if record.style_id is None else record.style_id
     payload = (
-        f"{CHOICE_VERSION}|{record.choice_id}|{source}|{record.style_id}|{record.propensity!r}|"
+        f"{CHOICE_VERSION}|{record.choice_id}|{source}|{style}|{record.propensity!r}|"
         f"{record.history_share!r}|{record.reason}|{record.sticky or ''}|{'.'.join(map(str, record.available))}"
     )
     # Signed in the visitor's context: a token is only valid for the visitor it was made for.
@@ -83,7 +85,7 @@ def read_choice(visitor_key: str, token: str) -> ChoiceRecord | None:
         return ChoiceRecord(
             choice_id=choice_id,
             source_id=int(source) if source else None,
-            style_id=int(style),
+            style_id=int(style) if style else None,
             propensity=float(propensity),
             history_share=float(share),
             reason=reason,

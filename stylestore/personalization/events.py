@@ -222,12 +222,13 @@ def _record(context, events) -> RecordReport:
             continue
         if event.choice is not None:
             choice = event.choice
-            if (event.kind, choice.choice_id) in seen_choices or choice.style_id not in styles:
+            gone = choice.style_id is not None and choice.style_id not in styles  # None: the original photo
+            if (event.kind, choice.choice_id) in seen_choices or gone:
                 duplicates += 1  # a deleted style's choice has nothing left to count
                 continue
             source_id = choice.source_id if choice.source_id in sources else None
             if event.kind != Kind.IMPRESSION and (Kind.IMPRESSION, choice.choice_id) not in seen_choices:
-                _apply_impression(state, choice, params, counters)
+                _apply_choice_event(Kind.IMPRESSION, state, choice, params, counters)
                 rows.append(_choice_row(visitor, Kind.IMPRESSION, choice, source_id, "", now))
                 seen_choices.add((Kind.IMPRESSION, choice.choice_id))
             seen_choices.add((event.kind, choice.choice_id))
@@ -336,6 +337,11 @@ def _apply_impression(state, choice, params, counters):
 
 
 def _apply_choice_event(kind, state, choice, params, counters):
+    if choice.style_id is None:
+        # The control group's original photo: logged as an event, no style to count.
+        if kind == Kind.IMPRESSION:
+            state.record_impression(choice.to_choice(), params)
+        return
     row = counters[choice.style_id]
     if kind == Kind.IMPRESSION:
         _apply_impression(state, choice, params, counters)

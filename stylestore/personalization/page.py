@@ -233,11 +233,12 @@ def decide(context, entry: PageImage):
         decision = context.decisions[available] = (choice, tuple(map(int, available)))
     choice, available_ids = decision
     token = None
-    if state is not None and choice.style is not None:
+    # The control group's original photo is logged too: it is what styling is measured against.
+    if state is not None and (choice.style is not None or choice.reason == "control"):
         token = sign_choice(
             context.key,
             ChoiceRecord(
-                new_choice_id(), entry.source_id, int(choice.style), choice.propensity,
+                new_choice_id(), entry.source_id, None if choice.style is None else int(choice.style), choice.propensity,
                 choice.history_share, choice.reason, choice.sticky, available_ids,
             ),
         )
@@ -270,7 +271,7 @@ def shown_image(entry: PageImage, style_key, *, size=None, alt=None, propensity=
             entry.original_size = _original_size(field_file)
         width, height = entry.original_size
         url = entry.original_url
-        return ShownImage(url, width, height, (), None, alt, None, propensity, reason, entry.reference, url)
+        return ShownImage(url, width, height, (), None, alt, choice_id, propensity, reason, entry.reference, url)
     style, files = entry.variants[style_key]
     shown = _pick_file(files, size or stylestore_settings.DEFAULT_SIZE)
     candidates = tuple((r.url, r.width) for r in files if r.width)

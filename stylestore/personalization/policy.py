@@ -146,7 +146,7 @@ FIT_SEED = 20240917
 #: (an uncertain style still gets traffic) but send most visitors to the leaders.
 POSTERIOR_DRAW_SCALE = 0.5
 
-Reason = Literal["pick", "sticky", "history", "global", "explore", "original"]
+Reason = Literal["pick", "sticky", "history", "global", "explore", "original", "control"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,9 @@ class PolicyParams:
     #: Styles whose counters a visitor state keeps; the rest of their history mass is
     #: pooled. With ``MAX_KEY_LENGTH`` this keeps the state under ``MAX_STATE_BYTES``.
     max_styles: int = 8
+    #: Share of visitors who see the original photos everywhere (the control group that
+    #: measures styling against no styling), drawn once per visitor, not per epoch.
+    control_share: float = 0.0
 
     def __post_init__(self):
         checks = [
@@ -197,6 +200,7 @@ class PolicyParams:
             (self.reaction_prior > 0, "reaction_prior must be positive"),
             (self.cart_weight >= 1, "cart_weight must be >= 1"),
             (1 <= self.max_styles <= MAX_STYLES_LIMIT, f"max_styles must be in [1, {MAX_STYLES_LIMIT}]"),
+            (0.0 <= self.control_share < 1.0, "control_share must be in [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -653,7 +657,8 @@ class Choice:
     #: Probability with which this action was chosen (log it: IPW needs it).
     propensity: float
     #: "pick", "sticky", "history" (personal posterior), "global" (no personal data),
-    #: "explore" or "original" (nothing available).
+    #: "explore", "original" (nothing available) or "control" (the visitor is in the
+    #: control group: original photos everywhere).
     reason: Reason
     #: History share ``q`` of the chosen style for this visitor (log it: ``fit_global``
     #: aggregates it into ``StyleStats``).
@@ -728,14 +733,21 @@ def _unique(available: Sequence[str]) -> List[str]:
     return list(dict.fromkeys(available))
 
 
+def in_control(visitor: str, params: PolicyParams) -> bool:
+    """Whether this visitor is in the control group (original photos everywhere): a
+    hash of the visitor alone, so it holds on every page, every day, in every process."""
+    return params.control_share > 0 and _unit("control", visitor) < params.control_share
+
+
 def action_probabilities(
     state: Optional[VisitorState],
     available: Sequence[str],
     model: GlobalModel,
     params: PolicyParams = PolicyParams(),
 ) -> Dict[Optional[str], float]:
-    """The exact distribution ``choose`` draws from, over the available styles (or
-    ``{None: 1.0}`` when nothing is available). Actions absent have probability 0.
+    """The exact distribution ``choose`` draws from, over the available styles and
+    ``None`` (the original photo: nothing available, or the control group, which only
+    visitors with a state can be in). Actions absent have probability 0.
 
     Use it as the target policy's probabilities in ``evaluation.ipw``.
     """
@@ -744,9 +756,10 @@ def action_probabilities(
         return {None: 1.0}
     if state is not None and state.pick in styles:
         return {state.pick: 1.0}
+    control = params.control_share if state is not None else 0.0
     plan = _plan(state, styles, model, params)
-    probabilities = (1.0 - params.epsilon) * plan.exploit + params.epsilon / len(styles)
-    return dict(zip(styles, probabilities.tolist()))
+    probabilities = (1.0 - control) * ((1.0 - params.epsilon) * plan.exploit + params.epsilon / len(styles))
+    return {**dict(zip(styles, probabilities.tolist())), **({None: control} if control else {})}
 
 
 def choose(
@@ -771,6 +784,10 @@ def choose(
                   (e.g. the day) sees the same result, and an exploring visitor sees the
                   same explored style on every product that has it.
 
+    A visitor with a state is in the control group (``in_control``) with probability
+    ``params.control_share`` and then sees the original photo ("control"), logged with
+    that probability; every other choice's probability is scaled by the rest.
+
     Pure and cheap (no I/O; tens of microseconds for 30 styles). The propensity equals
     ``action_probabilities(...)[choice.style]`` exactly. A visitor's impressions in one
     epoch share their draws (that is what keeps a refresh stable), so offline analyses
@@ -782,6 +799,9 @@ def choose(
     share = state.history_share if state is not None else (lambda _style: 0.0)
     if state is not None and state.pick in styles:
         return Choice(state.pick, 1.0, "pick", share(state.pick), state.pick)
+    control = params.control_share if state is not None else 0.0
+    if control and in_control(visitor, params):
+        return Choice(None, control, "control", 0.0, state.current)
 
     plan = _plan(state, styles, model, params)
     if plan.kept is not None:
@@ -799,7 +819,8 @@ def choose(
         sticky = state.current
 
     def propensity(style: str) -> float:
-        return (1.0 - params.epsilon) * float(plan.exploit[styles.index(style)]) + params.epsilon / len(styles)
+        chosen = (1.0 - params.epsilon) * float(plan.exploit[styles.index(style)]) + params.epsilon / len(styles)
+        return (1.0 - control) * chosen
 
     if len(styles) > 1 and _unit("explore", visitor, epoch) < params.epsilon:
         # The style with the smallest per-(visitor, epoch) hash among those available:

@@ -27,8 +27,10 @@ from .caches import cache
 
 def policy_params() -> policy.PolicyParams:
     """The policy's parameters, from settings."""
-    epsilon = stylestore_settings.EXPLORATION_EPSILON
-    return cache.get(("params", epsilon), math.inf, lambda: policy.PolicyParams(epsilon=epsilon))
+    epsilon, control = stylestore_settings.EXPLORATION_EPSILON, stylestore_settings.CONTROL_SHARE
+    return cache.get(
+        ("params", epsilon, control), math.inf, lambda: policy.PolicyParams(epsilon=epsilon, control_share=control)
+    )
 
 
 def hour_start(moment):
