@@ -122,7 +122,8 @@ def wilson(successes: float, trials: float, z: float = Z95) -> Estimate:
     z2 = z * z
     centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
     half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), int(trials))
+    # Clamped at p too: at 0 or all successes rounding puts an end a hair past it.
+    return Estimate(p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)), int(trials))
 
 
 def ctr_by_style(stats: Mapping[Hashable, StyleStats], z: float = Z95) -> Dict[Hashable, Estimate]:
@@ -133,3 +134,53 @@ def ctr_by_style(stats: Mapping[Hashable, StyleStats], z: float = Z95) -> Dict[H
     everyone, use ``ipw`` with a target that always shows that style.
     """
     return {key: wilson(s.clicks, s.impressions, z) for key, s in stats.items()}
+
+
+#: Fewest visitors with a click an arm needs before ``relative_lift`` gives an interval:
+#: below that the normal approximation on the log scale is not to be trusted.
+MIN_CLICKING_VISITORS = 10
+
+
+def clustered_rate(successes: np.ndarray, trials: np.ndarray, z: float = Z95) -> Estimate:
+    """Pooled rate ``sum(successes) / sum(trials)`` over units (visitors), with a Wilson
+    interval on the effective sample size: the trials divided by the design effect
+    (how much more the per-visitor rates vary than independent trials would). Inside
+    [0, 1] and of positive width at any sample size, and as wide as the visitors'
+    correlation makes it."""
+    successes, trials = np.asarray(successes, dtype=np.float64), np.asarray(trials, dtype=np.float64)
+    n, total = float(trials.sum()), float(successes.sum())
+    if n <= 0:
+        return Estimate(0.0, 0.0, 1.0, 0)
+    p = total / n
+    effective = n
+    if len(trials) > 1 and 0 < p < 1:
+        residuals = successes - p * trials
+        clustered = float((residuals**2).sum()) * len(trials) / (len(trials) - 1)
+        effective = n / max(clustered / (n * p * (1 - p)), 1.0)
+    estimate = wilson(p * effective, effective, z)
+    return Estimate(p, estimate.low, estimate.high, int(n))
+
+
+def relative_lift(treated: Tuple[np.ndarray, np.ndarray], control: Tuple[np.ndarray, np.ndarray],
+                  z: float = Z95) -> Optional[Estimate]:
+    """``rate(treated) / rate(control) - 1`` with its 95 % interval, or None when either
+    arm has fewer than ``MIN_CLICKING_VISITORS`` visitors with a success.
+
+    Each arm is ``(successes, trials)`` per visitor; the arms are independent groups of
+    visitors (a randomised control group). The interval is the delta method on the log
+    of the ratio with cluster-robust variances, so it never goes below -100 % and never
+    collapses to a point."""
+    logs_variance, rates = 0.0, []
+    for successes, trials in (treated, control):
+        successes, trials = np.asarray(successes, dtype=np.float64), np.asarray(trials, dtype=np.float64)
+        if np.count_nonzero(successes) < MIN_CLICKING_VISITORS:
+            return None
+        total = float(successes.sum())
+        rate = total / float(trials.sum())
+        residuals = successes - rate * trials
+        logs_variance += float((residuals**2).sum()) * len(trials) / (len(trials) - 1) / total**2
+        rates.append(rate)
+    ratio = rates[0] / rates[1]
+    half = z * math.sqrt(logs_variance)
+    return Estimate(ratio - 1, ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1,
+                    int(len(treated[0]) + len(control[0])))
