@@ -1,0 +1,94 @@
+"""django-oscar in a real browser: the example shop (examples/oscar_shop) served by
+its own runserver, a customer on Oscar's listing and product page, and staff going
+from Oscar's dashboard menu to "Apply style…"."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "e2e-oscar-password"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def oscar_shop(tmp_path_factory):
+    env = {**os.environ, "OSCAR_SHOP_VAR": str(tmp_path_factory.mktemp("oscar_e2e")), "Q_WORKERS": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    setup = subprocess.run([sys.executable, str(Path(__file__).with_name("oscar_setup.py")), PASSWORD], env=env,
+                           capture_output=True, text=True, timeout=1200)
+    assert setup.returncode == 0, setup.stderr[-5000:]
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+                              cwd=ROOT / "examples" / "oscar_shop", env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _attempt in range(600):  # until it listens (readiness, not a timing assertion)
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None, "the example shop's server exited"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def offline(context):
+    """Oscar's layout loads jQuery from a CDN, with a local fallback: no network here,
+    so such requests are aborted (as a blocked CDN would be) and the fallback runs."""
+    context.route("**/*", lambda route: route.abort("aborted") if not route.request.url.startswith(
+        "http://127.0.0.1") else route.continue_())
+    return context
+
+
+def test_customer_sees_looks_on_oscars_pages_and_staff_apply_styles(oscar_shop, new_context, artifacts):
+    page = offline(new_context()).new_page()
+    page.goto(f"{oscar_shop}/")
+    cards = page.locator("article.product_pod")
+    expect(cards).to_have_count(8)
+    expect(cards.locator("picture source[type='image/webp']")).to_have_count(8)  # every card a look
+    page.wait_for_load_state("load")
+    artifacts.shot(page, "listing", docs="oscar-listing.png")
+
+    cards.first.locator("h3 a").click()
+    picker = page.get_by_role("group", name="Choose a look")
+    expect(picker.get_by_role("button")).to_have_count(3)  # the original photo and the two looks
+    shown = page.locator("#product_gallery picture source").first.get_attribute("srcset")
+    page.reload()
+    expect(page.locator("#product_gallery picture source").first).to_have_attribute("srcset", shown)
+    original = picker.get_by_role("button", name="Original photo")
+    original.click()
+    expect(original).to_have_attribute("aria-pressed", "true")
+    artifacts.shot(page, "product", docs="oscar-product.png")
+
+    staff = offline(new_context()).new_page()
+    staff.goto(f"{oscar_shop}/admin/login/?next=/dashboard/")
+    staff.get_by_label("Username").fill("admin")
+    staff.get_by_label("Password").fill(PASSWORD)
+    staff.get_by_role("button", name="Log in").click()
+    staff.wait_for_url(f"{oscar_shop}/dashboard/")
+    menu = staff.locator("a", has_text="Apply styles to products")  # in the "Styles" dropdown
+    expect(menu).to_have_attribute("href", "/admin/catalogue/product/")
+    staff.goto(f"{oscar_shop}{menu.get_attribute('href')}")
+    staff.get_by_role("row").filter(has_text="Delft").get_by_role("checkbox").check()
+    staff.get_by_role("combobox", name="Action").select_option("apply_style")
+    staff.get_by_role("button", name="Go").click()
+    staff.get_by_label("Soft pastel").check()  # its card also says "Preset"
+    staff.get_by_label("Size").select_option("256")
+    artifacts.shot(staff, "apply-style", docs="oscar-apply-style.png", full_page=True)
+    staff.get_by_role("button", name="Queue images").click()
+    expect(staff.locator(".messagelist")).to_contain_text("Queued 1")
