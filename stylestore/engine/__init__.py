@@ -16,7 +16,8 @@ from .errors import (
     WeightsError,
 )
 
-# The networks' modules import torch; the image gate (``imaging``) and ``errors`` do not.
+# The networks' modules import torch; the image gate (``gate``), the conversions around
+# the networks (``imaging``) and ``errors`` do not.
 # They load on first use, so a web process that only validates uploads never pays for
 # torch (hundreds of MB per process).
 _LAZY = {

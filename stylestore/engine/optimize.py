@@ -24,6 +24,7 @@ from PIL import Image
 
 from . import imaging, runtime, vgg
 from .errors import NonFiniteOutput, StyleSpecError
+from .gate import MIN_SIDE
 
 #: Called after every step with (step, total); returning False stops early.
 ProgressCallback = Callable[[int, int], Optional[bool]]
@@ -108,8 +109,8 @@ def optimize(
     """
     if steps < 1:
         raise StyleSpecError(f"steps must be at least 1, not {steps}")
-    if max_side < imaging.MIN_SIDE:
-        raise StyleSpecError(f"max_side must be at least {imaging.MIN_SIDE}, not {max_side}")
+    if max_side < MIN_SIDE:
+        raise StyleSpecError(f"max_side must be at least {MIN_SIDE}, not {max_side}")
     if min(content_weight, style_weight, tv_weight) < 0:
         raise StyleSpecError("loss weights must not be negative")
     device = (device or runtime.pick_device()).exact()

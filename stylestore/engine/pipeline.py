@@ -40,6 +40,7 @@ from . import imaging, metrics, optimize, presets, runtime
 from .arbitrary import STYLE_DIM, STYLE_SIZE, StylePredictor, Transformer, blend_vectors
 from .errors import EngineError, ImageTooSmall, NonFiniteOutput, StyleSpecError
 from .formats import FORMATS
+from .gate import MIN_SIDE
 from .presets import MultiStyleNet
 
 logger = logging.getLogger(__name__)
@@ -131,8 +132,8 @@ class RenderOptions:
             raise StyleSpecError(f"engine must be one of {ENGINES}, not {self.engine!r}")
         if not (isinstance(self.strength, numbers.Real) and 0.0 <= self.strength <= 1.0):
             raise StyleSpecError(f"strength must be between 0 and 1, not {self.strength!r}")
-        if not (isinstance(self.max_side, int) and imaging.MIN_SIDE <= self.max_side <= MAX_SIDE):
-            raise StyleSpecError(f"max_side must be an integer from {imaging.MIN_SIDE} to {MAX_SIDE}")
+        if not (isinstance(self.max_side, int) and MIN_SIDE <= self.max_side <= MAX_SIDE):
+            raise StyleSpecError(f"max_side must be an integer from {MIN_SIDE} to {MAX_SIDE}")
         if self.region not in imaging.REGIONS:
             raise StyleSpecError(f"region must be one of {imaging.REGIONS}, not {self.region!r}")
         if self.format not in FORMATS:
@@ -356,10 +357,10 @@ def _prepare(image: Image.Image, max_side: int) -> Image.Image | EngineError:
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if imaging.alpha_mask(image) is not None else "RGB")
     fitted = imaging.fit(image, max_side)
-    if min(fitted.size) < imaging.MIN_SIDE:
+    if min(fitted.size) < MIN_SIDE:
         return ImageTooSmall(
             f"{image.width}x{image.height} fitted to {max_side} px is {fitted.width}x{fitted.height}; "
-            f"both sides need at least {imaging.MIN_SIDE} px"
+            f"both sides need at least {MIN_SIDE} px"
         )
     return fitted
 

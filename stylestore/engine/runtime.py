@@ -56,6 +56,7 @@ from PIL import Image
 
 from . import imaging
 from .errors import EngineError
+from .gate import MIN_SIDE
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ def _forward(model: Model, images: List[Image.Image], conditions: torch.Tensor, 
 
 def _forward_smaller(model: Model, image: Image.Image, condition: torch.Tensor, device: Device) -> Outcome:
     side = int(max(image.size) * OOM_SHRINK)
-    if min(image.size) * OOM_SHRINK < imaging.MIN_SIDE:
+    if min(image.size) * OOM_SHRINK < MIN_SIDE:
         return EngineError("not enough device memory for this image, even shrunken")
     logger.warning("out of device memory for a %dx%d image; rendering it at %d px", *image.size, side)
     (outcome,) = _forward(model, [imaging.fit(image, side)], condition, device)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from stylestore.engine import colorspace, imaging, metrics, optimize
+from stylestore.engine import colorspace, gate, imaging, metrics, optimize
 
 DEMO = Path(__file__).resolve().parents[2] / "shop" / "demo_data"
 
@@ -83,12 +83,12 @@ def test_lab_conversion():
 
 @pytest.fixture(scope="module")
 def photo():
-    return imaging.fit(imaging.open_image(DEMO / "products" / "delft-basin.jpg"), 64)
+    return imaging.fit(gate.open_image(DEMO / "products" / "delft-basin.jpg"), 64)
 
 
 @pytest.fixture(scope="module")
 def style():
-    return imaging.fit(imaging.open_image(DEMO / "styles" / "great-wave.jpg"), 64)
+    return imaging.fit(gate.open_image(DEMO / "styles" / "great-wave.jpg"), 64)
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylestore.engine import errors, imaging, optimize, runtime, vgg
+from stylestore.engine import errors, gate, imaging, optimize, runtime, vgg
 
 DEMO = Path(__file__).resolve().parents[2] / "shop" / "demo_data"
 
 
 @pytest.fixture(scope="module")
 def content():
-    return imaging.fit(imaging.open_image(DEMO / "products" / "peony-panel.jpg"), 64)
+    return imaging.fit(gate.open_image(DEMO / "products" / "peony-panel.jpg"), 64)
 
 
 @pytest.fixture(scope="module")
 def style():
-    return imaging.fit(imaging.open_image(DEMO / "styles" / "irises.jpg"), 64)
+    return imaging.fit(gate.open_image(DEMO / "styles" / "irises.jpg"), 64)
 
 
 def _loss(content, style, image, device):

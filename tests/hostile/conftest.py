@@ -22,7 +22,7 @@ NAME_ONLY = {"png_named_jpg", "jpeg_named_png"}
 #: the gate re-encodes at quality 95 with 4:2:0 chroma, which moves them by up to 3
 #: levels. Every other case, the odd pixel modes included, must stay within the
 #: corpus tolerance (2).
-SECOND_JPEG_GENERATION = {"jpeg_with_appended_zip": 4, "jpeg_with_exif_gps": 4}
+SECOND_JPEG_GENERATION = {"jpeg_with_appended_zip": 4, "jpeg_with_exif_gps": 4, "progressive_jpeg": 4}
 
 #: Pillow's name of a stored format -> the extensions a stored file of it may carry.
 EXTENSIONS = {"JPEG": {"jpg"}, "PNG": {"png"}, "WEBP": {"webp"}}

@@ -51,7 +51,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from stylestore.engine import EngineError, RenderOptions, Stylizer
-        from stylestore.engine.imaging import open_image
+        from stylestore.engine.gate import open_image as gate_open
+
+        def open_image(source):
+            """The gate, held to the configured limits like every other way in."""
+            return gate_open(source, max_pixels=stylestore_settings.MAX_PIXELS,
+                             max_bytes=stylestore_settings.MAX_UPLOAD_BYTES)
 
         inputs, outputs, fmt = self._paths(opts["input"], opts["output"], opts["format"])
         style, defaults = self._style(opts, open_image)
