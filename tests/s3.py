@@ -107,7 +107,8 @@ def s3(s3_endpoint, settings, monkeypatch):
 
 def fetch(client, url):
     """``(status, body)`` of a media URL as a browser gets it: from the S3 server for an
-    absolute URL, from the shop (``client``) for a local one."""
+    absolute URL, from the shop (``client``) for a local one. A missing object is 404
+    on local disk, 403 on S3 (the public may read objects, not list the bucket)."""
     if urlsplit(url).scheme:
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
@@ -116,3 +117,24 @@ def fetch(client, url):
             return error.code, b""
     response = client.get(url)
     return response.status_code, b"".join(response.streaming_content) if response.status_code == 200 else b""
+
+
+def create_bucket():
+    """CI: make the bucket the README's variables name (S3_BUCKET at S3_ENDPOINT_URL),
+    public-read, once the server answers."""
+    endpoint, bucket = os.environ["S3_ENDPOINT_URL"], os.environ["S3_BUCKET"]
+    deadline = time.monotonic() + 60
+    client = boto3.client("s3", endpoint_url=endpoint, region_name=os.environ.get("S3_REGION") or REGION)
+    while True:
+        try:
+            client.create_bucket(Bucket=bucket)
+            break
+        except Exception:  # not listening yet: botocore raises several kinds
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    client.put_bucket_policy(Bucket=bucket, Policy=public_read_policy(bucket))
+
+
+if __name__ == "__main__":
+    create_bucket()
