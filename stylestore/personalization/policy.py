@@ -39,6 +39,8 @@ up to a factor common to all styles (the visitor's own propensity to click), as:
 Choosing
 --------
 1. An explicit pick by the customer, when available for this image, is shown.
+   Otherwise a visitor in the control group (``PolicyParams.control_share`` of the
+   visitors with a state, by a hash of the visitor) sees the original photo.
 2. Sticky: the previous choice is kept while no style's ``m_s`` (at the posterior mean
    of ``g``) beats it by ``switch_margin``, so the shop does not flicker between looks
    as evidence trickles in.
