@@ -85,7 +85,7 @@ SEED = textwrap.dedent('''
     from stylestore.variants import state
     from stylestore.models import Style
     from stylestore.models import SourceImage
-    from stylestore.variants.worker import compute_source_embeddings, engine_style
+    from stylestore.variants.worker import analyse_sources, engine_style
     from stylestore.variants.files import save_atomically, variant_name
 
     products = list(Product.objects.order_by("pk"))
@@ -105,7 +105,7 @@ SEED = textwrap.dedent('''
         name = save_atomically(variant_name(row), data.getvalue())
         state.finish(row, name=name, width=image.width, height=image.height, size=len(data.getvalue()),
                     metrics={}, timings={})
-    compute_source_embeddings(SourceImage.objects.values_list("pk", flat=True))
+    analyse_sources(SourceImage.objects.values_list("pk", flat=True))
     print(len(ids), "variants", *[p.slug for p in products])
 ''')
 

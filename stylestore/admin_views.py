@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 
 from .forms import ApplyStyleForm
 from .models import SourceImage
-from .variants import previews, requests
+from .variants import estimates, previews, requests
 
 ACTION_NAME = "apply_style"
 # Marks a POST as coming from the confirmation page (like the delete page's ``post=yes``).
@@ -90,13 +90,16 @@ def apply_style_view(modeladmin, request, queryset):
         modeladmin.message_user(request, success_message(result, skipped), messages.SUCCESS)
         return HttpResponseRedirect(request.get_full_path())
 
+    estimate = {}
     if valid:
-        counts = requests.count_for_objects(
-            objects, image_field, form.cleaned_data["styles"], form.cleaned_data["render_request"]
-        )
+        styles, render_request = form.cleaned_data["styles"], form.cleaned_data["render_request"]
+        counts = requests.count_for_objects(objects, image_field, styles, render_request)
+        renders = [(params["engine"], params["max_side"]) for params in map(render_request.resolve, styles)]
+        estimate = estimates.for_batch(renders, counts.new)
     else:
         counts = requests.count_for_objects(objects, image_field, [])
-    counts_context = {"counts": counts, "counted": valid, "objects_name": model_ngettext(objects[0], len(objects))}
+    counts_context = {"counts": counts, "counted": valid, "estimate": estimate,
+                      "objects_name": model_ngettext(objects[0], len(objects))}
     if recount == "json":
         return JsonResponse({
             "valid": valid,

@@ -37,7 +37,12 @@ DEFAULTS = {
     # Where variant files are written: a key of Django's STORAGES, and the folder in it.
     "STORAGE": "default",
     "UPLOAD_TO": "stylestore/variants",
-    # --- Image gate: anything bigger is refused from its headers, before decoding.
+    # The folder (in STORAGE) of the product masks, one small PNG per photo content.
+    "MASKS_UPLOAD_TO": "stylestore/masks",
+    # --- Image gate (stylestore.engine.gate). Every Django caller passes these two to the
+    # gate (uploads, model validation, source hashing, worker decodes, stylize_file); the
+    # engine's own MAX_PIXELS / MAX_BYTES (40 MP, 50 MiB) are only its defaults for callers
+    # outside Django. Anything over them is refused from its headers, before decoding.
     "MAX_PIXELS": 40_000_000,
     "MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
     # --- Engine (read by the workers; web processes never load it)
@@ -94,12 +99,6 @@ DEFAULTS = {
     "VISITOR_COOKIE_AGE": 365 * 24 * 3600,
     # Events, hourly counters and idle visitors older than this are purged daily.
     "EVENT_RETENTION_DAYS": 90,
-    # What the events endpoint accepts, in DRF's rate format ("N/second|minute|hour|day";
-    # None switches one off): events per client address (as the API's rate limits tell
-    # it, see NUM_PROXIES) and per visitor, and visitors made by requests that bring
-    # none, per address. Each event writes at most two rows (a click whose impression
-    # was lost writes that too), so one address adds at most 2 x IP rows per period.
-    "EVENT_BUDGETS": {"IP": "3000/hour", "VISITOR": "1000/hour", "NEW_VISITORS_PER_IP": "60/hour"},
     # What the events endpoint accepts, in DRF's rate format ("N/second|minute|hour|day";
     # None switches one off): events per client address (as the API's rate limits tell
     # it, see NUM_PROXIES) and per visitor, and visitors made by requests that bring

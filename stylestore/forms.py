@@ -82,11 +82,8 @@ class ApplyStyleForm(forms.Form):
             engine=cleaned.get("engine") or None,
             region=cleaned.get("region") or None,
         )
-        for style in cleaned.get("styles", []):
-            try:
-                render_request.resolve(style)
-            except ValueError as exc:
-                raise forms.ValidationError(_("%(style)s: %(error)s"), params={"style": style, "error": exc})
+        for style, error in render_request.problems(cleaned.get("styles", [])):
+            raise forms.ValidationError(_("%(style)s: %(error)s"), params={"style": style, "error": error})
         cleaned["render_request"] = render_request
         return cleaned
 

@@ -20,8 +20,8 @@ def sweep():
     return sweeper.sweep()
 
 
-def compute_embeddings(source_ids):
-    return worker.compute_source_embeddings(source_ids)
+def analyse_sources(source_ids):
+    return worker.analyse_sources(source_ids)
 
 
 def render_preview(style_id, source_id):

@@ -303,11 +303,9 @@ class JobRequestSerializer(serializers.Serializer):
             engine=attrs.get("engine"),
             region=attrs.get("region"),
         )
-        for style in attrs["styles"]:
-            try:
-                render_request.resolve(style)
-            except ValueError as exc:
-                raise serializers.ValidationError({"styles": [f"{style.slug}: {exc}"]})
+        problems = render_request.problems(attrs["styles"])
+        if problems:
+            raise serializers.ValidationError({"styles": [f"{style.slug}: {error}" for style, error in problems]})
         attrs["render_request"] = render_request
         return attrs
 

@@ -1,4 +1,4 @@
-"""The conversions around the networks: fitting, cropping, tensors, colour, regions, encoding.
+"""The conversions around the networks: fitting, cropping, tensors, masks, encoding.
 
 Images arrive here already decoded by the gate (:mod:`.gate`: 8-bit sRGB ``RGB`` or
 ``RGBA``, upright, no metadata); what leaves is pixels for the networks, pixels from
@@ -113,74 +113,3 @@ def alpha_mask(image: Image.Image) -> Image.Image | None:
     else:
         return None
     return None if alpha.getextrema()[0] == 255 else alpha
-
-
-def _rgb_like(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    return rgb if rgb.size == size else rgb.resize(size, Image.Resampling.LANCZOS)
-
-
-def preserve_color(stylized: Image.Image, original: Image.Image) -> Image.Image:
-    """Keep the product's true colours: L* from the stylized image, a*b* from the original.
-
-    CIELAB rather than YCbCr, because the product requirement is judged by CIEDE2000,
-    which lives in CIELAB: taking a*b* verbatim from the original leaves a chromatic
-    difference of zero except where the combination falls out of the sRGB gamut. YCbCr
-    keeps Cb/Cr, but those are not perceptual chroma: when Y changes, the a*b* they map
-    to shift. Measured with the chromatic CIEDE2000 of :mod:`metrics` on the eight demo
-    products stylized by :mod:`optimize` (128 px, 20 steps, one demo style each): no
-    preservation 12.0, YCbCr 0.98, CIELAB 0.18 (worst image 0.26); the full CIEDE2000,
-    lightness included, came out about the same for both (7.7 and 7.4).
-
-    The original is resized to the stylized image's size when they differ; alpha is
-    ignored here (combine with :func:`apply_region` afterwards). Returns ``RGB``.
-    """
-    import torch
-
-    from . import colorspace
-
-    stylized = stylized if stylized.mode == "RGB" else stylized.convert("RGB")
-    original = _rgb_like(original, stylized.size)
-    lab_stylized = colorspace.srgb_to_lab(torch.from_numpy(np.asarray(stylized, dtype=np.float32) / 255.0))
-    lab_original = colorspace.srgb_to_lab(torch.from_numpy(np.asarray(original, dtype=np.float32) / 255.0))
-    combined = torch.cat((lab_stylized[..., :1], lab_original[..., 1:]), dim=-1)
-    rgb = colorspace.lab_to_srgb(combined).mul(255).round().to(torch.uint8)
-    return Image.fromarray(rgb.numpy())
-
-
-REGIONS = ("all", "foreground", "background")
-
-
-def apply_region(stylized: Image.Image, original: Image.Image, region: str) -> Image.Image:
-    """Confine the style to a region, using the original's alpha as the product mask.
-
-    * ``"all"``: everything is stylized; an original's transparency is kept (RGBA).
-    * ``"foreground"``: only the product is stylized and its transparency kept (RGBA);
-      the colours hidden under fully transparent pixels come from the original.
-    * ``"background"``: the original product is composited over the stylized scene
-      (opaque RGB), so the product's pixels stay untouched.
-
-    Without transparency there is no product mask, so ``"foreground"`` and
-    ``"background"`` raise :class:`StyleSpecError`: silently stylizing the whole image
-    would hand the shop something other than what it asked for. The original is
-    resized to the stylized image's size when they differ.
-    """
-    if region not in REGIONS:
-        raise StyleSpecError(f"region must be one of {REGIONS}, not {region!r}")
-    stylized = stylized if stylized.mode == "RGB" else stylized.convert("RGB")
-    mask = alpha_mask(original)
-    if mask is None:
-        if region != "all":
-            raise StyleSpecError(f"region {region!r} needs an image with a transparent background")
-        return stylized
-    if mask.size != stylized.size:
-        mask = mask.resize(stylized.size, Image.Resampling.LANCZOS)
-    source = _rgb_like(original, stylized.size)
-    if region == "background":
-        return Image.composite(source, stylized, mask)
-    if region == "foreground":
-        result = Image.composite(stylized, source, mask)
-    else:
-        result = stylized.copy()
-    result.putalpha(mask)
-    return result

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import imaging, metrics, optimize, presets, runtime
+from . import imaging, metrics, optimize, presets, product, runtime, saliency
 from .arbitrary import STYLE_DIM, STYLE_SIZE, StylePredictor, Transformer, blend_vectors
 from .errors import EngineError, ImageTooSmall, NonFiniteOutput, StyleSpecError
 from .formats import FORMATS
@@ -134,8 +134,8 @@ class RenderOptions:
             raise StyleSpecError(f"strength must be between 0 and 1, not {self.strength!r}")
         if not (isinstance(self.max_side, int) and MIN_SIDE <= self.max_side <= MAX_SIDE):
             raise StyleSpecError(f"max_side must be an integer from {MIN_SIDE} to {MAX_SIDE}")
-        if self.region not in imaging.REGIONS:
-            raise StyleSpecError(f"region must be one of {imaging.REGIONS}, not {self.region!r}")
+        if self.region not in product.REGIONS:
+            raise StyleSpecError(f"region must be one of {product.REGIONS}, not {self.region!r}")
         if self.format not in FORMATS:
             raise StyleSpecError(f"format must be one of {FORMATS}, not {self.format!r}")
         if not (isinstance(self.quality, int) and 1 <= self.quality <= 100):
@@ -223,6 +223,19 @@ class Stylizer:
 
         return torch.stack([vector(spec) for spec in styles])
 
+    # -- product masks ----------------------------------------------------------------------
+
+    def product_masks(self, images: Sequence[Image.Image]) -> List[saliency.ProductMask]:
+        """Where the product is in each photo: its own transparency when it has some
+        (a cut-out is exact), else the saliency network's map (``saliency``)."""
+        alphas = [imaging.alpha_mask(image) for image in images]
+        found = iter(saliency.product_masks([im for im, a in zip(images, alphas) if a is None], self.device))
+        return [
+            next(found) if alpha is None
+            else saliency.ProductMask(alpha, float(np.asarray(alpha).mean() / 255), 1.0, False, "alpha")
+            for alpha in alphas
+        ]
+
     # -- rendering --------------------------------------------------------------------------
 
     def render(
@@ -232,9 +245,17 @@ class Stylizer:
         options: RenderOptions = RenderOptions(),
         progress: Optional[Progress] = None,
         with_metrics: bool = True,
+        masks: Optional[Sequence[Optional[Image.Image]]] = None,
     ) -> List[Result]:
-        """Render every image with one style: same-size images share forward passes."""
-        return self._render([(image, style) for image in images], options, progress, with_metrics)
+        """Render every image with one style: same-size images share forward passes.
+
+        ``masks``: each image's product mask (``L``; see :meth:`product_masks`), which
+        ``options.region`` and colour preservation work with; None for an image (or
+        all) means the image's alpha when it has some, else the whole image.
+        """
+        masks = masks or [None] * len(images)
+        return self._render([(image, style, mask) for image, mask in zip(images, masks)], options, progress,
+                            with_metrics)
 
     def render_styles(
         self,
@@ -243,22 +264,23 @@ class Stylizer:
         options: RenderOptions = RenderOptions(),
         progress: Optional[Progress] = None,
         with_metrics: bool = True,
+        mask: Optional[Image.Image] = None,
     ) -> List[Result]:
         """Render one image with many styles (all for ``options.engine``) in one forward pass."""
-        return self._render([(image, style) for style in styles], options, progress, with_metrics)
+        return self._render([(image, style, mask) for style in styles], options, progress, with_metrics)
 
     def _render(
         self,
-        jobs: List[Tuple[Image.Image, StyleSpec]],
+        jobs: List[Tuple[Image.Image, StyleSpec, Optional[Image.Image]]],
         options: RenderOptions,
         progress: Optional[Progress],
         with_metrics: bool,
     ) -> List[Result]:
-        for _, style in jobs:
+        for _, style, _ in jobs:
             style.check_engine(options.engine)
         results = [Result(format=options.format) for _ in jobs]
         fitted: Dict[int, Image.Image | EngineError] = {}  # one preparation per distinct image
-        for result, (image, _) in zip(results, jobs):
+        for result, (image, _, _) in zip(results, jobs):
             started = time.perf_counter()
             if id(image) not in fitted:
                 fitted[id(image)] = _prepare(image, options.max_side)
@@ -283,7 +305,7 @@ class Stylizer:
             if isinstance(outcome, Exception):
                 results[i].error = outcome
             else:
-                self._finish(results[i], original, outcome, jobs[i][1], options, with_metrics)
+                self._finish(results[i], original, outcome, jobs[i][2], options, with_metrics)
             if progress is not None and options.engine != "optimize":
                 progress(done, len(live))
         return results
@@ -325,24 +347,26 @@ class Stylizer:
         result: Result,
         original: Image.Image,
         stylized: Image.Image,
-        style: StyleSpec,
+        mask: Optional[Image.Image],
         options: RenderOptions,
         with_metrics: bool,
     ) -> None:
-        """Strength (pixel engines), colour, region, encoding and metrics of one image."""
+        """Strength (pixel engines), region and colour, encoding and metrics of one image."""
         started = time.perf_counter()
         try:
             rgb = original if original.mode == "RGB" else original.convert("RGB")
             if options.engine != "arbitrary" and options.strength < 1.0:
                 stylized = Image.blend(rgb, stylized, options.strength)
-            if options.preserve_color:
-                stylized = imaging.preserve_color(stylized, rgb)
-            final = imaging.apply_region(stylized, original, options.region)
+            if mask is None:
+                mask = imaging.alpha_mask(original)
+            elif mask.size != original.size:  # once, to the prepared size: everything after uses it
+                mask = mask.convert("L").resize(original.size, Image.Resampling.BILINEAR)
+            final = product.compose(stylized, original, mask, options.region, options.preserve_color)
             result.data = imaging.encode(final, options.format, options.quality)
             result.timings["encode_ms"] = _ms(started)
             if with_metrics:
                 started = time.perf_counter()
-                result.metrics = metrics.measure(original, final, style.style_image, self.device)
+                result.metrics = metrics.measure(original, final, mask, stylized)
                 result.timings["metrics_ms"] = _ms(started)
         except Exception as exc:  # noqa: BLE001 - this image fails alone, its batch mates go on
             if not isinstance(exc, EngineError):
@@ -350,7 +374,6 @@ class Stylizer:
             result.error, result.data = exc, b""
             return
         result.image, (result.width, result.height) = final, final.size
-
 
 def _prepare(image: Image.Image, max_side: int) -> Image.Image | EngineError:
     """The fitted content image, or why it cannot be rendered."""

@@ -193,12 +193,15 @@ class ProductMask:
     near 1 for a clear object, low when it found none.
     ``fills_frame``: no separate object was found, the product is taken to fill the
     frame edge to edge (a textile shot); ``mask`` is then all 255.
+    ``method``: how it was found: ``"network"``, ``"full_frame"`` (``fills_frame``), or
+    ``"alpha"`` (the photo's own transparency, see ``pipeline.Stylizer.product_masks``).
     """
 
     mask: Image.Image
     coverage: float
     confidence: float
     fills_frame: bool
+    method: str = "network"
 
 
 def _resized(images: Sequence[Image.Image]) -> List[Image.Image]:
@@ -293,7 +296,7 @@ def product_masks(images: Sequence[Image.Image], device: Optional[runtime.Device
         marked = normalized >= 0.5
         confidence = float(raw[marked].mean()) if marked.any() else 0.0
         if _fills_frame(normalized, confidence, np.asarray(small)):
-            results.append(ProductMask(Image.new("L", image.size, 255), 1.0, confidence, True))
+            results.append(ProductMask(Image.new("L", image.size, 255), 1.0, confidence, True, "full_frame"))
             continue
         mask = Image.fromarray(np.rint(normalized * 255).astype(np.uint8))
         mask = mask.resize(image.size, Image.Resampling.LANCZOS)

@@ -32,7 +32,7 @@ def _after_source_saved(model, pk, fields):
         if not refresh(source, getattr(obj, field_name)) or not source.content_hash:
             continue
         request_again(source)
-        queue.enqueue_embeddings([source.pk])
+        queue.enqueue_analysis([source.pk])
 
 
 def source_deleted(sender, instance, **kwargs):

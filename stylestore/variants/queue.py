@@ -46,7 +46,7 @@ def enqueue_on_commit(ids):
         transaction.on_commit(lambda: enqueue(ids))
 
 
-def enqueue_embeddings(source_ids):
-    """Compute the photos' embeddings (and whatever else is computed once per photo)."""
+def enqueue_analysis(source_ids):
+    """Compute what is computed once per photo: its embedding and its product mask."""
     if source_ids:
-        send("compute_embeddings", list(source_ids))
+        send("analyse_sources", list(source_ids))

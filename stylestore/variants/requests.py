@@ -14,7 +14,7 @@ from django.db.models import F
 from ..conf import stylestore_settings
 from ..engine.formats import FORMATS
 from ..models import Region, SourceImage, Style, StylizedImage, group_by_render, params_hash
-from . import queue, state
+from . import estimates, queue, state
 from .sources import sync_sources
 
 Status = StylizedImage.Status
@@ -60,6 +60,22 @@ class RenderRequest:
             "engine": engine,
             "region": region,
         }
+
+
+    def problems(self, styles) -> list[tuple[Style, str]]:
+        """``(style, why)`` for every style this request cannot render: invalid values,
+        or an engine and size that cannot finish within a worker's task time limit."""
+        found = []
+        for style in styles:
+            try:
+                params = self.resolve(style)
+            except ValueError as exc:
+                found.append((style, str(exc)))
+                continue
+            reason = estimates.too_slow(params["engine"], params["max_side"])
+            if reason:
+                found.append((style, reason))
+        return found
 
 
 def snap_size(requested: int | None) -> int:

@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import stylestore_settings
 from ..engine.errors import ImageError
-from ..engine.imaging import inspect_image
+from ..engine.gate import inspect_image
 from ..models import SourceImage
 from ..storage import file_hash
 

@@ -55,14 +55,18 @@ def renew(token) -> int:
     )
 
 
-def finish(row: StylizedImage, *, name, width, height, size, metrics, timings) -> bool:
-    """Flip a claimed row to ready. False if the claim was lost (lease expired and retaken)."""
-    return bool(
-        StylizedImage.objects.filter(pk=row.pk, status=Status.RUNNING, worker=row.worker).update(
-            status=Status.READY, file=name, width=width, height=height, file_size=size,
-            metrics=metrics, timings=timings, last_error="", finished_at=timezone.now(), lease_expires_at=None,
-        )
-    )
+def finish(row: StylizedImage, *, name, width, height, size, metrics, timings, held=False) -> bool:
+    """Flip a claimed row to ready. False if the claim was lost (lease expired and retaken).
+
+    ``held``: the quality gate failed it, so it waits in review; a render that passes
+    after being held goes back to unreviewed (approvals and rejections stay)."""
+    fields = dict(status=Status.READY, file=name, width=width, height=height, file_size=size,
+                  metrics=metrics, timings=timings, last_error="", finished_at=timezone.now(), lease_expires_at=None)
+    if held:
+        fields["review"] = StylizedImage.Review.HELD
+    elif row.review == StylizedImage.Review.HELD:
+        fields["review"] = StylizedImage.Review.UNREVIEWED
+    return bool(StylizedImage.objects.filter(pk=row.pk, status=Status.RUNNING, worker=row.worker).update(**fields))
 
 
 def fail(row: StylizedImage, error: str, *, retry: bool, burn_attempt: bool = True):

@@ -19,10 +19,10 @@ from django_q.conf import Conf as DjangoQConf
 
 from ..conf import stylestore_settings
 from ..engine import errors
-from ..engine.imaging import open_image
+from ..engine.gate import open_image
 from ..models import SourceImage, Style, StylizedImage, group_by_render
 from ..storage import variant_storage
-from . import files, previews, state, sweeper
+from . import files, masks, previews, quality, state, sweeper
 
 logger = logging.getLogger(__name__)
 _stylizer = None
@@ -84,6 +84,7 @@ def render_options(row):
         preserve_color=row.preserve_color,
         format=row.output_format,
         quality=stylestore_settings.QUALITY,
+        region=row.region,
     )
 
 
@@ -121,6 +122,19 @@ class Heartbeat:
                     logger.warning("lease heartbeat failed; retrying at the next beat", exc_info=True)
         finally:
             connection.close()  # this thread's own connection
+
+
+def product_masks(sources: list[SourceImage], images) -> list:
+    """Each photo's product mask: the stored one, else computed now (in one pass for
+    all that lack one) and stored for the next render."""
+    found = [masks.stored_mask(source) for source in sources]
+    missing = [i for i, mask in enumerate(found) if mask is None]
+    if missing:
+        for i, computed in zip(missing, get_stylizer().product_masks([images[i] for i in missing])):
+            masks.store_mask(sources[i], computed.mask, method=computed.method, coverage=computed.coverage,
+                             confidence=computed.confidence)
+            found[i] = computed.mask
+    return found
 
 
 def render_rows(rows: list[StylizedImage]) -> dict:
@@ -178,7 +192,8 @@ def _render_group(rows, outcome):
         return
     try:
         spec = engine_style(live[0].style)
-        results = get_stylizer().render(images, spec, render_options(live[0]))
+        masks = product_masks([row.source for row in live], images)
+        results = get_stylizer().render(images, spec, render_options(live[0]), masks=masks)
     except errors.WeightsError as exc:
         for row in live:
             _fail(row, f"Engine unavailable (not the job's fault): {exc}", retry=True, burn_attempt=False, outcome=outcome)
@@ -202,9 +217,11 @@ def _render_group(rows, outcome):
         name = files.save_atomically(files.variant_name(row), result.data)
         timings = {**result.timings, "decode_ms": round(decode_ms[row.pk], 1),
                    "write_ms": round((time.perf_counter() - t0) * 1000, 1), "batch_ms": round(batch_ms, 1),
-                   "batch_size": len(live)}
+                   "batch_size": len(live), "device": get_stylizer().device.torch_device.type}
+        gate = quality.verdict(result.metrics, preserve_color=row.preserve_color)
         if state.finish(row, name=name, width=result.width, height=result.height, size=len(result.data),
-                       metrics=result.metrics, timings=timings):
+                        metrics={**result.metrics, "gate": gate}, timings=timings,
+                        held=not gate["passed"]):
             outcome["ready"] += 1
         else:
             logger.warning("lost the claim on variant %s; its new owner writes the same file", row.pk)
@@ -247,20 +264,29 @@ def render_preview(style_id, source_id):
     return {"rendered": name}
 
 
-def compute_source_embeddings(source_ids) -> int:
-    """Store each source photo's style vector: its embedding for personalization."""
+def analyse_sources(source_ids) -> int:
+    """What is computed once per photo: its style vector (its embedding for
+    personalization) and its product mask. Returns how many photos got something."""
     done = 0
-    for source in SourceImage.objects.filter(pk__in=source_ids, embedding__isnull=True):
+    pending = SourceImage.objects.filter(pk__in=source_ids).exclude(content_hash="")
+    for source in pending:
+        needs_mask = masks.stored_mask(source) is None
+        if source.embedding is not None and not needs_mask:
+            continue
         field_file = source.get_field_file()
         if not field_file:
             continue
         try:
-            vector = get_stylizer().style_vector(open_source(field_file))
+            image = open_source(field_file)
+            if source.embedding is None:
+                vector = get_stylizer().style_vector(image)
+                SourceImage.objects.filter(pk=source.pk, content_hash=source.content_hash).update(
+                    embedding=[round(float(x), 5) for x in vector]
+                )
+            if needs_mask:
+                product_masks([source], [image])
         except errors.ImageError as exc:
-            logger.warning("no embedding for %s: %s", source, exc)
+            logger.warning("cannot analyse %s: %s", source, exc)
             continue
-        SourceImage.objects.filter(pk=source.pk, content_hash=source.content_hash).update(
-            embedding=[round(float(x), 5) for x in vector]
-        )
         done += 1
     return done

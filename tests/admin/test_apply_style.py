@@ -90,7 +90,8 @@ def test_submit_queues_then_reuses(editor_client, products, styles):
     assert StylizedImage.objects.count() == 6
 
 
-def test_parameters_reach_the_rows(editor_client, products, styles):
+def test_parameters_reach_the_rows(editor_client, products, styles, settings):
+    settings.STYLESTORE = {**settings.STYLESTORE, "DEVICE": "cuda"}  # the slow engine fits a task there
     editor_client.post(PRODUCTS, confirm_post(products[:1], styles.values(), strength="0.4", preserve_color="no",
                                               engine="optimize", size="512", output_format="png"))
     rows = {r.style.slug: r for r in StylizedImage.objects.select_related("style")}

@@ -52,7 +52,7 @@ def test_hashes_sizes_and_queues_embeddings_once(old_catalogue):
     assert [(sources[str(p.pk)].width, sources[str(p.pk)].height) for p in old_catalogue] == [
         (64, 48), (96, 64), (128, 96)]
     assert all(len(s.content_hash) == 64 for s in sources.values())
-    assert "Hashed 3 photos (0 unreadable); 3 need an embedding." in out
+    assert "Hashed 3 photos (0 unreadable); 3 need an embedding or a product mask." in out
     assert "3/3 done (3 hashed, 0 unreadable)" in err
     assert OrmQ.objects.count() == before + 1  # one task for the three photos
     updated = {s.pk: s.updated_at for s in sources.values()}
@@ -80,7 +80,7 @@ def test_sync_computes_the_embeddings_here_and_more_in_this_style_follows(old_ca
     vectors = list(SourceImage.objects.values_list("embedding", flat=True))
     assert len(vectors) == 3 and all(len(v) == len(vectors[0]) > 8 for v in vectors)
     out, _ = run("--sync")
-    assert "0 need an embedding" in out
+    assert "0 need an embedding or a product mask" in out
     caches.clear_caches()  # as the per-process tables expire
     results = client.get(more).json()["results"]
     assert {r["source"] for r in results} == {f"shop.product:{p.pk}" for p in old_catalogue[1:]}

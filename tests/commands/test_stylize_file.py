@@ -2,13 +2,14 @@
 import io
 import json
 
+import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from PIL import Image
 
 from stylestore.models import Style
-from tests.engine.samples import one_thread, painting, photo  # noqa: F401 - fixture
+from tests.engine.samples import DEEP_RED, one_thread, painting, photo, studio  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -49,7 +50,28 @@ def test_json_reports_timings_and_metrics(tmp_path):
                             "--strength", "0.7", "--json"))
     (entry,) = report
     assert entry["width"] == 64 and {"decode_ms", "infer_ms", "encode_ms", "metrics_ms"} <= set(entry["timings"])
-    assert entry["metrics"]["style_distance"] < entry["metrics"]["style_distance_original"]
+    assert entry["metrics"]["style_visibility"] > 0.5 and entry["metrics"]["product_delta_e"] > 3
+
+
+@pytest.mark.parametrize("region", ["product", "background"])
+def test_regions_work_on_a_jpeg(tmp_path, region):
+    """No transparency: the product-mask network finds the product in the JPEG."""
+    shot, true_mask = studio("ellipse", DEEP_RED, (200, 170), seed=11)
+    source = save(shot, tmp_path / "in.jpg")
+    style = save(painting(size=(128, 128)), tmp_path / "style.jpg")
+    report = json.loads(run(source, tmp_path / "out.png", "--style-image", style, "--max-side", "384",
+                            "--region", region, "--json"))
+    assert "error" not in report[0]
+    with Image.open(tmp_path / "out.png") as out:
+        result = np.asarray(out.convert("RGB"), dtype=float)
+    photo_pixels = np.asarray(Image.open(source).convert("RGB"), dtype=float)
+    inside, outside = np.asarray(true_mask) >= 250, np.asarray(true_mask) == 0
+    kept, styled = (inside, outside) if region == "background" else (outside, inside)
+    if region == "product":
+        kept = kept.copy()
+        kept[100:220, 70:314] = False  # beyond the feathered seam
+    assert np.abs(result[kept] - photo_pixels[kept]).mean() < 4  # JPEG noise aside, the photo's own
+    assert np.abs(result[styled] - photo_pixels[styled]).mean() > 20
 
 
 @pytest.mark.django_db

@@ -267,7 +267,7 @@ def render_catalogue(transactional_db, media_root):
     entry point, ``stylestore.tasks.render_variants``), approved, plus the photos' style
     embeddings ("more in this style" needs them). Returns ``{slug: Product}``."""
     from stylestore.variants.sources import sync_sources
-    from stylestore.variants.worker import compute_source_embeddings
+    from stylestore.variants.worker import analyse_sources
 
     def render(looks):
         call_command("seed_demo", verbosity=0)
@@ -284,7 +284,7 @@ def render_catalogue(transactional_db, media_root):
         assert outcome["ready"] == len(ids), outcome
         # Shown at once whatever STYLESTORE["AUTO_APPROVE"] says.
         StylizedImage.objects.filter(pk__in=ids).update(review=StylizedImage.Review.APPROVED)
-        compute_source_embeddings([s.pk for s in sources.values()])
+        analyse_sources([s.pk for s in sources.values()])
         caches.clear_caches()
         return products
 

@@ -130,15 +130,20 @@ def test_a_bad_image_does_not_fail_its_batch(stylizer, wave):
     assert all(r.error is None and r.data for r in results[1:])
 
 
-def test_region_needs_transparency_and_fails_per_image(stylizer):
+def test_regions_work_on_opaque_photos_with_a_mask_and_alpha_wins(stylizer):
     opaque = photo(size=(64, 64))
     cutout = photo(size=(64, 64)).convert("RGBA")
-    alpha = Image.new("L", (64, 64), 0)
-    alpha.paste(255, (16, 16, 48, 48))
-    cutout.putalpha(alpha)
-    options = RenderOptions(engine="preset", region="foreground", format="png", **FAST)
-    opaque_result, cutout_result = stylizer.render([opaque, cutout], StyleSpec.preset(1), options, with_metrics=False)
-    assert isinstance(opaque_result.error, StyleSpecError)
+    square = Image.new("L", (64, 64), 0)
+    square.paste(255, (16, 16, 48, 48))
+    cutout.putalpha(square)
+    options = RenderOptions(engine="preset", region="product", format="png", **FAST)
+    opaque_result, cutout_result = stylizer.render([opaque, cutout], StyleSpec.preset(1), options,
+                                                   masks=[square, None], with_metrics=False)
+    assert opaque_result.error is None and opaque_result.image.mode == "RGB"
+    # Outside the (feathered) product the photo is untouched; inside, the style shows.
+    outside = np.abs(pixels(opaque_result.image)[:4, :4] - pixels(opaque)[:4, :4]).max()
+    inside = np.abs(pixels(opaque_result.image)[24:40, 24:40] - pixels(opaque)[24:40, 24:40]).mean()
+    assert outside < 2 / 255 and inside > 0.05
     assert cutout_result.error is None and cutout_result.image.mode == "RGBA"
     assert cutout_result.image.getchannel("A").getextrema() == (0, 255)
 
@@ -154,10 +159,11 @@ def test_non_finite_network_output_is_reported_per_image(stylizer, wave, monkeyp
 
 def test_metrics_and_timings_are_reported(stylizer, wave):
     (result,) = stylizer.render([photo(size=(96, 80))], wave, RenderOptions(max_side=96))
-    assert {"ssim", "content_distance", "style_distance", "style_distance_original", "color_difference"} <= set(
+    assert {"product_delta_e", "product_delta_e_p95", "structure", "style_visibility", "product_coverage"} <= set(
         result.metrics
     )
-    assert result.metrics["style_distance"] < result.metrics["style_distance_original"]
+    # Unconstrained, the style recolours the product and shows strongly.
+    assert result.metrics["product_delta_e"] > 5 and result.metrics["style_visibility"] > 0.3
     assert {"prepare_ms", "infer_ms", "encode_ms", "metrics_ms"} <= set(result.timings)
 
 

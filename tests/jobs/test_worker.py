@@ -47,7 +47,9 @@ def test_render_in_process_produces_every_variant(sources, styles, media_root):
     assert tasks.render_variants(ids) == {"claimed": 0}  # a duplicate delivery does nothing
     assert_outputs_exact(media_root, 96)  # sources are 96 px wide: never upscaled
     row = StylizedImage.objects.first()
-    assert {"ssim", "color_difference"} <= set(row.metrics)
+    assert {"product_delta_e", "structure", "style_visibility", "gate"} <= set(row.metrics)
+    # The photo's product mask was computed once and stored beside it.
+    assert row.source.mask and row.source.mask_info["hash"] == row.source.content_hash
     assert row.timings["batch_size"] == 3 and row.attempts == 1
 
 

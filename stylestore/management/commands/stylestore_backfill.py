@@ -12,7 +12,7 @@ browsing history have nothing to work with). This command makes them::
 Idempotent and resumable: photos already hashed are skipped (``--rehash`` reads them
 all again), and only photos without an embedding get one, so an interrupted run just
 continues when started again. Embeddings are computed by the same task as after an
-upload (``stylestore.tasks.compute_embeddings``), with whatever else is computed once
+upload (``stylestore.tasks.analyse_sources``), with whatever else is computed once
 per photo.
 """
 from itertools import islice
@@ -69,24 +69,26 @@ class Command(BaseCommand):
                 bar.update(hashed, unreadable)
         bar.close()
         ids = list(
-            SourceImage.objects.filter(self.sources_of(work), embedding__isnull=True).exclude(content_hash="")
+            SourceImage.objects.filter(self.sources_of(work), Q(embedding__isnull=True) | Q(mask=""))
+            .exclude(content_hash="")
             .order_by("pk").values_list("pk", flat=True)
         )
-        self.stdout.write(f"Hashed {hashed} photos ({unreadable} unreadable); {len(ids)} need an embedding.")
+        self.stdout.write(f"Hashed {hashed} photos ({unreadable} unreadable); "
+                          f"{len(ids)} need an embedding or a product mask.")
         if sync:
             bar = ProgressBar(self.stderr, len(ids), labels=("embedded", "failed"))
             embedded = failed = 0
             bar.update(embedded, failed)
             for chunk in chunks(ids, batch_size):
-                done = tasks.compute_embeddings(chunk)
+                done = tasks.analyse_sources(chunk)
                 embedded, failed = embedded + done, failed + len(chunk) - done
                 bar.update(embedded, failed)
             bar.close()
             self.stdout.write(self.style.SUCCESS(f"Embedded {embedded} photos ({failed} failed)."))
         else:
             for chunk in chunks(ids, batch_size):
-                queue.enqueue_embeddings(chunk)
-            self.stdout.write(self.style.SUCCESS(f"Queued {len(ids)} embeddings for the workers."))
+                queue.enqueue_analysis(chunk)
+            self.stdout.write(self.style.SUCCESS(f"Queued {len(ids)} photos for the workers to analyse."))
 
     def selected(self, labels):
         configured = source_models()

@@ -1,0 +1,129 @@
+"""Product truth: every demo product x demo style with a new style's defaults, judged.
+
+    .venv/bin/python bench/quality.py                 # table + bench/out/quality_sheet.jpg
+    .venv/bin/python bench/quality.py --size 512      # another output size (default: DEFAULT_SIZE)
+
+For each variant it prints the product's CIEDE2000 to the photo (mean and 95th
+percentile over the product mask, lightness included), its structure (SSIM structure
+term over the product), the style's visibility, the quality gate's verdict with the
+shop's settings, and what measuring cost as a share of rendering that image (prepare
++ its share of the batch's forward pass + colour, region and encoding). The defaults
+are the ``Style`` model's own (colours preserved, whole picture, full strength; the
+demo's presets at their catalogue weights), rendered as a worker does: one batch per
+style, each photo's product mask computed once.
+
+The contact sheet has one row per product: the photo, its mask, then its variant in
+every style; a red frame marks a variant the gate holds back.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageOps
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from stylestore.conf import stylestore_settings  # noqa: E402
+from stylestore.engine import RenderOptions, StyleSpec, Stylizer  # noqa: E402
+from stylestore.engine.gate import open_image  # noqa: E402
+from stylestore.models import Style  # noqa: E402
+from stylestore.variants import quality  # noqa: E402
+
+DEMO = ROOT / "shop" / "demo_data"
+THUMB = 160
+
+
+def defaults() -> dict:
+    """A new style's rendering defaults, read off the model."""
+    field = Style._meta.get_field
+    return {"preserve_color": field("preserve_color").default, "region": field("region").default,
+            "strength": field("default_strength").default}
+
+
+def styles(catalogue) -> list[tuple[str, StyleSpec, str]]:
+    found = [(s["name"], StyleSpec.image(open_image(DEMO / "styles" / f"{s['slug']}.jpg")), "arbitrary")
+             for s in catalogue["styles"]]
+    found += [(p["name"], StyleSpec.preset({int(k): v for k, v in p["weights"].items()}), "preset")
+              for p in catalogue["presets"]]
+    return found
+
+
+def thumb(image: Image.Image, held=False) -> Image.Image:
+    tile = ImageOps.pad(image.convert("RGB"), (THUMB, THUMB), color=(255, 255, 255))
+    if held:
+        ImageDraw.Draw(tile).rectangle([0, 0, THUMB - 1, THUMB - 1], outline=(220, 0, 0), width=5)
+    return tile
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=stylestore_settings.DEFAULT_SIZE)
+    parser.add_argument("--sheet", type=Path, default=ROOT / "bench" / "out" / "quality_sheet.jpg")
+    args = parser.parse_args()
+
+    catalogue = json.loads((DEMO / "catalogue.json").read_text())
+    products = [(p["name"], open_image(DEMO / "products" / f"{p['slug']}.jpg")) for p in catalogue["products"]]
+    photos = [image for _, image in products]
+    stylizer = Stylizer(device=stylestore_settings.DEVICE)
+    started = time.perf_counter()
+    masks = stylizer.product_masks(photos)
+    mask_s = (time.perf_counter() - started) / len(photos)
+    print(f"Product masks: {mask_s:.2f} s per photo, once per photo; "
+          + ", ".join(f"{name}: {m.method} {m.coverage:.0%}" for (name, _), m in zip(products, masks)))
+
+    chosen = defaults()
+    print(f"Defaults: {chosen}; size {args.size} px; gate {stylestore_settings.QUALITY_GATE}\n")
+    header = f"{'product':28} {'style':22} {'dE mean':>7} {'dE p95':>7} {'struct':>6} {'style':>6}  verdict"
+    print(header + "   metric cost")
+    rows, shares, failures = [], [], 0
+    sheet_rows = {name: [thumb(image), thumb(m.mask)] for (name, image), m in zip(products, masks)}
+    all_styles = styles(catalogue)
+    for style_name, spec, engine in all_styles:
+        options = RenderOptions(engine=engine, max_side=args.size, **chosen)
+        results = stylizer.render(photos, spec, options, masks=[m.mask for m in masks])
+        for (name, _), result in zip(products, results):
+            if result.error is not None:
+                print(f"{name[:28]:28} {style_name[:22]:22} ERROR {result.error}")
+                failures += 1
+                continue
+            m, t = result.metrics, result.timings
+            verdict = quality.verdict(m, preserve_color=options.preserve_color)
+            failures += not verdict["passed"]
+            render_ms = t["prepare_ms"] + t["infer_ms"] + t["encode_ms"]
+            shares.append(t["metrics_ms"] / render_ms)
+            words = "pass" if verdict["passed"] else "HELD: " + "; ".join(verdict["reasons"])
+            print(f"{name[:28]:28} {style_name[:22]:22} {m['product_delta_e']:7.2f} {m['product_delta_e_p95']:7.2f} "
+                  f"{m['structure']:6.3f} {m['style_visibility'] or 0:6.2f}  {words:6}   {shares[-1]:.1%}")
+            rows.append((name, style_name, m, verdict))
+            sheet_rows[name].append(thumb(result.image, held=not verdict["passed"]))
+
+    means = [m["product_delta_e"] for _, _, m, _ in rows]
+    print(f"\n{len(rows)} variants, {failures} held or failed; product dE00 mean: median {statistics.median(means):.2f}, "
+          f"worst {max(means):.2f}; metric cost / render: median {statistics.median(shares):.1%}, "
+          f"worst {max(shares):.1%}")
+
+    args.sheet.parent.mkdir(parents=True, exist_ok=True)
+    columns = max(len(tiles) for tiles in sheet_rows.values())
+    sheet = Image.new("RGB", (columns * THUMB, len(sheet_rows) * THUMB), "white")
+    for y, tiles in enumerate(sheet_rows.values()):
+        for x, tile in enumerate(tiles):
+            sheet.paste(tile, (x * THUMB, y * THUMB))
+    sheet.save(args.sheet, quality=88)
+    print(f"Contact sheet (photo | mask | {', '.join(s for s, _, _ in all_styles)}): {args.sheet}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The product stays true: tone-true colour, regions on opaque photos, honest metrics.
+
+Generated studio shots (``samples.studio``: an object with a known mask on a light
+backdrop), dark saturated ones included, go through the real networks: the saliency
+network finds the product, the arbitrary-style network styles the picture, and the
+metrics judge the product against its photo.
+"""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylestore.engine import RenderOptions, StyleSpec, Stylizer, colorspace, metrics, product, runtime
+from tests.engine.samples import DEEP_RED, NAVY, one_thread, painting, studio, woven  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+DEFAULTS = dict(preserve_color=True, region="all", strength=1.0)  # a new image style's defaults
+
+
+@pytest.fixture(scope="module")
+def stylizer():
+    return Stylizer(device=runtime.pick_device("cpu"), compile=False)
+
+
+@pytest.fixture(scope="module")
+def wave():
+    return StyleSpec.image(painting("great-wave", size=(256, 256)))
+
+
+def lab(image):
+    return colorspace.srgb_to_lab(torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255))
+
+
+def delta_e(a, b, where):
+    """Mean CIEDE2000 between two pictures over the pixels ``where`` is true."""
+    return float(metrics.ciede2000(lab(a), lab(b))[torch.from_numpy(where)].mean())
+
+
+@pytest.mark.parametrize("colour", [DEEP_RED, NAVY], ids=["deep red", "navy"])
+def test_a_dark_saturated_product_keeps_its_colour_while_the_picture_is_styled(stylizer, wave, colour):
+    shot, true_mask = studio("ellipse", colour, (200, 170), seed=3)
+    assert 15 < float(lab(shot)[160, 192, 0]) < 35  # a dark product: L* about 20-30
+    (found,) = stylizer.product_masks([shot])
+    (result,) = stylizer.render([shot], wave, RenderOptions(max_side=384, **DEFAULTS), masks=[found.mask])
+    assert result.error is None
+    inside = np.asarray(true_mask) >= 250
+    outside = np.asarray(true_mask) == 0
+    # The product: true in colour and lightness (the gate's default ceiling is 3).
+    assert result.metrics["product_delta_e"] <= 3.0
+    assert delta_e(shot, result.image, inside) <= 3.0
+    assert abs(float(lab(result.image)[..., 0][torch.from_numpy(inside)].mean())
+               - float(lab(shot)[..., 0][torch.from_numpy(inside)].mean())) < 2.0
+    # The picture: visibly styled around it, and the product keeps its shape.
+    assert delta_e(shot, result.image, outside) > 10
+    assert result.metrics["style_visibility"] > 0.1
+    assert result.metrics["structure"] > 0.8
+
+
+def test_without_colour_preservation_the_product_changes_and_the_metric_says_so(stylizer, wave):
+    shot, _ = studio("rectangle", DEEP_RED, (200, 170), seed=4)
+    (found,) = stylizer.product_masks([shot])
+    options = RenderOptions(max_side=384, preserve_color=False, region="all")
+    (result,) = stylizer.render([shot], wave, options, masks=[found.mask])
+    assert result.metrics["product_delta_e"] > 10 and result.metrics["style_visibility"] > 0.9
+
+
+def test_background_mode_leaves_the_product_as_photographed(stylizer, wave):
+    shot, true_mask = studio("star", NAVY, (220, 220), seed=5)
+    (found,) = stylizer.product_masks([shot])
+    (result,) = stylizer.render([shot], wave, RenderOptions(max_side=384, region="background"), masks=[found.mask])
+    inside = np.asarray(true_mask) >= 250
+    assert delta_e(shot, result.image, inside) <= 1.0
+    assert result.metrics["product_delta_e"] <= 1.0
+    assert delta_e(shot, result.image, np.asarray(true_mask) == 0) > 10
+
+
+def test_product_mode_leaves_the_backdrop_as_photographed(stylizer, wave):
+    shot, true_mask = studio("polygon", DEEP_RED, (200, 160), seed=6)
+    (found,) = stylizer.product_masks([shot])
+    options = RenderOptions(max_side=384, region="product", preserve_color=False)
+    (result,) = stylizer.render([shot], wave, options, masks=[found.mask])
+    # Away from the product (beyond the feathered seam), the backdrop is untouched.
+    far = np.asarray(Image.fromarray(np.asarray(true_mask)).resize(shot.size)) == 0
+    far[100:220, 70:314] = False
+    assert delta_e(shot, result.image, far) <= 1.0
+    assert delta_e(shot, result.image, np.asarray(true_mask) >= 250) > 10
+
+
+def test_a_textile_filling_the_frame_is_the_product_and_keeps_its_tone(stylizer, wave):
+    cloth = woven("zigzag", seed=1)
+    (found,) = stylizer.product_masks([cloth])
+    assert found.fills_frame and found.method == "full_frame"
+    (result,) = stylizer.render([cloth], wave, RenderOptions(max_side=384, **DEFAULTS), masks=[found.mask])
+    assert result.metrics["product_coverage"] == 1.0
+    assert result.metrics["product_delta_e"] <= 3.0
+
+
+def test_the_photos_own_transparency_wins_over_the_network(stylizer):
+    shot, _ = studio("ellipse", NAVY, (200, 170), seed=7)
+    cutout = shot.convert("RGBA")
+    alpha = Image.new("L", shot.size, 0)
+    alpha.paste(255, (10, 10, 110, 90))  # deliberately not where the object is
+    cutout.putalpha(alpha)
+    masks = stylizer.product_masks([cutout, shot])
+    assert masks[0].method == "alpha" and np.array_equal(np.asarray(masks[0].mask), np.asarray(alpha))
+    assert masks[1].method == "network"
+
+
+def test_the_seam_is_soft_and_outside_the_product():
+    mask = Image.new("L", (200, 100), 0)
+    mask.paste(255, (50, 20, 150, 80))
+    weights = product.soft_mask(mask, mask.size)
+    assert float(weights[20:80, 50:150].min()) == pytest.approx(1.0)  # the product itself: fully inside
+    row = weights[50, 140:165].numpy()  # the product's right edge is at x = 150
+    soft = np.flatnonzero((row > 0) & (row < 1)) + 140
+    assert (np.diff(row) <= 1e-6).all() and len(soft) >= 2 and soft.min() >= 150  # a gradual fall, outside
+    assert float(weights[0, 0]) == 0.0
+
+
+def test_metrics_cost_a_small_share_of_what_they_measure():
+    """The metrics work on a bounded copy: their result for a big picture equals that
+    for its 256 px reduction (what keeps them cheap whatever the output size)."""
+    shot, true_mask = studio("ellipse", DEEP_RED, (200, 170), seed=8)
+    shifted = Image.eval(shot, lambda v: min(255, v + 12))
+    big = metrics.measure(shot.resize((768, 640)), shifted.resize((768, 640)), true_mask.resize((768, 640)))
+    small = metrics.measure(shot, shifted, true_mask)
+    assert big["product_delta_e"] == pytest.approx(small["product_delta_e"], rel=0.05)
+    assert big["structure"] == pytest.approx(small["structure"], abs=0.02)
