@@ -128,7 +128,12 @@ class StylizedImage(RenderParams):
                 condition=models.Q(strength__gte=0) & models.Q(strength__lte=1), name="stylestore_variant_strength_range"
             ),
         ]
-        indexes = [models.Index(fields=["status", "not_before"], name="stylestore_claimable")]
+        indexes = [
+            models.Index(fields=["status", "not_before"], name="stylestore_claimable"),
+            # The API's and the admin's newest-first job lists: read from the index's end,
+            # not a sort of every row (1.3 s at 200,000 variants on SQLite).
+            models.Index(fields=["created_at", "id"], name="stylestore_variant_newest"),
+        ]
 
     def __str__(self):
         return f"{self.style} on {self.source} [{self.status}]"
