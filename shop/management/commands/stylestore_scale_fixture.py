@@ -162,7 +162,7 @@ class Command(BaseCommand):
         have = set(StylizedImage.objects.filter(style__in=styles).values_list("source_id", "style_id"))
         todo = [(source, style) for source in sources for style in styles if (source.pk, style.pk) not in have]
         pictures = {style.pk: webp_of(jpeg(f"variant-{style.slug}")) for style in styles}
-        params = dict(strength=1.0, preserve_color=True, max_side=256, output_format="webp", region="all")
+        params = {"strength": 1.0, "preserve_color": True, "max_side": 256, "output_format": "webp", "region": "all"}
         bar = self.progress(f"Variants ({len(sources)} x {len(styles)} styles, tiny files):", len(sources) * len(styles))
         new = 0
         for batch in chunks(todo):
@@ -218,7 +218,7 @@ class Command(BaseCommand):
         looks = [rng.choice(available) for _ in range(SESSION)]
         # Steps 1-7 are impressions; the click (8) and add to cart (9) answer step 1's.
         target = 1 if step >= 8 else step
-        common = dict(visitor_id=visitor, created_at=at, source=shown[target])
+        common = {"visitor_id": visitor, "created_at": at, "source": shown[target]}
         if step == 0:
             return StyleEvent(kind=Kind.VIEW, **common)
         kind = {8: Kind.CLICK, 9: Kind.ADD_TO_CART}.get(step, Kind.IMPRESSION)
