@@ -176,9 +176,12 @@ class ChaosMonkey:
             held.setdefault(int(row.worker.rsplit(":", 2)[1]), []).append(row)
         return held
 
-    def spared(self, rows):
-        """Leave alone the poison (it dies on its own) and innocent jobs on their last attempt."""
-        return any(r.pk == self.poison_id or r.attempts >= stylestore_settings.MAX_ATTEMPTS for r in rows)
+    def spared(self, rows, *, poison=True):
+        """Leave alone innocent jobs on their last attempt, and (``poison``) the poison:
+        it dies on its own. A cluster kill may take it along: it only costs the poison
+        an attempt, and waiting for a moment it is not held can take the whole chaos."""
+        return any((poison and r.pk == self.poison_id)
+                   or (r.pk != self.poison_id and r.attempts >= stylestore_settings.MAX_ATTEMPTS) for r in rows)
 
     def killed(self, rows):
         """Start the recovery clocks of the (innocent) jobs a dead worker held."""
@@ -205,7 +208,7 @@ class ChaosMonkey:
         held = self.claims()
         # Every fifth kill takes the whole cluster down, as soon as no spared job is held.
         cluster_due = self.cluster_kills < (self.kills + 1) // CLUSTER_KILL_EVERY
-        if cluster_due and not any(self.spared(rows) for rows in held.values()):
+        if cluster_due and not any(self.spared(rows, poison=False) for rows in held.values()):
             self.cluster.kill()
             self.killed([row for rows in held.values() for row in rows])
             self.cluster_kills += 1
