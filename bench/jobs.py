@@ -27,6 +27,7 @@ def main():
     parser.add_argument("--products", type=int, default=8)
     parser.add_argument("--styles", type=int, default=4)
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--renders", type=int, default=100, help="renders before the worker's RSS is read")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stylestore-bench-"))
@@ -41,6 +42,7 @@ def main():
     from django.test import Client
 
     from shop.models import Product
+    from stylestore.conf import stylestore_settings
     from stylestore.models import Style, StylizedImage
     from stylestore.variants import requests
     from stylestore.variants.worker import engine_style, get_stylizer, open_source, render_options
@@ -54,7 +56,9 @@ def main():
     request = requests.RenderRequest(max_side=args.size)
 
     # 1. The engine alone, in this process, on exactly the work the worker will do.
+    memory = {"Python, Django, the app": rss_mb(os.getpid())}
     stylizer = get_stylizer()
+    memory["the engine loaded"] = rss_mb(os.getpid())
     work = [(style, SimpleNamespace(**request.resolve(style))) for style in styles]
 
     def engine_pass():
@@ -66,6 +70,7 @@ def main():
         return time.perf_counter() - started
 
     engine_pass()  # warm-up: model loads, allocator
+    memory["after rendering"] = rss_mb(os.getpid())
     engine_s = min(engine_pass() for _ in range(2))
 
     # 2. A real worker, warmed up on a different size so none of its work is reused.
@@ -92,6 +97,15 @@ def main():
         assert len(ids) == len(products) * len(styles), len(ids)
         wait_ready(StylizedImage, ids, timeout=1800)
         e2e_s = time.perf_counter() - started
+
+        # 3. More of the same work at other sizes, until the worker rendered --renders images.
+        for size in [s for s in stylestore_settings.SIZES if s != args.size]:
+            if StylizedImage.objects.filter(status="ready").count() >= args.renders:
+                break
+            more = requests.request_for_objects(products, "image", styles, requests.RenderRequest(max_side=size))
+            wait_ready(StylizedImage, more.created, timeout=1800)
+        renders = StylizedImage.objects.filter(status="ready").count()
+        cluster = group_rss(worker.pid)
     finally:
         # The measurement is over: no need to wait for a graceful shutdown.
         os.killpg(worker.pid, 9)
@@ -105,6 +119,40 @@ def main():
     print(f"{'admin submit -> all ready':28}{e2e_s:10.2f}{n / e2e_s:10.2f}")
     print(f"queue/DB/storage overhead: {overhead:.1%} of the end-to-end time "
           f"({'PASS' if overhead < 0.15 else 'FAIL'}: target < 15%)")
+
+    print(f"\nworker cluster RSS after {renders} renders (MB):")
+    for pid, rss, command in cluster:
+        print(f"{rss:8.0f}  {pid:>7}  {command}")
+    largest = max(rss for _, rss, _ in cluster)
+    print(f"largest process: {largest:.0f} MB ({'PASS' if largest < 800 else 'FAIL'}: target < 800 MB)")
+    print("where a rendering process's memory goes (this process, MB):")
+    previous = 0
+    for what, rss in memory.items():
+        print(f"{rss:8.0f}  (+{rss - previous:.0f})  {what}")
+        previous = rss
+
+
+def rss_mb(pid):
+    """Resident memory of a process, in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def group_rss(pgid):
+    """``[(pid, RSS MB, command)]`` of every process in a process group (a cluster)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # after the command: state, ppid, pgrp
+                pid = int(stat.parent.name)
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+                found.append((pid, rss_mb(pid), command[:60]))
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+    return sorted(found, key=lambda row: -row[1])
 
 
 def wait_ready(model, ids, timeout):
