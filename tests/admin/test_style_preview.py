@@ -61,7 +61,9 @@ def test_the_worker_renders_the_preview_and_the_page_shows_it(reviewer_client, s
     with Image.open(variant_storage().open(name)) as preview, Image.open(default_storage.open(sample.get_field_file().name)) as photo:
         assert preview.format == "WEBP" and preview.size == photo.size == (96, 64)  # never upscaled
         difference = ImageStat.Stat(ImageChops.difference(preview.convert("RGB"), photo.convert("RGB"))).mean
-        assert sum(difference) / 3 > 10  # the style changed the photo
+        # The style changed the photo: as texture only, since the style keeps the product's
+        # colours by default and a plain photo is all product.
+        assert sum(difference) / 3 > 3
 
     # Saving the style with other defaults asks for a new preview.
     ink.default_strength = 0.5

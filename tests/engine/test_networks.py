@@ -156,7 +156,7 @@ def test_bf16_path_stays_close_to_fp32(nets):
     ):
         assert approximate.dtype == torch.float32 and approximate.shape == exact.shape
         assert (approximate - exact).abs().mean() * 255 < 2.0  # of 255 levels; measured 0.3-1.6
-        assert metrics.ssim_luminance(to_pil(exact), to_pil(approximate)) > 0.995  # measured 0.9985-0.9995
+        assert metrics.measure(to_pil(exact), to_pil(approximate))["structure"] > 0.99  # SSIM's structure term
 
 
 @pytest.mark.parametrize("batch, height, width", [(1, 12, 20), (2, 8, 6)])
