@@ -71,7 +71,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=stylestore_settings.DEFAULT_SIZE)
     parser.add_argument("--sheet", type=Path, default=ROOT / "bench" / "out" / "quality_sheet.jpg")
+    parser.add_argument("--cost-rounds", type=int, default=0,
+                        help="instead: rounds of rendering the demo photos without metrics, then measuring "
+                             "them, interleaved; prints the metrics' time as a share of the render's")
     args = parser.parse_args()
+    if args.cost_rounds:
+        return metric_cost(args.size, args.cost_rounds)
 
     catalogue = json.loads((DEMO / "catalogue.json").read_text())
     products = [(p["name"], open_image(DEMO / "products" / f"{p['slug']}.jpg")) for p in catalogue["products"]]
@@ -123,6 +128,35 @@ def main():
     sheet.save(args.sheet, quality=88)
     print(f"Contact sheet (photo | mask | {', '.join(s for s, _, _ in all_styles)}): {args.sheet}")
     return 1 if failures else 0
+
+
+def metric_cost(size: int, rounds: int) -> int:
+    """The metrics' cost against the render's, the two timed back to back each round so
+    the machine's load hits both alike (the pipeline's own timings are per image and
+    noisy on a shared machine). One style, the demo photos in one batch."""
+    from stylestore.engine import imaging, metrics
+
+    catalogue = json.loads((DEMO / "catalogue.json").read_text())
+    photos = [open_image(DEMO / "products" / f"{p['slug']}.jpg") for p in catalogue["products"]]
+    stylizer = Stylizer(device=stylestore_settings.DEVICE)
+    masks = [m.mask for m in stylizer.product_masks(photos)]
+    spec = styles(catalogue)[0][1]
+    options = RenderOptions(max_side=size, **defaults())
+    prepared = [(imaging.fit(photo, size), mask) for photo, mask in zip(photos, masks)]
+    prepared = [(fitted, mask.resize(fitted.size)) for fitted, mask in prepared]
+    stylizer.render(photos, spec, options, masks=masks, with_metrics=False)  # warm
+    shares = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        results = stylizer.render(photos, spec, options, masks=masks, with_metrics=False)
+        render_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for (fitted, mask), result in zip(prepared, results):
+            metrics.measure(fitted, result.image, mask, result.image)
+        shares.append((time.perf_counter() - started) / render_s)
+    print(f"metrics / render at {size} px, {len(photos)} photos, {rounds} rounds: median "
+          f"{statistics.median(shares):.1%} (min {min(shares):.1%}, max {max(shares):.1%})")
+    return 0
 
 
 if __name__ == "__main__":
