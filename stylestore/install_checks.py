@@ -18,6 +18,9 @@ REQUIRED_APPS = [
     ("drf_spectacular_sidecar", "the API docs' Swagger UI files, served without a CDN", "stylestore.E044"),
 ]
 
+#: What SQLite needs for a web server and a worker writing at once (W050).
+SQLITE_OPTIONS = {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+
 REQUEST_PROCESSOR = "django.template.context_processors.request"
 VISITOR_MIDDLEWARE = "stylestore.personalization.identity.VisitorMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -63,6 +66,27 @@ def check_middleware(app_configs, **kwargs):
         return [Error(f"'{VISITOR_MIDDLEWARE}' must come after '{AUTH_MIDDLEWARE}' in MIDDLEWARE: it links "
                       "visitors to the user logged in.", id="stylestore.E049")]
     return []
+
+
+@register()
+def check_sqlite_concurrency(app_configs, **kwargs):
+    """The beacon writes events while other requests and the worker write too. SQLite's
+    default (deferred transactions, rollback journal) answers two such writers with
+    "database is locked" at once, a 500 for the visitor; IMMEDIATE transactions wait
+    their turn and WAL lets pages read meanwhile."""
+    problems = []
+    for alias, config in settings.DATABASES.items():
+        if config.get("ENGINE") != "django.db.backends.sqlite3":
+            continue
+        options = config.get("OPTIONS", {})
+        if (str(options.get("transaction_mode", "")).upper() != "IMMEDIATE"
+                or "journal_mode=wal" not in str(options.get("init_command", "")).lower().replace(" ", "")):
+            problems.append(Warning(
+                f"The SQLite database '{alias}' uses deferred transactions or no WAL journal: concurrent writes "
+                "(visitor events, the worker) fail with 'database is locked'.",
+                hint=f'Set DATABASES["{alias}"]["OPTIONS"] = {SQLITE_OPTIONS!r} as docs/install.md shows.',
+                id="stylestore.W050"))
+    return problems
 
 
 @register(Tags.urls)

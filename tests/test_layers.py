@@ -43,7 +43,7 @@ LAYERS = [
     ["stylestore.personalization"],
     ["stylestore.tasks", "stylestore.schedules"],
     ["stylestore.signals", "stylestore.checks", "stylestore.install_checks"],
-    ["stylestore.forms", "stylestore.admin_views", "stylestore.templatetags"],
+    ["stylestore.forms", "stylestore.templatetags"],
     ["stylestore.admin", "stylestore.api", "stylestore.management"],
     ["stylestore.apps", "stylestore.migrations", "stylestore"],
     ["stylestore.contrib"],

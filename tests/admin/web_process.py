@@ -18,7 +18,7 @@ import django
 
 WEB_MODULES = [
     "stylestore.admin", "stylestore.api.urls", "stylestore.api.views", "shop.urls",
-    "stylestore.templatetags.stylestore", "stylestore.forms", "stylestore.admin_views",
+    "stylestore.templatetags.stylestore", "stylestore.forms", "stylestore.admin.views",
     "stylestore.personalization.urls",
 ]
 

@@ -31,9 +31,10 @@ def oscar_shop(tmp_path_factory):
                            capture_output=True, text=True, timeout=1200)
     assert setup.returncode == 0, setup.stderr[-5000:]
     port = free_port()
+    log = Path(env["OSCAR_SHOP_VAR"]) / "server.log"
     server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
                               cwd=ROOT / "examples" / "oscar_shop", env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=log.open("w"))
     try:
         for _attempt in range(600):  # until it listens (readiness, not a timing assertion)
             with socket.socket() as sock:
@@ -45,6 +46,8 @@ def oscar_shop(tmp_path_factory):
     finally:
         server.terminate()
         server.wait(timeout=30)
+        # Shown by pytest only when a test failed: the server's side of a 500.
+        print("The example shop's server log (tail):", log.read_text()[-4000:], sep="\n")
 
 
 def offline(context):

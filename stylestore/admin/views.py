@@ -4,7 +4,7 @@ Nothing here renders or imports the engine's networks: a web process stays free 
 PyTorch, and previews are rendered by a worker (``stylestore.variants.previews``).
 
 They take the ``ModelAdmin`` they serve as their first argument and are wired up by
-``stylestore.admin`` (the action, and ``get_urls`` behind ``admin_site.admin_view``,
+``stylestore.admin.mixin`` and ``.styles`` (the action, and ``get_urls`` behind ``admin_site.admin_view``,
 which gives login, staff-only access and ``never_cache``).
 """
 from dataclasses import asdict
@@ -21,9 +21,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .forms import ApplyStyleForm
-from .models import SourceImage
-from .variants import estimates, previews, requests
+from ..forms import ApplyStyleForm
+from ..models import SourceImage
+from ..variants import estimates, previews, requests
 
 ACTION_NAME = "apply_style"
 # Marks a POST as coming from the confirmation page (like the delete page's ``post=yes``).
