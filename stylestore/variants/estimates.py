@@ -62,6 +62,11 @@ def workers_device() -> str:
     return "cuda" if str(stylestore_settings.DEVICE).startswith("cuda") else "cpu"
 
 
+def workers() -> int:
+    """How many images the workers render side by side (django-q2's ``workers``)."""
+    return max(1, int(getattr(settings, "Q_CLUSTER", {}).get("workers") or 1))
+
+
 def task_time_limit() -> float | None:
     """The workers' time limit per task (django-q2's ``timeout``), if any."""
     return getattr(settings, "Q_CLUSTER", {}).get("timeout")
@@ -97,6 +102,5 @@ def for_batch(renders, images: int) -> dict:
     if not figures or not images:
         return {}
     per_image = statistics.mean(seconds for seconds, _ in figures)
-    workers = max(1, int(getattr(settings, "Q_CLUSTER", {}).get("workers") or 1))
-    return {"per_image": duration(per_image), "total": duration(per_image * images / workers),
+    return {"per_image": duration(per_image), "total": duration(per_image * images / workers()),
             "measured": all(measured for _, measured in figures)}
