@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from stylestore.admin import StylizeAdminMixin
 
@@ -12,7 +13,7 @@ class CategoryAdmin(StylizeAdminMixin, admin.ModelAdmin):
 
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    stylize_action_description = "Apply style to products in category…"
+    stylize_action_description = _("Apply style to products in category…")
     stylize_image_field = "image"  # of the products, not of the categories this admin lists
 
     def get_stylize_objects(self, request, queryset):
@@ -33,7 +34,7 @@ class ProductAdmin(StylizeAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "description"]
     prepopulated_fields = {"slug": ["name"]}
 
-    @admin.display(description="Image")
+    @admin.display(description=_("Image"))
     def thumbnail(self, obj):
         if not obj.image:
             return "-"

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -16,6 +18,10 @@ urlpatterns = [
     path("media/<path:path>", views.media, name="media"),
     path("api/", include("stylestore.api.urls")),
     path("stylestore/", include("stylestore.personalization.urls")),
+    # The language switcher posts to Django's set_language view.
+    path("i18n/", include("django.conf.urls.i18n")),
+    # Browsers ask for /favicon.ico on pages that link no icon (the admin's, the API's).
+    path("favicon.ico", RedirectView.as_view(url=static("shop/favicon.svg"), permanent=True)),
     path("", include(shop_patterns)),
 ]
 
