@@ -45,8 +45,12 @@ TEXTURE_DELTA_E = 2.0
 #: The texture is the stylized lightness minus its blur over this fraction of the
 #: longer side: fine enough to carry brush strokes, coarse enough to leave shading.
 TEXTURE_SCALE = 1 / 48
-#: Feathering of the mask's edge, as a fraction of the longer side (at least 1 px).
-FEATHER = 1 / 200
+#: Feathering of the mask's edge, as a fraction of the longer side (at least 1 px):
+#: about a pixel at the usual sizes. The feather reaches outside the product, where it
+#: blends in the photo's own backdrop; at 1/200 that showed as a dark ring around
+#: products shot on black, at no gain in product colour (mean CIEDE2000 of the mask,
+#: Serape and Delft basin in two styles: 1/200 1.94-2.31, 1/768 1.93-2.28).
+FEATHER = 1 / 768
 
 
 def _lab(image: Image.Image) -> torch.Tensor:
