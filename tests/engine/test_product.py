@@ -118,6 +118,16 @@ def test_the_seam_is_soft_and_outside_the_product():
     assert float(weights[0, 0]) == 0.0
 
 
+def test_no_ring_of_the_photos_backdrop_around_the_product():
+    """The seam is narrow: a few pixels outside the product the picture is the style's,
+    not the photo's backdrop (a black one showed as a dark ring around the product)."""
+    mask = Image.new("L", (768, 512), 0)
+    mask.paste(255, (200, 100, 568, 412))
+    weights = product.soft_mask(mask, mask.size)
+    assert float(weights[256, 568 + 4:].max()) == 0.0  # 4 px outside the product's right edge
+    assert float(weights[100:412, 200:568].min()) == pytest.approx(1.0)
+
+
 def test_metrics_cost_a_small_share_of_what_they_measure():
     """The metrics work on a bounded copy: their result for a big picture equals that
     for its 256 px reduction (what keeps them cheap whatever the output size)."""
