@@ -5,10 +5,11 @@ label, so the package layout is free of migrations):
 - ``sources``: ``SourceImage``, one image field of one object, with its content hash;
 - ``variants``: ``StylizedImage``, one variant (source x style x parameters) and its job;
 - ``batches``: ``Batch``, what one "Apply style" queued;
-- ``personalization``: ``Visitor``, ``StyleEvent``, ``StyleHourlyStats``, ``ErasedVisitor``.
+- ``personalization``: ``Visitor``, ``StyleEvent`` (and ``PersonalizationAnalytics``, its
+  proxy for the analytics page's admin entry), ``StyleHourlyStats``, ``ErasedVisitor``.
 """
 from .batches import Batch
-from .personalization import ErasedVisitor, StyleEvent, StyleHourlyStats, Visitor
+from .personalization import ErasedVisitor, PersonalizationAnalytics, StyleEvent, StyleHourlyStats, Visitor
 from .sources import SourceImage
 from .styles import Region, Style, validate_preset_weights
 from .variants import ENGINE_VERSION, RenderParams, StylizedImage, group_by_render, params_hash
@@ -17,6 +18,7 @@ __all__ = [
     "Batch",
     "ENGINE_VERSION",
     "ErasedVisitor",
+    "PersonalizationAnalytics",
     "Region",
     "RenderParams",
     "SourceImage",

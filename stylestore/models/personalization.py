@@ -27,13 +27,13 @@ from django.utils.translation import gettext_lazy as _
 from .sources import SourceImage
 from .styles import Style
 
-__all__ = ["Visitor", "StyleEvent", "StyleHourlyStats", "ErasedVisitor"]
+__all__ = ["Visitor", "StyleEvent", "PersonalizationAnalytics", "StyleHourlyStats", "ErasedVisitor"]
 
 
 class Visitor(models.Model):
     #: 32 random hex characters; the cookie and ``X-Visitor-Id`` carry it signed, so a
     #: client can neither choose its key nor guess another visitor's.
-    key = models.CharField(max_length=32, unique=True, editable=False)
+    key = models.CharField(_("key"), max_length=32, unique=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -41,19 +41,21 @@ class Visitor(models.Model):
         # Deleting an account deletes the browsing data linked to it.
         on_delete=models.CASCADE,
         related_name="stylestore_visitors",
+        verbose_name=_("user"),
     )
-    state = models.JSONField(default=dict, blank=True, editable=False)
+    state = models.JSONField(_("state"), default=dict, blank=True, editable=False)
     #: ``{source id: unix time}`` of the products viewed within the refresh window
     #: (``events.VIEW_REPEAT_SECONDS``, at most ``events.MAX_RECENT_VIEWS``): kept on
     #: the row already read for the state, so telling a refresh from a new view costs
     #: no query and no write.
-    recent_views = models.JSONField(default=dict, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    recent_views = models.JSONField(_("recent views"), default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
     # Indexed for the retention purge, which deletes visitors idle for longer than it.
-    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = _("visitor")
+        verbose_name_plural = _("visitors")
 
     def __str__(self):
         return f"visitor {self.key[:8]}…"
@@ -67,30 +69,33 @@ class StyleEvent(models.Model):
         ADD_TO_CART = "add_to_cart", _("Add to cart")
         PICK = "pick", _("Style pick")
 
-    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=12, choices=Kind.choices)
+    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="events", verbose_name=_("visitor"))
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     # SET_NULL: the log keeps counting when a product or style is deleted.
-    source = models.ForeignKey(SourceImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    style = models.ForeignKey(Style, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.ForeignKey(SourceImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                               verbose_name=_("source image"))
+    style = models.ForeignKey(Style, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              verbose_name=_("style"))
     # The rendered choice an impression, click or add to cart refers to (a random id
     # minted with every personalized image): each choice gets at most one of each kind.
-    choice_id = models.CharField(max_length=16, blank=True)
+    choice_id = models.CharField(_("choice id"), max_length=16, blank=True)
     # The client's idempotency key: a retried batch is not counted twice.
-    event_id = models.CharField(max_length=64, blank=True)
+    event_id = models.CharField(_("event id"), max_length=64, blank=True)
     # Impressions (and the clicks and add to carts answering them): the probability the
     # policy chose the style with, why, and the visitor's history share of that style.
     # Picks: ``reason`` holds the pick itself ("original" for the original photos,
     # empty when the customer handed the choice back to the shop).
-    propensity = models.FloatField(null=True, blank=True)
-    history_share = models.FloatField(null=True, blank=True)
-    reason = models.CharField(max_length=10, blank=True)
+    propensity = models.FloatField(_("probability"), null=True, blank=True)
+    history_share = models.FloatField(_("history share"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=10, blank=True)
     # Impressions: the ids of the styles that were available, in the order offered;
     # what a target policy needs to say how it would have chosen (IPW).
-    available = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    available = models.JSONField(_("styles available"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:
         verbose_name = _("style event")
+        verbose_name_plural = _("style events")
         constraints = [
             models.UniqueConstraint(
                 fields=["visitor", "event_id"], condition=~models.Q(event_id=""), name="stylestore_event_idempotent"
@@ -105,6 +110,17 @@ class StyleEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.visitor_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PersonalizationAnalytics(StyleEvent):
+    """The analytics page's entry in the admin's app list: a proxy, so no table and no
+    template override; its admin leads to the page (``personalization.admin``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("analytics")
+        verbose_name_plural = _("analytics")
+        default_permissions = ()  # seeing it takes the permission to view the events
 
 
 class StyleHourlyStats(models.Model):

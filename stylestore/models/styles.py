@@ -31,31 +31,38 @@ class Style(models.Model):
         PRESET = "preset", _("Fast, built-in presets")
         OPTIMIZE = "optimize", _("Highest quality, slow (VGG optimization)")
 
-    name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=100, unique=True)
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGE)
-    description = models.TextField(blank=True, help_text=_("Shown to customers in the style picker."))
-    attribution = models.CharField(max_length=300, blank=True)
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.IMAGE)
+    description = models.TextField(_("description"), blank=True,
+                                   help_text=_("Shown to customers in the style picker."))
+    attribution = models.CharField(_("attribution"), max_length=300, blank=True)
     image = GatedImageField(
+        _("style image"),
         upload_to="stylestore/styles/",
         blank=True,
         help_text=_("The painting or look to transfer. Required for image styles."),
     )
     preset_weights = models.JSONField(
+        _("preset weights"),
         default=dict,
         blank=True,
         help_text=_('Preset index -> weight, e.g. {"3": 0.5, "12": 0.5}. Required for preset styles.'),
     )
-    engine = models.CharField(max_length=10, choices=Engine.choices, blank=True, help_text=_("Empty: the kind's fast engine."))
+    engine = models.CharField(_("engine"), max_length=10, choices=Engine.choices, blank=True,
+                              help_text=_("Empty: the kind's fast engine."))
     default_strength = models.FloatField(
+        _("strength"),
         default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     preserve_color = models.BooleanField(
+        _("preserve colours"),
         default=True,
         help_text=_("Keep the product's true colours and lightness; the style shows as texture on it and fully "
                     "around it. Off is a creative mode: it changes how the product looks."),
     )
     region = models.CharField(
+        _("region"),
         max_length=10, choices=Region.choices, default=Region.ALL,
         help_text=_("Where the style goes. The product is found in every photo (its transparency, else a "
                     "product-mask network)."),
@@ -67,13 +74,16 @@ class Style(models.Model):
     # variant's key, so replacing a style's image retires its old variants.
     fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     auto_apply = models.BooleanField(
+        _("auto-apply"),
         default=False, help_text=_("Apply to every new or changed product automatically.")
     )
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("style")
+        verbose_name_plural = _("styles")
         ordering = ["name"]
         permissions = [("apply_style", "Can apply styles to images")]
         constraints = [

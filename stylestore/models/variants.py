@@ -19,12 +19,12 @@ from .styles import Region, Style
 class RenderParams(models.Model):
     """Abstract: the parameters a variant is rendered with, hashed into its unique key."""
 
-    strength = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
-    preserve_color = models.BooleanField()
-    max_side = models.PositiveIntegerField()
-    output_format = models.CharField(max_length=4, choices=FORMAT_CHOICES)
-    engine = models.CharField(max_length=10, choices=Style.Engine.choices)
-    region = models.CharField(max_length=10, choices=Region.choices, default=Region.ALL)
+    strength = models.FloatField(_("strength"), validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    preserve_color = models.BooleanField(_("preserve colours"))
+    max_side = models.PositiveIntegerField(_("size"))
+    output_format = models.CharField(_("format"), max_length=4, choices=FORMAT_CHOICES)
+    engine = models.CharField(_("engine"), max_length=10, choices=Style.Engine.choices)
+    region = models.CharField(_("region"), max_length=10, choices=Region.choices, default=Region.ALL)
 
     class Meta:
         abstract = True
@@ -84,38 +84,42 @@ class StylizedImage(RenderParams):
         # even with AUTO_APPROVE, until someone approves it on purpose.
         HELD = "held", _("Held by the quality gate")
 
-    source = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="variants")
-    style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="variants")
-    source_hash = models.CharField(max_length=64)
-    params_hash = models.CharField(max_length=32)
-    style_fingerprint = models.CharField(max_length=64, blank=True)
+    source = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="variants",
+                               verbose_name=_("source image"))
+    style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="variants", verbose_name=_("style"))
+    source_hash = models.CharField(_("photo hash"), max_length=64)
+    params_hash = models.CharField(_("parameters hash"), max_length=32)
+    style_fingerprint = models.CharField(_("style fingerprint"), max_length=64, blank=True)
 
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    not_before = models.DateTimeField(null=True, blank=True, help_text=_("Retry backoff: not claimed before this."))
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING,
+                              db_index=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True,
+                                      help_text=_("Retry backoff: not claimed before this."))
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    worker = models.CharField(_("worker"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # Last time a task for this row was sent; the sweeper re-sends long-pending rows.
-    enqueued_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    timings = models.JSONField(default=dict, blank=True)
+    enqueued_at = models.DateTimeField(_("queued"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    timings = models.JSONField(_("timings"), default=dict, blank=True)
 
     # No width_field/height_field: those re-read the file from storage on model load,
     # costly on S3; the worker records the size it wrote.
-    file = models.ImageField(storage=variant_storage, max_length=255, blank=True)
-    width = models.PositiveIntegerField(null=True, blank=True)
-    height = models.PositiveIntegerField(null=True, blank=True)
-    file_size = models.PositiveIntegerField(null=True, blank=True)
-    metrics = models.JSONField(default=dict, blank=True)
+    file = models.ImageField(_("file"), storage=variant_storage, max_length=255, blank=True)
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    file_size = models.PositiveIntegerField(_("file size"), null=True, blank=True)
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
 
-    review = models.CharField(max_length=10, choices=Review.choices, default=Review.UNREVIEWED)
+    review = models.CharField(_("review"), max_length=10, choices=Review.choices, default=Review.UNREVIEWED)
 
     objects = StylizedImageQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = _("stylized images")
         verbose_name = _("stylized image")
         constraints = [
             models.UniqueConstraint(

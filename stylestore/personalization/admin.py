@@ -4,18 +4,20 @@ The event log and visitors are read-only: they are written by the storefront, an
 an edited row would make the statistics lie. Deleting a visitor erases it with its
 events (the cascade is the erasure). The analytics page lives under the event log's
 URLs (``admin:stylestore_styleevent_analytics``) and needs the permission to view
-events; its link is on the event list.
+events; the event list links to it, and so does its entry in the admin's app list
+(``PersonalizationAnalytics``, a proxy model).
 """
 import math
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
-from ..models import StyleEvent, Visitor
+from ..models import PersonalizationAnalytics, StyleEvent, Visitor
 from . import analytics, charts
 
 #: Windows the analytics page offers, in days.
@@ -96,6 +98,27 @@ class StyleEventAdmin(ReadOnlyAdmin):
             "policies_chart": policies,
         }
         return TemplateResponse(request, "stylestore/admin/personalization_analytics.html", context)
+
+
+@admin.register(PersonalizationAnalytics)
+class AnalyticsEntryAdmin(ReadOnlyAdmin):
+    """"Analytics" in the admin index and app list, for whoever may view the events;
+    it leads to the analytics page."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("stylestore.view_styleevent")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [path("", self.admin_site.admin_view(self.changelist_view), name="%s_%s_changelist" % info)]
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:stylestore_styleevent_analytics"))
 
 
 def percent(value, digits=2, signed=False, unit="%"):

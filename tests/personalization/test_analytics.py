@@ -127,3 +127,16 @@ def test_the_event_list_links_to_the_analytics_and_is_read_only(client, analyst)
     html = client.get("/admin/stylestore/styleevent/").content.decode()
     assert f'href="{ANALYTICS_URL}"' in html
     assert client.get("/admin/stylestore/styleevent/add/").status_code == 403
+
+
+def test_the_admin_index_leads_to_the_analytics_for_those_who_may_see_them(client, analyst, django_user_model):
+    client.force_login(analyst)
+    for page in ("/admin/", "/admin/stylestore/"):
+        html = client.get(page).content.decode()
+        assert '<a href="/admin/stylestore/personalizationanalytics/">Analytics</a>' in html
+    response = client.get("/admin/stylestore/personalizationanalytics/")
+    assert response.status_code == 302 and response["Location"] == ANALYTICS_URL
+    staff = django_user_model.objects.create_user("sam", password="secret-pass-123", is_staff=True)
+    client.force_login(staff)
+    assert "personalizationanalytics" not in client.get("/admin/").content.decode()
+    assert client.get("/admin/stylestore/personalizationanalytics/").status_code == 403
