@@ -39,12 +39,17 @@ DEFAULTS = {
     "UPLOAD_TO": "stylestore/variants",
     # The folder (in STORAGE) of the product masks, one small PNG per photo content.
     "MASKS_UPLOAD_TO": "stylestore/masks",
-    # --- Image gate (stylestore.engine.gate). Every Django caller passes these two to the
-    # gate (uploads, model validation, source hashing, worker decodes, stylize_file); the
-    # engine's own MAX_PIXELS / MAX_BYTES (40 MP, 50 MiB) are only its defaults for callers
+    # --- Image gate (stylestore.engine.gate). Every Django caller passes these three to
+    # the gate (uploads, model validation, source hashing, worker decodes, stylize_file)
+    # through ``image_limits()``; the engine's own caps are only its defaults for callers
     # outside Django. Anything over them is refused from its headers, before decoding.
     "MAX_PIXELS": 40_000_000,
     "MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
+    # Bytes that decoding and re-encoding one image may allocate, estimated from its
+    # headers by format, mode and bit depth: what keeps a small file from taking a web
+    # process's memory. 300 MB admits about 35 MP of 8-bit colour and 6 MP of lossless
+    # WebP; 40 MP colour photos need about 350 MB.
+    "MAX_DECODE_MEMORY": 300 * 1000 * 1000,
     # --- Engine (read by the workers; web processes never load it)
     # "auto" uses CUDA (fp16) when present, the CPU otherwise; or "cpu", "cuda", "cuda:1".
     "DEVICE": "auto",
@@ -74,8 +79,10 @@ DEFAULTS = {
     # keeps its job and only a dead worker's lease runs out; then the job is re-queued
     # (and taken over) by the next worker to finish a task or beat, else by the
     # per-minute sweep. So the lease need not cover a render (django-q2's timeout ends
-    # hung ones, heartbeat included); it bounds how long a dead worker's jobs wait. At least 15 (checked: two missed beats, a slow database,
-    # must not pass for a death); over 60 it breaks the one-minute recovery (warned).
+    # hung ones, heartbeat included); it bounds how long the jobs of a dead worker on
+    # another machine wait (on the same machine, a worker whose process is gone is seen
+    # within seconds). At least 15 (checked: two missed beats, a slow database, must not
+    # pass for a death); over 60 it breaks the one-minute recovery (warned).
     "LEASE_SECONDS": 30,
     # Backoff before a failed job's next attempt: this, doubled per attempt.
     "RETRY_BACKOFF_SECONDS": 30,
@@ -84,6 +91,22 @@ DEFAULTS = {
     # django-q2 cluster (queue) name that stylization tasks go to; None = the default
     # cluster. Point GPU workers at a dedicated cluster name to keep web work off them.
     "TASK_CLUSTER": None,
+    # --- Webhook (stylestore.variants.webhook): a POST of JSON to this URL on each event
+    # below, sent by a task (never by the rendering worker itself), retried with backoff.
+    # None: no webhook. The body is signed with WEBHOOK_SECRET (required with a URL) in the
+    # header X-Stylestore-Signature: "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>'>";
+    # a receiver recomputes it and refuses old timestamps (replays).
+    "WEBHOOK_URL": None,
+    "WEBHOOK_SECRET": "",
+    # Which events are posted: "batch.finished" (an Apply style batch is done or was
+    # cancelled) and "variant.ready" (one variant rendered; one request per image).
+    "WEBHOOK_EVENTS": ["batch.finished", "variant.ready"],
+    # Deliveries per event (the first included) and the wait before the second; it
+    # doubles per attempt (30 s, 60 s, 120 s...). A 2xx answer within WEBHOOK_TIMEOUT
+    # seconds is a delivery.
+    "WEBHOOK_MAX_ATTEMPTS": 5,
+    "WEBHOOK_BACKOFF_SECONDS": 30,
+    "WEBHOOK_TIMEOUT": 10,
     # --- Personalization
     # When True, nothing is stored about a visitor (no cookie, no events) until the
     # consent cookie (CONSENT_COOKIE) says they agreed; they see the population's best.
@@ -152,6 +175,12 @@ class StylestoreSettings:
 
 
 stylestore_settings = StylestoreSettings(DEFAULTS)
+
+
+def image_limits() -> dict:
+    """The gate's keyword arguments, from the settings: one place for every caller."""
+    return {"max_pixels": stylestore_settings.MAX_PIXELS, "max_bytes": stylestore_settings.MAX_UPLOAD_BYTES,
+            "max_memory": stylestore_settings.MAX_DECODE_MEMORY}
 
 
 def reload_settings(*, setting, **kwargs):

@@ -21,7 +21,7 @@ from django.core.files.base import ContentFile
 from django.db.models.fields.files import FieldFile
 from django.utils.translation import gettext_lazy as _
 
-from .conf import stylestore_settings
+from .conf import image_limits
 
 #: The formats the gate accepts, for an ``<input type=file accept=...>`` hint.
 ACCEPTED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
@@ -66,9 +66,9 @@ def sanitize_upload(upload, name: str | None = None) -> SanitizedImage:
 
     ``upload`` is anything with ``read`` (an ``UploadedFile``, a ``File``, a
     ``FieldFile``) or bytes; ``name`` defaults to ``upload.name`` and must carry the
-    extension of the content's format. Limits come from ``STYLESTORE["MAX_PIXELS"]``
-    and ``STYLESTORE["MAX_UPLOAD_BYTES"]`` (never the engine's own defaults); decoding
-    is held to the gate's memory and scan budgets. Errors reading the upload itself
+    extension of the content's format. Limits come from ``STYLESTORE["MAX_PIXELS"]``,
+    ``["MAX_UPLOAD_BYTES"]`` and ``["MAX_DECODE_MEMORY"]`` (never the engine's own
+    defaults) and the gate's scan budget. Errors reading the upload itself
     (``OSError``) are not the image's fault and propagate.
     """
     from .engine.errors import ImageError
@@ -80,8 +80,7 @@ def sanitize_upload(upload, name: str | None = None) -> SanitizedImage:
         data, extension = sanitize(
             upload,
             filename=base,
-            max_pixels=stylestore_settings.MAX_PIXELS,
-            max_bytes=stylestore_settings.MAX_UPLOAD_BYTES,
+            **image_limits(),
         )
     except ImageError as exc:
         raise _validation_error(exc) from exc

@@ -11,7 +11,7 @@ import logging
 
 from PIL import Image
 
-from ..conf import stylestore_settings
+from ..conf import image_limits, stylestore_settings
 from ..engine.errors import ImageError
 from ..engine.gate import open_image
 from ..models import SourceImage
@@ -36,7 +36,7 @@ def stored_mask(source: SourceImage) -> Image.Image | None:
         return None
     try:
         with source.mask.open("rb") as fh:
-            return open_image(fh, max_pixels=stylestore_settings.MAX_PIXELS).convert("L")
+            return open_image(fh, **image_limits()).convert("L")
     except (OSError, ImageError) as exc:
         logger.warning("cannot read the product mask of %s: %s", source, exc)
         return None

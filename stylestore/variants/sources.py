@@ -12,7 +12,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.utils.module_loading import import_string
 
-from ..conf import stylestore_settings
+from ..conf import image_limits, stylestore_settings
 from ..engine.errors import ImageError
 from ..engine.gate import inspect_image
 from ..models import SourceImage
@@ -185,8 +185,7 @@ def _dimensions(field_file):
     """
     try:
         with field_file.open("rb"):
-            info = inspect_image(field_file, max_pixels=stylestore_settings.MAX_PIXELS,
-                                 max_bytes=stylestore_settings.MAX_UPLOAD_BYTES)
+            info = inspect_image(field_file, **image_limits())
     except (OSError, ImageError):
         return None, None
     return info.width, info.height

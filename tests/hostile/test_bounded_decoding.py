@@ -27,6 +27,7 @@ from PIL import Image
 
 from stylestore.engine import errors, gate
 from stylestore.models import Style
+from tests.conftest import make_image_bytes
 from tests.fixtures import hostile_images as corpus
 
 from .conftest import stored_files
@@ -107,6 +108,21 @@ def test_costly_image_is_refused_by_its_cost_not_its_pixels():
     assert info.memory > gate.MAX_MEMORY
     small = corpus.png_streamed(600, 650, 16, 0, (corpus.png_chunk(b"tRNS", b"\x00\x00"),))
     assert gate.open_image(small).getpixel((5, 5)) == (0, 0, 0, 0)  # all transparent, kept as RGBA
+
+
+def test_the_shop_sets_the_memory_budget(settings):
+    """``STYLESTORE["MAX_DECODE_MEMORY"]`` is what every Django caller passes the gate:
+    an ordinary photo is refused under a tiny budget, with the cause, and accepted under
+    the default."""
+    from django.core.exceptions import ValidationError
+
+    from stylestore.validators import sanitize_upload
+
+    photo = make_image_bytes((640, 480))
+    assert sanitize_upload(SimpleUploadedFile("photo.jpg", photo)).extension == "jpg"
+    settings.STYLESTORE = {**settings.STYLESTORE, "MAX_DECODE_MEMORY": 1_000_000}
+    with pytest.raises(ValidationError, match="over the limit of 1 MB"):
+        sanitize_upload(SimpleUploadedFile("photo.jpg", photo))
 
 
 def test_refusals_do_not_grow_memory(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from stylestore.conf import stylestore_settings
+from stylestore.conf import image_limits, stylestore_settings
 from stylestore.engine.formats import FORMATS, OUTPUT_FORMATS
 
 #: Output file suffix -> format (".jpeg" is a common spelling of JPEG's too).
@@ -57,8 +57,7 @@ class Command(BaseCommand):
 
         def open_image(source):
             """The gate, held to the configured limits like every other way in."""
-            return gate_open(source, max_pixels=stylestore_settings.MAX_PIXELS,
-                             max_bytes=stylestore_settings.MAX_UPLOAD_BYTES)
+            return gate_open(source, **image_limits())
 
         inputs, outputs, fmt = self._paths(opts["input"], opts["output"], opts["format"])
         style, defaults = self._style(opts, open_image)
