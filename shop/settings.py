@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "stylestore.personalization.identity.VisitorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The admin notice when a batch of styled images finishes (W051).
+    "stylestore.admin.notices.BatchNoticeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -40,6 +40,9 @@ def check_settings(app_configs, **kwargs):
         # An empty value would take a blank cookie for consent.
         errors.append(Error("STYLESTORE['CONSENT_GRANTED_VALUES'] must be a non-empty list of non-blank strings.",
                              id="stylestore.E007"))
+    if stylestore_settings.WEBHOOK_URL and not stylestore_settings.WEBHOOK_SECRET:
+        errors.append(Error("STYLESTORE['WEBHOOK_URL'] is set without a WEBHOOK_SECRET: its receiver could not tell "
+                            "Stylestore's requests from forged ones.", id="stylestore.E009"))
     errors.extend(_check_event_budgets())
     errors.extend(_check_sources())
     return errors

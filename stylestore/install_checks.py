@@ -23,6 +23,7 @@ SQLITE_OPTIONS = {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command"
 
 REQUEST_PROCESSOR = "django.template.context_processors.request"
 VISITOR_MIDDLEWARE = "stylestore.personalization.identity.VisitorMiddleware"
+NOTICE_MIDDLEWARE = "stylestore.admin.notices.BatchNoticeMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
 #: URL names the template tags reverse, the include that provides each, and what the
@@ -66,6 +67,15 @@ def check_middleware(app_configs, **kwargs):
         return [Error(f"'{VISITOR_MIDDLEWARE}' must come after '{AUTH_MIDDLEWARE}' in MIDDLEWARE: it links "
                       "visitors to the user logged in.", id="stylestore.E049")]
     return []
+
+
+@register()
+def check_notice_middleware(app_configs, **kwargs):
+    if not apps.is_installed("django.contrib.admin") or NOTICE_MIDDLEWARE in settings.MIDDLEWARE:
+        return []
+    return [Warning(f"'{NOTICE_MIDDLEWARE}' is not in MIDDLEWARE: the admin does not say when a batch of styled "
+                    "images has finished or failed.", hint="Add it (anywhere in the list) as docs/install.md shows.",
+                    id="stylestore.W051")]
 
 
 @register()

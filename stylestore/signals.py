@@ -13,7 +13,8 @@ from .conf import reload_settings
 from .models import Style, StylizedImage
 from .personalization import identity
 from .personalization.caches import clear_caches
-from .variants import handlers, sweeper
+from .variants import handlers, sweeper, webhook
+from .variants.signals import batch_finished, variant_ready
 from .variants.sources import source_models
 
 
@@ -25,6 +26,9 @@ def connect():
         post_save.connect(handlers.source_saved, sender=model, dispatch_uid=f"stylestore-save-{label}")
         post_delete.connect(handlers.source_deleted, sender=model, dispatch_uid=f"stylestore-delete-{label}")
     post_delete.connect(handlers.variant_deleted, sender=StylizedImage, dispatch_uid="stylestore-variant-delete")
+    # The optional webhook: each event queues its own delivery task.
+    variant_ready.connect(webhook.on_variant_ready, dispatch_uid="stylestore-webhook-variant-ready")
+    batch_finished.connect(webhook.on_batch_finished, dispatch_uid="stylestore-webhook-batch-finished")
     # Every django-q2 worker process watches for dead workers' expired leases.
     post_spawn.connect(sweeper.watch_leases, dispatch_uid="stylestore-lease-watcher")
     # Per-process caches of personalization: an admin's change to a style shows at

@@ -5,7 +5,7 @@ Stored schedules and queued tasks name these functions by their dotted path
 Workers import this module after django-q2 has forked them, so the engine (and CUDA)
 is first touched inside the worker process, never in the parent cluster process.
 """
-from .variants import state, sweeper, worker
+from .variants import state, sweeper, webhook, worker
 
 
 def render_variants(ids):
@@ -27,3 +27,8 @@ def analyse_sources(source_ids):
 def render_preview(style_id, source_id):
     """The admin's style preview (``stylestore.variants.previews``): web processes never render."""
     return worker.render_preview(style_id, source_id)
+
+
+def deliver_webhook(body, attempt=1):
+    """One delivery attempt of a webhook event (``stylestore.variants.webhook``)."""
+    return webhook.deliver(body, attempt)

@@ -162,6 +162,7 @@ def test_the_guide_gives_a_clean_check_and_a_working_project(project):
     ('MIDDLEWARE.remove("stylestore.personalization.identity.VisitorMiddleware"); '
      'MIDDLEWARE.insert(0, "stylestore.personalization.identity.VisitorMiddleware")', "stylestore.E049"),
     ('DATABASES["default"].pop("OPTIONS")', "stylestore.W050"),
+    ('MIDDLEWARE.remove("stylestore.admin.notices.BatchNoticeMiddleware")', "stylestore.W051"),
     ("del Q_CLUSTER", "stylestore.W020"),
     ('Q_CLUSTER["retry"] = 200', "stylestore.E022"),
     ('ROOT_URLCONF = "catalog.no_urls"', "stylestore.W046"),

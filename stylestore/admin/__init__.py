@@ -7,11 +7,13 @@
   on a sample product (rendered by a worker).
 - ``StylizedImageAdmin``: the variants, with a before/after slider, job details,
   retry, and review (approve / reject).
+- ``BatchAdmin``: what each "Apply style" queued, its progress, cancel; and
+  ``notices.BatchNoticeMiddleware``, the notice on the next page when one finishes.
 """
 # Importing the modules registers their admins; the personalization admins (visitors,
 # events, analytics) register with them.
 from ..personalization import admin as personalization_admin  # noqa: F401
-from . import sources, styles, variants  # noqa: F401
+from . import batches, sources, styles, variants  # noqa: F401
 from .mixin import StylizeAdminMixin
 from .sources import SourceImageAdmin
 from .styles import StyleAdmin

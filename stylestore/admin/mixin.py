@@ -5,11 +5,14 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.contenttypes.models import ContentType
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.db.models import F
+from django.db.models.functions import Cast
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from ..models import SourceImage
+from ..models import SourceImage, StylizedImage
 from ..variants import requests
 from ..variants.sources import source_fields
 from . import views
@@ -20,8 +23,43 @@ def _stylize_field_missing(modeladmin):
             "STYLESTORE['SOURCE_MODELS']: list it there, or set stylize_image_field on the admin.")
 
 
-EMPTY_PROGRESS = {"total": 0, "ready": 0, "pending": 0, "failed": 0}
 PROGRESS_ATTR = "_stylestore_progress"
+
+
+def empty_progress():
+    """A row's progress with nothing styled yet (``get_stylize_progress``)."""
+    return {**requests.EMPTY_PROGRESS, "source_ids": [], "seconds_left": None}
+
+
+class StylesFilter(admin.SimpleListFilter):
+    """The changelist's "Styles" filter: objects with no styled image yet, or with a
+    failed one (current variants only: a replaced photo's old ones do not count)."""
+
+    title = _("styles")
+    parameter_name = "stylestore_styles"
+
+    def __init__(self, request, params, model, model_admin):
+        self.image_field = model_admin.stylize_image_field
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request, model_admin):
+        return [("none", _("No styles yet")), ("failures", _("Has failures"))]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("none", "failures"):
+            return queryset
+        variants = StylizedImage.objects.filter(
+            source__content_type=ContentType.objects.get_for_model(queryset.model),
+            source__field_name=self.image_field, source_hash=F("source__content_hash"),
+        )
+        # object_id is text: compared as the primary key's type, in the database.
+        pk = queryset.model._meta.pk
+        pk = pk.target_field if pk.is_relation else pk
+        output = models.BigIntegerField() if isinstance(pk, models.IntegerField) else models.CharField()
+        if self.value() == "failures":
+            failed = variants.filter(status__in=[StylizedImage.Status.FAILED, StylizedImage.Status.DEAD])
+            return queryset.filter(pk__in=failed.values(object_pk=Cast("source__object_id", output)))
+        return queryset.exclude(pk__in=variants.values(object_pk=Cast("source__object_id", output)))
 
 
 class StylizeAdminMixin:
@@ -82,6 +120,13 @@ class StylizeAdminMixin:
         actions[name] = (func, name, self.stylize_action_description)
         return actions
 
+    def get_list_filter(self, request):
+        list_filter = super().get_list_filter(request)
+        # Only when the rows are the styled objects themselves (not e.g. categories).
+        if self.stylize_show_progress and self.stylize_image_field in source_fields(self.model):
+            list_filter = [*list_filter, StylesFilter]
+        return list_filter
+
     def get_list_display(self, request):
         list_display = super().get_list_display(request)
         if self.stylize_show_progress and "stylize_progress" not in list_display:
@@ -97,14 +142,16 @@ class StylizeAdminMixin:
             rows = list(changelist.result_list)
             progress = self.get_stylize_progress(request, rows)
             for row in rows:
-                setattr(row, PROGRESS_ATTR, progress.get(row.pk, EMPTY_PROGRESS))
+                setattr(row, PROGRESS_ATTR, progress.get(row.pk) or empty_progress())
         return changelist
 
     def get_stylize_progress(self, request, rows):
-        """``{row pk: {total, ready, pending, failed}}`` over the current variants of its objects."""
+        """``{row pk: counts}`` over the current variants of its objects: styles by state
+        (``requests.progress``; several sizes of one style count once), ``source_ids``
+        (for the link to them) and ``seconds_left`` (None when nothing is in work)."""
         grouped = self.get_stylize_objects_by_row(request, rows)
         objects = [obj for group in grouped.values() for obj in group]
-        result = {pk: dict(EMPTY_PROGRESS) for pk in grouped}
+        result = {pk: empty_progress() for pk in grouped}
         if not objects:
             return result
         source_ids = dict(
@@ -115,25 +162,39 @@ class StylizeAdminMixin:
             ).values_list("object_id", "pk")
         )
         per_source = requests.progress(list(source_ids.values()))
+        waits = {}
         for pk, group in grouped.items():
+            row = result[pk]
             for obj in group:
-                counts = per_source.get(source_ids.get(str(obj.pk)))
+                source_id = source_ids.get(str(obj.pk))
+                counts = per_source.get(source_id)
                 if counts:
-                    for key in EMPTY_PROGRESS:
-                        result[pk][key] += counts[key]
+                    row["source_ids"].append(source_id)
+                    for key in requests.STYLE_STATE_ORDER + ["total"]:
+                        row[key] += counts[key]
+                    if counts["last_live"] is not None:
+                        row["last_live"] = max(row["last_live"] or 0, counts["last_live"])
+            if row["last_live"] is not None:
+                if row["last_live"] not in waits:
+                    waits[row["last_live"]] = requests.queue_wait(row["last_live"])
+                row["seconds_left"] = waits[row["last_live"]]
         return result
 
     @admin.display(description=_("Styles"))
     def stylize_progress(self, obj):
-        counts = getattr(obj, PROGRESS_ATTR, EMPTY_PROGRESS)
+        counts = getattr(obj, PROGRESS_ATTR, None) or empty_progress()
         url = reverse(
             f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_stylize_progress",
         )
-        return format_html(
-            '<span class="stylestore-progress{}" data-stylestore-progress="{}" data-pending="{}" data-url="{}">{}</span>',
-            " stylestore-progress--failed" if counts["failed"] else "",
-            obj.pk, counts["pending"], url, views.progress_label(counts),
-        )
+        label = views.progress_label(counts)
+        classes = "stylestore-progress" + (" stylestore-progress--failed" if counts["failed"] else "")
+        pending = counts["queued"] + counts["rendering"]
+        variants = views.variants_url(self.admin_site, counts["source_ids"])
+        if variants:
+            return format_html('<a href="{}" class="{}" data-stylestore-progress="{}" data-pending="{}" '
+                               'data-url="{}">{}</a>', variants, classes, obj.pk, pending, url, label)
+        return format_html('<span class="{}" data-stylestore-progress="{}" data-pending="{}" data-url="{}">{}</span>',
+                           classes, obj.pk, pending, url, label)
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name

@@ -10,6 +10,8 @@ from ..api.permissions import CanManageJobs
 from ..conf import stylestore_settings
 from ..models import StylizedImage
 from ..variants import quality, requests
+from . import views
+from .batches import BatchFilter
 from .display import admin_change_url, key_value_table, thumbnail
 
 
@@ -35,10 +37,10 @@ class StylizedImageAdmin(admin.ModelAdmin):
     list_display = ["thumbnail", "source_thumbnail", "source_label", "style", "status", "review", "product_colour",
                     "engine", "max_side", "attempts", "created_at"]
     list_display_links = ["thumbnail", "source_label"]
-    list_filter = [StatusFilter, "review", "style", "engine", "output_format", "max_side"]
+    list_filter = [StatusFilter, BatchFilter, "review", "style", "engine", "output_format", "max_side"]
     search_fields = ["style__name", "source__object_id", "last_error"]
     date_hierarchy = "created_at"
-    actions = ["retry", "approve", "reject"]
+    actions = ["retry", "approve", "reject", "rerender"]
     list_select_related = ["style", "source__content_type"]
     fieldsets = [
         (None, {"fields": ["comparison", "review"]}),
@@ -194,6 +196,14 @@ class StylizedImageAdmin(admin.ModelAdmin):
         self.message_user(request, ngettext("Rejected %(count)d image: customers will not see it.",
                                             "Rejected %(count)d images: customers will not see them.",
                                             rejected) % {"count": rejected}, messages.SUCCESS)
+
+    def has_rerender_permission(self, request):
+        return request.user.has_perm("stylestore.apply_style")
+
+    @admin.action(description=_("Re-render with other settings…"), permissions=["rerender"])
+    def rerender(self, request, queryset):
+        """The Apply page for these images' products (``views.rerender_view``)."""
+        return views.rerender_view(self, request, queryset)
 
     @property
     def media(self):

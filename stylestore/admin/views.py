@@ -14,16 +14,18 @@ from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import model_ngettext, quote, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ..forms import ApplyStyleForm
-from ..models import SourceImage
-from ..variants import estimates, previews, requests
+from ..models import Batch, SourceImage
+from ..variants import batches, estimates, previews, requests
 
 ACTION_NAME = "apply_style"
 # Marks a POST as coming from the confirmation page (like the delete page's ``post=yes``).
@@ -59,7 +61,7 @@ def split_permitted(admin_site, request, objects):
     return permitted, len(objects) - len(permitted)
 
 
-def apply_style_view(modeladmin, request, queryset):
+def apply_style_view(modeladmin, request, queryset, *, changelist_url=None):
     """The "Apply style…" action: the confirmation page, its recount, and the submit.
 
     It runs inside Django's action machinery. The page posts ``action``,
@@ -67,6 +69,8 @@ def apply_style_view(modeladmin, request, queryset):
     (which keeps the filters), as the delete confirmation does, so Django re-checks
     that the user may run the action and rebuilds the selection each time; "Select all
     N" means every object matching the filter at the moment of submitting.
+    ``changelist_url``: the page was opened from elsewhere (``rerender_view``): it
+    posts to ``modeladmin``'s changelist instead, the rows of ``queryset`` selected.
     """
     if not modeladmin.has_apply_style_permission(request):
         raise PermissionDenied
@@ -85,9 +89,13 @@ def apply_style_view(modeladmin, request, queryset):
     valid = form.is_valid()
     if valid and not recount:
         styles = form.cleaned_data["styles"]
-        result = requests.request_for_objects(objects, image_field, styles, form.cleaned_data["render_request"])
+        with transaction.atomic():
+            result = requests.request_for_objects(objects, image_field, styles, form.cleaned_data["render_request"])
+            batch = batches.record(result, user=request.user, origin=Batch.Origin.ADMIN,
+                                   description=batches.describe(styles, len(objects), model_ngettext(objects[0], len(objects))))
         skipped = len(objects) * len(styles) - len(result.ids)
-        modeladmin.message_user(request, success_message(result, skipped), messages.SUCCESS)
+        modeladmin.message_user(request, success_message(result, skipped, batch_link(modeladmin.admin_site, batch)),
+                                messages.SUCCESS)
         return HttpResponseRedirect(request.get_full_path())
 
     estimate = {}
@@ -119,11 +127,12 @@ def apply_style_view(modeladmin, request, queryset):
         "objects": objects[:LISTED_OBJECTS],
         "more_objects": max(len(objects) - LISTED_OBJECTS, 0),
         "denied": denied,
-        "changelist_url": request.get_full_path(),
+        "changelist_url": changelist_url or request.get_full_path(),
         "action_name": ACTION_NAME,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across", "0"),
+        "selected": ([str(pk) for pk in queryset.values_list("pk", flat=True)] if changelist_url
+                     else request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)),
+        "select_across": "0" if changelist_url else request.POST.get("select_across", "0"),
         "confirm_field": CONFIRM_FIELD,
         "recount_field": RECOUNT_FIELD,
         "media": modeladmin.media + form.media,
@@ -132,8 +141,41 @@ def apply_style_view(modeladmin, request, queryset):
     return TemplateResponse(request, "stylestore/admin/apply_style.html", context)
 
 
-def success_message(result, skipped=0):
-    """E.g. "Queued 12 images (4 already existed)." ``skipped``: combinations with no readable image."""
+def batch_link(admin_site, batch):
+    """A link to a batch's page in the admin (where it can be followed and cancelled)."""
+    url = reverse(f"{admin_site.name}:stylestore_batch_change", args=[batch.pk])
+    return format_html('<a href="{}">{}</a>', url, _("Follow or cancel it"))
+
+
+def rerender_view(variants_admin, request, variants):
+    """The variants list's "Re-render with other settings…": the Apply page for the
+    objects whose photos those variants show, served by their own ModelAdmin (one with
+    ``StylizeAdminMixin`` that styles that image field), so what follows is its usual
+    flow. Variants of several kinds of object at once are refused with a message."""
+    admin_site = variants_admin.admin_site
+    sources = list(SourceImage.objects.filter(pk__in=variants.values("source_id")).select_related("content_type"))
+    kinds = {(source.content_type, source.field_name) for source in sources}
+    if len(kinds) != 1:
+        variants_admin.message_user(
+            request, _("Select the images of one kind of object (one image field) at a time."), messages.WARNING)
+        return None
+    content_type, field_name = kinds.pop()
+    model = content_type.model_class()
+    modeladmin = admin_site._registry.get(model) if model is not None else None
+    if getattr(modeladmin, "stylize_image_field", None) != field_name:
+        variants_admin.message_user(request, _("%(model)s has no “Apply style…” in this admin for its %(field)s "
+                                               "field.") % {"model": content_type.name, "field": field_name},
+                                    messages.WARNING)
+        return None
+    objects = modeladmin.get_queryset(request).filter(pk__in=[source.object_id for source in sources])
+    opts = model._meta
+    changelist_url = reverse(f"{admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")
+    return apply_style_view(modeladmin, request, objects, changelist_url=changelist_url)
+
+
+def success_message(result, skipped=0, link=""):
+    """E.g. "Queued 12 images (4 already existed)." ``skipped``: combinations with no
+    readable image; ``link``: to the batch, added when something was queued."""
     created, reused = len(result.created), len(result.reused)
     if created:
         message = ngettext("Queued %(count)d image", "Queued %(count)d images", created) % {"count": created}
@@ -156,19 +198,35 @@ def success_message(result, skipped=0):
             "%(count)d were skipped: their items have no readable image.",
             skipped,
         ) % {"count": skipped}
+    if link and created:
+        return format_html("{} {}.", message, link)
     return message
 
 
 def progress_label(counts):
-    """The changelist cell text, e.g. "Styles: 3/8 ready · 5 in progress · 1 failed"."""
+    """The changelist cell's text, e.g. "Styles: 1/3 ready · 1 queued, waiting for a
+    worker · 1 rendering · about 40 s left" (styles, not images: see ``requests.progress``)."""
     if not counts["total"]:
         return _("No styles yet")
     parts = [_("Styles: %(ready)d/%(total)d ready") % counts]
-    if counts["pending"]:
-        parts.append(_("%(pending)d in progress") % counts)
-    if counts["failed"]:
-        parts.append(_("%(failed)d failed") % counts)
+    rest = {**counts, "ready": 0}  # said above, as styles of the total
+    if any(rest[key] for key in requests.STYLE_STATE_ORDER):
+        parts.append(batches.summary(rest))
+    if counts["seconds_left"] is not None:
+        parts.append(_("about %(time)s left") % {"time": estimates.duration(counts["seconds_left"])})
     return " · ".join(parts)
+
+
+def variants_url(admin_site, source_ids):
+    """The variants list narrowed to these photos' variants, or None (none, or that
+    admin is not on this site)."""
+    if not source_ids:
+        return None
+    try:
+        url = reverse(f"{admin_site.name}:stylestore_stylizedimage_changelist")
+    except NoReverseMatch:
+        return None
+    return f"{url}?source__in={','.join(str(pk) for pk in sorted(source_ids))}"
 
 
 def progress_view(modeladmin, request):
@@ -185,9 +243,11 @@ def progress_view(modeladmin, request):
     except (ValueError, ValidationError):
         return HttpResponseBadRequest("Each id must be a primary key.")
     progress = modeladmin.get_stylize_progress(request, rows)
-    return JsonResponse({
-        "progress": {str(pk): {**counts, "label": progress_label(counts)} for pk, counts in progress.items()}
-    })
+    return JsonResponse({"progress": {
+        str(pk): {"label": progress_label(counts), "pending": counts["queued"] + counts["rendering"],
+                  "failed": counts["failed"], "url": variants_url(modeladmin.admin_site, counts["source_ids"])}
+        for pk, counts in progress.items()
+    }})
 
 
 def sample_sources(admin_site, request):
@@ -255,3 +315,4 @@ def style_preview_view(modeladmin, request, object_id):
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "stylestore/admin/style_preview.html", context)
+

@@ -84,6 +84,8 @@ class JobFilter(serializers.Serializer):
     source = serializers.CharField(
         max_length=300, required=False, help_text=format_lazy(_("Source reference, e.g. {}."), EXAMPLE_REFERENCE)
     )
+    batch = serializers.IntegerField(min_value=1, max_value=10**MAX_ID_DIGITS - 1, required=False,
+                                     help_text=_("Only the jobs of this batch (the id a job request returned)."))
     ids = serializers.CharField(
         max_length=MAX_FILTER_IDS * (MAX_ID_DIGITS + 1),
         required=False,
@@ -119,6 +121,8 @@ class JobFilter(serializers.Serializer):
             if ref is None:
                 return queryset.none()
             queryset = queryset.filter(source__content_type=ref.content_type, source__object_id=ref.object_id)
+        if "batch" in data:
+            queryset = queryset.filter(batches=data["batch"])
         if "ids" in data:
             queryset = queryset.filter(pk__in=data["ids"])
         return queryset

@@ -10,13 +10,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import get_error_detail
 
 from ..engine import formats
-from ..models import Region, Style, StylizedImage
+from ..models import Batch, Region, Style, StylizedImage
 from ..models import validate_preset_weights as normalise_preset_weights
 from ..references import (
     EXAMPLE_REFERENCE,
@@ -29,7 +30,7 @@ from ..references import (
 )
 from ..storage import variant_storage
 from ..validators import sanitize_upload
-from ..variants import requests
+from ..variants import batches, requests
 from ..variants.sources import source_fields
 
 # One request queues at most this many sources x styles before fan-out per image
@@ -316,24 +317,31 @@ class JobRequestSerializer(serializers.Serializer):
         in chunks the database can take) runs once per model and image field, inside
         one transaction; the tasks are enqueued after it commits.
         """
-        created, reused, skipped = [], [], []
+        result, skipped = requests.RequestResult(), []
         styles, render_request = validated_data["styles"], validated_data["render_request"]
+        sources = validated_data["sources"]
         with transaction.atomic():
-            for model, objects in validated_data["sources"].items():
+            for model, objects in sources.items():
                 fields = source_fields(model)
                 skipped += [obj for obj in objects if not any(getattr(obj, name) for name in fields)]
                 for name in fields:
-                    result = requests.request_for_objects(objects, name, styles, render_request)
-                    created += result.created
-                    reused += result.reused
+                    part = requests.request_for_objects(objects, name, styles, render_request)
+                    result.created += part.created
+                    result.reused += part.reused
+            count = sum(len(objects) for objects in sources.values())
+            batch = batches.record(result, user=self.context["request"].user, origin=Batch.Origin.API,
+                                   description=batches.describe(styles, count, ngettext("source", "sources", count)))
         return {
-            "created": sorted(created),
-            "reused": sorted(reused),
+            "batch": batch.pk,
+            "created": sorted(result.created),
+            "reused": sorted(result.reused),
             "skipped": [SourceReference(type(obj), obj.pk).label for obj in skipped],
         }
 
 
 class JobRequestResultSerializer(serializers.Serializer):
+    batch = serializers.IntegerField(help_text=_("Id of the batch covering every job of this request "
+                                                 "(`GET /api/v1/batches/{id}/`)."))
     created = serializers.ListField(child=serializers.IntegerField(), help_text=_("Ids of the jobs queued now."))
     reused = serializers.ListField(
         child=serializers.IntegerField(),
@@ -342,3 +350,52 @@ class JobRequestResultSerializer(serializers.Serializer):
     skipped = serializers.ListField(
         child=serializers.CharField(), help_text=_("References of sources without an image to style."),
     )
+
+
+# --------------------------------------------------------------------------- batches
+
+
+class BatchCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text=_("Jobs in the batch (those it reused included)."))
+    queued = serializers.IntegerField(help_text=_("Waiting for a worker."))
+    rendering = serializers.IntegerField()
+    ready = serializers.IntegerField(help_text=_("Rendered and neither rejected nor held."))
+    held = serializers.IntegerField(help_text=_("Rendered, held for review by the quality gate."))
+    rejected = serializers.IntegerField(help_text=_("Rendered, rejected by a reviewer: not counted as ready."))
+    failed = serializers.IntegerField(help_text=_("Failed or dead: retry them with the jobs' retry."))
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    """What one job request (or "Apply style" in the admin) queued, and where it stands."""
+
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    status = serializers.SerializerMethodField(help_text=_("queued (no job started yet), rendering, finished "
+                                                           "or cancelled."))
+    counts = serializers.SerializerMethodField()
+    eta_seconds = serializers.SerializerMethodField(
+        help_text=_("About how many seconds until the batch is rendered, from this shop's measured times per "
+                    "image and what is queued before it; null once finished."))
+
+    class Meta:
+        model = Batch
+        fields = ["id", "description", "origin", "created_by", "status", "counts", "dropped", "eta_seconds",
+                  "created_at", "finished_at", "cancelled_at"]
+        read_only_fields = fields
+
+    def _counts(self, batch):
+        if not hasattr(batch, "_counts"):
+            batch._counts = batches.counts(batch)
+        return batch._counts
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_status(self, batch):
+        return batches.status(batch, self._counts(batch))
+
+    @extend_schema_field(BatchCountsSerializer)
+    def get_counts(self, batch):
+        return self._counts(batch)
+
+    @extend_schema_field({"type": "integer", "nullable": True})
+    def get_eta_seconds(self, batch):
+        seconds = batches.eta(batch)
+        return None if seconds is None else round(seconds)

@@ -17,13 +17,14 @@ from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
 from .personalization import personalization_urlpatterns
-from .views import DocsView, JobViewSet, NotFoundView, SchemaView, SourceVariantsView, StyleViewSet
+from .views import BatchViewSet, DocsView, JobViewSet, NotFoundView, SchemaView, SourceVariantsView, StyleViewSet
 
 app_name = "stylestore_api"
 
 router = SimpleRouter()
 router.register("styles", StyleViewSet, basename="style")
 router.register("jobs", JobViewSet, basename="job")
+router.register("batches", BatchViewSet, basename="batch")
 
 v1_urlpatterns = [
     path("sources/<str:reference>/variants/", SourceVariantsView.as_view(), name="source-variants"),

@@ -24,9 +24,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import Style, StylizedImage
+from ..models import Batch, Style, StylizedImage
 from ..references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReference, UnknownReference, parse_reference
-from ..variants import requests
+from ..variants import batches, requests
 from .conditional import ConditionalGetMixin
 from .exceptions import Conflict, exception_handler
 from .filters import JobFilter, SerializerFilterBackend, StyleFilter, VariantFilter
@@ -35,6 +35,7 @@ from .parsers import JSONParser
 from .permissions import CanApplyStyles, CanManageJobs, StaffModelPermissions, can_see_inactive_styles
 from .schema import SCHEMA_SETTINGS, StylestoreAutoSchema, describe
 from .serializers import (
+    BatchSerializer,
     ErrorSerializer,
     JobRequestResultSerializer,
     JobRequestSerializer,
@@ -217,6 +218,7 @@ class JobViewSet(
         summary="Queue stylization",
         description="Every source x style, rendered with the given options (each left out takes the style's "
                     "default). Existing jobs for the same image, style and options are reused, not repeated. "
+                    "The answer names the batch covering them all: follow it with `GET /api/v1/batches/{id}/`. "
                     "Needs `stylestore.apply_style`.",
         request=JobRequestSerializer,
         responses={202: JobRequestResultSerializer},
@@ -281,6 +283,49 @@ class JobViewSet(
         StylizedImage.objects.filter(pk=job.pk).update(review=StylizedImage.Review.REJECTED)
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
+
+
+# -------------------------------------------------------------------------- batches
+
+BATCH_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Batch id.")
+
+
+@extend_schema_view(
+    retrieve=describe(summary="Get a batch", parameters=[BATCH_ID],
+                      description="What one job request queued: its jobs by state (queued, rendering, ready, held, "
+                                  "rejected, failed), an estimate of the time left, and whether it finished. Its jobs: "
+                                  "`GET /api/v1/jobs/?batch={id}`. Needs `stylestore.apply_style`."),
+)
+class BatchViewSet(StylestoreAPIMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Batches: what one job request queued. Read and cancel; created by ``POST /jobs/``."""
+
+    queryset = Batch.objects.select_related("created_by")
+    serializer_class = BatchSerializer
+    lookup_value_regex = r"[0-9]{1,18}"
+    permission_classes = [CanApplyStyles]
+
+    @describe(
+        operation_id="batches_cancel",
+        summary="Cancel a batch",
+        description="Its jobs not rendered yet are dropped (deleted; one that is rendering is not published), "
+                    "unless another unfinished batch waits for them too; rendered ones stay. Needs "
+                    "`stylestore.apply_style`; a batch someone else queued also needs "
+                    "`stylestore.change_stylizedimage`.",
+        request=None,
+        parameters=[BATCH_ID],
+        responses={200: BatchSerializer, 404: OpenApiResponse(ErrorSerializer, description="No such batch."),
+                   409: OpenApiResponse(ErrorSerializer, description="The batch has finished (`finished`).")},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        batch = self.get_object()
+        if batch.created_by_id != request.user.pk and not request.user.has_perms(CanManageJobs.required_permissions):
+            raise exceptions.PermissionDenied(_("Only its author, or staff who may change stylized images, may "
+                                                "cancel this batch."))
+        if batches.cancel(batch) is None:
+            raise Conflict(_("This batch has finished: there is nothing left to cancel."), code="finished")
+        batch.refresh_from_db()
+        return Response(self.get_serializer(batch).data)
 
 
 # ------------------------------------------------------------------ schema and docs

@@ -50,3 +50,15 @@ def enqueue_analysis(source_ids):
     """Compute what is computed once per photo: its embedding and its product mask."""
     if source_ids:
         send("analyse_sources", list(source_ids))
+
+
+def send_later(func: str, *args, seconds: float):
+    """Queue ``stylestore.tasks.<func>`` to run once, ``seconds`` from now (a django-q2
+    schedule, deleted after it ran), on Stylestore's cluster."""
+    from datetime import timedelta
+
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    schedule(f"stylestore.tasks.{func}", *args, schedule_type=Schedule.ONCE, repeats=-1,
+             next_run=timezone.now() + timedelta(seconds=seconds), cluster=stylestore_settings.TASK_CLUSTER)

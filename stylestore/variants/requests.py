@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 
 from ..conf import stylestore_settings
 from ..engine.formats import FORMATS
@@ -174,20 +174,65 @@ def retry(ids):
     return ids
 
 
+#: A style's state on one photo, from its variants' states: the first of these any has.
+STYLE_STATE_ORDER = ["rendering", "queued", "failed", "ready", "held", "rejected"]
+EMPTY_PROGRESS = {"total": 0, **dict.fromkeys(STYLE_STATE_ORDER, 0), "last_live": None}
+
+
+def state_of(status: str, review: str) -> str:
+    """Where one variant is, in the admin's and the API's words: queued (waiting for a
+    worker), rendering, ready, held (by the quality gate), rejected, failed."""
+    if status == Status.PENDING:
+        return "queued"
+    if status == Status.RUNNING:
+        return "rendering"
+    if status == Status.READY:
+        return {StylizedImage.Review.REJECTED: "rejected", StylizedImage.Review.HELD: "held"}.get(review, "ready")
+    return "failed"
+
+
 def progress(source_ids) -> dict:
-    """Per source: how many of its current variants are ready / in flight / failed."""
-    counts = {}
+    """Per source: its styles by state (``STYLE_STATE_ORDER``), over its current variants.
+
+    Several sizes (or settings) of one style count once, as the first state in
+    ``STYLE_STATE_ORDER`` any of them is in: "3/3 ready" on a product with three
+    styles, and a rejected image is not ready. ``last_live``: the newest queued or
+    rendering variant's id (see ``remaining_seconds``), or None.
+    """
+    states, last_live = {}, {}
     rows = StylizedImage.objects.filter(source_id__in=source_ids, source_hash=F("source__content_hash"))
-    for source_id, status in rows.values_list("source_id", "status"):
-        c = counts.setdefault(source_id, {"total": 0, "ready": 0, "pending": 0, "failed": 0})
-        c["total"] += 1
-        if status == Status.READY:
-            c["ready"] += 1
-        elif status in (Status.PENDING, Status.RUNNING):
-            c["pending"] += 1
-        else:
-            c["failed"] += 1
+    for pk, source_id, style_id, status, review in rows.values_list("pk", "source_id", "style_id", "status", "review"):
+        states.setdefault(source_id, {}).setdefault(style_id, set()).add(state_of(status, review))
+        if status in (Status.PENDING, Status.RUNNING):
+            last_live[source_id] = max(pk, last_live.get(source_id, 0))
+    counts = {}
+    for source_id, styles in states.items():
+        c = counts[source_id] = {**EMPTY_PROGRESS, "total": len(styles), "last_live": last_live.get(source_id)}
+        for found in styles.values():
+            c[next(state for state in STYLE_STATE_ORDER if state in found)] += 1
     return counts
+
+
+def remaining_seconds(variants) -> float | None:
+    """About how long the workers need for the queued and rendering ones among
+    ``variants`` (a queryset), from this machine's measured time per image
+    (``estimates``); one being rendered counts half. None when none is left."""
+    live = (variants.filter(status__in=[Status.PENDING, Status.RUNNING])
+            .values_list("engine", "max_side", "status").annotate(n=Count("pk")).order_by())
+    total, any_live = 0.0, False
+    for engine, max_side, status, n in live:
+        any_live = True
+        seconds, _measured = estimates.seconds_per_image(engine, max_side)
+        total += n * seconds * (0.5 if status == Status.RUNNING else 1.0)
+    return total / estimates.workers() if any_live else None
+
+
+def queue_wait(last_live) -> float | None:
+    """Seconds until the variant ``last_live`` is rendered, everything queued before it
+    (the queue is first in, first out) included."""
+    if last_live is None:
+        return None
+    return remaining_seconds(StylizedImage.objects.filter(pk__lte=last_live))
 
 
 @dataclass

@@ -99,10 +99,10 @@ def reset_for_retry(ids) -> list:
     return ids
 
 
-def reclaim_expired(now) -> tuple[int, list]:
+def reclaim_expired(now) -> tuple[list, list]:
     """Running rows past their lease: their worker died. With attempts left they go
     back to pending (their ids are returned, to be re-sent one per task); otherwise they
-    end ``dead``. Returns ``(dead, revived ids)``.
+    end ``dead``. Returns ``(dead ids, revived ids)``.
 
     Several callers may run at once (the sweeper and every rendering worker's
     heartbeat): the rows are locked first, so each is revived, and re-sent, by one only
@@ -124,7 +124,7 @@ def reclaim_expired(now) -> tuple[int, list]:
         StylizedImage.objects.filter(pk__in=revived_ids).update(
             status=Status.PENDING, worker="", lease_expires_at=None, last_error=REVIVED,
         )
-    return len(dead_ids), revived_ids
+    return dead_ids, revived_ids
 
 
 def revived_waiting(limit) -> list:

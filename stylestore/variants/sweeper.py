@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ..conf import stylestore_settings
-from . import files, queue, state
+from . import batches, files, queue, state
 
 logger = logging.getLogger(__name__)
 
@@ -16,10 +16,12 @@ logger = logging.getLogger(__name__)
 def revive_expired(now=None) -> tuple[int, list]:
     """Rows whose worker died (lease expired): back to pending and re-sent one per
     task while attempts remain, else ``dead``. Returns ``(dead, revived ids)``."""
-    dead, revived_ids = state.reclaim_expired(now or timezone.now())
+    dead_ids, revived_ids = state.reclaim_expired(now or timezone.now())
+    if dead_ids:
+        batches.settle(dead_ids)  # a dead job may be the last of its batch
     if revived_ids:
         queue.enqueue(revived_ids, solo=True)
-    return dead, revived_ids
+    return len(dead_ids), revived_ids
 
 
 class LeaseWatcher(threading.Thread):

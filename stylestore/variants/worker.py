@@ -22,7 +22,8 @@ from ..engine import errors
 from ..engine.gate import open_image
 from ..models import SourceImage, Style, StylizedImage, group_by_render
 from ..storage import variant_storage
-from . import files, masks, previews, quality, state, sweeper
+from . import batches, files, masks, previews, quality, state, sweeper
+from .signals import variant_ready
 
 logger = logging.getLogger(__name__)
 _stylizer = None
@@ -141,10 +142,11 @@ def render_rows(rows: list[StylizedImage]) -> dict:
     """Render claimed rows, grouped by style and parameters; every row ends ready or
     failed. Then take over jobs revived from dead workers (``take_over_revived``)."""
     started = time.monotonic()
-    outcome = {"ready": 0, "failed": 0, "retrying": 0}
+    outcome = {"ready": 0, "failed": 0, "retrying": 0, "cancelled": 0}
     with Heartbeat(rows[0].worker):
         for group in group_by_render(rows).values():
             _render_group(group, outcome)
+    batches.settle([row.pk for row in rows])
     take_over_revived(outcome, started)
     return outcome
 
@@ -169,6 +171,7 @@ def take_over_revived(outcome, started):
         if taken:
             with Heartbeat(taken[0].worker):
                 _render_group(taken, outcome)
+            batches.settle([pk])
 
 
 def _render_group(rows, outcome):
@@ -223,13 +226,24 @@ def _render_group(rows, outcome):
                         metrics={**result.metrics, "gate": gate}, timings=timings,
                         held=not gate["passed"]):
             outcome["ready"] += 1
+            row.refresh_from_db()
+            variant_ready.send(sender=StylizedImage, variant=row)
+        elif not StylizedImage.objects.filter(pk=row.pk).exists():
+            # Its batch was cancelled while it rendered: nothing is published, and the
+            # file goes unless another row (an identical photo's) uses it.
+            files.delete_if_unused(name)
+            outcome["cancelled"] += 1
         else:
             logger.warning("lost the claim on variant %s; its new owner writes the same file", row.pk)
 
 
 def _fail(row, message, *, retry, outcome, burn_attempt=True):
     state.fail(row, message, retry=retry, burn_attempt=burn_attempt)
-    row.refresh_from_db(fields=["status"])
+    try:
+        row.refresh_from_db(fields=["status"])
+    except StylizedImage.DoesNotExist:  # its batch was cancelled meanwhile
+        outcome["cancelled"] += 1
+        return
     outcome["retrying" if row.status == StylizedImage.Status.PENDING else "failed"] += 1
 
 

@@ -3,6 +3,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import strip_tags
 from django_q.conf import Conf
 
 from shop.models import Product
@@ -34,8 +35,8 @@ def confirm_post(objects, styles, **extra):
 
 
 def last_message(response):
-    """The newest message (earlier ones stay queued until a page displays them)."""
-    return [str(m) for m in get_messages(response.wsgi_request)][-1]
+    """The newest message's text (earlier ones stay queued until a page displays them)."""
+    return strip_tags([str(m) for m in get_messages(response.wsgi_request)][-1])
 
 
 def test_action_shows_the_confirmation_page(editor_client, products, styles):
@@ -77,10 +78,10 @@ def test_recalculate_button_works_without_javascript(editor_client, products, st
 def test_submit_queues_then_reuses(editor_client, products, styles):
     response = editor_client.post(PRODUCTS, confirm_post(products, [styles["ink"]]))
     assert response.status_code == 302 and response["Location"] == PRODUCTS
-    assert last_message(response) == "Queued 3 images."
+    assert last_message(response) == "Queued 3 images. Follow or cancel it."
 
     response = editor_client.post(PRODUCTS, confirm_post(products, styles.values()))
-    assert last_message(response) == "Queued 3 images (3 already existed)."
+    assert last_message(response) == "Queued 3 images (3 already existed). Follow or cancel it."
     rows = StylizedImage.objects.all()
     assert rows.count() == 6 and {r.status for r in rows} == {StylizedImage.Status.PENDING}
     assert {(r.max_side, r.output_format) for r in rows} == {(256, "webp")}
@@ -138,7 +139,7 @@ def test_category_admin_styles_the_products_in_the_category(editor_client, produ
     page = response.content.decode()
     assert "Apply styles to 2 products" in page and "Vase" in page and "Rug" not in page
     response = editor_client.post(CATEGORIES, confirm_post([ceramics], [styles["ink"]]))
-    assert last_message(response) == "Queued 2 images."
+    assert last_message(response) == "Queued 2 images. Follow or cancel it."
     assert StylizedImage.objects.count() == 2
 
 
@@ -190,19 +191,22 @@ def test_changelist_progress_column_and_endpoint(editor_client, products, styles
 
     page = editor_client.get(PRODUCTS).content.decode()
     assert "Styles: 1/2 ready · 1 failed" in page
-    assert "Styles: 0/2 ready · 2 in progress" in page
+    assert "Styles: 0/2 ready · 2 queued, waiting for a worker · about " in page
     assert "stylestore/admin/progress.js" in page
 
     url = reverse("admin:shop_product_stylize_progress")
     payload = editor_client.get(url, {"id": [products[0].pk, products[1].pk]}).json()["progress"]
-    assert payload[str(products[0].pk)] == {"total": 2, "ready": 1, "pending": 0, "failed": 1,
-                                            "label": "Styles: 1/2 ready · 1 failed"}
+    vase_source = StylizedImage.objects.filter(pk__in=vase_rows).values_list("source_id", flat=True).first()
+    assert payload[str(products[0].pk)] == {
+        "pending": 0, "failed": 1, "label": "Styles: 1/2 ready · 1 failed",
+        "url": reverse("admin:stylestore_stylizedimage_changelist") + f"?source__in={vase_source}"}
     assert payload[str(products[1].pk)]["pending"] == 2
     assert editor_client.get(url, {"id": "not-a-number"}).status_code == 400
 
     # Categories sum up their products.
     page = editor_client.get(CATEGORIES).content.decode()
-    assert "Styles: 1/4 ready · 2 in progress · 1 failed" in page
+    assert "Styles: 1/4 ready · 1 failed" not in page
+    assert "Styles: 1/4 ready · 2 queued, waiting for a worker · 1 failed · about " in page
 
 
 def test_progress_endpoint_needs_view_permission(client, make_staff, products):
@@ -224,7 +228,7 @@ def test_product_admin_uses_the_mixin_without_listing_the_action(products):
 def test_items_without_a_readable_image_are_reported(editor_client, products, categories, styles):
     bare = make_product("Plate", categories["ceramics"], with_image=False)
     response = editor_client.post(PRODUCTS, confirm_post([*products, bare], [styles["ink"]]))
-    assert last_message(response) == "Queued 3 images. 1 was skipped: its item has no readable image."
+    assert last_message(response) == "Queued 3 images. 1 was skipped: its item has no readable image. Follow or cancel it."
 
 
 def test_submitted_styles_are_rendered_by_the_worker(editor_client, products, styles, monkeypatch,
@@ -234,7 +238,7 @@ def test_submitted_styles_are_rendered_by_the_worker(editor_client, products, st
     monkeypatch.setattr(Conf, "SYNC", True)
     with django_capture_on_commit_callbacks(execute=True):
         response = editor_client.post(PRODUCTS, confirm_post(products, styles.values()))
-    assert last_message(response) == "Queued 6 images."
+    assert last_message(response) == "Queued 6 images. Follow or cancel it."
     rows = list(StylizedImage.objects.all())
     assert len(rows) == 6
     assert {r.status for r in rows} == {StylizedImage.Status.READY}, {r.pk: r.last_error for r in rows}

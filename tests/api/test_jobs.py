@@ -48,7 +48,7 @@ def test_asking_twice_reuses_the_jobs(editor, product, styles, enqueued):
     data = {"sources": [f"shop.product:{product.pk}"], "styles": ["wave"]}
     first = editor.post(JOBS, data, format="json").json()
     second = editor.post(JOBS, data, format="json").json()
-    assert second == {"created": [], "reused": first["created"], "skipped": []}
+    assert second == {"batch": first["batch"] + 1, "created": [], "reused": first["created"], "skipped": []}
 
 
 def test_options_left_out_take_the_styles_defaults(editor, product, styles):

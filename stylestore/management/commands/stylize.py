@@ -19,13 +19,14 @@ from itertools import islice
 from django.apps import apps
 from django.core.exceptions import FieldError, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.db.models import Count
 
 from ... import tasks
 from ...conf import stylestore_settings
 from ...engine import formats
-from ...models import Style, StylizedImage, group_by_render
-from ...variants import requests
+from ...models import Batch, Style, StylizedImage, group_by_render
+from ...variants import batches, requests
 from ...variants.sources import source_models
 from ..progress import ProgressBar
 
@@ -87,13 +88,17 @@ class Command(BaseCommand):
             return
 
         result = requests.RequestResult()
-        for queryset, field in targets:
-            part = requests.request_for_objects(queryset, field, styles, request, enqueue=not options["sync"])
-            result.created += part.created
-            result.reused += part.reused
+        with transaction.atomic():
+            for queryset, field in targets:
+                part = requests.request_for_objects(queryset, field, styles, request, enqueue=not options["sync"])
+                result.created += part.created
+                result.reused += part.reused
+            objects = sum(queryset.count() for queryset, _field in targets)
+            batch = batches.record(result, origin=Batch.Origin.COMMAND,
+                                   description=batches.describe(styles, objects, "objects" if objects != 1 else "object"))
         if options["verbosity"]:
             self.stdout.write(self.style.SUCCESS(
-                f"Queued {len(result.created)} images ({len(result.reused)} already existed)."
+                f"Queued {len(result.created)} images ({len(result.reused)} already existed). Batch {batch.pk}."
             ))
         if not result.ids or not (options["sync"] or options["wait"]):
             return

@@ -16,7 +16,7 @@
         controller = new AbortController();
         const data = new FormData(form);
         data.set(recountButton.name, 'json');
-        fetch(window.location.href, {
+        fetch(form.action, {  // the changelist the page posts to
             method: 'POST',
             body: data,
             credentials: 'same-origin',

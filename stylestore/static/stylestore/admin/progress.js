@@ -1,6 +1,7 @@
-/* Changelist "Styles" column: while any row has images in progress, poll the
-   admin's progress endpoint and update those cells in place. Stops polling once
-   nothing is pending, pauses while the tab is hidden, backs off on errors. */
+/* Changelist "Styles" column: while any row has images queued or rendering, poll
+   the admin's progress endpoint and update those cells (text, link to the row's
+   variants) in place. Stops polling once nothing is pending, pauses while the tab is
+   hidden, backs off on errors. */
 'use strict';
 {
     const INTERVAL = 4000;
@@ -29,6 +30,9 @@
                     if (counts) {
                         cell.textContent = counts.label;
                         cell.dataset.pending = String(counts.pending);
+                        if (counts.url && cell.tagName === 'A') {
+                            cell.href = counts.url;
+                        }
                         cell.classList.toggle('stylestore-progress--failed', counts.failed > 0);
                     }
                 });
