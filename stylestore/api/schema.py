@@ -12,7 +12,9 @@ views share behaviour it cannot see, which every operation would otherwise repea
   ``Retry-After``);
 - conditional GET: the ``If-None-Match`` request header, the ``ETag`` response
   header, and the 304 and 412 responses;
-- the query parameters of list filters (``filter_serializer_class``).
+- the query parameters of list filters (``filter_serializer_class``);
+- ``security: []`` on public operations (those anyone may call), so Swagger UI shows
+  them open, not locked behind credentials they do not need.
 
 It works on the finished operation (``get_operation``), after ``@extend_schema``
 overrides have been applied, and only adds what an operation does not already
@@ -100,9 +102,12 @@ class StylestoreAutoSchema(AutoSchema):
         paginator = getattr(self.view, "pagination_class", None)
         return {getattr(paginator, "page_query_param", None), getattr(paginator, "page_size_query_param", None)}
 
+    def _is_public(self):
+        return any(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
+
     def _error_codes(self, operation):
         codes = {401, 429}
-        if not any(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
+        if not self._is_public():
             codes.add(403)
         if self.method in BODY_METHODS and "requestBody" in operation:
             codes |= {400, 413, 415}
@@ -129,6 +134,11 @@ class StylestoreAutoSchema(AutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
+        if self._is_public():
+            # drf-spectacular lists the view's authenticators with an optional {}, and
+            # Swagger UI then draws a lock. A public client needs no credentials (staff
+            # ones still work, e.g. to list inactive styles).
+            operation["security"] = []
         responses = operation["responses"]
         if self._is_conditional_get():
             responses.setdefault("304", {

@@ -41,7 +41,7 @@ def test_schema_documents_errors_and_conditional_get(schema):
     assert {"202", "404", "409"} <= set(retry["responses"]) and "requestBody" not in retry
     variants = schema["paths"]["/api/v1/sources/{reference}/variants/"]["get"]
     assert {"200", "304", "400", "404"} <= set(variants["responses"])
-    assert {} in variants["security"] and {} not in jobs["get"]["security"]
+    assert variants["security"] == [] and {} not in jobs["get"]["security"]
     error = schema["components"]["schemas"]["ErrorDetail"]
     assert set(error["required"]) == {"code", "message", "fields"}
     for operations in schema["paths"].values():
@@ -89,3 +89,17 @@ def test_schema_ignores_the_shops_spectacular_settings_and_other_apis(api, setti
     assert schema["paths"]["/api/v1/styles/"]["get"]["tags"] == ["styles"]
     docs = api.get("/api/docs/")
     assert docs.status_code == 200 and "/static/drf_spectacular_sidecar/" in docs.content.decode()
+
+
+def test_public_operations_need_no_credentials_and_staff_ones_say_which(schema):
+    public = {("get", "/api/v1/styles/"), ("get", "/api/v1/styles/{slug}/"),
+              ("get", "/api/v1/sources/{reference}/variants/"), ("get", "/api/v1/sources/{reference}/personalized/"),
+              ("get", "/api/v1/sources/{reference}/more-in-this-style/"), ("post", "/api/v1/visitor/events/"),
+              ("post", "/api/v1/visitor/erase/")}
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if (method, path) in public:
+                assert operation["security"] == [], (method, path)  # Swagger UI: no lock
+                assert "403" not in operation["responses"]
+            else:
+                assert {"tokenAuth": []} in operation["security"] and {} not in operation["security"], (method, path)
