@@ -4,6 +4,8 @@ The apply form speaks in the admin's terms (blank = "the style's default") and t
 its answer into a ``requests.RenderRequest``, validated against every chosen style, so
 the view never reaches the job layer with a request it would refuse.
 """
+import json
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -11,14 +13,32 @@ from .conf import stylestore_settings
 from .engine import formats
 from .engine.preset_names import PRESET_NAMES
 from .models import Region, Style
-from .variants import requests
+from .variants import previews, requests
 
 
 class StyleCheckboxSelectMultiple(forms.CheckboxSelectMultiple):
-    """Checkboxes that show each style's image: admins pick looks by sight, not by name."""
+    """Checkboxes that show each style's image, or a preset style's swatch: admins pick
+    looks by sight, not by name. ``swatches_url`` (set by the view) answers the page's
+    polling for swatches still being rendered."""
 
     template_name = "stylestore/admin/widgets/style_checkboxes.html"
     option_template_name = "stylestore/admin/widgets/style_option.html"
+    swatches_url = ""
+    swatch_side = 96
+
+    class Media:
+        js = ["stylestore/admin/swatches.js"]
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        options = [option for _group, group_options, _index in context["widget"]["optgroups"]
+                   for option in group_options
+                   if option["value"].instance.kind == Style.Kind.PRESET and option["value"].instance.preset_weights]
+        blends = [option["value"].instance.preset_weights for option in options]
+        for option, blend, preview in zip(options, blends, previews.swatches(blends)):
+            option["swatch"] = {"preview": preview, "weights_json": json.dumps(blend, sort_keys=True),
+                                "url": self.swatches_url, "size": self.swatch_side, "alt": ""}
+        return context
 
 
 class ApplyStyleForm(forms.Form):
@@ -89,12 +109,16 @@ class ApplyStyleForm(forms.Form):
 
 
 class PresetWeightsWidget(forms.MultiWidget):
-    """One labelled number box per built-in preset, instead of hand-written JSON."""
+    """One number box per built-in preset, each with the preset's name and swatch (its
+    look on the reference photo, ``previews.swatches``), and a live preview of the blend
+    (``swatches.js`` asks ``swatches_url`` for it as the weights change)."""
 
     template_name = "stylestore/admin/widgets/preset_weights.html"
+    swatch_side = 64
 
-    def __init__(self, labels, attrs=None):
+    def __init__(self, labels, attrs=None, swatches_url=""):
         self.labels = labels
+        self.swatches_url = swatches_url
         widgets = [forms.NumberInput(attrs={"step": "any", "min": "0", "placeholder": "0"}) for _ in labels]
         super().__init__(widgets, attrs)
 
@@ -104,23 +128,33 @@ class PresetWeightsWidget(forms.MultiWidget):
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
-        for label, subwidget in zip(self.labels, context["widget"]["subwidgets"]):
+        blends = [previews.preset_blend(index) for index in range(len(self.labels))]
+        found = previews.swatches(blends) if self.swatches_url else [None] * len(blends)
+        for label, blend, preview, subwidget in zip(self.labels, blends, found, context["widget"]["subwidgets"]):
             subwidget["label"] = label
+            subwidget["swatch"] = {"preview": preview, "weights_json": json.dumps(blend), "url": self.swatches_url,
+                                   "size": self.swatch_side, "alt": label}
+        context["widget"]["swatches_url"] = self.swatches_url
+        context["widget"]["blend_side"] = previews.SWATCH_SIDE
         return context
 
 
 class PresetWeightsField(forms.MultiValueField):
     """``{"index": weight}`` for the non-zero boxes; ``Style.clean`` validates and normalises it."""
 
-    def __init__(self, labels, **kwargs):
+    def __init__(self, labels, swatches_url="", **kwargs):
         fields = [forms.FloatField(min_value=0.0, required=False) for _ in labels]
-        super().__init__(fields, widget=PresetWeightsWidget(labels), require_all_fields=False, required=False, **kwargs)
+        super().__init__(fields, widget=PresetWeightsWidget(labels, swatches_url=swatches_url),
+                         require_all_fields=False, required=False, **kwargs)
 
     def compress(self, data_list):
         return {str(index): weight for index, weight in enumerate(data_list or []) if weight}
 
 
 class StyleAdminForm(forms.ModelForm):
+    #: Where the blend editor asks for swatches: set by ``StyleAdmin.get_form``.
+    swatches_url = ""
+
     class Meta:
         model = Style
         fields = "__all__"
@@ -129,7 +163,8 @@ class StyleAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "preset_weights" in self.fields:
             self.fields["preset_weights"] = PresetWeightsField(
-                PRESET_NAMES, label=_("Preset weights"),
+                PRESET_NAMES, swatches_url=self.swatches_url, label=_("Preset weights"),
                 help_text=_("Weight of each preset in the blend; they are normalised to sum to 1. "
-                            "Required for preset styles."),
+                            "Required for preset styles. Each swatch is the preset on the same photo; "
+                            "the blend's preview follows the weights."),
             )

@@ -24,9 +24,14 @@ def analyse_sources(source_ids):
     return worker.analyse_sources(source_ids)
 
 
-def render_preview(style_id, source_id):
+def render_preview(style_id, source_id, settings=None):
     """The admin's style preview (``stylestore.variants.previews``): web processes never render."""
-    return worker.render_preview(style_id, source_id)
+    return worker.render_preview(style_id, source_id, settings)
+
+
+def render_swatches(blends):
+    """Preset swatches on the reference photo (``stylestore.variants.previews``)."""
+    return worker.render_swatches(blends)
 
 
 def deliver_webhook(body, attempt=1):

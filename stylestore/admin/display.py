@@ -1,7 +1,12 @@
-"""Small pieces of HTML the Stylestore admins share: thumbnails, links, key/value tables."""
+"""Small pieces of HTML the Stylestore admins share: thumbnails, swatches, links, key/value tables."""
+import json
+
 from django.contrib.admin.utils import quote
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
+
+SWATCH_TEMPLATE = "stylestore/admin/includes/swatch.html"
 
 
 def thumbnail(field_file, *, alt="", size=48):
@@ -38,3 +43,11 @@ def key_value_table(mapping):
 
     rows = format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>', (row(k, v) for k, v in sorted(mapping.items())))
     return format_html('<table class="stylestore-kv">{}</table>', rows)
+
+
+def swatch(preview, weights, url, *, size=48, alt=""):
+    """A preset blend's swatch (``previews.swatches``): its image once a worker has
+    rendered it, else a placeholder that ``swatches.js`` polls (``url`` answers for
+    ``weights``) and swaps for the image."""
+    return render_to_string(SWATCH_TEMPLATE, {"preview": preview, "weights_json": json.dumps(weights, sort_keys=True),
+                                              "url": url, "size": size, "alt": alt})

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import SourceImage, StylizedImage
 from ..variants import requests
 from ..variants.sources import source_fields
-from . import views
+from . import inline, views
 
 
 def _stylize_field_missing(modeladmin):
@@ -195,6 +195,17 @@ class StylizeAdminMixin:
                                'data-url="{}">{}</a>', variants, classes, obj.pk, pending, url, label)
         return format_html('<span class="{}" data-stylestore-progress="{}" data-pending="{}" data-url="{}">{}</span>',
                            classes, obj.pk, pending, url, label)
+
+    # The object's variants on its change page (``inline``).
+    def get_fieldsets(self, request, obj=None):
+        return inline.fieldsets(self, request, obj, super().get_fieldsets(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return inline.readonly_fields(self, request, obj, super().get_readonly_fields(request, obj))
+
+    @admin.display(description=_("Styled images"))
+    def stylize_variants(self, obj):
+        return inline.panel(self, obj)
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name

@@ -1,18 +1,26 @@
 """The variants (stylized images): before/after slider, quality in words, job details, retry and review."""
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..api.permissions import CanManageJobs
 from ..conf import stylestore_settings
+from ..engine import formats
 from ..models import StylizedImage
 from ..variants import quality, requests
-from . import views
+from . import search, views
 from .batches import BatchFilter
 from .display import admin_change_url, key_value_table, thumbnail
+
+MAY_REVIEW_ATTR = "_stylestore_may_review"
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -43,15 +51,25 @@ class StylizedImageAdmin(admin.ModelAdmin):
     actions = ["retry", "approve", "reject", "rerender"]
     list_select_related = ["style", "source__content_type"]
     fieldsets = [
-        (None, {"fields": ["comparison", "review"]}),
+        (None, {"fields": ["comparison", "review_buttons", "review"]}),
         (_("Source and style"), {"fields": ["source_link", "style", "engine", "strength", "preserve_color",
                                             "region", "max_side", "output_format"]}),
-        (_("Quality"), {"fields": ["gate_display", "product_colour", "product_shape", "style_strength"]}),
-        (_("Result"), {"fields": ["file_link", "dimensions", "file_size_display", "metrics_display"]}),
+        (_("Quality"), {"fields": ["gate_display", "product_colour", "product_shape", "style_strength",
+                                   "metrics_display"]}),
+        (_("Result"), {"fields": ["file_link", "dimensions", "file_size_display"]}),
         (_("Job"), {"fields": ["status", "attempts", "error_display", "worker", "created_at", "enqueued_at",
                                "started_at", "finished_at", "not_before", "lease_expires_at", "timings_display"]}),
         (_("Keys"), {"fields": ["source_hash", "params_hash", "style_fingerprint"], "classes": ["collapse"]}),
     ]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also by the product behind each variant: its name (as its own admin searches
+        it) or its reference, e.g. ``shop.product:42`` (``search``)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            # Within ``queryset``: the list's filters still apply.
+            found |= queryset.filter(search.matching_sources(self.admin_site, request, search_term, prefix="source__"))
+        return found, may_have_duplicates
 
     def get_queryset(self, request):
         # The source object behind each generic relation, fetched per model in one query.
@@ -68,7 +86,10 @@ class StylizedImageAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         """Everything but the review decision (for those who may review): the rest is
         the job's record."""
-        editable = {"review"} if self.has_manage_jobs_permission(request) else set()
+        may_review = self.has_manage_jobs_permission(request)
+        if obj is not None:  # for ``review_buttons``, which is given only the object
+            setattr(obj, MAY_REVIEW_ATTR, may_review)
+        editable = {"review"} if may_review else set()
         shown = [name for _title, options in self.fieldsets for name in options["fields"]]
         return [name for name in shown if name not in editable]
 
@@ -119,7 +140,10 @@ class StylizedImageAdmin(admin.ModelAdmin):
     def file_link(self, obj):
         if not obj.file:
             return "–"
-        return format_html('<a href="{}">{}</a>', obj.file.url, obj.file.name)
+        label = formats.OUTPUT_FORMATS[obj.output_format].label if obj.output_format in formats.OUTPUT_FORMATS else ""
+        # The stored name is a long key that says nothing (and overflows the page).
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a> {}', obj.file.url,
+                           _("Open the image"), label)
 
     @admin.display(description=_("Size"))
     def dimensions(self, obj):
@@ -129,9 +153,26 @@ class StylizedImageAdmin(admin.ModelAdmin):
     def file_size_display(self, obj):
         return filesizeformat(obj.file_size) if obj.file_size else "–"
 
-    @admin.display(description=_("Quality metrics"))
+    @admin.display(description=_("Measured"))
     def metrics_display(self, obj):
-        return key_value_table({k: v for k, v in obj.metrics.items() if k != "gate"})
+        """Each metric with what it means; metrics of older renders keep their raw names."""
+        metrics = {key: value for key, value in obj.metrics.items() if key != "gate" and value is not None}
+        if not metrics:
+            return _("not measured")
+        known = [(explain(key, value), key) for key, value in metrics.items() if key in METRIC_WORDS]
+        rows = format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>',
+                                ((label, words) for (label, words), _key in known))
+        others = {key: value for key, value in metrics.items() if key not in METRIC_WORDS}
+        return format_html('<table class="stylestore-kv">{}</table>{}', rows,
+                           key_value_table(others) if others else "")
+
+    @admin.display(description=_("Review"))
+    def review_buttons(self, obj):
+        """The decision in words, with Approve / Reject buttons for those who may review.
+
+        Buttons of the change form itself (``formaction``) posting to ``review_view``:
+        a form cannot sit inside the change form."""
+        return review_controls(self.admin_site, obj, may_review=getattr(obj, MAY_REVIEW_ATTR, False))
 
     @admin.display(description=_("Quality gate"))
     def gate_display(self, obj):
@@ -205,8 +246,103 @@ class StylizedImageAdmin(admin.ModelAdmin):
         """The Apply page for these images' products (``views.rerender_view``)."""
         return views.rerender_view(self, request, queryset)
 
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/review/", self.admin_site.admin_view(self.review_view), name="%s_%s_review" % info),
+            *super().get_urls(),
+        ]
+
+    def review_view(self, request, object_id):
+        """POST ``decision`` = approve | reject for one variant, as the list's actions do
+        it (same permission, same rules, same messages); back to ``next`` or its page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_manage_jobs_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(_("No stylized image with this id."))
+        decisions = {"approve": self.approve, "reject": self.reject}
+        decision = decisions.get(request.POST.get("decision"))
+        if decision is None:
+            self.message_user(request, _("Choose approve or reject."), messages.ERROR)
+        else:
+            decision(request, StylizedImage.objects.filter(pk=obj.pk))
+        next_url = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+            next_url = reverse(f"{self.admin_site.name}:stylestore_stylizedimage_change", args=[obj.pk])
+        return HttpResponseRedirect(next_url)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            extra_context = {"title": variant_title(obj), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @property
     def media(self):
         return super().media + forms.Media(
             js=["stylestore/admin/compare.js"], css={"all": ["stylestore/admin/stylestore.css"]}
         )
+
+
+#: What each metric is, in words (``engine.metrics``): ``(label, how to read the value)``.
+METRIC_WORDS = {
+    "product_delta_e": _("Product colour"),
+    "product_delta_e_p95": _("Product colour, its most changed twentieth"),
+    "structure": _("Product shape"),
+    "style_visibility": _("Style"),
+    "product_coverage": _("Product area"),
+}
+
+
+def explain(key, value):
+    """``(label, words)`` for one metric."""
+    floor = stylestore_settings.QUALITY_GATE.get("STRUCTURE") or 0.0
+    words = {
+        "product_delta_e": lambda: _("%(verdict)s: the product's mean colour difference from the photo "
+                                     "(CIEDE2000; under about 2 is not visible)") % {
+            "verdict": quality.colour_in_words(value)},
+        "product_delta_e_p95": lambda: _("ΔE %.1f") % value,
+        "structure": lambda: _("%(verdict)s (%(value).2f): how much of the product's outlines and detail "
+                               "remain (1 is all)") % {"verdict": _("kept") if value >= floor else _("lost"),
+                                                      "value": value},
+        "style_visibility": lambda: _("%(verdict)s (%(value).2f): how far the picture moved towards the "
+                                      "full style (1 is all the way)") % {
+            "verdict": quality.style_in_words(value), "value": value},
+        "product_coverage": lambda: _("%d%% of the picture") % round(value * 100),
+    }[key]()
+    return METRIC_WORDS[key], words
+
+
+def variant_title(obj):
+    """E.g. "Serape — The Great Wave, 1024 px": what a shop admin calls a variant."""
+    target = obj.source.source
+    name = str(target) if target is not None else _("%(source)s (deleted)") % {"source": obj.source}
+    return _("%(product)s — %(style)s, %(size)d px") % {"product": name, "style": obj.style, "size": obj.max_side}
+
+
+def review_controls(admin_site, obj, *, may_review, next_url=""):
+    """The review decision in words, plus Approve / Reject buttons for those who may
+    review; shared by the variant page and the product's variants panel.
+
+    The buttons belong to the page's change form (a form cannot sit inside another) and
+    post it to ``review_view`` (``formaction``), which goes back to ``next_url``."""
+    state = obj.get_review_display()
+    if obj.status != StylizedImage.Status.READY:
+        state = _("%(review)s (not ready: %(status)s)") % {"review": state, "status": obj.get_status_display()}
+    if not may_review:
+        return format_html('<span class="stylestore-review-state">{}</span>', state)
+    url = reverse(f"{admin_site.name}:stylestore_stylizedimage_review", args=[obj.pk])
+    if next_url:
+        url += "?" + urlencode({"next": next_url})
+    buttons = [("approve", _("Approve"), obj.status == StylizedImage.Status.READY
+                and obj.review != StylizedImage.Review.APPROVED),
+               ("reject", _("Reject"), obj.review != StylizedImage.Review.REJECTED)]
+    return format_html(
+        '<span class="stylestore-review-state">{}</span> {}', state,
+        format_html_join("", '<button type="submit" class="button stylestore-review-{}" formaction="{}" '
+                             'formmethod="post" formnovalidate name="decision" value="{}">{}</button> ',
+                         ((value, url, value, label) for value, label, shown in buttons if shown)),
+    )

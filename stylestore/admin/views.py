@@ -7,6 +7,7 @@ They take the ``ModelAdmin`` they serve as their first argument and are wired up
 ``stylestore.admin.mixin`` and ``.styles`` (the action, and ``get_urls`` behind ``admin_site.admin_view``,
 which gives login, staff-only access and ``never_cache``).
 """
+import json
 from dataclasses import asdict
 
 from django import forms
@@ -23,9 +24,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from ..engine.preset_names import NUM_PRESETS
 from ..forms import ApplyStyleForm
-from ..models import Batch, SourceImage
+from ..models import Batch, SourceImage, Style
 from ..variants import batches, estimates, previews, requests
+from ..variants.sources import sync_sources
 
 ACTION_NAME = "apply_style"
 # Marks a POST as coming from the confirmation page (like the delete page's ``post=yes``).
@@ -36,6 +39,11 @@ RECOUNT_FIELD = "_stylestore_recount"
 LISTED_OBJECTS = 20
 MAX_PROGRESS_IDS = 500
 PREVIEW_SAMPLES = 50
+# Styles the Apply page previews its settings in (each is a render on a worker).
+PREVIEW_STYLES = 3
+SETTINGS_PREVIEW_TEMPLATE = "stylestore/admin/includes/apply_style_preview.html"
+# Every preset's swatch and a blend's: all a page polls for at once.
+MAX_SWATCHES = NUM_PRESETS + 1
 
 
 def split_permitted(admin_site, request, objects):
@@ -86,6 +94,7 @@ def apply_style_view(modeladmin, request, queryset, *, changelist_url=None):
     confirmed = CONFIRM_FIELD in request.POST
     recount = request.POST.get(RECOUNT_FIELD)
     form = ApplyStyleForm(request.POST if confirmed else None)
+    form.fields["styles"].widget.swatches_url = reverse(f"{modeladmin.admin_site.name}:stylestore_style_swatches")
     valid = form.is_valid()
     if valid and not recount:
         styles = form.cleaned_data["styles"]
@@ -98,15 +107,16 @@ def apply_style_view(modeladmin, request, queryset, *, changelist_url=None):
                                 messages.SUCCESS)
         return HttpResponseRedirect(request.get_full_path())
 
-    estimate = {}
+    estimate, preview = {}, {}
     if valid:
         styles, render_request = form.cleaned_data["styles"], form.cleaned_data["render_request"]
         counts = requests.count_for_objects(objects, image_field, styles, render_request)
         renders = [(params["engine"], params["max_side"]) for params in map(render_request.resolve, styles)]
         estimate = estimates.for_batch(renders, counts.new)
+        preview = settings_preview(objects, image_field, list(styles), render_request)
     else:
         counts = requests.count_for_objects(objects, image_field, [])
-    counts_context = {"counts": counts, "counted": valid, "estimate": estimate,
+    counts_context = {"counts": counts, "counted": valid, "estimate": estimate, "problems": form.non_field_errors(),
                       "objects_name": model_ngettext(objects[0], len(objects))}
     if recount == "json":
         return JsonResponse({
@@ -114,6 +124,8 @@ def apply_style_view(modeladmin, request, queryset, *, changelist_url=None):
             "errors": form.errors.get_json_data() if form.is_bound else {},
             "counts": {**asdict(counts), "new": counts.new},
             "summary_html": render_to_string("stylestore/admin/includes/apply_style_counts.html", counts_context, request),
+            "preview_html": render_to_string(SETTINGS_PREVIEW_TEMPLATE, {"preview": preview}, request),
+            "preview_pending": preview.get("pending", False),
         })
 
     opts = modeladmin.model._meta
@@ -136,9 +148,30 @@ def apply_style_view(modeladmin, request, queryset, *, changelist_url=None):
         "confirm_field": CONFIRM_FIELD,
         "recount_field": RECOUNT_FIELD,
         "media": modeladmin.media + form.media,
+        "preview": preview,
+        "settings_preview_template": SETTINGS_PREVIEW_TEMPLATE,
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "stylestore/admin/apply_style.html", context)
+
+
+def settings_preview(objects, image_field, styles, render_request):
+    """The Apply page's settings on the first selected item with an image, in the first
+    few chosen styles, rendered by a worker (``previews``); ``{}`` if no item has one."""
+    obj = next((obj for obj in objects if getattr(obj, image_field)), None)
+    if obj is None:
+        return {}
+    source = sync_sources([obj], image_field)[0]
+    if not source.content_hash:
+        return {}
+    settings = previews.settings_of(render_request)
+    shown = [(style, previews.get_or_request(style, source, settings)) for style in styles[:PREVIEW_STYLES]]
+    return {
+        "object": obj, "original_url": source.get_field_file().url, "shown": shown, "side": previews.PREVIEW_SIDE,
+        "more": max(len(styles) - PREVIEW_STYLES, 0),
+        "pending": any(found.status == "rendering" for _style, found in shown),
+        "slow_engine": any(render_request.resolve(style)["engine"] == Style.Engine.OPTIMIZE for style in styles),
+    }
 
 
 def batch_link(admin_site, batch):
@@ -316,3 +349,18 @@ def style_preview_view(modeladmin, request, object_id):
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "stylestore/admin/style_preview.html", context)
 
+
+def swatches_view(modeladmin, request):
+    """JSON state of preset swatches, ``?w={"3": 1}&w=...`` (preset blends), in order;
+    missing ones are asked of a worker. Polled by ``swatches.js`` wherever a preset is
+    shown: the Styles list and form, and the Apply page (for those who may apply styles)."""
+    if not (modeladmin.has_view_or_change_permission(request) or request.user.has_perm("stylestore.apply_style")):
+        raise PermissionDenied
+    try:
+        blends = [json.loads(value) for value in request.GET.getlist("w")[:MAX_SWATCHES]]
+        found = previews.swatches(blends)
+    except ValueError:
+        return JsonResponse({"error": _("Each w must be a JSON object of preset weights.")}, status=400)
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    return JsonResponse({"swatches": [asdict(preview) for preview in found]})

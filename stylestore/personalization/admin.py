@@ -8,6 +8,7 @@ events; the event list links to it, and so does its entry in the admin's app lis
 (``PersonalizationAnalytics``, a proxy model).
 """
 import math
+import typing
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -15,10 +16,11 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..conf import stylestore_settings
 from ..models import PersonalizationAnalytics, StyleEvent, Visitor
-from . import analytics, charts
+from . import analytics, charts, policy
 
 #: Windows the analytics page offers, in days.
 ANALYTICS_WINDOWS = (7, 30, 90)
@@ -41,10 +43,35 @@ class VisitorAdmin(ReadOnlyAdmin):
     readonly_fields = ["user", "created_at", "last_seen_at"]
 
 
+class ReasonFilter(admin.SimpleListFilter):
+    """Why the policy showed a look (``policy.Reason``), in words. Not the column's own
+    values: a pick's ``reason`` holds the style picked, and the style filter has those."""
+
+    title = gettext_lazy("reason")
+    parameter_name = "reason"
+    LABELS = {
+        "pick": gettext_lazy("The visitor's own pick"),
+        "sticky": gettext_lazy("Kept from before (sticky)"),
+        "history": gettext_lazy("The visitor's history"),
+        "global": gettext_lazy("Popular with everyone"),
+        "explore": gettext_lazy("Exploring"),
+        "original": gettext_lazy("Original photo"),
+        "control": gettext_lazy("Control group"),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(reason, self.LABELS.get(reason, reason)) for reason in typing.get_args(policy.Reason)]
+
+    def queryset(self, request, queryset):
+        if self.value() in typing.get_args(policy.Reason):
+            return queryset.filter(reason=self.value())
+        return queryset
+
+
 @admin.register(StyleEvent)
 class StyleEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "kind", "style", "source", "reason", "propensity", "visitor"]
-    list_filter = ["kind", "reason", "style"]
+    list_filter = ["kind", ReasonFilter, "style"]
     list_select_related = ["style", "source__content_type", "visitor"]
     date_hierarchy = "created_at"
     change_list_template = "stylestore/admin/styleevent_change_list.html"

@@ -247,8 +247,9 @@ def _fail(row, message, *, retry, outcome, burn_attempt=True):
     outcome["retrying" if row.status == StylizedImage.Status.PENDING else "failed"] += 1
 
 
-def render_preview(style_id, source_id):
-    """Render the admin's preview of a style on a sample photo to its file.
+def render_preview(style_id, source_id, settings=None):
+    """Render the admin's preview of a style on a sample photo to its file, with the
+    style's defaults or the Apply page's ``settings`` (``previews.render_options``).
 
     A preview is a convenience: any failure is recorded for the waiting page to show
     (``previews.record_failure``), never raised into the task.
@@ -259,15 +260,18 @@ def render_preview(style_id, source_id):
     source = SourceImage.objects.filter(pk=source_id).first()
     if style is None or source is None:
         return {"rendered": None}  # deleted since: nobody is waiting for this preview
-    name = previews.preview_name(style, source)
+    name = previews.preview_name(style, source, settings)
     if variant_storage().exists(name):
         return {"rendered": name}  # a repeated request: rendered once is enough
     try:
         field_file = source.get_field_file()
         if not field_file:
             raise errors.ImageError("The sample product or its image no longer exists.")
-        options = RenderOptions(**previews.render_options(style))
-        result = get_stylizer().render([open_source(field_file)], engine_style(style), options, with_metrics=False)[0]
+        options = RenderOptions(**previews.render_options(style, settings))
+        image = open_source(field_file)
+        # The product's mask, as the variants get it: regions and true colour follow it.
+        mask = product_masks([source], [image])
+        result = get_stylizer().render([image], engine_style(style), options, masks=mask, with_metrics=False)[0]
         if result.error is not None:
             raise result.error
         files.save_atomically(name, result.data)
@@ -276,6 +280,32 @@ def render_preview(style_id, source_id):
         previews.record_failure(name, str(exc))
         return {"rendered": None, "error": str(exc)}
     return {"rendered": name}
+
+
+def render_swatches(blends):
+    """Render preset swatches (``previews.swatches``): each blend of presets on the
+    reference photo. Like a preview, a failure is recorded for the page, not raised."""
+    from ..engine import RenderOptions, StyleSpec
+
+    options = RenderOptions(**previews.swatch_options())
+    photo = open_image(previews.SWATCH_PHOTO.read_bytes())
+    rendered = []
+    for weights in blends:
+        name = previews.swatch_name(weights)
+        if variant_storage().exists(name):
+            continue
+        try:
+            spec = StyleSpec.preset({int(index): float(weight) for index, weight in weights.items()})
+            result = get_stylizer().render([photo], spec, options, with_metrics=False)[0]
+            if result.error is not None:
+                raise result.error
+            files.save_atomically(name, result.data)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            logger.exception("preset swatch failed for %s", weights)
+            previews.record_failure(name, str(exc))
+            continue
+        rendered.append(name)
+    return {"rendered": len(rendered)}
 
 
 def analyse_sources(source_ids) -> int:

@@ -150,7 +150,8 @@ def test_a_huge_id_in_the_progress_poll_is_a_bad_request(client, make_staff):
 
 def test_style_changelist_and_change_page(reviewer_client, styles):
     page = reviewer_client.get(STYLES).content.decode()
-    assert styles["wave"].image.url in page and "Preset" in page
+    assert styles["wave"].image.url in page
+    assert "data-stylestore-swatch" in page  # the preset style's swatch, on its way (test_swatches.py)
     assert "Fast, built-in presets" in page  # the effective engine, not a blank
     page = reviewer_client.get(reverse("admin:stylestore_style_change", args=[styles["ink"].pk])).content.decode()
     assert "Preview on a sample product" in page

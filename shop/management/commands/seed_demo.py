@@ -9,6 +9,7 @@ from django.db import transaction
 
 from shop.models import Category, Product
 from stylestore.models import Style
+from stylestore.variants import previews
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo_data"
 
@@ -53,6 +54,8 @@ class Command(BaseCommand):
                     defaults={"name": item["name"], "kind": Style.Kind.PRESET, "preset_weights": item["weights"]},
                 )
                 created["styles"] += new
+        # The admin shows each preset by its swatch: the worker renders those still missing.
+        previews.swatches(previews.every_swatch())
         summary = ", ".join(f"{n} {what}" for what, n in created.items())
         self.stdout.write(self.style.SUCCESS(f"Demo data in place (new: {summary})."))
 

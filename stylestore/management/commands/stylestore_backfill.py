@@ -13,7 +13,8 @@ Idempotent and resumable: photos already hashed are skipped (``--rehash`` reads 
 all again), and only photos without an embedding get one, so an interrupted run just
 continues when started again. Embeddings are computed by the same task as after an
 upload (``stylestore.tasks.analyse_sources``), with whatever else is computed once
-per photo.
+per photo. The preset swatches the admin shows (``previews.every_swatch``) that are
+missing are rendered too (``stylestore.tasks.render_swatches``).
 """
 from itertools import islice
 
@@ -24,7 +25,7 @@ from django.db.models import Q
 
 from ... import tasks
 from ...models import SourceImage
-from ...variants import queue
+from ...variants import previews, queue
 from ...variants.sources import parse_source_models, source_models, sync_sources
 from ..progress import ProgressBar
 
@@ -89,6 +90,17 @@ class Command(BaseCommand):
             for chunk in chunks(ids, batch_size):
                 queue.enqueue_analysis(chunk)
             self.stdout.write(self.style.SUCCESS(f"Queued {len(ids)} photos for the workers to analyse."))
+        self.swatches(sync)
+
+    def swatches(self, sync):
+        blends = previews.every_swatch()
+        if sync:
+            rendered = tasks.render_swatches(blends)["rendered"]
+            self.stdout.write(self.style.SUCCESS(f"Rendered {rendered} preset swatches."))
+        else:
+            waiting = sum(found.status == "rendering" for found in previews.swatches(blends))
+            self.stdout.write(self.style.SUCCESS(f"Preset swatches: {waiting} of {len(blends)} on their way "
+                                                 "(queued for the workers unless already)."))
 
     def selected(self, labels):
         configured = source_models()

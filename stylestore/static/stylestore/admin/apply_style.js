@@ -1,10 +1,13 @@
 /* "Apply style…" confirmation page: recount what would be generated as the form
-   changes. The page works without this script: "Recalculate" does the same with a
-   full page load, so the button is only hidden once a live recount has succeeded. */
+   changes, and show the preview of the settings (asked again while a worker renders
+   it). The page works without this script: "Recalculate" does the same with a full
+   page load, so the button is only hidden once a live recount has succeeded. */
 'use strict';
 {
     const form = document.getElementById('stylestore-apply-form');
     const summary = document.getElementById('stylestore-counts');
+    const preview = document.getElementById('stylestore-settings-preview');
+    const PREVIEW_POLL = 1500;
     const recountButton = form && form.querySelector('.stylestore-recount');
     let timer = null;
     let controller = null;
@@ -26,7 +29,14 @@
             .then((response) => response.ok ? response.json() : Promise.reject(new Error(response.statusText)))
             .then((payload) => {
                 summary.innerHTML = payload.summary_html;
+                if (preview) {
+                    preview.innerHTML = payload.preview_html;
+                }
                 recountButton.hidden = true;
+                if (payload.preview_pending) {
+                    clearTimeout(timer);
+                    timer = setTimeout(recount, PREVIEW_POLL);
+                }
             })
             .catch((error) => {
                 if (error.name !== 'AbortError') {
@@ -43,5 +53,8 @@
     if (form && summary && recountButton) {
         form.addEventListener('change', schedule);
         form.addEventListener('input', schedule);
+        if (preview && preview.querySelector('.stylestore-settings-preview-placeholder')) {
+            schedule(); // a preview is being rendered: follow it
+        }
     }
 }

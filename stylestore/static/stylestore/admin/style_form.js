@@ -1,10 +1,10 @@
-/* Style change form: show the style image fields for image styles and the preset
-   weights for preset styles. Purely presentational; the server validates both. */
+/* Style change form: show the style image field for image styles and the preset
+   weights for preset styles (the preview row shows either look). Purely presentational; the server validates both. */
 'use strict';
 {
     function update(kind) {
         const preset = kind.value === 'preset';
-        document.querySelectorAll('.form-row.field-image, .form-row.field-image_preview')
+        document.querySelectorAll('.form-row.field-image')
             .forEach((row) => row.classList.toggle('hidden', preset));
         document.querySelectorAll('.form-row.field-preset_weights')
             .forEach((row) => row.classList.toggle('hidden', !preset));
