@@ -10,7 +10,7 @@ OPERATIONS = {
     ("patch", "/api/v1/styles/{slug}/"), ("get", "/api/v1/sources/{reference}/variants/"),
     ("get", "/api/v1/jobs/"), ("post", "/api/v1/jobs/"), ("get", "/api/v1/jobs/{id}/"),
     ("post", "/api/v1/jobs/{id}/retry/"), ("post", "/api/v1/jobs/{id}/approve/"),
-    ("post", "/api/v1/jobs/{id}/reject/"),
+    ("post", "/api/v1/jobs/{id}/reject/"), ("get", "/api/v1/batches/{id}/"), ("post", "/api/v1/batches/{id}/cancel/"),
 }
 
 

@@ -44,7 +44,7 @@ def test_admin_applies_a_style_and_watches_it_render(live_server, new_context, a
     page.get_by_role("button", name="Queue images").click()
 
     # Back on the changelist: queued, and the progress column updates in place.
-    expect(page.locator(".messagelist .success")).to_have_text("Queued 2 images.")
+    expect(page.locator(".messagelist .success")).to_have_text("Queued 2 images. Follow or cancel it.")
     cells = [page.locator(f'[data-stylestore-progress="{product.pk}"]') for product in chosen]
     page.evaluate("window.__e2eSamePage = true")  # gone if the page reloads
     artifacts.shot(page, "progress-queued")
