@@ -36,7 +36,10 @@ def test_templates_static_files_and_migrations_are_in_the_wheel(wheel):
     names = set(wheel.namelist())
     assert {"stylestore/static/stylestore/picker.css", "stylestore/static/stylestore/stylestore.js",
             "stylestore/templates/stylestore/pick.html", "stylestore/migrations/0001_initial.py",
-            "stylestore/contrib/oscar/templates/oscar/catalogue/partials/product.html"} <= names
+            "stylestore/contrib/oscar/templates/oscar/catalogue/partials/product.html",
+            "stylestore/contrib/oscar/dashboard/templates/stylestore/oscar/dashboard/review.html",
+            "stylestore/contrib/oscar/dashboard/templates/oscar/dashboard/catalogue/product_list.html",
+            "stylestore/contrib/oscar/dashboard/static/stylestore/oscar/dashboard.css"} <= names
     assert not any(name.startswith(("tests/", "shop/")) for name in names)
 
 

@@ -24,8 +24,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sites",
     "django.contrib.flatpages",
-    # Before Oscar: its templates override Oscar's product card, gallery and page.
+    # Before Oscar: their templates override Oscar's product card, gallery and page,
+    # and the dashboard's product list and product page ("Apply style…").
     "stylestore.contrib.oscar",
+    "stylestore.contrib.oscar.dashboard",
     "oscar.config.Shop",
     "oscar.apps.analytics.apps.AnalyticsConfig",
     "oscar.apps.checkout.apps.CheckoutConfig",
@@ -152,3 +154,4 @@ STYLESTORE = {
 
 OSCAR_DASHBOARD_NAVIGATION = [*OSCAR_DASHBOARD_NAVIGATION, *DASHBOARD_NAVIGATION]  # noqa: F405
 OSCAR_SHOP_NAME = "Stylestore × Oscar"
+OSCAR_THUMBNAILER = "oscar_shop.thumbnails.PillowThumbnailer"  # no sorl-thumbnail here (thumbnails.py)

@@ -11,6 +11,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("stylestore/", include("stylestore.personalization.urls")),
     path("api/", include("stylestore.api.urls")),
+    # Stylestore's pages in Oscar's dashboard (styles, Apply style, progress, review).
+    path("dashboard/stylestore/", include("stylestore.contrib.oscar.dashboard.urls")),
     path("", HomeView.as_view(), name="home"),
     path("", include(apps.get_app_config("oscar").urls[0])),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -3,23 +3,37 @@
     from stylestore.contrib.oscar.navigation import DASHBOARD_NAVIGATION
     OSCAR_DASHBOARD_NAVIGATION = [*OSCAR_DASHBOARD_NAVIGATION, *DASHBOARD_NAVIGATION]
 
-The entries link to Stylestore's admin pages. Each carries an ``access_fn``: without
-one, Oscar looks the URL up among its own dashboard views, and an admin URL takes the
+The entries lead to the dashboard's Stylestore pages (``stylestore.contrib.oscar.dashboard``),
+to Oscar's product list (where "Apply style…" is) and to the analytics in the admin.
+Each carries an ``access_fn`` asking for what its page asks for: without one, Oscar
+looks the URL up among its own dashboard views only, and a URL outside them takes the
 whole dashboard down (``KeyError``).
 """
 from django.utils.translation import gettext_lazy as _
 
-#: The permission each entry needs (besides staff status).
-PERMISSIONS = {
-    "admin:catalogue_product_changelist": "stylestore.apply_style",
-    "admin:stylestore_style_changelist": "stylestore.view_style",
-    "admin:stylestore_stylizedimage_changelist": "stylestore.view_stylizedimage",
-    "admin:stylestore_styleevent_analytics": "stylestore.view_styleevent",
+DASHBOARD_APP = "stylestore_dashboard"
+#: Menu entries whose page is not one of the dashboard app's views: the dashboard
+#: view whose permissions they take, or the permissions themselves.
+OTHER_PAGES = {
+    "dashboard:catalogue-product-list": "stylestore-apply",
+    "admin:stylestore_styleevent_analytics": ["is_staff", "stylestore.view_styleevent"],
 }
 
 
 def access_fn(user, url_name, url_args=None, url_kwargs=None):
-    return bool(user.is_staff and user.has_perm(PERMISSIONS[url_name]))
+    # Imported here: settings import this module before apps are ready.
+    from django.apps import apps
+    from oscar.views.decorators import check_permissions
+
+    dashboard = apps.get_app_config(DASHBOARD_APP)
+    permissions = OTHER_PAGES.get(url_name, url_name)
+    if isinstance(permissions, str):
+        permissions = dashboard.get_permissions(permissions)
+    return check_permissions(user, permissions)
+
+
+def _entry(label, url_name):
+    return {"label": label, "url_name": url_name, "access_fn": access_fn}
 
 
 DASHBOARD_NAVIGATION = [
@@ -27,12 +41,11 @@ DASHBOARD_NAVIGATION = [
         "label": _("Styles"),
         "icon": "fas fa-palette",
         "children": [
-            {"label": _("Apply styles to products"), "url_name": "admin:catalogue_product_changelist",
-             "access_fn": access_fn},
-            {"label": _("Styles"), "url_name": "admin:stylestore_style_changelist", "access_fn": access_fn},
-            {"label": _("Styled images (review)"), "url_name": "admin:stylestore_stylizedimage_changelist",
-             "access_fn": access_fn},
-            {"label": _("Analytics"), "url_name": "admin:stylestore_styleevent_analytics", "access_fn": access_fn},
+            _entry(_("Styles"), f"{DASHBOARD_APP}:stylestore-styles"),
+            _entry(_("Apply styles to products"), "dashboard:catalogue-product-list"),
+            _entry(_("Progress"), f"{DASHBOARD_APP}:stylestore-progress"),
+            _entry(_("Review queue"), f"{DASHBOARD_APP}:stylestore-review"),
+            _entry(_("Analytics"), "admin:stylestore_styleevent_analytics"),
         ],
     },
 ]
