@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 def wheel(tmp_path_factory):
     """Built from a copy, so no build/ or egg-info lands in the working tree."""
     root = tmp_path_factory.mktemp("build")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "stylestore", root / "stylestore", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q",
@@ -39,7 +39,9 @@ def test_templates_static_files_and_migrations_are_in_the_wheel(wheel):
             "stylestore/contrib/oscar/templates/oscar/catalogue/partials/product.html",
             "stylestore/contrib/oscar/dashboard/templates/stylestore/oscar/dashboard/review.html",
             "stylestore/contrib/oscar/dashboard/templates/oscar/dashboard/catalogue/product_list.html",
-            "stylestore/contrib/oscar/dashboard/static/stylestore/oscar/dashboard.css"} <= names
+            "stylestore/contrib/oscar/dashboard/static/stylestore/oscar/dashboard.css",
+            "stylestore/locale/fr/LC_MESSAGES/django.mo", "stylestore/locale/zh_Hans/LC_MESSAGES/django.mo"} <= names
+    assert any(".dist-info/" in name and name.endswith("/LICENSE") for name in names)
     assert not any(name.startswith(("tests/", "shop/")) for name in names)
 
 
