@@ -154,7 +154,7 @@ def main():
         response = browser.get("/dashboard/")
         html = response.content.decode()
         dashboard[user.username] = {"status": response.status_code,
-                                    "styles_link": "/admin/stylestore/style/" in html,
+                                    "styles_link": "/dashboard/stylestore/styles/" in html,
                                     "analytics_link": "/admin/stylestore/styleevent/analytics/" in html}
     out["dashboard"] = dashboard
 
@@ -172,7 +172,7 @@ def main():
         "_stylestore_confirm": "1", "styles": [styles[0].pk], "strength": "", "preserve_color": "",
         "engine": "", "size": "256", "output_format": "webp", "region": "all"})
     out["apply_style"] = {
-        "menu_link": changelist in menu, "changelist": listing_page.status_code,
+        "menu_link": "Apply styles to products" in menu, "changelist": listing_page.status_code,
         "progress_column": "data-stylestore-progress" in listing_page.content.decode(),
         "status": response.status_code, "new_jobs": StylizedImage.objects.count() - before,
         "images_of_first": first.images.count(),

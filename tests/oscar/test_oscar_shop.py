@@ -79,7 +79,7 @@ def test_a_product_is_a_reference_for_its_images(shop):
     assert shop["api"]["product personalized"] == f"catalogue.productimage:{shop['images'][str(first)][0]}"
 
 
-def test_apply_style_from_the_dashboards_menu_queues_and_a_worker_renders(shop):
+def test_apply_style_from_the_admins_product_changelist_queues_and_a_worker_renders(shop):
     applied = shop["apply_style"]
     assert applied["menu_link"] and applied["changelist"] == 200 and applied["progress_column"]
     assert applied["status"] == 302  # back to the changelist, with its message

@@ -1,0 +1,205 @@
+"""Stylestore's pages in Oscar's dashboard (``stylestore.contrib.oscar.dashboard``), in
+the example shop's settings and a process of its own like scenario.py: ``python
+dashboard_scenario.py`` prints one JSON object of observations that
+tests/oscar/test_dashboard.py asserts on. Needs OSCAR_SHOP_VAR (a fresh folder)."""
+import io
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "examples" / "oscar_shop"), str(REPO)]
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oscar_shop.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth.models import Permission, User  # noqa: E402
+from django.core.files.base import ContentFile  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+from oscar.core.loading import get_model  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from stylestore.models import Batch, SourceImage, Style, StylizedImage, params_hash  # noqa: E402
+from stylestore.storage import variant_storage  # noqa: E402
+
+Product, ProductClass, ProductImage = (get_model("catalogue", name) for name in ("Product", "ProductClass",
+                                                                                  "ProductImage"))
+BASE = "/dashboard/stylestore"
+PAGES = {"styles": f"{BASE}/styles/", "progress": f"{BASE}/progress/", "review": f"{BASE}/review/"}
+
+
+def photo(i):
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (i * 37 % 256, 90, 160)).save(buffer, "JPEG")
+    return ContentFile(buffer.getvalue(), f"d{i}.jpg")
+
+
+def user(name, *codenames):
+    account = User.objects.create_user(name, f"{name}@example.com", "pw", is_staff=True)
+    account.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(account)
+    return client
+
+
+def ready_variant(source, style, review):
+    """A rendered variant (a file of a few bytes: the pages only link to it)."""
+    params = dict(strength=1.0, preserve_color=True, max_side=512, output_format="webp",
+                  engine=style.effective_engine, region="all")
+    digest = params_hash(**params, style_fingerprint=style.fingerprint)
+    name = variant_storage().save(f"stylestore/{source.content_hash[:8]}/{style.pk}/{digest}.webp",
+                                  ContentFile(b"variant"))
+    metrics = {"gate": {"passed": review != StylizedImage.Review.HELD,
+                        "reasons": ["product colour changed (ΔE 9.0, at most 3.0)"]
+                        if review == StylizedImage.Review.HELD else []},
+               "product_delta_e": 9.0 if review == StylizedImage.Review.HELD else 1.2}
+    return StylizedImage.objects.create(
+        source=source, style=style, source_hash=source.content_hash, params_hash=digest,
+        style_fingerprint=style.fingerprint, status=StylizedImage.Status.READY, review=review, file=name,
+        width=512, height=341, file_size=7, metrics=metrics, **params)
+
+
+def messages_of(html):
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text)).strip()
+            for text in re.findall(r'<div class="alertinner[^"]*">(.*?)</div>', html, re.S)]
+
+
+def main():
+    call_command("migrate", verbosity=0)
+    kind = ProductClass.objects.create(name="Vases", requires_shipping=False, track_stock=False)
+    styles = [Style.objects.create(name=f"Look {i}", slug=f"look-{i}", kind=Style.Kind.PRESET,
+                                   preset_weights={str(i): 1}) for i in range(2)]
+    products = []
+    for i, title in enumerate(["Blue vase", "Blue jug", "Red bowl"]):
+        product = Product.objects.create(product_class=kind, title=title, is_public=True)
+        ProductImage.objects.create(product=product, original=photo(i), display_order=0)
+        products.append(product)
+    bare = Product.objects.create(product_class=kind, title="No photo", is_public=True)
+    out = {"products": {p.title: p.pk for p in products + [bare]}}
+
+    anonymous = Client()
+    clients = {
+        "anonymous": anonymous,
+        "plain": user("plain", "dashboard_access"),
+        "viewer": user("viewer", "view_style", "view_stylizedimage", "view_product"),
+        "editor": user("editor", "view_style", "view_stylizedimage", "view_product", "add_product",
+                       "change_product", "apply_style", "change_stylizedimage"),
+    }
+    out["access"] = {name: {page: client.get(url).status_code for page, url in PAGES.items()}
+                     for name, client in clients.items()}
+    out["access"]["anonymous_redirect"] = anonymous.get(PAGES["styles"])["Location"]
+    out["apply_access"] = {name: client.get(f"{BASE}/apply/", {"selected_product": products[0].pk}).status_code
+                           for name, client in clients.items()}
+    menus = {name: clients[name].get("/dashboard/").content.decode() for name in ("plain", "viewer", "editor")}
+    out["menu"] = {name: sorted(set(re.findall(r'href="(/dashboard/stylestore/[^"]*|/dashboard/catalogue/|'
+                                               r'/admin/stylestore/[^"]*)"', html)))
+                   for name, html in menus.items()}
+
+    editor, viewer = clients["editor"], clients["viewer"]
+    styles_page = editor.get(PAGES["styles"]).content.decode()
+    out["styles_page"] = {"names": [s.name for s in styles if s.name in styles_page],
+                          "edit_links": styles_page.count("/admin/stylestore/style/"),
+                          "layout": "oscar/css/dashboard.css" in styles_page}
+
+    listing = editor.get("/dashboard/catalogue/").content.decode()
+    out["product_list"] = {"apply_button": 'formaction="/dashboard/stylestore/apply/"' in listing,
+                           "viewer_sees_it": 'formaction="/dashboard/stylestore/apply/"' in viewer.get(
+                               "/dashboard/catalogue/").content.decode()}
+    product_page = editor.get(f"/dashboard/catalogue/products/{products[0].pk}/")
+    out["product_page"] = [product_page.status_code, f"/dashboard/stylestore/apply/?selected_product={products[0].pk}"
+                           in product_page.content.decode()]
+
+    # From the product list: its form, the checked products, posted to the Apply page.
+    chosen = [products[0].pk, products[1].pk, bare.pk]
+    opened = editor.post(f"{BASE}/apply/", {"selected_product": chosen})
+    html = opened.content.decode()
+    out["apply_page"] = {"status": opened.status_code, "titles": [p.title for p in products + [bare] if p.title in html],
+                         "form": 'name="styles"' in html and "Queue images" in html,
+                         "without_image": "1 of them has no image" in html}
+    form = {"selected_product": chosen, "_stylestore_confirm": "1", "styles": [s.pk for s in styles],
+            "size": "256", "output_format": "webp"}
+    before = StylizedImage.objects.count()
+    recount = editor.post(f"{BASE}/apply/", {**form, "_stylestore_recount": "1"}).content.decode()
+    out["recount"] = {"new": re.search(r'stylestore-counts-new"><strong>(\d+)</strong>', recount)[1],
+                      "estimate": "stylestore-counts-estimate" in recount,
+                      "rows_added": StylizedImage.objects.count() - before}
+    invalid = editor.post(f"{BASE}/apply/", {**form, "styles": [], "size": "7"})
+    out["invalid"] = {"status": invalid.status_code, "rows_added": StylizedImage.objects.count() - before,
+                      "errors": re.findall(r"Choose at least one style\.|Select a valid choice", invalid.content.decode()),
+                      "kept_selection": invalid.content.decode().count('name="selected_product"')}
+    queued = editor.post(f"{BASE}/apply/", form, follow=True)
+    batch = Batch.objects.order_by("-pk").first()
+    page = queued.content.decode()
+    out["queued"] = {
+        "redirects": [url for url, _status in queued.redirect_chain],
+        "rows_added": StylizedImage.objects.count() - before,
+        "pending": StylizedImage.objects.filter(status=StylizedImage.Status.PENDING).count(),
+        "batch": {"variants": batch.variants.count(), "by": batch.created_by.username} if batch else None,
+        "messages": messages_of(page),
+        "progress_cells": re.findall(r'data-stylestore-progress="(\d+)" data-pending="(\d+)"', page),
+    }
+    out["viewer_apply_post"] = viewer.post(f"{BASE}/apply/", form).status_code
+    out["bad_selection"] = [editor.post(f"{BASE}/apply/", {"selected_product": ["x1"]}).status_code,
+                            messages_of(editor.get("/dashboard/").content.decode())]
+
+    # "Select all" on a searched list: every product the search finds, nothing else.
+    before = StylizedImage.objects.count()
+    editor.post(f"{BASE}/apply/?title=Red", {**form, "selected_product": [], "select_across": "1"})
+    out["select_across"] = sorted({variant.source.source.product.title for variant in
+                                   StylizedImage.objects.filter(pk__gt=StylizedImage.objects.order_by("pk")[before - 1].pk
+                                                                if before else 0).prefetch_related("source__source")})
+
+    progress = editor.get(PAGES["progress"]).content.decode()
+    one = editor.get(PAGES["progress"], {"product": products[1].pk}).content.decode()
+    out["progress"] = {"all": re.findall(r'data-stylestore-progress="(\d+)"', progress),
+                       "one": re.findall(r'data-stylestore-progress="(\d+)"', one),
+                       "label": re.findall(r'data-url="[^"]+">([^<]+)<', one),
+                       "script": "stylestore/admin/progress.js" in one}
+
+    # The review queue: rendered variants nobody reviewed, and those the gate held.
+    StylizedImage.objects.all().delete()
+    sources = {SourceImage.objects.get(object_id=str(p.images.get().pk)).pk: p for p in products}
+    first, second = (SourceImage.objects.get(pk=pk) for pk in list(sources)[:2])
+    unreviewed = ready_variant(first, styles[0], StylizedImage.Review.UNREVIEWED)
+    held = ready_variant(second, styles[0], StylizedImage.Review.HELD)
+    approved = ready_variant(first, styles[1], StylizedImage.Review.APPROVED)
+    queue = editor.get(PAGES["review"]).content.decode()
+    held_only = editor.get(PAGES["review"], {"held": "1"}).content.decode()
+    listed = lambda html: sorted(int(pk) for pk in re.findall(r'<tr id="variant-(\d+)"', html))  # noqa: E731
+    out["review"] = {
+        "ids": {"unreviewed": unreviewed.pk, "held": held.pk, "approved": approved.pk},
+        "queue": listed(queue), "held_only": listed(held_only),
+        "before_after": [first.get_field_file().url in queue, unreviewed.file.url in queue],
+        "gate_reason": "product colour changed" in queue,
+        "buttons": queue.count('name="decision" value="approve"'),
+        "viewer_buttons": viewer.get(PAGES["review"]).content.decode().count('name="decision"'),
+    }
+    decide = f"{BASE}/review/%d/"
+    out["decisions"] = {
+        "viewer_post": viewer.post(decide % held.pk, {"decision": "approve"}).status_code,
+        "held_after_viewer": StylizedImage.objects.get(pk=held.pk).review,
+        "get": editor.get(decide % held.pk).status_code,
+    }
+    approve = editor.post(decide % held.pk, {"decision": "approve", "next": f"{PAGES['review']}?held=1"}, follow=True)
+    reject = editor.post(decide % unreviewed.pk, {"decision": "reject"}, follow=True)
+    nonsense = editor.post(decide % unreviewed.pk, {"decision": "publish"}, follow=True)
+    out["decisions"].update({
+        "approve": [approve.redirect_chain[-1][0], StylizedImage.objects.get(pk=held.pk).review,
+                    messages_of(approve.content.decode())],
+        "reject": [reject.redirect_chain[-1][0], StylizedImage.objects.get(pk=unreviewed.pk).review,
+                   messages_of(reject.content.decode())],
+        "nonsense": [StylizedImage.objects.get(pk=unreviewed.pk).review, messages_of(nonsense.content.decode())],
+        "offsite_next": editor.post(decide % held.pk, {"decision": "approve", "next": "https://example.com/"})["Location"],
+        "missing": editor.post(decide % 999999, {"decision": "approve"}).status_code,
+        "queue_after": listed(editor.get(PAGES["review"]).content.decode()),
+    })
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
