@@ -105,7 +105,7 @@ class BatchAdmin(admin.ModelAdmin):
     @admin.display(description=_("time left"))
     def time_left(self, batch):
         seconds = batches.eta(batch)
-        return "–" if seconds is None else _("about %(time)s") % {"time": estimates.duration(seconds)}
+        return "–" if seconds is None else _("about %(time)s of rendering") % {"time": estimates.duration(seconds)}
 
     @admin.display(description=_("results"))
     def links(self, batch):

@@ -238,7 +238,7 @@ def success_message(result, skipped=0, link=""):
 
 def progress_label(counts):
     """The changelist cell's text, e.g. "Styles: 1/3 ready · 1 queued, waiting for a
-    worker · 1 rendering · about 40 s left" (styles, not images: see ``requests.progress``)."""
+    worker · 1 rendering · about 40 s of rendering left" (styles, not images: see ``requests.progress``)."""
     if not counts["total"]:
         return _("No styles yet")
     parts = [_("Styles: %(ready)d/%(total)d ready") % counts]
@@ -246,7 +246,7 @@ def progress_label(counts):
     if any(rest[key] for key in requests.STYLE_STATE_ORDER):
         parts.append(batches.summary(rest))
     if counts["seconds_left"] is not None:
-        parts.append(_("about %(time)s left") % {"time": estimates.duration(counts["seconds_left"])})
+        parts.append(_("about %(time)s of rendering left") % {"time": estimates.duration(counts["seconds_left"])})
     return " · ".join(parts)
 
 
