@@ -26,6 +26,11 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	} || echo "warning: could not install chromium; the e2e tests will fail" >&2
+	@# A Chinese font, or the zh-hans screenshots show boxes (tests/e2e/test_i18n_layout.py).
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+		echo "Installing fonts-wqy-microhei for the Chinese pages"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; \
+	} || echo "warning: could not install a Chinese font; zh-hans screenshots will show boxes" >&2
 
 # bench/load.py drives gunicorn with wrk (Debian's package), installed here when missing.
 wrk:
