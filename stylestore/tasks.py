@@ -5,15 +5,13 @@ Stored schedules and queued tasks name these functions by their dotted path
 Workers import this module after django-q2 has forked them, so the engine (and CUDA)
 is first touched inside the worker process, never in the parent cluster process.
 """
-from .variants import state, sweeper, webhook, worker
+from .variants import sweeper, webhook, worker
 
 
 def render_variants(ids):
-    """Claim and render the given variant rows. A second delivery claims nothing."""
-    rows = state.claim(ids)
-    if not rows:
-        return {"claimed": 0}
-    return worker.render_rows(rows)
+    """Claim and render the given variant rows (after any that dead workers left). A
+    second delivery claims nothing."""
+    return worker.render_task(ids)
 
 
 def sweep():

@@ -22,8 +22,49 @@ Status = StylizedImage.Status
 REVIVED = "The worker stopped before finishing; re-queued."
 
 
+def _host() -> str:
+    """This machine, as claim tokens name it: the host name and, on Linux, the PID
+    namespace, so two containers that share a host name (``--network host``) are never
+    taken for one another when telling whether a worker process still exists."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:[").removesuffix("]")
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace}"
+
+
+HOST = _host()
+
+
 def worker_name():
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{HOST}:{os.getpid()}"
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process ``pid`` of this machine has ended (a zombie, killed and not yet
+    reaped, counts as ended). A reused pid reads as alive: the lease is then the
+    fallback, never a live worker taken for dead."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] in (b"Z", b"X")
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc (not Linux): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+
+def orphaned_tokens() -> set:
+    """Claim tokens of running rows held by processes of this machine that have ended:
+    their jobs need not wait for the lease to run out."""
+    tokens = (StylizedImage.objects.filter(status=Status.RUNNING, worker__startswith=f"{HOST}:")
+              .values_list("worker", flat=True).distinct())
+    return {token for token in tokens if process_gone(int(token.rsplit(":", 2)[1]))}
 
 
 def claim(ids) -> list[StylizedImage]:
@@ -100,9 +141,10 @@ def reset_for_retry(ids) -> list:
 
 
 def reclaim_expired(now) -> tuple[list, list]:
-    """Running rows past their lease: their worker died. With attempts left they go
-    back to pending (their ids are returned, to be re-sent one per task); otherwise they
-    end ``dead``. Returns ``(dead ids, revived ids)``.
+    """Running rows past their lease, or held by a process of this machine that has
+    ended: their worker died. With attempts left they go back to pending (their ids are
+    returned, to be re-sent one per task); otherwise they end ``dead``. Returns
+    ``(dead ids, revived ids)``.
 
     Several callers may run at once (the sweeper and every rendering worker's
     heartbeat): the rows are locked first, so each is revived, and re-sent, by one only
@@ -111,7 +153,7 @@ def reclaim_expired(now) -> tuple[list, list]:
     with transaction.atomic():
         expired = list(
             StylizedImage.objects.select_for_update(skip_locked=True)
-            .filter(status=Status.RUNNING, lease_expires_at__lt=now)
+            .filter(Q(lease_expires_at__lt=now) | Q(worker__in=orphaned_tokens()), status=Status.RUNNING)
             .values_list("pk", "attempts")
         )
         dead_ids = [pk for pk, attempts in expired if attempts >= stylestore_settings.MAX_ATTEMPTS]

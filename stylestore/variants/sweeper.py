@@ -1,5 +1,5 @@
 """Recovery from lost tasks and dead workers: the sweep runs every minute (a django-q2
-schedule); every worker process also revives expired leases every third of a lease
+schedule); every worker process also revives dead workers' jobs every few seconds
 (``LeaseWatcher``), busy or idle, and at the end of each task (``worker``)."""
 import logging
 import threading
@@ -24,24 +24,33 @@ def revive_expired(now=None) -> tuple[int, list]:
     return len(dead_ids), revived_ids
 
 
+#: How often each worker process looks for dead workers' jobs (``LeaseWatcher``). A
+#: worker of this machine that died is seen at the next look (its process is gone);
+#: one elsewhere once its lease runs out.
+WATCH_SECONDS = 5
+
+
 class LeaseWatcher(threading.Thread):
-    """A daemon thread reviving expired leases every LEASE_SECONDS / 3 in a worker
-    process, for as long as the process lives: a dead worker's jobs are re-queued within
-    a third of a lease of its lease running out, rather than at the next sweep, even in
-    a cluster with nothing else to do. Started by ``watch_leases``."""
+    """A daemon thread reviving dead workers' jobs in a worker process, at its start and
+    every WATCH_SECONDS for as long as the process lives: a worker of this machine that
+    died is seen within seconds, one of another machine within WATCH_SECONDS of its lease
+    running out, rather than at the next sweep, even in a cluster with nothing else to
+    do. Started by ``watch_leases``."""
 
     def __init__(self):
         super().__init__(name="stylestore-lease-watcher", daemon=True)
         self._stop_event = threading.Event()
 
     def run(self):
-        while not self._stop_event.wait(stylestore_settings.LEASE_SECONDS / 3):
+        while True:
             try:
                 revive_expired()
             except Exception:  # noqa: BLE001 - a database or broker hiccup must not end the watch
                 logger.warning("reviving expired leases failed; trying again", exc_info=True)
             finally:
                 connection.close()  # this thread's own; idle between rounds
+            if self._stop_event.wait(WATCH_SECONDS):
+                return
 
     def stop(self):
         self._stop_event.set()

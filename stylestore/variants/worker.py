@@ -4,10 +4,11 @@ Everything here runs in a worker. Rows are grouped by style and parameters so on
 forward pass serves many products; each row succeeds or fails on its own, so one bad
 product image never fails its batch mates. While a batch renders, a heartbeat thread
 renews its rows' lease, so the lease can be short and a dead worker's jobs are back in
-work within about a lease (``sweeper.LeaseWatcher``, ``take_over_revived``). The engine's
-networks (and torch) are imported inside the functions that render, on first use in
-the forked worker: commands that import this module without rendering never load
-torch for it, and web processes never import it (previews are rendered here too).
+work within seconds on its own machine, about a lease elsewhere
+(``sweeper.LeaseWatcher``, ``take_over_revived``). The engine's networks (and torch)
+are imported inside the functions that render, on first use in the forked worker:
+commands that import this module without rendering never load torch for it, and web
+processes never import it (previews are rendered here too).
 """
 import logging
 import math
@@ -17,7 +18,7 @@ import time
 from django.db import connection
 from django_q.conf import Conf as DjangoQConf
 
-from ..conf import stylestore_settings
+from ..conf import image_limits, stylestore_settings
 from ..engine import errors
 from ..engine.gate import open_image
 from ..models import SourceImage, Style, StylizedImage, group_by_render
@@ -48,9 +49,7 @@ def open_source(field_file):
     """Decode a source image through the one image gate."""
     field_file.open("rb")
     try:
-        return open_image(
-            field_file, max_pixels=stylestore_settings.MAX_PIXELS, max_bytes=stylestore_settings.MAX_UPLOAD_BYTES
-        )
+        return open_image(field_file, **image_limits())
     finally:
         field_file.close()
 
@@ -138,29 +137,42 @@ def product_masks(sources: list[SourceImage], images) -> list:
     return found
 
 
-def render_rows(rows: list[StylizedImage]) -> dict:
-    """Render claimed rows, grouped by style and parameters; every row ends ready or
-    failed. Then take over jobs revived from dead workers (``take_over_revived``)."""
+def render_task(ids) -> dict:
+    """One render task: first the jobs revived from dead workers that nobody has taken
+    yet (``take_over_revived``), then the given rows, claimed only then, so their lease
+    starts when their render does. ``{"claimed": 0}`` when there was nothing to do (a
+    second delivery)."""
     started = time.monotonic()
     outcome = {"ready": 0, "failed": 0, "retrying": 0, "cancelled": 0}
+    take_over_revived(outcome, started)
+    rows = state.claim(ids)
+    if rows:
+        render_rows(rows, outcome)
+    return outcome if any(outcome.values()) else {"claimed": 0}
+
+
+def render_rows(rows: list[StylizedImage], outcome=None) -> dict:
+    """Render claimed rows, grouped by style and parameters; every row ends ready or
+    failed. Returns the counts (added to ``outcome`` when given)."""
+    outcome = {"ready": 0, "failed": 0, "retrying": 0, "cancelled": 0} if outcome is None else outcome
     with Heartbeat(rows[0].worker):
         for group in group_by_render(rows).values():
             _render_group(group, outcome)
     batches.settle([row.pk for row in rows])
-    take_over_revived(outcome, started)
     return outcome
 
 
 def take_over_revived(outcome, started):
-    """Revive expired leases, then render jobs revived from dead workers that nobody has
-    claimed yet, each alone (one of them may be what killed its worker), at most
-    BATCH_SIZE of them, and only in the first third of the task's time limit (django-q2's
-    ``timeout``, which counts this work too: a job taken late would be killed with the
-    task, and lose an attempt for nothing).
+    """Revive dead workers' jobs, then render those revived that nobody has claimed yet,
+    each alone (one of them may be what killed its worker), at most BATCH_SIZE of them,
+    and only in the first third of the task's time limit (django-q2's ``timeout``, which
+    counts this work too: a job taken late would be killed with the task, and lose an
+    attempt for nothing).
 
-    Their re-sent tasks wait at the back of the queue: without this, a dead worker's
-    jobs would wait for every task before them. Their own tasks later find nothing to
-    claim.
+    Their re-sent tasks wait at the back of the queue: taken over at the start of
+    whatever task a worker starts next, a dead worker's jobs are back in work within
+    seconds instead of waiting for every task before them. Their own tasks later find
+    nothing to claim.
     """
     sweeper.revive_expired()
     budget = (DjangoQConf.TIMEOUT or math.inf) / 3

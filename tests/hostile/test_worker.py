@@ -60,7 +60,7 @@ def test_hostile_sources_fail_alone_in_process(category, ink):
     result = requests.request_variants(sources, [ink], SMALL, enqueue=False)
     assert len(result.created) == len(HOSTILE) + 2
     outcome = tasks.render_variants(result.created)
-    assert outcome == {"ready": 2, "failed": len(HOSTILE), "retrying": 0}
+    assert outcome == {"ready": 2, "failed": len(HOSTILE), "retrying": 0, "cancelled": 0}
     assert_outcome(hostile, fine)
     by_case = {case.name: StylizedImage.objects.get(source__object_id=str(p.pk)).last_error for p, case in hostile.items()}
     assert "over the limit" in by_case["png_bomb_400mp"]

@@ -116,7 +116,7 @@ def test_heartbeats_do_not_revive_a_row_twice(sources, styles, settings):
     assert sorted(revived) == sorted(ids)
 
 
-def test_a_worker_takes_over_a_dead_workers_jobs_after_its_batch(sources, styles, media_root):
+def test_a_worker_takes_over_a_dead_workers_jobs_before_its_batch(sources, styles, media_root):
     """Without waiting for a heartbeat, the sweep, or the re-sent task's turn in the queue."""
     from stylestore import tasks
 
@@ -124,6 +124,7 @@ def test_a_worker_takes_over_a_dead_workers_jobs_after_its_batch(sources, styles
     (dead_row,) = state.claim([theirs])
     StylizedImage.objects.filter(pk=theirs).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert tasks.render_variants([mine])["ready"] == 2
-    taken_over = StylizedImage.objects.get(pk=theirs)
+    taken_over, own = StylizedImage.objects.get(pk=theirs), StylizedImage.objects.get(pk=mine)
     assert taken_over.status == Status.READY and taken_over.attempts == 2 and taken_over.worker != dead_row.worker
+    assert taken_over.finished_at <= own.started_at  # the dead worker's job first: it has waited longest
     assert tasks.render_variants([theirs]) == {"claimed": 0}  # its re-sent task finds nothing left

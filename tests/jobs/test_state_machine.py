@@ -1,4 +1,6 @@
 """The job rules that keep work from being lost or duplicated, without rendering."""
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 
@@ -91,6 +93,22 @@ def test_sweeper_revives_expired_leases_and_kills_poison(sources, styles, settin
     # Retry gives a dead job a fresh budget.
     assert requests.retry([b]) == [b]
     assert StylizedImage.objects.get(pk=b).status == Status.PENDING
+
+
+def test_a_dead_worker_of_this_machine_is_seen_before_its_lease_runs_out(sources, styles):
+    """Its process is gone: its jobs go back to work at once. A live process's jobs, and
+    another machine's (whose processes cannot be seen), wait for their lease."""
+    gone, live, elsewhere = requests.request_variants(sources(3), styles[:1]).created
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    state.claim([gone, live, elsewhere])
+    StylizedImage.objects.filter(pk=gone).update(worker=f"{state.HOST}:{int(ended.stdout)}:dead0")
+    StylizedImage.objects.filter(pk=elsewhere).update(worker=f"other-host:{int(ended.stdout)}:far0")
+    assert StylizedImage.objects.get(pk=live).lease_expires_at > timezone.now()  # nobody's lease ran out
+
+    dead_ids, revived = state.reclaim_expired(timezone.now())
+    assert (dead_ids, revived) == ([], [gone])
+    assert StylizedImage.objects.get(pk=gone).status == Status.PENDING
+    assert set(StylizedImage.objects.filter(status=Status.RUNNING).values_list("pk", flat=True)) == {live, elsewhere}
 
 
 def test_sweeper_resends_lost_pending_tasks(sources, styles, settings):
