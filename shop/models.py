@@ -4,18 +4,20 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django_cleanup import cleanup
 
 from stylestore.fields import GatedImageField
 
 
 class Category(models.Model):
-    name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "categories"
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
 
     def __str__(self):
         return self.name
@@ -23,19 +25,23 @@ class Category(models.Model):
 
 @cleanup.select  # its photo is deleted with it: see INSTALLED_APPS
 class Product(models.Model):
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=200, unique=True)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
-    description = models.TextField(blank=True)
-    price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=200, unique=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products", verbose_name=_("category"))
+    description = models.TextField(_("description"), blank=True)
+    price = models.DecimalField(_("price"), max_digits=10, decimal_places=2,
+                                validators=[MinValueValidator(Decimal("0"))])
     # Uploads pass Stylestore's image gate and are stored re-encoded (no metadata, no payloads).
-    image = GatedImageField(upload_to="products/")
-    image_alt = models.CharField(max_length=200, blank=True, help_text="Describes the photo for screen readers.")
-    attribution = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    image = GatedImageField(_("image"), upload_to="products/")
+    image_alt = models.CharField(_("image description"), max_length=200, blank=True,
+                                 help_text=_("Describes the photo for screen readers."))
+    attribution = models.CharField(_("attribution"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         constraints = [models.CheckConstraint(condition=models.Q(price__gte=0), name="shop_product_price_non_negative")]
 
     def __str__(self):

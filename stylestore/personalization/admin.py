@@ -155,7 +155,8 @@ def percent(value, digits=2, signed=False, unit="%"):
 def interval(estimate, digits=2, signed=False, unit="%"):
     if not (math.isfinite(estimate.low) and math.isfinite(estimate.high)):
         return _("unbounded: needs impressions from more visitors")
-    return f"{percent(estimate.low, digits, signed, unit)} to {percent(estimate.high, digits, signed, unit)}"
+    return _("%(low)s to %(high)s") % {"low": percent(estimate.low, digits, signed, unit),
+                                        "high": percent(estimate.high, digits, signed, unit)}
 
 
 def control_headlines(control):
