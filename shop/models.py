@@ -27,7 +27,8 @@ class Category(models.Model):
 class Product(models.Model):
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=200, unique=True)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products", verbose_name=_("category"))
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products",
+                                 verbose_name=_("category"))
     description = models.TextField(_("description"), blank=True)
     price = models.DecimalField(_("price"), max_digits=10, decimal_places=2,
                                 validators=[MinValueValidator(Decimal("0"))])
