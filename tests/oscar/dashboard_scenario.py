@@ -7,7 +7,9 @@ import json
 import os
 import re
 import sys
+import types
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "examples" / "oscar_shop"), str(REPO)]
@@ -20,10 +22,11 @@ django.setup()
 from django.contrib.auth.models import Permission, User  # noqa: E402
 from django.core.files.base import ContentFile  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 from oscar.core.loading import get_model  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from stylestore.contrib.oscar import checks  # noqa: E402
 from stylestore.models import Batch, SourceImage, Style, StylizedImage, params_hash  # noqa: E402
 from stylestore.storage import variant_storage  # noqa: E402
 
@@ -198,7 +201,20 @@ def main():
         "missing": editor.post(decide % 999999, {"decision": "approve"}).status_code,
         "queue_after": listed(editor.get(PAGES["review"]).content.decode()),
     })
+    out["checks"] = check_ids()
     print(json.dumps(out))
+
+
+def check_ids():
+    """``manage.py check`` on the example as it is, without the dashboard app, without its URLs."""
+    found = {"installed": [problem.id for problem in checks.check_dashboard(None)]}
+    with mock.patch.object(checks.apps, "is_installed", lambda name: name != checks.DASHBOARD_NAME):
+        found["app_missing"] = [problem.id for problem in checks.check_dashboard(None)]
+    sys.modules["no_dashboard_urls"] = types.ModuleType("no_dashboard_urls")
+    sys.modules["no_dashboard_urls"].urlpatterns = []
+    with override_settings(ROOT_URLCONF="no_dashboard_urls"):
+        found["urls_missing"] = [problem.id for problem in checks.check_dashboard(None)]
+    return found
 
 
 if __name__ == "__main__":

@@ -107,3 +107,7 @@ def test_approve_and_reject_change_the_rows_for_reviewers_only(seen):
     assert decisions["offsite_next"] == "/dashboard/stylestore/review/"
     assert decisions["missing"] == 404
     assert decisions["queue_after"] == [] and ids
+
+
+def test_manage_py_check_says_when_the_dashboard_app_or_its_urls_are_missing(seen):
+    assert seen["checks"] == {"installed": [], "app_missing": ["stylestore.E060"], "urls_missing": ["stylestore.E061"]}

@@ -11,7 +11,8 @@ gallery and product page), and list Oscar's product images as a source::
             },
         },
     }
-    # Stylestore's pages (the Django admin's) in Oscar's dashboard menu:
+    # Stylestore's pages in Oscar's dashboard menu (with "stylestore.contrib.oscar.dashboard"
+    # installed beside this app, and its URLs included: see that package):
     from stylestore.contrib.oscar.navigation import DASHBOARD_NAVIGATION
     OSCAR_DASHBOARD_NAVIGATION = [*OSCAR_DASHBOARD_NAVIGATION, *DASHBOARD_NAVIGATION]
 
@@ -25,8 +26,11 @@ What it brings:
   product-viewed signal is wired so a refresh keeps the look;
 - ``catalogue.product:N`` is a reference the API accepts (its images' variants);
 - Oscar's product admin gets "Apply style…" and the progress column over each
-  product's images, and the dashboard menu links to it, to the styles, the review
-  queue and the analytics, each entry shown to those with its permission.
+  product's images;
+- ``stylestore.contrib.oscar.dashboard`` (an app of its own) puts Stylestore inside
+  Oscar's dashboard: "Apply style…" on its product list and product page, progress per
+  product, the styles and the review queue; the menu links them and the analytics,
+  each entry shown to those with its permission.
 
 ``examples/oscar_shop/`` is a runnable shop with it.
 """
