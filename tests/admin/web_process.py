@@ -81,6 +81,7 @@ def admin_pages(objects):
         ("admin:stylestore_style_preview", [objects["image_style"].pk], "?retry=1"),
         ("admin:stylestore_styleevent_analytics", [], ""),
         ("admin:shop_product_stylize_progress", [], f"?id={objects['product'].pk}"),
+        ("admin:stylestore_style_swatches", [], "?w=%7B%223%22%3A%201%7D&w=%7B%220%22%3A%201%7D"),
     ]:
         urls.append(reverse(name, args=args) + query)
     return urls
