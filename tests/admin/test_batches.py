@@ -124,7 +124,9 @@ def test_the_progress_cell_counts_styles_not_sizes_and_rejected_is_not_ready(roo
     StylizedImage.objects.filter(style=dots, max_side=512).update(status=Status.PENDING, file="")
     page = root.get(PRODUCTS).content.decode()
     assert "Styles: 1/3 ready · 1 queued, waiting for a worker · 1 rejected · about " in page
-    assert f'href="{VARIANTS}?source__in={StylizedImage.objects.first().source_id}"' in page
+    link = f"{VARIANTS}?source__in={StylizedImage.objects.first().source_id}"
+    assert f'href="{link}"' in page
+    assert root.get(link).context["cl"].result_count == 6  # the link lists the product's variants
 
     StylizedImage.objects.filter(style=dots, max_side=512).update(status=Status.RUNNING)
     assert "Styles: 1/3 ready · 1 rendering · 1 rejected · about " in root.get(PRODUCTS).content.decode()
