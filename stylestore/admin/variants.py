@@ -45,9 +45,11 @@ class StylizedImageAdmin(admin.ModelAdmin):
     list_display = ["thumbnail", "source_thumbnail", "source_label", "style", "status", "review", "product_colour",
                     "engine", "max_side", "attempts", "created_at"]
     list_display_links = ["thumbnail", "source_label"]
-    list_filter = [StatusFilter, BatchFilter, "review", "style", "engine", "output_format", "max_side"]
+    # A date filter rather than ``date_hierarchy``, whose year links come from a
+    # ``SELECT DISTINCT`` over every variant (5.5 s at 200,000 on SQLite).
+    list_filter = [StatusFilter, BatchFilter, "review", "style", "engine", "output_format", "max_side",
+                   ("created_at", admin.DateFieldListFilter)]
     search_fields = ["style__name", "source__object_id", "last_error"]
-    date_hierarchy = "created_at"
     actions = ["retry", "approve", "reject", "rerender"]
     list_select_related = ["style", "source__content_type"]
     fieldsets = [
