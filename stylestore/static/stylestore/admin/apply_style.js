@@ -53,8 +53,10 @@
     if (form && summary && recountButton) {
         form.addEventListener('change', schedule);
         form.addEventListener('input', schedule);
-        if (preview && preview.querySelector('.stylestore-settings-preview-placeholder')) {
-            schedule(); // a preview is being rendered: follow it
+        // A preview being rendered, or styles chosen before this script ran (or restored
+        // by the browser): count and preview them now.
+        if (form.querySelector('.stylestore-settings-preview-placeholder, input[name="styles"]:checked')) {
+            schedule();
         }
     }
 }
