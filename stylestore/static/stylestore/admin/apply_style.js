@@ -19,7 +19,8 @@
         controller = new AbortController();
         const data = new FormData(form);
         data.set(recountButton.name, 'json');
-        fetch(form.action, {  // the changelist the page posts to
+        // The changelist the page posts to (`form.action` is the input named "action").
+        fetch(form.getAttribute('action') || window.location.href, {
             method: 'POST',
             body: data,
             credentials: 'same-origin',
