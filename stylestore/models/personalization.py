@@ -49,6 +49,9 @@ class Visitor(models.Model):
     #: the row already read for the state, so telling a refresh from a new view costs
     #: no query and no write.
     recent_views = models.JSONField(_("recent views"), default=dict, blank=True, editable=False)
+    #: The look each image was last shown in (``personalization.looks``), read with the
+    #: state and written with the impressions: one look per product on every page.
+    looks = models.JSONField(_("looks shown"), default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
     # Indexed for the retention purge, which deletes visitors idle for longer than it.
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)

@@ -14,7 +14,8 @@ What one batch does:
   look the visitor already has is a duplicate, and a visitor keeps one pick row (their
   latest): repeated picks neither grow the log nor inflate the pick counts.
 - **Updates the policy state** (``policy.VisitorState``: decayed sums, bounded under
-  1 KB by construction) and stores it on the ``Visitor`` row as JSON.
+  1 KB by construction) and the look each image was seen in (``looks``), and stores
+  them on the ``Visitor`` row as JSON.
 - **Appends to the log** (``StyleEvent``) and adds to the anonymous per-style hourly
   counters (``StyleHourlyStats``) the global model is refitted from.
 
@@ -40,7 +41,7 @@ from django.utils.translation import gettext as _
 from .. import ratelimit
 from ..conf import stylestore_settings
 from ..models import ErasedVisitor, SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
-from . import caches, choices, embeddings, policy, population
+from . import caches, choices, embeddings, looks, policy, population
 from .identity import get_visitor
 
 logger = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def _record(context, events) -> RecordReport:
     params = population.policy_params()
     seen_ids, seen_choices = _already_recorded(visitor, events)
     recent_views = _recent_views(visitor.recent_views, now)
+    shown = dict(visitor.looks or {})
     styles, sources = _still_existing(events)
 
     rows, counters, duplicates, picked = [], defaultdict(lambda: defaultdict(float)), 0, None
@@ -231,9 +233,12 @@ def _record(context, events) -> RecordReport:
                 _apply_choice_event(Kind.IMPRESSION, state, choice, params, counters)
                 rows.append(_choice_row(visitor, Kind.IMPRESSION, choice, source_id, "", now))
                 seen_choices.add((Kind.IMPRESSION, choice.choice_id))
+                looks.remember(shown, source_id, choice, int(now.timestamp()))
             seen_choices.add((event.kind, choice.choice_id))
             _apply_choice_event(event.kind, state, choice, params, counters)
             rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now))
+            if event.kind == Kind.IMPRESSION:
+                looks.remember(shown, source_id, choice, int(now.timestamp()))
         elif event.kind == Kind.VIEW:
             if str(event.source_id) in recent_views:
                 duplicates += 1
@@ -267,7 +272,8 @@ def _record(context, events) -> RecordReport:
     _add_to_counters(counters, population.hour_start(now))
     visitor.state = state.to_dict()
     visitor.recent_views = dict(sorted(recent_views.items(), key=lambda item: item[1])[-MAX_RECENT_VIEWS:])
-    visitor.save(update_fields=["state", "recent_views", "last_seen_at"])
+    visitor.looks = shown
+    visitor.save(update_fields=["state", "recent_views", "looks", "last_seen_at"])
     context.remember(visitor)
     return RecordReport(accepted=len(events) - duplicates, duplicates=duplicates)
 

@@ -124,6 +124,7 @@ class VisitorContext:
         self.decisions = {}
         self._state = None
         self._recent_views = None
+        self._looks = None
         self.accessed = False
         self._visitor = _UNSET
         self._issue_cookie = False
@@ -183,11 +184,12 @@ class VisitorContext:
         if self._state is None:
             key = self.key
             if self._visitor is _UNSET:
-                stored, self._recent_views = _stored_state(key)
+                stored, self._recent_views, self._looks = _stored_state(key)
             elif self._visitor is not None:
-                stored, self._recent_views = self._visitor.state, self._visitor.recent_views
+                stored, self._recent_views, self._looks = (
+                    self._visitor.state, self._visitor.recent_views, self._visitor.looks)
             else:
-                stored, self._recent_views = None, {}
+                stored, self._recent_views, self._looks = None, {}, {}
             self._state = VisitorState.from_dict(stored) if stored is not None else VisitorState()
         return self._state
 
@@ -198,6 +200,14 @@ class VisitorContext:
         if self.state is None:
             return {}
         return self._recent_views or {}
+
+    @property
+    def looks(self) -> dict:
+        """The looks the visitor's images were shown in (``looks``), as stored ({}
+        without consent or a row); read with the state, in the same query."""
+        if self.state is None:
+            return {}
+        return self._looks or {}
 
     def drop_revoked_key(self):
         """Before anything is stored or verified under the presented key: if its visitor
@@ -235,6 +245,7 @@ class VisitorContext:
         self._visitor = visitor
         self._state = VisitorState.from_dict(visitor.state)
         self._recent_views = visitor.recent_views
+        self._looks = visitor.looks
         self.forget_choices()
 
     def rotate(self):
@@ -287,8 +298,8 @@ def _visitor_by_key(key, *, lock=False):
 
 
 def _stored_state(key):
-    """``(state, recent_views)`` as stored for the visitor with this key, ``(None, {})``
-    without a row. Two columns through a cursor, with the statement made once per
+    """``(state, recent_views, looks)`` as stored for the visitor with this key,
+    ``(None, {}, {})`` without a row. Three columns through a cursor, with the statement made once per
     database and the JSON decoded directly: every personalized page reads them and
     needs nothing else of the row, and building a model instance, or the statement,
     cost several times the query."""
@@ -297,7 +308,7 @@ def _stored_state(key):
         cursor.execute(_state_query(connection.alias), [key])
         row = cursor.fetchone()
     if row is None:
-        return None, {}
+        return None, {}, {}
     # What JSONField.from_db_value does for these plain fields (no custom decoder),
     # without its per-call checks; a backend that decodes JSON itself passes it through.
     return tuple(json.loads(value) if isinstance(value, (str, bytes)) else value for value in row)
@@ -307,7 +318,7 @@ def _stored_state(key):
 def _state_query(alias):
     quote = connections[alias].ops.quote_name
     meta = Visitor._meta
-    columns = ", ".join(quote(meta.get_field(name).column) for name in ("state", "recent_views"))
+    columns = ", ".join(quote(meta.get_field(name).column) for name in ("state", "recent_views", "looks"))
     return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('key').column)} = %s"
 
 
@@ -343,8 +354,8 @@ class VisitorMiddleware:
 
 def link_user(context: VisitorContext, user):
     """Link the visitor to ``user``; a browser that belonged to another account starts
-    afresh. A new device with nothing remembered adopts the state of the user's most
-    recently seen device, so their picks and taste follow them across devices."""
+    afresh. A new device with nothing remembered adopts the state and looks of the
+    user's most recently seen device, so their picks, taste and looks follow them."""
     with transaction.atomic():
         visitor = context.get_or_create_visitor(lock=True)
         if visitor.user_id is not None and visitor.user_id != user.pk:
@@ -355,12 +366,12 @@ def link_user(context: VisitorContext, user):
                 Visitor.objects.filter(user=user)
                 .exclude(pk=visitor.pk)
                 .order_by("-last_seen_at")
-                .values_list("state", flat=True)
+                .values_list("state", "looks")
                 .first()
             )
-            visitor.state = previous or {}
+            visitor.state, visitor.looks = previous or ({}, {})
         visitor.user = user
-        visitor.save(update_fields=["user", "state"])
+        visitor.save(update_fields=["user", "state", "looks"])
         context.remember(visitor)
 
 

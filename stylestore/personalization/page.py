@@ -5,9 +5,11 @@ For a page of products this module
 1. loads the visible variants (``StylizedImage.objects.visible()``: ready, current,
    approved or auto-approved) of every product image on the page in **one query**,
    with their styles, and keeps them on the request (``VisitorContext.images``);
-2. takes the visitor's state (loaded once per request by ``identity``) and the
-   population model (``population``, cached per process and hour);
-3. calls ``policy.choose`` per image (tens of microseconds, no I/O) and returns a
+2. takes the visitor's state and the looks their images were seen in (``looks``),
+   loaded once per request by ``identity``, and the population model
+   (``population``, cached per process and refit period);
+3. calls ``policy.choose`` per image (tens of microseconds, no I/O): an image seen
+   before keeps its look (``looks``), on every page and through the API; returns a
    ``ShownImage``: the chosen variant's URL, size and ``srcset``, or the original
    photo when no variant is visible. Nothing is ever generated here;
 4. signs every personalized choice into a ``choice_id`` token (``choices``).
@@ -29,7 +31,7 @@ from ..conf import stylestore_settings
 from ..models import StylizedImage
 from ..storage import variant_storage
 from ..variants.sources import is_source, owned_source, source_model
-from . import policy
+from . import looks, policy
 from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice
 from .embeddings import photo_table, style_vectors
 from .population import best_style, global_model, policy_params
@@ -113,9 +115,11 @@ class ShownImage:
     #: Signed id of this choice for the impression beacon and click attribution; None
     #: when nothing is logged (no consent, or the original photo was shown).
     choice_id: str | None
-    #: Probability with which the policy chose what is shown.
+    #: Probability with which the policy chose what is shown (for a remembered look:
+    #: with which it was first chosen).
     propensity: float
-    #: Why: "pick", "sticky", "history", "global", "explore" or "original".
+    #: Why: ``policy.Reason`` ("pick", "sticky", "history", "global", "explore",
+    #: "original", "control" or "remembered").
     reason: str
     reference: str
     #: The original photo's URL: what a ``<picture>`` falls back to where the
@@ -215,9 +219,19 @@ def decide(context, entry: PageImage):
         return context.choices[key]
     available = tuple(entry.variants)
     state = context.state
-    # The choice depends on the visitor and the available styles only: the images of a
-    # page that offer the same styles share one decision (each still gets its own id).
-    decision = context.decisions.get(available)
+    shown = looks.remembered(context.looks, entry.source_id) if state is not None and state.pick != ORIGINAL else None
+    if shown is not None and shown.style in entry.variants:
+        # The look this image was seen in: the policy keeps it (after a pick and the
+        # control group), logged with the draw that chose it.
+        choice = policy.choose(state, available, global_model(), policy_params(), visitor=context.key,
+                               epoch=context.epoch, remembered=shown)
+        available_ids = tuple(map(int, shown.available if choice.reason == "remembered" else available))
+        decision = (choice, available_ids)
+    else:
+        # Otherwise the choice depends on the visitor and the available styles only: the
+        # images of a page that offer the same styles share one decision (each still
+        # gets its own id).
+        decision = context.decisions.get(available)
     if decision is None:
         if state is None:
             # Without consent there is no key to keep a random draw sticky and nothing is
