@@ -24,6 +24,7 @@ from ....admin.mixin import PROGRESS_ATTR
 from ....admin.styles import StyleAdmin
 from ....admin.variants import StylizedImageAdmin
 from ....admin.views import batch_link, success_message
+from ....conf import stylestore_settings
 from ....forms import ApplyStyleForm
 from ....models import Batch, SourceImage, Style, StylizedImage
 from ....variants import batches, estimates, requests
@@ -194,7 +195,8 @@ def _images_with_variants():
 
 class ReviewQueueView(generic.ListView):
     """Ready variants nobody has reviewed yet and those the quality gate held
-    (``?held=1``: only those), with the photo before and the styled image after."""
+    (``?held=1``: only those), with the photo before and the styled image after. With
+    ``AUTO_APPROVE`` the unreviewed ones are shown to customers already (the page says so)."""
 
     template_name = "stylestore/oscar/dashboard/review.html"
     context_object_name = "variants"
@@ -220,6 +222,7 @@ class ReviewQueueView(generic.ListView):
             "style_strength": variants_admin.style_strength(variant),
         } for variant in context["variants"]]
         context["held_only"] = bool(self.request.GET.get("held"))
+        context["auto_approve"] = stylestore_settings.AUTO_APPROVE
         context["may_review"] = check_permissions(self.request.user, PERMISSIONS["stylestore-review-decision"])
         return context
 
