@@ -16,6 +16,7 @@ from stylestore.personalization.policy import (
     Choice,
     EmbeddingTable,
     PolicyParams,
+    Remembered,
     StyleStats,
     VisitorState,
     action_probabilities,
@@ -127,6 +128,60 @@ def test_explicit_pick_wins_and_is_remembered_until_cleared():
     assert state.pick == "b"
     state.set_pick(None)
     assert choose(state, ["a", "b"], model, GREEDY, visitor="v", epoch=0).style == "a"
+
+
+def test_a_remembered_look_is_shown_again_with_its_draws_probability():
+    params = PolicyParams(epsilon=0.5, control_share=0.2)
+    model = rich_model({"a": 0.08, "b": 0.01})
+    state = VisitorState(current="a")
+    state.record_view({"a": 1.0}, params)
+    seen = Remembered("b", 0.11, ("a", "b"))
+    visitors = [f"v{i}" for i in range(200)]
+    outside = [v for v in visitors if choose(state, ["a", "b"], model, params, visitor=v, epoch=0).reason != "control"]
+    assert 100 < len(outside) < 200
+    for visitor in outside:
+        for epoch in range(5):  # however the draws and the state move
+            choice = choose(state, ["a", "b", "c"], model, params, visitor=visitor, epoch=epoch, remembered=seen)
+            assert (choice.style, choice.propensity, choice.reason) == ("b", 0.11, "remembered")
+            state.record_impression(choice, params)
+    # Seeing it again is no new choice: the sticky choice stays.
+    assert state.current == "a"
+    # No longer offered: the policy draws afresh.
+    assert choose(state, ["a"], model, params, visitor=outside[0], epoch=0, remembered=seen).reason != "remembered"
+    # The control group still sees the original photo, and a pick wins.
+    controlled = next(v for v in visitors if v not in outside)
+    assert choose(state, ["a", "b"], model, params, visitor=controlled, epoch=0, remembered=seen).reason == "control"
+    state.set_pick("a")
+    assert choose(state, ["a", "b"], model, params, visitor=outside[0], epoch=0, remembered=seen).style == "a"
+    # Without consent nothing is remembered.
+    assert choose(None, ["a", "b"], model, params, visitor="request", epoch=0, remembered=seen).reason != "remembered"
+
+
+def test_remembered_looks_logged_with_their_draws_probability_keep_ipw_on_target():
+    """Each product's look is drawn once per visitor and then shown again on every
+    later impression of it: logged with that one draw's probability (and the visitor as
+    the cluster), IPW still recovers another policy's CTR; logged as certain (1), the
+    explored looks' repeats would be under-weighted and the estimate far off."""
+    params = PolicyParams(epsilon=0.3)
+    model = rich_model({"a": 0.10, "b": 0.05, "c": 0.05}, params=params)
+    truth = {"a": 0.05, "b": 0.10, "c": 0.20}
+    rng = np.random.default_rng(3)
+    honest, certain = [], []
+    for v in range(4000):
+        state, shown = VisitorState(), {}
+        for _ in range(12):
+            product = int(rng.integers(3))
+            choice = choose(state, ["a", "b", "c"], model, params, visitor=f"v{v}", epoch=0,
+                            remembered=shown.get(product))
+            clicked = float(rng.random() < truth[choice.style])
+            honest.append(Logged(None, choice.style, choice.propensity, clicked, cluster=v))
+            certain.append(Logged(None, choice.style, 1.0 if choice.reason == "remembered" else choice.propensity,
+                                  clicked, cluster=v))
+            shown[product] = Remembered(choice.style, choice.propensity, ("a", "b", "c"))
+            state.record_impression(choice, params)
+    always_c = lambda _context, action: float(action == "c")  # noqa: E731
+    assert truth["c"] in ipw(honest, always_c)
+    assert ipw(certain, always_c).high < truth["c"]
 
 
 def test_same_seed_same_choice_and_refreshes_stay_put():
