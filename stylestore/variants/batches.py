@@ -110,14 +110,24 @@ def settle(variant_ids):
         finish(batch_ids)
 
 
-def finish(batch_ids):
+def finish(batch_ids) -> int:
     """Mark finished the batches among ``batch_ids`` with nothing queued or rendering;
-    each is finished once (a conditional update), then announced after commit."""
+    each is finished once (a conditional update), then announced after commit.
+    Returns how many this call finished."""
     done = Batch.objects.filter(pk__in=list(batch_ids), finished_at=None).exclude(variants__status__in=LIVE)
-    now = timezone.now()
+    now, finished = timezone.now(), 0
     for pk in list(done.values_list("pk", flat=True)):
         if Batch.objects.filter(pk=pk, finished_at=None).update(finished_at=now):
+            finished += 1
             transaction.on_commit(lambda pk=pk: announce(pk))
+    return finished
+
+
+def finish_idle() -> int:
+    """Finish the unfinished batches that have nothing left to render although no render
+    finished them: their last live jobs were deleted (with their product, say). The
+    sweep calls it; unfinished batches are few."""
+    return finish(Batch.objects.filter(finished_at=None).values_list("pk", flat=True))
 
 
 def announce(pk):

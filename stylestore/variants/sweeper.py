@@ -75,7 +75,9 @@ def sweep(*, pending_grace_seconds=120) -> dict:
     - ``running`` rows past their lease: their worker died (``revive_expired``).
     - ``pending`` rows that are due (backoff over) and were last enqueued more than
       ``pending_grace_seconds`` ago: their task was lost (e.g. a broker restart).
-    - temporary files of writes that never finished.
+    - temporary files of writes that never finished;
+    - batches left with nothing to render by a deletion (their last queued job's
+      product was deleted, say): no render will finish them.
     """
     now = timezone.now()
     dead, revived_ids = revive_expired(now)
@@ -84,7 +86,9 @@ def sweep(*, pending_grace_seconds=120) -> dict:
     if lost_ids:
         queue.enqueue(lost_ids)
     removed = files.remove_partial_files()
-    summary = {"dead": dead, "revived": len(revived_ids), "requeued": len(lost_ids), "partial_files_removed": removed}
+    finished = batches.finish_idle()
+    summary = {"dead": dead, "revived": len(revived_ids), "requeued": len(lost_ids), "partial_files_removed": removed,
+               "batches_finished": finished}
     if any(summary.values()):
         logger.info("stylestore sweep: %s", summary)
     return summary

@@ -235,3 +235,15 @@ def test_notices_are_for_their_author_only(client, make_staff, root, products, s
     assert notices(client.get(INDEX)) == []
     assert len(notices(root.get(INDEX))) == 1
 
+
+
+def test_a_batch_whose_jobs_went_with_their_product_is_finished_by_the_sweep(root, products, styles):
+    from stylestore.variants import sweeper
+
+    batch = queue(root, products[:1], styles["ink"])
+    products[0].delete()  # its photo's variants go with it: nothing of the batch is left to render
+    assert Batch.objects.get(pk=batch.pk).finished_at is None
+    assert sweeper.sweep()["batches_finished"] == 1
+    assert Batch.objects.get(pk=batch.pk).finished_at is not None
+    assert [strip_tags(str(m)) for m in notices(root.get(INDEX))] == [
+        "Done: Ink on 1 product — nothing to render. See the results"]
