@@ -5,8 +5,23 @@ from django.contrib.admin.utils import quote
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 SWATCH_TEMPLATE = "stylestore/admin/includes/swatch.html"
+
+#: Words for the keys a render's timings carry (``engine.pipeline``, ``variants.worker``);
+#: any other key is shown as it is.
+KEY_LABELS = {
+    "prepare": _("preparing the inputs"),
+    "infer": _("network"),
+    "encode": _("encoding the file"),
+    "metrics": _("quality metrics"),
+    "decode": _("reading the photo"),
+    "write": _("writing the file"),
+    "batch": _("whole batch"),
+    "batch_size": _("images in the batch"),
+    "device": _("device"),
+}
 
 
 def thumbnail(field_file, *, alt="", size=48):
@@ -34,7 +49,8 @@ def key_value_table(mapping):
         return "–"
 
     def row(key, value):
-        label = key.removesuffix("_ms").replace("_", " ")
+        name = key.removesuffix("_ms")
+        label = KEY_LABELS.get(name, name.replace("_", " "))
         if isinstance(value, float):
             value = f"{value:.1f} ms" if key.endswith("_ms") else f"{value:.4g}"
         elif key.endswith("_ms"):

@@ -57,6 +57,7 @@ class ReasonFilter(admin.SimpleListFilter):
         "explore": gettext_lazy("Exploring"),
         "original": gettext_lazy("Original photo"),
         "control": gettext_lazy("Control group"),
+        "remembered": gettext_lazy("The look it was shown in before"),
     }
 
     def lookups(self, request, model_admin):
@@ -70,11 +71,16 @@ class ReasonFilter(admin.SimpleListFilter):
 
 @admin.register(StyleEvent)
 class StyleEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "kind", "style", "source", "reason", "propensity", "visitor"]
+    list_display = ["created_at", "kind", "style", "source", "reason_display", "propensity", "visitor"]
     list_filter = ["kind", ReasonFilter, "style"]
     list_select_related = ["style", "source__content_type", "visitor"]
     date_hierarchy = "created_at"
     change_list_template = "stylestore/admin/styleevent_change_list.html"
+
+    @admin.display(description=gettext_lazy("reason"), ordering="reason")
+    def reason_display(self, obj):
+        """The policy's reason in words; a pick's own value (the style picked) as it is."""
+        return ReasonFilter.LABELS.get(obj.reason, obj.reason) or "–"
 
     def get_urls(self):
         return [
