@@ -42,6 +42,8 @@ class StatusFilter(admin.SimpleListFilter):
 
 @admin.register(StylizedImage)
 class StylizedImageAdmin(admin.ModelAdmin):
+    # Breadcrumbs that name the variant as its title does (``variant_title``).
+    change_form_template = "stylestore/admin/variant_change_form.html"
     list_display = ["thumbnail", "source_thumbnail", "source_label", "style", "status", "review", "product_colour",
                     "engine", "max_side", "attempts", "created_at"]
     list_display_links = ["thumbnail", "source_label"]
@@ -168,7 +170,7 @@ class StylizedImageAdmin(admin.ModelAdmin):
         return format_html('<table class="stylestore-kv">{}</table>{}', rows,
                            key_value_table(others) if others else "")
 
-    @admin.display(description=_("Review"))
+    @admin.display(description=_("Approve or reject"))
     def review_buttons(self, obj):
         """The decision in words, with Approve / Reject buttons for those who may review.
 
@@ -279,7 +281,7 @@ class StylizedImageAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
         if obj is not None:
-            extra_context = {"title": variant_title(obj), **(extra_context or {})}
+            extra_context = {"title": variant_title(obj), "subtitle": status_in_words(obj), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context)
 
     @property
@@ -292,7 +294,7 @@ class StylizedImageAdmin(admin.ModelAdmin):
 #: What each metric is, in words (``engine.metrics``): ``(label, how to read the value)``.
 METRIC_WORDS = {
     "product_delta_e": _("Product colour"),
-    "product_delta_e_p95": _("Product colour, its most changed twentieth"),
+    "product_delta_e_p95": _("Product colour where it changed most (95th percentile)"),
     "structure": _("Product shape"),
     "style_visibility": _("Style"),
     "product_coverage": _("Product area"),
@@ -316,6 +318,11 @@ def explain(key, value):
         "product_coverage": lambda: _("%d%% of the picture") % round(value * 100),
     }[key]()
     return METRIC_WORDS[key], words
+
+
+def status_in_words(obj):
+    """E.g. "Ready · Approved": where the job is and what the review decided."""
+    return f"{obj.get_status_display()} · {obj.get_review_display()}"
 
 
 def variant_title(obj):

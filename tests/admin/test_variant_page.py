@@ -24,6 +24,8 @@ def test_the_page_names_product_style_and_size_and_explains_the_metrics(reviewer
     page = page_of(reviewer_client, variant.pk).content.decode()
     product = variant.source.source
     assert f"<h1>{product.name} — Ink, 256 px</h1>" in page
+    assert f"&rsaquo; {product.name} — Ink, 256 px\n</div>" in page  # the breadcrumbs too
+    assert "<h2>Ready · Unreviewed</h2>" in page and "[ready]" not in page
     assert "Open the image</a> WebP" in page and variant.file.name not in page.replace(variant.file.url, "")
     assert "true (ΔE 1.6): the product&#x27;s mean colour difference from the photo" in page
     assert "kept (0.83): how much of the product&#x27;s outlines and detail remain" in page
