@@ -36,6 +36,9 @@ class SourceImage(models.Model):
                 fields=["content_type", "object_id", "field_name"], name="stylestore_source_unique"
             )
         ]
+        # The photos changed lately, which the web processes' embedding indexes read
+        # every minute (``personalization.embeddings``) rather than every photo.
+        indexes = [models.Index(fields=["updated_at"], name="stylestore_source_updated")]
 
     def __str__(self):
         return f"{self.content_type.app_label}.{self.content_type.model}:{self.object_id}.{self.field_name}"

@@ -137,6 +137,10 @@ class StylizedImage(RenderParams):
             # The API's and the admin's newest-first job lists: read from the index's end,
             # not a sort of every row (1.3 s at 200,000 variants on SQLite).
             models.Index(fields=["created_at", "id"], name="stylestore_variant_newest"),
+            # A style's preview, its smallest and newest visible variant (the styles API):
+            # read from the index's start, not a sort of every variant of the style
+            # (3.4 s for 20 styles at 10,000 products on SQLite).
+            models.Index(fields=["style", "status", "max_side", "-finished_at", "-id"], name="stylestore_style_preview"),
         ]
 
     def __str__(self):

@@ -9,7 +9,8 @@ that made it, and the others follow within ``EMBEDDINGS_TTL``.
 import threading
 import time
 
-#: Style and product-photo embedding tables are rebuilt this often (per process).
+#: Style embedding tables are rebuilt, and product-photo ones brought up to date, this
+#: often (per process).
 EMBEDDINGS_TTL = 60
 
 
@@ -18,7 +19,8 @@ class TTLCache:
 
     Concurrent misses may compute a value twice; that is cheaper than a lock held
     across a query. Expired entries are dropped whenever a value is stored, so keys
-    that embed a time (the global model's hour) do not pile up.
+    that embed a time (the global model's hour) do not pile up; values kept with
+    ``refresh`` stay, to be brought up to date rather than computed again.
     """
 
     def __init__(self):
@@ -26,14 +28,23 @@ class TTLCache:
         self._lock = threading.Lock()
 
     def get(self, key, ttl, compute):
+        return self._get(key, ttl, lambda previous: compute(), kept=False)
+
+    def refresh(self, key, ttl, update):
+        """The value of ``key``; once it is ``ttl`` seconds old, ``update(value)``
+        brings it up to date (``update(None)`` computes it the first time and after
+        ``clear``): for values too large to compute again every ``ttl``."""
+        return self._get(key, ttl, update, kept=True)
+
+    def _get(self, key, ttl, update, kept):
         now = time.monotonic()
         entry = self._values.get(key)
         if entry is not None and entry[0] > now:
             return entry[1]
-        value = compute()
+        value = update(entry[1] if entry is not None else None)
         with self._lock:
-            self._values = {k: v for k, v in self._values.items() if v[0] > now}
-            self._values[key] = (now + ttl, value)
+            self._values = {k: v for k, v in self._values.items() if v[0] > now or v[2]}
+            self._values[key] = (now + ttl, value, kept)
         return value
 
     def clear(self):

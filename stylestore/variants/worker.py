@@ -16,6 +16,7 @@ import threading
 import time
 
 from django.db import connection
+from django.utils import timezone
 from django_q.conf import Conf as DjangoQConf
 
 from ..conf import image_limits, stylestore_settings
@@ -336,8 +337,9 @@ def analyse_sources(source_ids) -> int:
             image = open_source(field_file)
             if source.embedding is None:
                 vector = get_stylizer().style_vector(image)
+                # ``updated_at`` too: the web processes' photo indexes take changed rows by it.
                 SourceImage.objects.filter(pk=source.pk, content_hash=source.content_hash).update(
-                    embedding=[round(float(x), 5) for x in vector]
+                    embedding=[round(float(x), 5) for x in vector], updated_at=timezone.now()
                 )
             if needs_mask:
                 product_masks([source], [image])
