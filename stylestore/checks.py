@@ -43,6 +43,11 @@ def check_settings(app_configs, **kwargs):
     if stylestore_settings.WEBHOOK_URL and not stylestore_settings.WEBHOOK_SECRET:
         errors.append(Error("STYLESTORE['WEBHOOK_URL'] is set without a WEBHOOK_SECRET: its receiver could not tell "
                             "Stylestore's requests from forged ones.", id="stylestore.E009"))
+    events = stylestore_settings.WEBHOOK_EVENTS
+    known = {"batch.finished", "variant.ready"}
+    if not isinstance(events, (list, tuple)) or set(events) - known:
+        errors.append(Error(f"STYLESTORE['WEBHOOK_EVENTS'] must be a list of events among {', '.join(sorted(known))}.",
+                            id="stylestore.E014"))
     errors.extend(_check_event_budgets())
     errors.extend(_check_sources())
     return errors

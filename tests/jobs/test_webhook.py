@@ -158,3 +158,9 @@ def test_a_url_without_a_secret_is_a_configuration_error(settings):
     settings.STYLESTORE = {**getattr(settings, "STYLESTORE", {}), "WEBHOOK_URL": "https://example.com/hook"}
     with pytest.raises(SystemCheckError, match="stylestore.E009"):
         call_command("check")
+
+
+def test_unknown_events_are_a_configuration_error(settings):
+    settings.STYLESTORE = {**getattr(settings, "STYLESTORE", {}), "WEBHOOK_EVENTS": ["batch.done"]}
+    with pytest.raises(SystemCheckError, match="stylestore.E014"):
+        call_command("check")
