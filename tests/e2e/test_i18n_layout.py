@@ -163,5 +163,5 @@ def test_stylestore_changelists_fit_a_laptop_screen(live_server, new_context, ar
         expect(page.locator("#result_list tbody tr").first).to_be_visible()
         assert_headers_fit(page)
         name = url.strip("/").split("/")[-1]
-        docs = f"layout-1366-{name}.png" if language == "en" and name != "style" else None
+        docs = f"layout-1366-{name}.png" if language == "en" else None
         artifacts.shot(page, f"{name}-{language}", docs=docs)
