@@ -10,6 +10,7 @@ from .conf import DEFAULTS, stylestore_settings
 from .engine import weights
 from .engine.errors import WeightsError
 from .engine.formats import FORMATS
+from .variants import webhook
 from .variants.sources import parse_source_models
 
 
@@ -44,9 +45,8 @@ def check_settings(app_configs, **kwargs):
         errors.append(Error("STYLESTORE['WEBHOOK_URL'] is set without a WEBHOOK_SECRET: its receiver could not tell "
                             "Stylestore's requests from forged ones.", id="stylestore.E009"))
     events = stylestore_settings.WEBHOOK_EVENTS
-    known = {"batch.finished", "variant.ready"}
-    if not isinstance(events, (list, tuple)) or set(events) - known:
-        errors.append(Error(f"STYLESTORE['WEBHOOK_EVENTS'] must be a list of events among {', '.join(sorted(known))}.",
+    if not isinstance(events, (list, tuple)) or set(events) - set(webhook.EVENTS):
+        errors.append(Error(f"STYLESTORE['WEBHOOK_EVENTS'] must be a list of events among {', '.join(webhook.EVENTS)}.",
                             id="stylestore.E014"))
     errors.extend(_check_event_budgets())
     errors.extend(_check_sources())

@@ -28,6 +28,7 @@ from . import queue
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Stylestore-Signature"
 VARIANT_READY, BATCH_FINISHED = "variant.ready", "batch.finished"
+EVENTS = (BATCH_FINISHED, VARIANT_READY)
 
 
 def sign(body: bytes, timestamp: int, secret: str) -> str:
