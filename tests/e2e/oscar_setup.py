@@ -1,7 +1,8 @@
 """The django-oscar example shop made ready for tests/e2e/test_oscar_shop.py, in its
 own process (Oscar's settings are not the demo's): tables, the example's catalogue and
 styles (``seed_oscar_shop``), two looks rendered by the worker's task with the real
-engine, and a superuser. Needs OSCAR_SHOP_VAR (a fresh folder)."""
+engine (unreviewed: the example shows them with ``AUTO_APPROVE``), the preset styles'
+swatches, and a superuser. Needs OSCAR_SHOP_VAR (a fresh folder)."""
 import os
 import sys
 from pathlib import Path
@@ -27,4 +28,5 @@ call_command("migrate", verbosity=0)
 call_command("seed_oscar_shop", verbosity=0)
 Style.objects.exclude(slug__in=LOOKS).update(active=False)
 tasks.render_variants(list(StylizedImage.objects.filter(style__slug__in=LOOKS).values_list("pk", flat=True)))
+tasks.render_swatches([style.preset_weights for style in Style.objects.filter(kind=Style.Kind.PRESET)])
 User.objects.create_superuser("admin", "admin@example.com", sys.argv[1])

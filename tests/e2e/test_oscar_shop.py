@@ -1,6 +1,7 @@
 """django-oscar in a real browser: the example shop (examples/oscar_shop) served by
-its own runserver, a customer on Oscar's listing and product page, and staff going
-from Oscar's dashboard menu to "Apply style…"."""
+its own runserver, a customer on Oscar's listing and product page, and staff in
+Oscar's dashboard: "Apply style…" from its product list, the progress that follows,
+the styles, and the review queue's Approve."""
 import os
 import socket
 import subprocess
@@ -85,13 +86,34 @@ def test_customer_sees_looks_on_oscars_pages_and_staff_apply_styles(oscar_shop, 
     staff.get_by_role("button", name="Log in").click()
     staff.wait_for_url(f"{oscar_shop}/dashboard/")
     menu = staff.locator("a", has_text="Apply styles to products")  # in the "Styles" dropdown
-    expect(menu).to_have_attribute("href", "/admin/catalogue/product/")
-    staff.goto(f"{oscar_shop}{menu.get_attribute('href')}")
+    expect(menu).to_have_attribute("href", "/dashboard/catalogue/")
+    staff.goto(f"{oscar_shop}{menu.get_attribute('href')}")  # Oscar's own product list
     staff.get_by_role("row").filter(has_text="Delft").get_by_role("checkbox").check()
-    staff.get_by_role("combobox", name="Action").select_option("apply_style")
-    staff.get_by_role("button", name="Go").click()
-    staff.get_by_label("Soft pastel").check()  # its card also says "Preset"
+    staff.get_by_role("button", name="Apply style…").click()
+    expect(staff.get_by_role("heading", name="Apply style")).to_be_visible()
+    staff.get_by_label("Soft pastel").check()
     staff.get_by_label("Size").select_option("256")
-    artifacts.shot(staff, "apply-style", docs="oscar-apply-style.png", full_page=True)
+    staff.get_by_role("button", name="Recalculate").click()
+    expect(staff.locator("#stylestore-counts")).to_contain_text("1 image will be generated")
+    expect(staff.locator("#stylestore-counts")).to_contain_text("of rendering")  # the time estimate
+    artifacts.shot(staff, "dashboard-apply", docs="oscar-dashboard-apply.png", full_page=True)
     staff.get_by_role("button", name="Queue images").click()
-    expect(staff.locator(".messagelist")).to_contain_text("Queued 1")
+    staff.wait_for_url("**/dashboard/stylestore/progress/?product=*")
+    expect(staff.locator("#messages")).to_contain_text("Queued 1 image")
+    delft = staff.get_by_role("row").filter(has_text="Delft")
+    expect(delft).to_contain_text("queued, waiting for a worker")  # no worker runs in this test
+    artifacts.shot(staff, "dashboard-progress", docs="oscar-dashboard-progress.png", full_page=True)
+
+    staff.goto(f"{oscar_shop}{staff.locator('.dropdown-menu a', has_text='Styles').first.get_attribute('href')}")
+    expect(staff.get_by_role("row").filter(has_text="Great Wave")).to_be_visible()
+    artifacts.shot(staff, "dashboard-styles", docs="oscar-dashboard-styles.png", full_page=True)
+
+    staff.goto(f"{oscar_shop}{staff.locator('a', has_text='Review queue').get_attribute('href')}")
+    waiting = staff.get_by_role("row").filter(has_text="Delft").filter(has_text="Great Wave")
+    expect(waiting.get_by_role("img")).to_have_count(2)  # before and after
+    expect(staff.get_by_role("heading", name="16 images to review")).to_be_visible()  # two looks x 8 products
+    artifacts.shot(staff, "dashboard-review", docs="oscar-dashboard-review.png")
+    waiting.get_by_role("button", name="Approve").click()
+    expect(staff.locator("#messages")).to_contain_text("Approved 1 image.")
+    expect(staff.get_by_role("heading", name="15 images to review")).to_be_visible()
+    expect(waiting).to_have_count(0)
