@@ -142,7 +142,7 @@ def test_admin_and_storefront_in_simplified_chinese(live_server, new_context, ar
     page.get_by_role("button", name="执行").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("应用风格")
     page.locator(".stylestore-style-choice").filter(has_text="The Bedroom").get_by_role("checkbox").check()
-    expect(page.locator("#stylestore-counts")).to_contain_text("将生成")
+    expect(page.locator("#stylestore-counts")).to_contain_text("将生成 2 张图片")
     assert_translated(page, messages)
     artifacts.shot(page, "apply-style-zh", full_page=True)
 
