@@ -66,6 +66,38 @@ def test_ipw_estimates_of_a_known_policy_land_within_their_intervals(make_styles
     assert lift.absolute.high < 0 and lift.relative.high < 0
 
 
+def test_the_per_visitor_sums_give_what_the_estimators_give_impression_by_impression(make_styles, settings):
+    """``lift`` adds impressions up per visitor in the database; its figures are those
+    of ``evaluation``'s estimators run over each impression: with two sets of available
+    styles (the baseline differs between them), a control share and a pick."""
+    settings.STYLESTORE = {**settings.STYLESTORE, "CONTROL_SHARE": 0.2}
+    styles = make_styles(3)
+    synthetic_log(styles, [0.02, 0.05, 0.10], greedy=0, epsilon=0.3, n=900, seed=5, visitors=30)
+    narrower = [styles[0].pk, styles[1].pk]  # the best style missing: the baseline takes the next best
+    StyleEvent.objects.filter(kind="impression", choice_id__in=[f"c{i}" for i in range(0, 900, 3)]).update(
+        available=narrower)
+    StyleEvent.objects.filter(kind="impression", choice_id="c1").update(reason="pick")
+    StyleEvent.objects.filter(kind="impression", available=narrower, style=styles[2]).update(style=styles[1])
+
+    lift = analytics.lift(analytics.window_start(30))
+
+    clicked = set(StyleEvent.objects.filter(kind="click").values_list("choice_id", flat=True))
+    logs = [evaluation.Logged(tuple(str(k) for k in available), str(style), propensity / 0.8, float(choice in clicked),
+                              visitor)
+            for visitor, style, propensity, available, choice in StyleEvent.objects.filter(kind="impression")
+            .exclude(reason="pick").values_list("visitor_id", "style_id", "propensity", "available", "choice_id")]
+    best = {tuple(map(str, narrower)): str(styles[1].pk), tuple(str(s.pk) for s in styles): str(styles[2].pk)}
+
+    def baseline(context, action):
+        return float(best[context] == action)
+
+    assert lift.impressions == len(logs) == 899 and lift.clicks == sum(row.reward for row in logs)
+    for estimate, expected in ((lift.baseline_ipw, evaluation.ipw(logs, baseline)),
+                               (lift.baseline_snipw, evaluation.snipw(logs, baseline))):
+        assert (estimate.value, estimate.low, estimate.high) == pytest.approx((expected.value, expected.low,
+                                                                               expected.high), rel=1e-9)
+
+
 def test_picked_impressions_are_left_out_of_the_comparison(make_styles):
     styles = make_styles(2)
     synthetic_log(styles, [0.05, 0.05], greedy=0, epsilon=0.2, n=200, seed=3)
