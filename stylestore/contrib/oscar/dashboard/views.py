@@ -215,6 +215,8 @@ class ReviewQueueView(generic.ListView):
         variants_admin = StylizedImageAdmin(StylizedImage, admin.site)
         context["rows"] = [{
             "variant": variant,
+            # The product the photo is of (None once the photo is deleted).
+            "product": getattr(variant.source.source, "product", None),
             "original": variant.source.get_field_file(),
             "gate": variants_admin.gate_display(variant),
             "colour": variants_admin.product_colour(variant),
