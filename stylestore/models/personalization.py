@@ -61,7 +61,7 @@ class Visitor(models.Model):
         verbose_name_plural = _("visitors")
 
     def __str__(self):
-        return f"visitor {self.key[:8]}…"
+        return _("visitor %(key)s…") % {"key": self.key[:8]}
 
 
 class StyleEvent(models.Model):
@@ -112,7 +112,8 @@ class StyleEvent(models.Model):
         indexes = [models.Index(fields=["kind", "created_at"], name="stylestore_event_kind_time")]
 
     def __str__(self):
-        return f"{self.get_kind_display()} by {self.visitor_id} at {self.created_at:%Y-%m-%d %H:%M}"
+        return _("%(kind)s by visitor %(visitor)s at %(time)s") % {
+            "kind": self.get_kind_display(), "visitor": self.visitor_id, "time": f"{self.created_at:%Y-%m-%d %H:%M}"}
 
 
 class PersonalizationAnalytics(StyleEvent):

@@ -144,7 +144,8 @@ class StylizedImage(RenderParams):
         ]
 
     def __str__(self):
-        return f"{self.style} on {self.source} [{self.status}]"
+        return _("%(style)s on %(source)s [%(status)s]") % {"style": self.style, "source": self.source,
+                                                             "status": self.status}
 
     @property
     def is_stale(self):
