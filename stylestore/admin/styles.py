@@ -75,5 +75,6 @@ class StyleAdmin(admin.ModelAdmin):
     @property
     def media(self):
         return super().media + forms.Media(
-            js=["stylestore/admin/style_form.js", "stylestore/admin/swatches.js"], css={"all": ["stylestore/admin/stylestore.css"]}
+            js=["stylestore/admin/style_form.js", "stylestore/admin/swatches.js"],
+            css={"all": ["stylestore/admin/stylestore.css"]},
         )

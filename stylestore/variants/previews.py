@@ -79,7 +79,8 @@ def preview_name(style: Style, source: SourceImage, settings: dict | None = None
 
 def settings_of(render_request: RenderRequest) -> dict:
     """What of a ``RenderRequest`` a preview follows, as the task's JSON argument."""
-    return {key: value for key, value in asdict(render_request).items() if key in PREVIEW_SETTINGS and value is not None}
+    return {key: value for key, value in asdict(render_request).items()
+            if key in PREVIEW_SETTINGS and value is not None}
 
 
 def get_or_request(style: Style, source: SourceImage, settings: dict | None = None) -> Preview:

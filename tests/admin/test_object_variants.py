@@ -33,7 +33,7 @@ def test_the_product_page_lists_its_variants_with_review_and_apply(reviewer_clie
     assert StylizedImage.objects.get(pk=ready.pk).review == StylizedImage.Review.APPROVED
 
 
-def test_apply_style_from_the_product_page_opens_the_apply_page_for_it(reviewer_client, variants, products):  # noqa: F811
+def test_apply_style_from_the_product_page_opens_its_apply_page(reviewer_client, variants, products):  # noqa: F811
     product = products[2]
     # What the page's "Apply style…" button posts: the change form, to the changelist.
     response = reviewer_client.post(reverse("admin:shop_product_changelist"), {
