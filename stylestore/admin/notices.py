@@ -11,6 +11,7 @@ notice), and after every middleware's request phase (so its place in the list do
 matter).
 """
 from django.contrib import messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -33,8 +34,9 @@ class BatchNoticeMiddleware:
     def process_template_response(self, request, response):
         match = request.resolver_match
         user = getattr(request, "user", None)
-        if (match is None or match.app_name != "admin" or not hasattr(request, "_messages")
-                or user is None or not user.is_active or not user.is_staff):
+        # Not in a popup (a related object's "+" window): it closes before anyone reads it.
+        if (match is None or match.app_name != "admin" or IS_POPUP_VAR in request.GET
+                or not hasattr(request, "_messages") or user is None or not user.is_active or not user.is_staff):
             return response
         for batch in unseen_finished(user):
             level, text = notice(batch, batches.counts(batch), match.namespace)

@@ -247,3 +247,11 @@ def test_a_batch_whose_jobs_went_with_their_product_is_finished_by_the_sweep(roo
     assert Batch.objects.get(pk=batch.pk).finished_at is not None
     assert [strip_tags(str(m)) for m in notices(root.get(INDEX))] == [
         "Done: Ink on 1 product — nothing to render. See the results"]
+
+
+def test_no_notice_in_a_popup(root, products, styles):
+    requests.request_for_objects(products[:1], "image", [styles["ink"]], requests.RenderRequest(max_side=256))
+    StylizedImage.objects.update(status=Status.READY, file="x/ready.webp")
+    queue(root, products[:1], styles["ink"])
+    assert notices(root.get(reverse("admin:shop_category_add"), {"_popup": "1"})) == []
+    assert len(notices(root.get(INDEX))) == 1
