@@ -18,7 +18,8 @@ product is the nearest style), 6 product categories, each product ready in each 
 probability 0.85 (at least one), style popularity Dirichlet(2) and a per-style appeal
 exp(N(0, 0.1)). A visitor has a base click rate (log-normal, median 3 %, sigma 0.5, clipped
 to 0.5-15 %), 20 product views, and sees one image per view, chosen by the policy from the
-views before it. The click probability of a style is base x appeal x 2.5 when it is the
+views before it (a product viewed again in the look it was shown in before, as the shop
+remembers it: ``personalization.looks``). The click probability of a style is base x appeal x 2.5 when it is the
 visitor's taste for that product (capped at 50 %). What differs:
 
 * ``embedding``  the policy's own assumption, for reference: a favourite style (by
@@ -72,9 +73,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylestore.personalization.evaluation import Z95, Logged, ipw, snipw  # noqa: E402
+from stylestore.personalization.looks import NOT_DRAWN  # noqa: E402
 from stylestore.personalization.policy import (  # noqa: E402
     EmbeddingTable,
     PolicyParams,
+    Remembered,
     StyleStats,
     VisitorState,
     choose,
@@ -210,13 +213,16 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
         if v % refit_every == 0 and v:
             model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params)
         base, view = world.visitor()
-        state = VisitorState()
+        state, shown = VisitorState(), {}
         for t in range(IMPRESSIONS):
             product, taste = view(t)
             truth = world.truth(base, taste)
             truths[v, t], readies[v, t] = truth, world.ready[product]
             keys = [world.keys[s] for s in world.available[product]]
-            choice = choose(state, keys, model, params, visitor=f"v{seed}-{v}", epoch=t // IMPRESSIONS_PER_EPOCH)
+            choice = choose(state, keys, model, params, visitor=f"v{seed}-{v}", epoch=t // IMPRESSIONS_PER_EPOCH,
+                            remembered=shown.get(product))
+            if choice.style is not None and choice.reason not in NOT_DRAWN:
+                shown[product] = Remembered(choice.style, choice.propensity, tuple(keys))
             p_click = float(truth[index[choice.style]])
             clicked = world.rng.random() < p_click
             policy[v] += p_click

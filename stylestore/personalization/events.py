@@ -394,9 +394,9 @@ def expect_view(request, obj, field_name) -> bool:
     chooses its looks; returns whether a new view is expected (not for a refresh).
 
     Call it from the product page's view before rendering, with
-    ``{% stylestore_beacon view=product %}`` in the page. The looks are then chosen
-    from the state the visitor will have once the beacon's batch is recorded, as a
-    refresh will see it, so a refresh shows the same look. Nothing is written here.
+    ``{% stylestore_beacon view=product %}`` in the page. The looks of images not seen
+    yet are then chosen from the state the visitor will have once the beacon's batch is
+    recorded (images seen before keep their look: ``looks``). Nothing is written here.
     """
     context = get_visitor(request)
     if not context.consent:

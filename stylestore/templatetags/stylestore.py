@@ -52,8 +52,9 @@
     page), in the same request as the page's impressions: the page itself then writes
     nothing, and a page that was only prefetched, or fetched by a client that runs no
     script, is not counted as a view. Call ``events.expect_view`` in the page's view
-    first, so its looks are chosen as if the view were recorded (a refresh then shows
-    the same look). A shop rendering pages without the script records views
+    first, so its looks are chosen as if the view were recorded (once seen, an image
+    keeps its look anyway: ``personalization.looks``). A shop rendering pages without
+    the script records views
     server-side with ``events.record_view`` instead.
 
 All of them need the request in the template context

@@ -138,3 +138,24 @@ def test_a_pick_overrides_remembered_looks_until_it_is_cleared(world):
     assert set(shown_styles(client).values()) == {str(styles[2].pk)}
     assert post_events(client, [{"kind": "pick", "style": None}]).status_code == 202
     assert shown_styles(client) == remembered
+
+
+def test_a_product_view_that_does_not_expect_its_view_keeps_its_look_on_refresh(world, monkeypatch):
+    """A shop's own product view (a class-based one, say) that does not call
+    ``expect_view``: the page chooses before its view counts, the refresh after. Once
+    browsing counts, that view would move the look; the look seen is kept instead."""
+    import shop.views
+
+    monkeypatch.setattr(shop.views, "expect_view", lambda request, obj, field_name: False)
+    products, styles = world(4, 3, looks=[2, 1, 0, 2])
+    browsing_predicts_clicks(styles)
+    for visitor in range(6):
+        client = Client()
+        for product in products:
+            ref = f"shop.product:{product.pk}"
+            shown = page_images(client.get(product.get_absolute_url()).content.decode())[ref]
+            assert post_events(client, [{"kind": "view", "source": ref},
+                                        {"kind": "impression", "choice": shown["data-stylestore-choice"]}]
+                               ).status_code == 202
+            refreshed = page_images(client.get(product.get_absolute_url()).content.decode())[ref]
+            assert style_of(refreshed["src"]) == style_of(shown["src"]), (visitor, ref)
