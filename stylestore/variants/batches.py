@@ -75,9 +75,12 @@ def counts(batch: Batch) -> dict:
 
 
 def eta(batch: Batch) -> float | None:
+    """Seconds of rendering until the batch is done, what was queued before it included
+    (``requests.queue_wait``); None once nothing of it is queued or rendering."""
     if batch.finished_at:
         return None
-    return requests.remaining_seconds(StylizedImage.objects.filter(batches=batch))
+    last = batch.variants.filter(status__in=LIVE).order_by("-pk").values_list("pk", flat=True).first()
+    return requests.queue_wait(last)
 
 
 def summary(values: dict) -> str:
