@@ -301,7 +301,13 @@ def render_swatches(blends):
     from ..engine import RenderOptions, StyleSpec
 
     options = RenderOptions(**previews.swatch_options())
-    photo = open_image(previews.SWATCH_PHOTO.read_bytes())
+    try:
+        photo = open_image(previews.SWATCH_PHOTO.read_bytes())
+    except (OSError, errors.ImageError) as exc:  # a broken installation: say so on every page that waits
+        logger.exception("the swatches' reference photo cannot be read")
+        for weights in blends:
+            previews.record_failure(previews.swatch_name(weights), f"The reference photo cannot be read: {exc}")
+        return {"rendered": 0}
     rendered = []
     for weights in blends:
         name = previews.swatch_name(weights)

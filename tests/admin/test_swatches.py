@@ -107,3 +107,19 @@ def test_the_backfill_command_asks_for_the_missing_swatches(styles, capsys):
     call_command("stylestore_backfill")
     assert get_broker().queue_size() == queued + 1
     assert f"Preset swatches: {NUM_PRESETS} of {NUM_PRESETS}" in capsys.readouterr().out  # the ink blend is preset 3
+
+
+def test_a_swatch_that_cannot_be_rendered_says_so(style_client, styles, tmp_path, monkeypatch):
+    broken = tmp_path / "swatch-photo.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    monkeypatch.setattr(previews, "SWATCH_PHOTO", broken)
+    previews.swatch_photo_hash.cache_clear()
+    try:
+        assert style_client.get(SWATCHES, {"w": json.dumps({"5": 1})}).json()["swatches"][0]["status"] == "rendering"
+        assert tasks.render_swatches([{"5": 1.0}]) == {"rendered": 0}
+        [found] = style_client.get(SWATCHES, {"w": json.dumps({"5": 1})}).json()["swatches"]
+        assert found["status"] == "failed" and found["error"].startswith("The reference photo cannot be read")
+        page = style_client.get(reverse("admin:stylestore_style_change", args=[styles["ink"].pk])).content.decode()
+        assert "Swatch failed" in page
+    finally:
+        previews.swatch_photo_hash.cache_clear()
