@@ -139,15 +139,20 @@ def product_masks(sources: list[SourceImage], images) -> list:
 
 
 def render_task(ids) -> dict:
-    """One render task: first the jobs revived from dead workers that nobody has taken
-    yet (``take_over_revived``), then the given rows, claimed only then, so their lease
-    starts when their render does. ``{"claimed": 0}`` when there was nothing to do (a
-    second delivery)."""
+    """One render task: claim the given rows, render the jobs revived from dead workers
+    that nobody has taken yet (``take_over_revived``: they have waited longest), then
+    the given rows. They are claimed first, under a heartbeat: if a revived job kills
+    this worker (or its task's time limit does), they are orphaned and revived at once,
+    not left pending with their task spent. ``{"claimed": 0}`` when there was nothing
+    to do (a second delivery)."""
     started = time.monotonic()
     outcome = {"ready": 0, "failed": 0, "retrying": 0, "cancelled": 0}
-    take_over_revived(outcome, started)
     rows = state.claim(ids)
-    if rows:
+    if not rows:
+        take_over_revived(outcome, started)
+    else:
+        with Heartbeat(rows[0].worker):
+            take_over_revived(outcome, started)
         render_rows(rows, outcome)
     return outcome if any(outcome.values()) else {"claimed": 0}
 

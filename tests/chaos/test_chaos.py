@@ -71,11 +71,10 @@ TIMEOUT, RETRY = 90, 100
 BATCH_SIZE = 2
 PENDING_GRACE = 120  # the sweeper's default: pending jobs not started after this long are re-sent
 SWEEP_EVERY = 60.0  # the sweeper schedule's period
-# Seconds from a worker's death to its jobs' re-claim. Issue 19's goal is 60 for every
-# job; on this shared 2-core machine the re-queued jobs then wait for a free worker
-# (medians 50-88 s, worst 62-183 s measured), so what is asserted is the bound that holds
-# here: far below the full lease (about 458 s) recovery took before. The figures print.
-RECOVERY_GOAL, RECOVERY_LIMIT = 60, 240
+# Seconds from a worker's death to its jobs' re-claim by another worker (issue 19: 60 s,
+# before a full lease, about 458 s). When the whole cluster dies there is no worker until
+# a supervisor starts one: those jobs' clocks start when the new cluster is launched.
+RECOVERY_GOAL = 60
 KILL_EVERY = (2.0, 5.0)  # seconds between kills, uniformly drawn
 CLUSTER_KILL_EVERY = 5  # every fifth kill takes the whole cluster down
 # Chaos lasts until this many kills (however slowly a busy machine starts workers), then
@@ -163,8 +162,8 @@ class ChaosMonkey:
         self.cluster = start_cluster()
         self.started_at = time.monotonic()
         self.kills = self.cluster_kills = self.restarts = self.stall_restarts = 0
-        self.awaiting = []  # (time of the kill, {row id: claim token it held then})
-        self.recoveries = []  # seconds from a kill to the re-claim, one per job it held
+        self.awaiting = []  # (time of the kill, kind, {row id: claim token it held then})
+        self.recoveries = []  # (seconds from a kill to the re-claim, kind), one per job it held
 
     def worker_pids(self):
         """Live worker processes of the current cluster: django-q2 logs each one it
@@ -187,25 +186,25 @@ class ChaosMonkey:
         return any((poison and r.pk == self.poison_id)
                    or (r.pk != self.poison_id and r.attempts >= stylestore_settings.MAX_ATTEMPTS) for r in rows)
 
-    def killed(self, rows):
+    def killed(self, rows, kind="worker"):
         """Start the recovery clocks of the (innocent) jobs a dead worker held."""
         tokens = {r.pk: r.worker for r in rows if r.pk != self.poison_id}
         if tokens:
-            self.awaiting.append((time.monotonic(), tokens))
+            self.awaiting.append((time.monotonic(), kind, tokens))
 
     def watch_recovery(self):
         """Stop the clocks of jobs that another worker claimed (or finished) since."""
         still = []
-        for killed_at, tokens in self.awaiting:
+        for killed_at, kind, tokens in self.awaiting:
             now = time.monotonic()
             for pk, status, worker in StylizedImage.objects.filter(pk__in=tokens).values_list("pk", "status", "worker"):
                 if worker != tokens[pk] and status in (Status.RUNNING, Status.READY):
-                    self.recoveries.append(now - killed_at)
+                    self.recoveries.append((now - killed_at, kind))
                 elif status == Status.PENDING or (status == Status.RUNNING and worker == tokens[pk]):
                     continue  # not back in work yet
                 tokens.pop(pk)  # recovered, or finished just before the kill
             if tokens:
-                still.append((killed_at, tokens))
+                still.append((killed_at, kind, tokens))
         self.awaiting = still
 
     def strike(self):
@@ -214,12 +213,12 @@ class ChaosMonkey:
         cluster_due = self.cluster_kills < (self.kills + 1) // CLUSTER_KILL_EVERY
         if cluster_due and not any(self.spared(rows, poison=False) for rows in held.values()):
             self.cluster.kill()
-            self.killed([row for rows in held.values() for row in rows])
             self.cluster_kills += 1
             self.kills += 1
             time.sleep(1)
             self.cluster = self.start_cluster()
             self.started_at = time.monotonic()
+            self.killed([row for rows in held.values() for row in rows], kind="cluster")
             return
         workers = [pid for pid in self.worker_pids() if not self.spared(held.get(pid, []))]
         busy = [pid for pid in workers if pid in held]
@@ -290,10 +289,9 @@ def test_chaos(chaos_jobs, media_root, tmp_path):
     summary = {"seconds": round(elapsed), "kills": monkey.kills, "cluster_kills": monkey.cluster_kills,
                "unprompted_restarts": monkey.restarts, "stall_restarts": monkey.stall_restarts,
                "redis_restarted": redis_restarted, "lease": stylestore_settings.LEASE_SECONDS,
-               "recoveries": len(monkey.recoveries),
-               "recovery_seconds_max": round(max(monkey.recoveries, default=0), 1),
-               "recovery_seconds_median": round(sorted(monkey.recoveries)[len(monkey.recoveries) // 2], 1)
-               if monkey.recoveries else None, **sweeps}
+               "recoveries": len(monkey.recoveries), "recovery_seconds": {
+                   kind: sorted(round(seconds, 1) for seconds, of in monkey.recoveries if of == kind)
+                   for kind in ("worker", "cluster")}, **sweeps}
     print("chaos summary:", summary)  # shown with -s, and on failure
 
     rows = list(StylizedImage.objects.all())
@@ -309,11 +307,9 @@ def test_chaos(chaos_jobs, media_root, tmp_path):
     # The chaos happened.
     assert monkey.kills >= 8 and monkey.cluster_kills >= 1
     assert not redis or redis_restarted
-    # Every killed worker's jobs were back in work, long before a full lease.
+    # Every killed worker's jobs were back in work within a minute, long before a full lease.
     assert len(monkey.recoveries) >= 4 and not monkey.awaiting, (monkey.recoveries, monkey.awaiting)
-    assert max(monkey.recoveries) <= RECOVERY_LIMIT, sorted(monkey.recoveries)
-    if max(monkey.recoveries) > RECOVERY_GOAL:
-        print(f"recovery goal of {RECOVERY_GOAL} s missed: {sorted(monkey.recoveries)}")
+    assert max(seconds for seconds, _kind in monkey.recoveries) <= RECOVERY_GOAL, summary["recovery_seconds"]
     # Exactly one output per job: one file per row, no duplicate rows, nothing else.
     keys = [(r.source_id, r.style_id, r.source_hash, r.params_hash) for r in rows]
     assert len(keys) == len(set(keys))

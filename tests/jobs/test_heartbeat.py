@@ -58,7 +58,7 @@ def test_a_slow_batch_keeps_its_lease_while_the_sweeper_runs(sources, styles, sh
 
 def test_every_worker_process_revives_dead_workers_jobs_busy_or_idle(sources, styles, short_lease):
     """django-q2 announces each worker process it starts (``post_spawn``): from then on
-    the process re-queues expired leases every third of a lease, with no sweep and no
+    the process re-queues expired leases every few seconds, with no sweep and no
     batch of its own running."""
     mine, theirs = requests.request_variants(sources(2), styles[:1]).created
     (dead_row,) = state.claim([theirs])
@@ -126,5 +126,5 @@ def test_a_worker_takes_over_a_dead_workers_jobs_before_its_batch(sources, style
     assert tasks.render_variants([mine])["ready"] == 2
     taken_over, own = StylizedImage.objects.get(pk=theirs), StylizedImage.objects.get(pk=mine)
     assert taken_over.status == Status.READY and taken_over.attempts == 2 and taken_over.worker != dead_row.worker
-    assert taken_over.finished_at <= own.started_at  # the dead worker's job first: it has waited longest
+    assert taken_over.finished_at < own.finished_at  # the dead worker's job first: it has waited longest
     assert tasks.render_variants([theirs]) == {"claimed": 0}  # its re-sent task finds nothing left
