@@ -55,8 +55,10 @@
                         element.replaceWith(image(preview, element.dataset.alt, parseInt(element.style.width, 10)));
                     } else if (preview.status === 'failed') {
                         element.classList.replace('stylestore-swatch--rendering', 'stylestore-swatch--failed');
-                        element.title = preview.error;
-                        element.textContent = element.dataset.failedLabel;
+                        element.title = `${element.dataset.failedLabel}: ${preview.error}`;
+                        if (element.textContent !== '…') {
+                            element.textContent = element.dataset.failedLabel;
+                        }
                     }
                 });
             }),
