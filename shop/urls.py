@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
+from django.views.i18n import set_language
 
 from . import views
 
@@ -18,8 +20,10 @@ urlpatterns = [
     path("media/<path:path>", views.media, name="media"),
     path("api/", include("stylestore.api.urls")),
     path("stylestore/", include("stylestore.personalization.urls")),
-    # The language switcher posts to Django's set_language view.
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The header's language switcher posts here. Without a CSRF token: the token would
+    # set a cookie on every page, which pages that write nothing must not; and a forged
+    # post could only change the language of a shop anyone may browse in any language.
+    path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     # Browsers ask for /favicon.ico on pages that link no icon (the admin's, the API's).
     path("favicon.ico", RedirectView.as_view(url=static("shop/favicon.svg"), permanent=True)),
     path("", include(shop_patterns)),

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
+from django.test import Client
 from django.templatetags.static import static
 
 from shop.models import Product
@@ -48,9 +49,12 @@ def test_the_currency_is_a_setting(client, catalogue, settings):
 
 
 def test_the_switcher_sets_the_language_for_later_pages(client, catalogue):
-    html = client.get("/").content.decode()
+    response = client.get("/")
+    html = response.content.decode()
     options = re.findall(r'<option value="([^"]+)"', html)
     assert options == ["en", "fr", "zh-hans"]
+    assert "csrftoken" not in response.cookies and "csrfmiddlewaretoken" not in html  # no CSRF cookie per page
+    client = Client(enforce_csrf_checks=True)
     response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/?category=textiles"})
     assert response.status_code == 302 and response["Location"] == "/?category=textiles"
     html = client.get("/?category=textiles").content.decode()
