@@ -5,7 +5,8 @@ from django.test import Client
 from django.utils import timezone
 
 from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
-from stylestore.personalization import population
+from stylestore.personalization import looks, policy, population
+from stylestore.personalization.choices import ChoiceRecord
 
 from .conftest import impressions, page_images, post_events, shown_styles, style_of
 
@@ -159,3 +160,17 @@ def test_a_product_view_that_does_not_expect_its_view_keeps_its_look_on_refresh(
                                ).status_code == 202
             refreshed = page_images(client.get(product.get_absolute_url()).content.decode())[ref]
             assert style_of(refreshed["src"]) == style_of(shown["src"]), (visitor, ref)
+
+
+def test_a_visitor_keeps_the_most_recently_seen_looks_and_ignores_unreadable_ones():
+    shown = {"999": "garbage", "998": [3, 7.5, [3], 1]}  # an old layout, a propensity above 1
+    assert looks.remembered(shown, 999) is None and looks.remembered(shown, 998) is None
+    for source in range(looks.MAX_LOOKS + 5):
+        record = ChoiceRecord("c", source, 3, 0.25, 0.0, "global", "3", (2, 3))
+        looks.remember(shown, source, record, at=1_000 + source)
+    assert len(shown) == looks.MAX_LOOKS and "999" not in shown and "0" not in shown
+    assert looks.remembered(shown, looks.MAX_LOOKS + 4) == policy.Remembered("3", 0.25, ("2", "3"))
+    # A pick is the customer's, the control group's original no look: neither is remembered.
+    looks.remember(shown, 5_000, ChoiceRecord("p", 5_000, 3, 1.0, 0.0, "pick", "3", (3,)), at=9_999)
+    looks.remember(shown, 5_001, ChoiceRecord("k", 5_001, None, 0.1, 0.0, "control", None, (3,)), at=9_999)
+    assert looks.remembered(shown, 5_000) is None and looks.remembered(shown, 5_001) is None
