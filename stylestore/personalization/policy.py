@@ -79,7 +79,8 @@ What the Django layer does
   refits ``fit_global`` (a cached ``GlobalModel``; fitting is not per request, and it
   is deterministic, so every process that fits the same aggregates agrees on the
   propensities).
-* Calls ``choose`` per image and logs ``Choice.propensity`` and
+* Calls ``choose`` per image (with the look the image was seen in before, if any:
+  ``Remembered``) and logs ``Choice.propensity`` and
   ``Choice.history_share`` with the impression; a click or add-to-cart is attributed to
   the impression (style and share) it responds to, at most one click per impression.
 """
