@@ -1,9 +1,9 @@
 """Embeddings: the styles' and the product photos' style vectors, as tables the policy
 ranks with (computed by the workers, read here and kept per process)."""
-import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
@@ -13,13 +13,15 @@ from .caches import EMBEDDINGS_TTL, cache
 
 
 def _valid_vector(vector):
-    return (
-        isinstance(vector, list)
-        and vector
-        and all(isinstance(x, (int, float)) for x in vector)
-        and all(math.isfinite(x) for x in vector)
-        and any(x != 0 for x in vector)
-    )
+    """A non-empty list of finite numbers, not all zero. Checked with numpy: checking
+    each number in Python was most of reading 10,000 photos' embeddings."""
+    if not isinstance(vector, list) or not vector:
+        return False
+    try:
+        array = np.asarray(vector)
+    except ValueError:  # lists of different lengths inside
+        return False
+    return array.ndim == 1 and array.dtype.kind in "iuf" and bool(np.isfinite(array).all()) and bool(array.any())
 
 
 def _table(vectors: dict):

@@ -71,3 +71,14 @@ def test_a_deleted_photo_leaves_the_index(make_products, index_now):
     index = index_now()
     assert gone not in index.sources and gone not in index.table.keys
     assert set(index.table.keys) == {str(products[0].pk), str(products[2].pk)}
+
+
+def test_unusable_embeddings_are_left_out_and_the_rest_kept(make_products, index_now):
+    products = make_products(6)
+    for product, vector in zip(products[1:], ([0.0] * 16, [1.0, "x"] + [0.0] * 14, [[1.0] * 16], unit(1)[:8],
+                                              [True] * 16)):
+        SourceImage.objects.filter(object_id=str(product.pk)).update(embedding=vector)
+    caches.clear_caches()
+    index = index_now()
+    assert index.table.keys == (str(products[0].pk),)  # zero, a string, nested, too short, not numbers
+    assert set(index.sources) == {str(p.pk) for p in products}  # every photo still has its source row
