@@ -33,7 +33,8 @@ from stylestore.storage import variant_storage  # noqa: E402
 Product, ProductClass, ProductImage = (get_model("catalogue", name) for name in ("Product", "ProductClass",
                                                                                   "ProductImage"))
 BASE = "/dashboard/stylestore"
-PAGES = {"styles": f"{BASE}/styles/", "progress": f"{BASE}/progress/", "review": f"{BASE}/review/"}
+PAGES = {"styles": f"{BASE}/styles/", "progress": f"{BASE}/progress/", "review": f"{BASE}/review/",
+         "analytics": f"{BASE}/analytics/"}
 
 
 def photo(i):
@@ -89,8 +90,8 @@ def main():
     clients = {
         "anonymous": anonymous,
         "plain": user("plain", "dashboard_access"),
-        "viewer": user("viewer", "view_style", "view_stylizedimage", "view_product"),
-        "editor": user("editor", "view_style", "view_stylizedimage", "view_product", "add_product",
+        "viewer": user("viewer", "view_style", "view_stylizedimage", "view_product", "view_styleevent"),
+        "editor": user("editor", "view_style", "view_stylizedimage", "view_product", "view_styleevent", "add_product",
                        "change_product", "apply_style", "change_stylizedimage"),
     }
     out["access"] = {name: {page: client.get(url).status_code for page, url in PAGES.items()}
@@ -108,6 +109,11 @@ def main():
     out["styles_page"] = {"names": [s.name for s in styles if s.name in styles_page],
                           "edit_links": styles_page.count("/admin/stylestore/style/"),
                           "layout": "oscar/css/dashboard.css" in styles_page}
+
+    analytics = viewer.get(PAGES["analytics"], {"days": "7"}).content.decode()
+    out["analytics_page"] = {"report": "Styled images against the original photos" in analytics,
+                             "window": '<strong aria-current="page">last 7 days</strong>' in analytics,
+                             "layout": "oscar/css/dashboard.css" in analytics}
 
     listing = editor.get("/dashboard/catalogue/").content.decode()
     out["product_list"] = {"apply_button": 'formaction="/dashboard/stylestore/apply/"' in listing,

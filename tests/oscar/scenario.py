@@ -155,7 +155,7 @@ def main():
         html = response.content.decode()
         dashboard[user.username] = {"status": response.status_code,
                                     "styles_link": "/dashboard/stylestore/styles/" in html,
-                                    "analytics_link": "/admin/stylestore/styleevent/analytics/" in html}
+                                    "analytics_link": "/dashboard/stylestore/analytics/" in html}
     out["dashboard"] = dashboard
 
     editor = User.objects.create_user("editor", "editor@example.com", "pw", is_staff=True)

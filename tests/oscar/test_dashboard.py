@@ -26,22 +26,27 @@ def seen(tmp_path_factory):
 def test_each_page_follows_oscars_dashboard_permissions(seen):
     access = seen["access"]
     assert access["anonymous_redirect"] == "/dashboard/login/?next=/dashboard/stylestore/styles/"
-    assert access["anonymous"] == {"styles": 302, "progress": 302, "review": 302}
-    assert access["plain"] == {"styles": 403, "progress": 403, "review": 403}  # staff, no permission
-    assert access["viewer"] == access["editor"] == {"styles": 200, "progress": 200, "review": 200}
+    assert access["anonymous"] == {"styles": 302, "progress": 302, "review": 302, "analytics": 302}
+    assert access["plain"] == {"styles": 403, "progress": 403, "review": 403, "analytics": 403}  # no permission
+    assert access["viewer"] == access["editor"] == {"styles": 200, "progress": 200, "review": 200, "analytics": 200}
     # Applying a style takes stylestore.apply_style, seeing the pages does not.
     assert seen["apply_access"] == {"anonymous": 302, "plain": 403, "viewer": 403, "editor": 200}
     assert seen["viewer_apply_post"] == 403
 
 
 def test_the_menu_shows_each_page_to_those_who_may_open_it(seen):
-    pages = ["/dashboard/stylestore/progress/", "/dashboard/stylestore/review/", "/dashboard/stylestore/styles/"]
+    pages = ["/dashboard/stylestore/analytics/", "/dashboard/stylestore/progress/", "/dashboard/stylestore/review/",
+             "/dashboard/stylestore/styles/"]
     assert not set(pages) & set(seen["menu"]["plain"])
     assert set(pages) <= set(seen["menu"]["viewer"]) and set(pages) <= set(seen["menu"]["editor"])
 
 
 def test_the_styles_page_lists_the_styles_in_oscars_layout(seen):
     assert seen["styles_page"] == {"names": ["Look 0", "Look 1"], "edit_links": 2, "layout": True}
+
+
+def test_the_analytics_report_is_in_oscars_layout(seen):
+    assert seen["analytics_page"] == {"report": True, "window": True, "layout": True}
 
 
 def test_apply_style_is_on_the_product_list_and_the_product_page_for_those_who_may(seen):

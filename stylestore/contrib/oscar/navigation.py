@@ -4,7 +4,7 @@
     OSCAR_DASHBOARD_NAVIGATION = [*OSCAR_DASHBOARD_NAVIGATION, *DASHBOARD_NAVIGATION]
 
 The entries lead to the dashboard's Stylestore pages (``stylestore.contrib.oscar.dashboard``),
-to Oscar's product list (where "Apply style…" is) and to the analytics in the admin.
+and to Oscar's product list (where "Apply style…" is).
 Each carries an ``access_fn`` asking for what its page asks for: without one, Oscar
 looks the URL up among its own dashboard views only, and a URL outside them takes the
 whole dashboard down (``KeyError``).
@@ -13,10 +13,9 @@ from django.utils.translation import gettext_lazy as _
 
 DASHBOARD_APP = "stylestore_dashboard"
 #: Menu entries whose page is not one of the dashboard app's views: the dashboard
-#: view whose permissions they take, or the permissions themselves.
+#: view whose permissions they take.
 OTHER_PAGES = {
     "dashboard:catalogue-product-list": "stylestore-apply",
-    "admin:stylestore_styleevent_analytics": ["is_staff", "stylestore.view_styleevent"],
 }
 
 
@@ -26,10 +25,7 @@ def access_fn(user, url_name, url_args=None, url_kwargs=None):
     from oscar.views.decorators import check_permissions
 
     dashboard = apps.get_app_config(DASHBOARD_APP)
-    permissions = OTHER_PAGES.get(url_name, url_name)
-    if isinstance(permissions, str):
-        permissions = dashboard.get_permissions(permissions)
-    return check_permissions(user, permissions)
+    return check_permissions(user, dashboard.get_permissions(OTHER_PAGES.get(url_name, url_name)))
 
 
 def _entry(label, url_name):
@@ -45,7 +41,7 @@ DASHBOARD_NAVIGATION = [
             _entry(_("Apply styles to products"), "dashboard:catalogue-product-list"),
             _entry(_("Progress"), f"{DASHBOARD_APP}:stylestore-progress"),
             _entry(_("Review queue"), f"{DASHBOARD_APP}:stylestore-review"),
-            _entry(_("Analytics"), "admin:stylestore_styleevent_analytics"),
+            _entry(_("Analytics"), f"{DASHBOARD_APP}:stylestore-analytics"),
         ],
     },
 ]

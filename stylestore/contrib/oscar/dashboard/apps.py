@@ -24,4 +24,5 @@ class StylestoreDashboardConfig(OscarDashboardConfig):
             path("progress/", views.ProgressView.as_view(), name="stylestore-progress"),
             path("review/", views.ReviewQueueView.as_view(), name="stylestore-review"),
             path("review/<int:pk>/", views.ReviewDecisionView.as_view(), name="stylestore-review-decision"),
+            path("analytics/", views.AnalyticsView.as_view(), name="stylestore-analytics"),
         ])

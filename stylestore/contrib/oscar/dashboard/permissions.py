@@ -12,4 +12,6 @@ PERMISSIONS = {
     "stylestore-review": ["is_staff", "stylestore.view_stylizedimage"],
     # What the admin's approve / reject ask for (``api.permissions.CanManageJobs``).
     "stylestore-review-decision": ["is_staff", "stylestore.apply_style", "stylestore.change_stylizedimage"],
+    # The admin's analytics page asks for the same: the report is built from the events.
+    "stylestore-analytics": ["is_staff", "stylestore.view_styleevent"],
 }

@@ -27,6 +27,7 @@ from ....admin.views import batch_link, success_message
 from ....conf import stylestore_settings
 from ....forms import ApplyStyleForm
 from ....models import Batch, SourceImage, Style, StylizedImage
+from ....personalization import report
 from ....variants import batches, estimates, requests
 from ..admin import ProductAdmin
 from .permissions import PERMISSIONS
@@ -246,3 +247,15 @@ class ReviewDecisionView(generic.View):
         if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
             next_url = reverse("stylestore_dashboard:stylestore-review")
         return HttpResponseRedirect(next_url)
+
+
+class AnalyticsView(generic.TemplateView):
+    """The personalization report (what styling earns against the original photos and
+    against one style for everyone) in the dashboard's layout: the admin's report, the
+    same context and template."""
+
+    template_name = "stylestore/oscar/dashboard/analytics.html"
+    extra_context = {"page_title": _lazy("Analytics")}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), **report.context(self.request.GET.get("days"))}
