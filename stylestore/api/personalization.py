@@ -99,8 +99,9 @@ class PersonalizedImageSerializer(serializers.Serializer):
     )
     probability = serializers.FloatField(source="propensity", help_text=gettext_lazy("Probability of this choice."))
     reason = serializers.CharField(help_text=gettext_lazy('Why: "pick", "sticky", "history", "global", "explore", '
-                                                          '"original" or "control" (the visitor is in the control '
-                                                          'group: original photos everywhere).'))
+                                                          '"original", "remembered" (the look this visitor saw this '
+                                                          'image in before) or "control" (the visitor is in the '
+                                                          'control group: original photos everywhere).'))
 
     def to_representation(self, image):
         data = super().to_representation(image)
