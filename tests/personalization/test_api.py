@@ -2,7 +2,8 @@
 import pytest
 from django.test import Client
 
-from stylestore.models import StyleEvent, StylizedImage, Visitor
+from shop.models import Product
+from stylestore.models import SourceImage, StyleEvent, StylizedImage, Visitor
 from stylestore.personalization import identity
 
 from .conftest import post_events, view_product
@@ -90,6 +91,22 @@ def test_more_in_this_style(client, make_products, make_styles, make_variant):
     assert results[0]["similarity"] >= results[1]["similarity"]
     response = client.get(f"/api/v1/sources/shop.product:{products[4].pk}/more-in-this-style/", {"limit": 99})
     assert response.status_code == 400
+
+
+def test_more_in_this_style_reads_past_the_closest_candidates(client, make_products, settings):
+    """The ranking is read a few dozen photos at a time: when the closest 150 are not
+    public, the next ones are still found, closest first."""
+    public = ["Vase 160", "Vase 170", "Vase 180"]
+    settings.STYLESTORE = {**settings.STYLESTORE, "SOURCE_MODELS": {
+        "shop.Product": {"fields": ["image"], "public": {"name__in": ["Vase 0", *public]}}}}
+    viewed, *others = make_products(200, looks=[1] * 200)
+    for rank, product in enumerate(others):  # Vase 1 closest to the viewed one's photo, Vase 199 furthest
+        vector = list(SourceImage.objects.get(object_id=str(product.pk)).embedding)
+        vector[2] += (rank + 1) / 200
+        SourceImage.objects.filter(object_id=str(product.pk)).update(embedding=vector)
+    response = client.get(f"/api/v1/sources/shop.product:{viewed.pk}/more-in-this-style/", {"limit": 3})
+    names = [Product.objects.get(pk=r["source"].split(":")[1]).name for r in response.json()["results"]]
+    assert names == public
 
 
 def test_consent_required_without_consent(client, world, settings):
