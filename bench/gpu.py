@@ -92,15 +92,14 @@ def photos(size: int) -> list:
 
 
 def scaling(stylizer: Stylizer, pool: list, batches: list[int], runs: int, painting) -> None:
-    device = stylizer.device
+    device, size = stylizer.device, pool[0].width
     jobs = {
-        "arbitrary": lambda images, size: stylizer.render(
+        "arbitrary": lambda images: stylizer.render(
             images, StyleSpec.image(painting), RenderOptions(max_side=size), with_metrics=False),
-        "preset": lambda images, size: stylizer.render(
+        "preset": lambda images: stylizer.render(
             images, StyleSpec.preset(3), RenderOptions(engine="preset", max_side=size), with_metrics=False),
-        "mask": lambda images, size: stylizer.product_masks(images),
+        "mask": stylizer.product_masks,
     }
-    size = pool[0].width
     print(f"{'engine':<10} {'batch':>5} {'network/s':>10} {'end to end/s':>13} {'peak MB':>8} {'OOM splits':>10}")
     for name, job in jobs.items():
         for batch in batches:
@@ -108,12 +107,12 @@ def scaling(stylizer: Stylizer, pool: list, batches: list[int], runs: int, paint
             if device.torch_device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device.torch_device)
             before = ooms(device)
-            job(images, size)  # warm-up: compiling, cuDNN's algorithm choice
+            job(images)  # warm-up: compiling, cuDNN's algorithm choice
             walls, infers = [], []
             for _ in range(runs):
                 sync(device)
                 started = time.perf_counter()
-                results = job(images, size)
+                results = job(images)
                 sync(device)
                 walls.append(time.perf_counter() - started)
                 if name != "mask":
