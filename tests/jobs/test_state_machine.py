@@ -71,7 +71,8 @@ def test_failures_back_off_then_fail(sources, styles, settings):
 
 def test_refused_input_fails_at_once_and_infrastructure_errors_keep_attempts(sources, styles):
     a, b = requests.request_variants(sources(2), styles[:1]).created
-    ra, rb = sorted(state.claim([a, b]), key=lambda r: r.pk)
+    claimed = {row.pk: row for row in state.claim([a, b])}
+    ra, rb = claimed[a], claimed[b]
     state.fail(ra, "not an image", retry=False)
     state.fail(rb, "weights missing", retry=True, burn_attempt=False)
     assert StylizedImage.objects.get(pk=a).status == Status.FAILED
