@@ -32,7 +32,7 @@ def _table(vectors: dict):
         lengths[len(vector)] = lengths.get(len(vector), 0) + 1
     if not lengths:
         return policy.EmbeddingTable({})
-    size = max(lengths, key=lengths.get)
+    size = max(lengths, key=lambda n: (lengths[n], n))  # a tie: the longer, whatever the rows' order
     return policy.EmbeddingTable({k: v for k, v in vectors.items() if len(v) == size})
 
 

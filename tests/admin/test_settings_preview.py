@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import cache
 from django.test import override_settings
 from django_q.brokers import get_broker
-from django_q.models import OrmQ
+from django_q.signals import pre_enqueue
 from PIL import Image, ImageChops, ImageStat
 
 from shop.models import Product
@@ -30,10 +30,24 @@ def recount(client, products, styles, **settings):
     return client.post(PRODUCTS, confirm_post(products, styles, _stylestore_recount="json", **settings)).json()
 
 
+#: Tasks as django-q2 enqueues them (its ``pre_enqueue`` signal: any broker).
+ENQUEUED = []
+
+
+@pytest.fixture(autouse=True)
+def enqueued_tasks():
+    def record(sender, task, **kwargs):
+        ENQUEUED.append(task)
+
+    ENQUEUED.clear()
+    pre_enqueue.connect(record, dispatch_uid="test-settings-preview")
+    yield
+    pre_enqueue.disconnect(dispatch_uid="test-settings-preview")
+
+
 def last_task():
     """The newest preview task (analysis tasks may be queued with it)."""
-    found = (q.task for q in OrmQ.objects.order_by("-id"))
-    return next(task for task in found if task["func"] == "stylestore.tasks.render_preview")
+    return next(task for task in reversed(ENQUEUED) if task["func"] == "stylestore.tasks.render_preview")
 
 
 def test_the_settings_are_previewed_on_the_first_selected_product(editor_client, products, styles):
