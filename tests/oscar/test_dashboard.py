@@ -1,26 +1,17 @@
 """Stylestore inside Oscar's dashboard (stylestore.contrib.oscar.dashboard): the example
 shop driven by dashboard_scenario.py in a process of its own, once for the module; each
 test reads one of its observations."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # Oscar's migrations take tens of seconds here
+from .conftest import run_scenario
 
-SCENARIO = Path(__file__).resolve().parent / "dashboard_scenario.py"
+pytestmark = pytest.mark.slow  # Oscar's migrations take tens of seconds here
 
 
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory):
-    env = {**os.environ, "OSCAR_SHOP_VAR": str(tmp_path_factory.mktemp("oscar_dashboard"))}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    run = subprocess.run([sys.executable, str(SCENARIO)], env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-5000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return run_scenario("dashboard_scenario", tmp_path_factory)
 
 
 def test_each_page_follows_oscars_dashboard_permissions(seen):

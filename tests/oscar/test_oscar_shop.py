@@ -1,26 +1,17 @@
 """django-oscar 4.2 with stylestore.contrib.oscar: the example shop
 (examples/oscar_shop) driven by scenario.py in a process of its own (Oscar's settings
 are not the demo's), once for the module; each test reads one of its observations."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # Oscar's migrations take tens of seconds here
+from .conftest import run_scenario
 
-SCENARIO = Path(__file__).resolve().parent / "scenario.py"
+pytestmark = pytest.mark.slow  # Oscar's migrations take tens of seconds here
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    env = {**os.environ, "OSCAR_SHOP_VAR": str(tmp_path_factory.mktemp("oscar_shop"))}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    run = subprocess.run([sys.executable, str(SCENARIO)], env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-5000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return run_scenario("scenario", tmp_path_factory)
 
 
 def image_refs(shop, product_pks):
