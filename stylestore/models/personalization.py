@@ -5,8 +5,8 @@
   and the policy's bounded per-visitor state (``policy.VisitorState.to_dict``, < 1 KB).
   A row exists only for a visitor who consented (or when consent is not required), and
   only once something had to be remembered: browsing the listing creates nothing.
-- ``StyleEvent``: the event log (view, impression, click, add to cart, pick) with the
-  probability every impression was chosen with, for offline IPW evaluation. Rows are
+- ``StyleEvent``: the event log (view, impression, click, add to cart, purchase, pick)
+  with the probability every impression was chosen with, for offline IPW evaluation. Rows are
   tied to their visitor and go with it (erasure, retention purge).
 - ``StyleHourlyStats``: anonymous per-style, per-hour sums of that log. The policy's
   global model is refitted from them (a few thousand rows, not the whole log), and
@@ -70,6 +70,7 @@ class StyleEvent(models.Model):
         IMPRESSION = "impression", _("Impression")
         CLICK = "click", _("Click")
         ADD_TO_CART = "add_to_cart", _("Add to cart")
+        PURCHASE = "purchase", _("Purchase")
         PICK = "pick", _("Style pick")
 
     visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="events", verbose_name=_("visitor"))
@@ -94,6 +95,11 @@ class StyleEvent(models.Model):
     # Impressions: the ids of the styles that were available, in the order offered;
     # what a target policy needs to say how it would have chosen (IPW).
     available = models.JSONField(_("styles available"), null=True, blank=True)
+    # Purchases: what the order line was worth, in ``currency`` (ISO 4217). The row
+    # carries the look it is attributed to (``style``, the impression's ``choice_id``
+    # and probability: ``personalization.events``).
+    value = models.DecimalField(_("value"), max_digits=16, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:
@@ -130,9 +136,12 @@ class PersonalizationAnalytics(StyleEvent):
 class StyleHourlyStats(models.Model):
     """One style's event sums in one hour (``hour``: its start).
 
-    ``impressions`` and ``clicks`` count everything; ``picked_*`` the part of them shown
-    because the customer picked the style. The policy's global model is fitted on the
-    rest (what the shop chose), with the history-share sums ``policy.StyleStats`` needs.
+    ``impressions``, ``clicks``, ``add_to_carts`` and ``purchases`` count everything;
+    ``picked_*`` the part of them shown because the customer picked the style. The
+    policy's global model is fitted on the rest (what the shop chose), with the
+    history-share sums ``policy.StyleStats`` needs, for whichever outcome
+    ``STYLESTORE["REWARD"]`` names. ``revenue`` adds up the purchases' values as they
+    came (Stylestore converts no currency).
     """
 
     style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="+")
@@ -140,12 +149,18 @@ class StyleHourlyStats(models.Model):
     impressions = models.PositiveIntegerField(default=0)
     clicks = models.PositiveIntegerField(default=0)
     add_to_carts = models.PositiveIntegerField(default=0)
+    purchases = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     picks = models.PositiveIntegerField(default=0)
     picked_impressions = models.PositiveIntegerField(default=0)
     picked_clicks = models.PositiveIntegerField(default=0)
+    picked_add_to_carts = models.PositiveIntegerField(default=0)
+    picked_purchases = models.PositiveIntegerField(default=0)
     share_sum = models.FloatField(default=0.0)
     share_sq_sum = models.FloatField(default=0.0)
     click_share_sum = models.FloatField(default=0.0)
+    add_to_cart_share_sum = models.FloatField(default=0.0)
+    purchase_share_sum = models.FloatField(default=0.0)
 
     class Meta:
         verbose_name = _("style hourly statistics")
