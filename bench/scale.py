@@ -24,12 +24,19 @@ does not inflate the way it inflates wall time.
 
 Then, in the large shop: the analytics page (p95 of a few loads; goal under 2 s), the
 population model's refit from the hourly counters (goal under 10 s), and the admin
-pages' p95 (goal under 1 s).
+pages' p95 (goal under 1 s). Last, in a copy of the large shop's database (the purge
+deletes): the bytes the personalization tables and their indexes take per million events
+(SQLite's ``dbstat``), and the retention purge (``events.purge_expired``, the daily
+schedule's work) timed twice: with a retention one day shorter than the events span (a
+day's worth, what the daily run meets) and with a one-day retention (nearly all of them,
+the worst case; goal under a minute).
 """
 import argparse
 import json
 import os
 import random
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -55,6 +62,8 @@ REQUESTS = {
     "admin variants": ("/admin/stylestore/stylizedimage/", "staff"),
 }
 ADMIN = ("jobs API", "admin products", "admin variants")
+#: The fixture's events are spread over this many past days (its default).
+FIXTURE_DAYS = 30
 
 
 def shop_env(folder):
@@ -70,7 +79,8 @@ def build(folder, products, events):
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     started = time.perf_counter()
     subprocess.run([sys.executable, "manage.py", "stylestore_scale_fixture", "--products", str(products),
-                    "--events", str(events)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+                    "--events", str(events), "--days", str(FIXTURE_DAYS)], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -143,6 +153,49 @@ def serve():
         print(json.dumps(out), flush=True)
 
 
+def retention(days_spanned):
+    """Print one JSON line: the personalization tables' bytes, then two purges' seconds
+    and row counts. Destructive: run on a copy of a shop's database."""
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import override_settings
+
+    from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
+    from stylestore.personalization.events import purge_expired
+
+    tables = [model._meta.db_table for model in (StyleEvent, Visitor, StyleHourlyStats)]
+    with connection.cursor() as cursor:
+        # An index's pages count for its table.
+        cursor.execute("SELECT m.tbl_name, SUM(s.pgsize) FROM dbstat s JOIN sqlite_master m ON m.name = s.name "
+                       "GROUP BY m.tbl_name")
+        sizes = dict(cursor.fetchall())
+    out = {"events": StyleEvent.objects.count(), "bytes": {table: sizes.get(table, 0) for table in tables},
+           "purges": []}
+    for days in (days_spanned - 1, 1):
+        with override_settings(STYLESTORE={**settings.STYLESTORE, "EVENT_RETENTION_DAYS": days}):
+            started = time.perf_counter()
+            counts = purge_expired()
+            out["purges"].append({"days": days, "seconds": time.perf_counter() - started, "deleted": counts})
+    print(json.dumps(out), flush=True)
+
+
+def measure_retention(folder, days_spanned):
+    """``retention`` in a throw-away copy of ``folder``'s database."""
+    with tempfile.TemporaryDirectory(prefix="stylestore-retention-") as copy:
+        source, target = sqlite3.connect(Path(folder) / "db.sqlite3"), sqlite3.connect(Path(copy) / "db.sqlite3")
+        source.backup(target)  # consistent, WAL included
+        source.close()
+        target.close()
+        shutil.copytree(Path(folder) / "static", Path(copy) / "static")
+        done = subprocess.run([sys.executable, __file__, "--retention", str(days_spanned)], cwd=ROOT,
+                              env=shop_env(copy), check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 # ------------------------------------------------------------------ orchestration
 
 def p95(values):
@@ -159,9 +212,12 @@ def main():
     parser.add_argument("--requests", type=int, default=10, help="requests of each kind per round")
     parser.add_argument("--dir", type=Path, default=None, help="keep the shops here (reused when run again)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--retention", type=int, metavar="DAYS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve()
+    if args.retention:
+        return retention(args.retention)
     base = args.dir or Path(tempfile.mkdtemp(prefix="stylestore-scale-"))
     sizes = {"small": (args.small, args.small_events), "large": (args.large, args.large_events)}
     folders = {}
@@ -216,6 +272,17 @@ def main():
           f"(CPU {p95(extras['analytics_cpu_ms']):.0f} ms) "
           f"({'PASS' if analytics < 2000 else 'FAIL'}: < 2 s), population model refit {refit:.0f} ms "
           f"({'PASS' if refit < 10_000 else 'FAIL'}: < 10 s)")
+
+    kept = measure_retention(folders["large"], FIXTURE_DAYS)
+    per_million = {table: size * 1e6 / kept["events"] for table, size in kept["bytes"].items()}
+    print(f"\ndatabase growth per 10^6 events (SQLite, tables and their indexes, large shop): "
+          f"{sum(per_million.values()) / 2**20:.0f} MiB ("
+          + ", ".join(f"{table} {size / 2**20:.0f}" for table, size in per_million.items()) + ")")
+    for purge in kept["purges"]:
+        deleted = purge["deleted"]
+        print(f"retention purge, {purge['days']}-day retention: {purge['seconds']:.1f} s for "
+              f"{deleted['events']:,} events, {deleted['visitors']:,} visitors, {deleted['hourly_stats']:,} "
+              f"hourly rows ({'PASS' if purge['seconds'] < 60 else 'FAIL'}: < 1 min)")
 
 
 if __name__ == "__main__":
