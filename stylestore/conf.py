@@ -10,6 +10,8 @@ Usage::
     from stylestore.conf import stylestore_settings
     stylestore_settings.MAX_SIDE
 """
+from django.core.exceptions import ImproperlyConfigured
+
 DEFAULTS = {
     # --- Sources and variants
     # Which models hold source images: {"app_label.model": ["image_field", ...]} (labels
@@ -22,7 +24,12 @@ DEFAULTS = {
     #    "public": {"product__is_public": True},
     #    # A foreign key to the object the images belong to: "more in this style" then
     #    # ranks those objects (one image each), never the viewed image's own.
-    #    "group": "product"}
+    #    "group": "product",
+    #    # The analytics' per-category table: a lookup from the model to a category's
+    #    # name (the demo: "category__name"; Oscar's images: "product__categories__name",
+    #    # the first in name order where a product has several). Without it, or where an
+    #    # object has none, its images are "Uncategorised".
+    #    "category": "product__categories__name"}
     "SOURCE_MODELS": {},
     # Variants are only shown to customers once approved, unless this is True.
     "AUTO_APPROVE": False,
@@ -140,7 +147,17 @@ DEFAULTS = {
     # everywhere: the control group behind the analytics' "styled vs original". 0.10
     # measures styling's effect within weeks for most shops; 0 turns the control off.
     "CONTROL_SHARE": 0.0,
+    # The outcome the policy learns to win, counted as its "success" both in the
+    # population model and in each visitor's state: "click" (the most data, the
+    # shallowest signal), "add_to_cart" or "purchase" (closest to sales, but sparse: a
+    # shop needs many more visitors before the policy can tell styles apart). Outcomes
+    # deeper than the reward add evidence to a visitor's state as add to carts do;
+    # shallower ones teach the policy nothing. The analytics' headline reports it.
+    "REWARD": "click",
 }
+
+#: The values some settings accept, checked when read (a clear ImproperlyConfigured).
+CHOICES = {"REWARD": ("click", "add_to_cart", "purchase")}
 
 
 class StylestoreSettings:
@@ -162,6 +179,9 @@ class StylestoreSettings:
         if attr not in self.defaults:
             raise AttributeError(f"Invalid STYLESTORE setting: {attr!r}")
         value = self.user_settings.get(attr, self.defaults[attr])
+        if attr in CHOICES and value not in CHOICES[attr]:
+            raise ImproperlyConfigured(f"STYLESTORE[{attr!r}] must be one of "
+                                       f"{', '.join(map(repr, CHOICES[attr]))}; got {value!r}.")
         self._cached.add(attr)
         setattr(self, attr, value)
         return value

@@ -5,7 +5,7 @@
   impression with and the probability it was chosen with.
 - ``GET  v1/sources/<reference>/more-in-this-style/``: objects whose photos are close
   in style to the visitor's preferred look, each with its personalized image.
-- ``POST v1/visitor/events/``: views, impressions, clicks, add to carts and picks.
+- ``POST v1/visitor/events/``: views, impressions, clicks, add to carts, purchases and picks.
 - ``POST v1/visitor/erase/``: erase everything stored about this visitor.
 
 The visitor is named by the ``X-Visitor-Id`` header (the signed token every response
@@ -140,12 +140,19 @@ class EventSerializer(serializers.Serializer):
     )
     source = serializers.RegexField(
         REFERENCE_PATTERN, required=False, max_length=300,
-        help_text=gettext_lazy("view: the viewed object, e.g. %s; pick: optional.") % EXAMPLE_REFERENCE,
+        help_text=gettext_lazy("view: the viewed object, e.g. %s; purchase: the bought product; pick: "
+                               "optional.") % EXAMPLE_REFERENCE,
     )
     field = serializers.CharField(required=False, max_length=64, help_text=gettext_lazy(
         "The object's image field; default: its first."))
     style = serializers.CharField(required=False, allow_null=True, max_length=100, help_text=gettext_lazy(
         'pick: a style slug, "original", or null to let the shop choose again.'))
+    value = serializers.DecimalField(
+        required=False, max_digits=20, decimal_places=events.PURCHASE_DECIMAL_PLACES, coerce_to_string=False,
+        help_text=gettext_lazy("purchase: what the order line was worth (quantity included), a positive amount "
+                               "such as \"49.90\"."))
+    currency = serializers.CharField(required=False, max_length=3, help_text=gettext_lazy(
+        "purchase: the value's currency, an ISO 4217 code such as USD, EUR or CNY."))
 
     def validate_source(self, value):
         try:
@@ -161,6 +168,13 @@ class EventSerializer(serializers.Serializer):
             raise serializers.ValidationError({"source": _("Required for view events.")})
         if kind == StyleEvent.Kind.PICK and "style" not in attrs:
             raise serializers.ValidationError({"style": _("Required for pick events (null clears the pick).")})
+        if kind == StyleEvent.Kind.PURCHASE:
+            required = {name: [_("Required for purchase events.")] for name in ("source", "event_id", "value",
+                                                                                  "currency") if name not in attrs}
+            if required:
+                raise serializers.ValidationError(required)
+            if problems := events.purchase_problems(attrs["value"], attrs["currency"]):
+                raise serializers.ValidationError({field: [message] for field, message in problems.items()})
         return attrs
 
 
@@ -299,9 +313,12 @@ class VisitorPostView(StylestoreAPIMixin, APIView):
 @describe(
     summary="Record visitor events",
     description="One event object, or a list of at most %d. Kinds: `view` (needs `source`), `impression`, "
-                "`click`, `add_to_cart` (need the image's `choice`), `pick` (needs `style`). Each event is "
-                "recorded once per `event_id`, and each choice gets at most one impression, click and add to "
-                "cart. JSON only, at most %d bytes." % (events.MAX_BATCH, MAX_EVENTS_BODY),
+                "`click`, `add_to_cart` (need the image's `choice`), `purchase` (needs the bought product's "
+                "`source`, `value`, `currency` and an `event_id` made from the order, e.g. `order-1042-3`: one "
+                "per order line), `pick` (needs `style`). Each event is recorded once per `event_id`, and each "
+                "choice gets at most one impression, click and add to cart. A purchase is attributed to the "
+                "look the visitor was last shown the product's image in. JSON only, at most %d bytes."
+                % (events.MAX_BATCH, MAX_EVENTS_BODY),
     parameters=[VISITOR, CONSENT],
     request=EventSerializer(many=True),
     responses={202: EventsResultSerializer},

@@ -87,9 +87,11 @@ class StyleEventAdmin(ReadOnlyAdmin):
     def analytics_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
+        if request.GET.get("format") == "csv" and (response := report.csv_response(request.GET)) is not None:
+            return response
         context = {
             **self.admin_site.each_context(request),
-            **report.context(request.GET.get("days")),
+            **report.context(request.GET),
             "title": _("Personalization analytics"),
             "opts": self.model._meta,
         }

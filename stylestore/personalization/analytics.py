@@ -1,17 +1,19 @@
 """The numbers behind the admin's personalization analytics page.
 
-Three questions:
+Every figure covers a window ``[since, until)``: whole UTC days within the retention.
 
 0. **Do styled images sell better than the original photos?** Measured, not
    estimated: ``STYLESTORE["CONTROL_SHARE"]`` of the visitors (drawn at random, once
    each) see the original photos everywhere; their clicks and add to carts per
    impression against everyone else's, with intervals over visitors
-   (``evaluation.clustered_rate`` and ``evaluation.relative_lift``).
+   (``evaluation.clustered_rate`` and ``evaluation.relative_lift``), and their
+   purchases and revenue per visitor (``evaluation.mean_per_unit``).
 
-1. **How does each style do?** Impressions, clicks and add to carts per style from
-   the hourly counters, with the CTR and its 95 % Wilson interval
-   (``evaluation.wilson``). This is the CTR a style earned under the policy that
-   showed it, i.e. mostly with visitors it was chosen for.
+1. **How does each style do?** Impressions, clicks, add to carts, purchases and
+   revenue per style from the hourly counters, with the CTR and its 95 % Wilson
+   interval (``evaluation.wilson``). This is the CTR a style earned under the policy
+   that showed it, i.e. mostly with visitors it was chosen for. The same per product
+   category (``category_rows``), from the log.
 2. **Does personalization pay?** The logged policy's CTR is measured directly (it is
    the policy that ran). The baseline, "always the best single style" (the style with
    the best population CTR in the fitted global model, or the next best where it has
@@ -24,6 +26,20 @@ Three questions:
    taste and their random draws, and counting them as independent would overstate
    the certainty.
 
+**Purchases are attributed to the look the visitor saw.** A purchase counts for the look
+of the last impression of the product's image the visitor reported before buying
+(``events``): the shop's choice, the customer's own pick, or the control group's
+original photo alike, so a style's purchases and revenue are those of customers who saw
+it. The log, not the remembered look of ``Visitor.looks``, decides: it holds the looks
+a customer picked and the control group's originals too, which ``looks`` leaves out. A
+purchase of a product never shown to the visitor counts for no style, but for the
+visitor's group in the control comparison (groups are compared as assigned).
+
+**The outcome.** Where a figure is "the" success rate (the comparison of question 2,
+the headline), it is the outcome ``STYLESTORE["REWARD"]`` names: what the policy is
+optimising. A purchase's value is added up as sent: a shop selling in several
+currencies sees them summed (``purchase_currencies`` says which).
+
 Impressions shown because the customer picked the style (probability 1, not the
 shop's choice) are left out of the comparison; so are impressions logged before the
 available styles were recorded. The same logs choose the baseline style and evaluate
@@ -31,16 +47,21 @@ it, which flatters the baseline a little: the lift is, if anything, understated.
 """
 import math
 import operator
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from functools import reduce
 
 import numpy as np
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import BooleanField, Case, Count, Exists, F, Max, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from ..models import Style, StyleEvent, StyleHourlyStats
+from ..conf import stylestore_settings
+from ..models import SourceImage, Style, StyleEvent, StyleHourlyStats
+from ..variants.sources import source_models
 from . import evaluation, policy, population
 
 Kind = StyleEvent.Kind
@@ -58,8 +79,24 @@ class StyleRow:
     impressions: int
     clicks: int
     add_to_carts: int
+    purchases: int
+    revenue: Decimal
     picks: int
     ctr: evaluation.Estimate
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    """One product category's events in the window; ``rate``: the configured reward
+    (``STYLESTORE["REWARD"]``) per impression, with its Wilson interval."""
+
+    category: str | None  # None: products without a category
+    impressions: int
+    clicks: int
+    add_to_carts: int
+    purchases: int
+    revenue: Decimal
+    rate: evaluation.Estimate
 
 
 @dataclass(frozen=True)
@@ -77,12 +114,15 @@ class Lift:
 
 @dataclass(frozen=True)
 class Arm:
-    """One group of visitors: how many, and per impression its click and add-to-cart rates."""
+    """One group of visitors: how many, per impression its click and add-to-cart rates,
+    and per visitor its purchases and revenue."""
 
     visitors: int
     impressions: int
     clicks: evaluation.Estimate
     add_to_carts: evaluation.Estimate
+    purchases: evaluation.Estimate
+    revenue: evaluation.Estimate
 
 
 @dataclass(frozen=True)
@@ -94,21 +134,39 @@ class Control:
     original: Arm
     clicks_lift: evaluation.Estimate | None
     add_to_carts_lift: evaluation.Estimate | None
+    purchases_lift: evaluation.Estimate | None
+    revenue_lift: evaluation.Estimate | None
+
+    def lift_of(self, outcome: str) -> evaluation.Estimate | None:
+        """The lift of ``outcome`` (an event kind: "click", "add_to_cart", "purchase")."""
+        return {Kind.CLICK: self.clicks_lift, Kind.ADD_TO_CART: self.add_to_carts_lift,
+                Kind.PURCHASE: self.purchases_lift}[outcome]
+
+
+def today_start():
+    """Midnight (UTC) starting today."""
+    return timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def window_start(days: int):
     """Midnight (UTC) starting a window of ``days`` days that ends today."""
-    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=days - 1)
+    return today_start() - timedelta(days=days - 1)
 
 
-def style_rows(since) -> list[StyleRow]:
-    """Per-style totals since ``since``, most impressions first."""
+def window_end():
+    """The end of a window that ends today: midnight (UTC) starting tomorrow."""
+    return today_start() + timedelta(days=1)
+
+
+def style_rows(since, until=None) -> list[StyleRow]:
+    """Per-style totals in ``[since, until)`` (None: up to now), most impressions first."""
+    until = until or window_end()
     totals = (
-        StyleHourlyStats.objects.filter(hour__gte=since)
+        StyleHourlyStats.objects.filter(hour__gte=since, hour__lt=until)
         .values("style_id")
         .annotate(
-            impressions=Sum("impressions"), clicks=Sum("clicks"), add_to_carts=Sum("add_to_carts"), picks=Sum("picks")
+            impressions=Sum("impressions"), clicks=Sum("clicks"), add_to_carts=Sum("add_to_carts"),
+            purchases=Sum("purchases"), revenue=Sum("revenue"), picks=Sum("picks"),
         )
         .order_by()
     )
@@ -120,6 +178,8 @@ def style_rows(since) -> list[StyleRow]:
             impressions=row["impressions"],
             clicks=row["clicks"],
             add_to_carts=row["add_to_carts"],
+            purchases=row["purchases"],
+            revenue=row["revenue"] or Decimal(0),
             picks=row["picks"],
             ctr=evaluation.wilson(min(row["clicks"], row["impressions"]), row["impressions"]),
         )
@@ -129,65 +189,146 @@ def style_rows(since) -> list[StyleRow]:
     return sorted(rows, key=lambda r: (-r.impressions, r.style.name))
 
 
-def styled_vs_original(since) -> Control | None:
-    """The control group against everyone else since ``since``, or None when no
+def styled_vs_original(since, until=None) -> Control | None:
+    """The control group against everyone else in ``[since, until)``, or None when no
     visitor of the window was in the control group. A visitor belongs to the control
     group if any of their impressions says so (it is drawn once per visitor); each
-    visitor's clicks and add to carts count against their impressions, whatever they
-    saw (a customer's own pick included: the groups are compared as assigned)."""
+    visitor's clicks and add to carts count against their impressions, and their
+    purchases and revenue per visitor, whatever they saw (a customer's own pick
+    included: the groups are compared as assigned)."""
+    until = until or window_end()
     per_visitor = (
         StyleEvent.objects.filter(
-            created_at__gte=_recent(since), kind__in=[Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART]
+            created_at__gte=_recent(since, until), created_at__lt=until,
+            kind__in=[Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART, Kind.PURCHASE],
         )
         .values("visitor_id")
         .annotate(
             impressions=Count("id", filter=Q(kind=Kind.IMPRESSION)),
             clicks=Count("id", filter=Q(kind=Kind.CLICK)),
             add_to_carts=Count("id", filter=Q(kind=Kind.ADD_TO_CART)),
+            purchases=Count("id", filter=Q(kind=Kind.PURCHASE)),
+            revenue=Sum("value", filter=Q(kind=Kind.PURCHASE)),
             control=Max("reason", filter=Q(kind=Kind.IMPRESSION, reason="control")),
         )
         .filter(impressions__gt=0)
         .order_by()
-        .values_list("control", "impressions", "clicks", "add_to_carts")
+        .values_list("control", "impressions", "clicks", "add_to_carts", "purchases", "revenue")
     )
     groups = {True: [], False: []}
-    for control, impressions, clicks, add_to_carts in per_visitor:
+    for control, impressions, clicks, add_to_carts, purchases, revenue in per_visitor:
         # A click can outlive its impression's row: never more than one per impression.
-        groups[control is not None].append((impressions, min(clicks, impressions), min(add_to_carts, impressions)))
+        groups[control is not None].append((impressions, min(clicks, impressions), min(add_to_carts, impressions),
+                                            purchases, float(revenue or 0)))
     if not groups[True]:
         return None
-    outcomes = {key: np.array(rows, dtype=np.float64).reshape(-1, 3) for key, rows in groups.items()}
+    outcomes = {key: np.array(rows, dtype=np.float64).reshape(-1, 5) for key, rows in groups.items()}
 
     def arm(rows):
         return Arm(len(rows), int(rows[:, 0].sum()), evaluation.clustered_rate(rows[:, 1], rows[:, 0]),
-                   evaluation.clustered_rate(rows[:, 2], rows[:, 0]))
+                   evaluation.clustered_rate(rows[:, 2], rows[:, 0]), evaluation.mean_per_unit(rows[:, 3]),
+                   evaluation.mean_per_unit(rows[:, 4]))
 
-    def lift(column):
+    def lift(column, per_visitor=False):
         styled, original = outcomes[False], outcomes[True]
         if len(styled) < 2 or len(original) < 2:
             return None
-        return evaluation.relative_lift((styled[:, column], styled[:, 0]), (original[:, column], original[:, 0]))
+        trials = (np.ones(len(styled)), np.ones(len(original))) if per_visitor else (styled[:, 0], original[:, 0])
+        return evaluation.relative_lift((styled[:, column], trials[0]), (original[:, column], trials[1]))
 
-    return Control(arm(outcomes[False]), arm(outcomes[True]), lift(1), lift(2))
+    return Control(arm(outcomes[False]), arm(outcomes[True]), lift(1), lift(2), lift(3, per_visitor=True),
+                   lift(4, per_visitor=True))
 
 
-def _recent(since):
+def category_rows(since, until=None) -> list[CategoryRow]:
+    """Per product category, from the log of ``[since, until)`` (its most recent
+    ``MAX_IMPRESSIONS`` impressions at most): impressions, clicks, add to carts,
+    purchases and revenue of the images of its products; most impressions first, the
+    uncategorised last. A source model's categories come from the ``category`` lookup
+    of its ``SOURCE_MODELS`` entry (the first in name order where there are several)."""
+    until = until or window_end()
+    per_source = (
+        StyleEvent.objects.filter(
+            created_at__gte=_recent(since, until), created_at__lt=until, source__isnull=False,
+            kind__in=[Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART, Kind.PURCHASE],
+        )
+        .values("source_id")
+        .annotate(
+            impressions=Count("id", filter=Q(kind=Kind.IMPRESSION)),
+            clicks=Count("id", filter=Q(kind=Kind.CLICK)),
+            add_to_carts=Count("id", filter=Q(kind=Kind.ADD_TO_CART)),
+            purchases=Count("id", filter=Q(kind=Kind.PURCHASE)),
+            revenue=Sum("value", filter=Q(kind=Kind.PURCHASE)),
+        )
+        .order_by()
+    )
+    per_source = {row.pop("source_id"): row for row in per_source}
+    category_of = _categories(per_source)
+    totals = defaultdict(lambda: {"impressions": 0, "clicks": 0, "add_to_carts": 0, "purchases": 0,
+                                  "revenue": Decimal(0)})
+    for source_id, row in per_source.items():
+        total = totals[category_of.get(source_id)]
+        for name, value in row.items():
+            total[name] += value or 0
+    reward = {Kind.CLICK: "clicks", Kind.ADD_TO_CART: "add_to_carts", Kind.PURCHASE: "purchases"}[
+        stylestore_settings.REWARD]
+    rows = [
+        CategoryRow(category=category, rate=evaluation.wilson(min(total[reward], total["impressions"]),
+                                                              total["impressions"]), **total)
+        for category, total in totals.items()
+    ]
+    return sorted(rows, key=lambda r: (r.category is None, -r.impressions, r.category or ""))
+
+
+def _categories(source_ids) -> dict:
+    """``{source id: category name}`` of the images whose model's ``SOURCE_MODELS``
+    entry names a ``category`` lookup and whose object has one."""
+    objects = defaultdict(dict)  # {(content type id, object id): source id}
+    for pk, content_type_id, object_id in SourceImage.objects.filter(pk__in=list(source_ids)).values_list(
+            "pk", "content_type_id", "object_id"):
+        objects[content_type_id][object_id] = pk
+    found = {}
+    models = {label: config for label, config in source_models().items() if config.category}
+    for content_type_id, sources in objects.items():
+        model = ContentType.objects.get_for_id(content_type_id).model_class()
+        config = models.get(model._meta.label_lower) if model is not None else None
+        if config is None:
+            continue
+        # Name order, the first kept: one category per object however many it has.
+        names = (model._default_manager.filter(pk__in=list(sources), **{f"{config.category}__isnull": False})
+                 .order_by("pk", config.category).values_list("pk", config.category))
+        for pk, name in names:
+            found.setdefault(sources[str(pk)], str(name))
+    return found
+
+
+def purchase_currencies(since, until=None) -> list[str]:
+    """The currencies of the window's purchases, in code order: more than one means the
+    revenue figures add up different money."""
+    until = until or window_end()
+    return list(
+        StyleEvent.objects.filter(kind=Kind.PURCHASE, created_at__gte=since, created_at__lt=until)
+        .values_list("currency", flat=True).distinct().order_by("currency")
+    )
+
+
+def _recent(since, until):
     """``since``, or later: the time of the ``MAX_IMPRESSIONS``-th most recent
-    impression since then (read from the index on kind and time alone)."""
+    impression in ``[since, until)`` (read from the index on kind and time alone)."""
     nth = (
-        StyleEvent.objects.filter(kind=Kind.IMPRESSION, created_at__gte=since)
+        StyleEvent.objects.filter(kind=Kind.IMPRESSION, created_at__gte=since, created_at__lt=until)
         .order_by("-created_at")
         .values_list("created_at", flat=True)[MAX_IMPRESSIONS - 1:MAX_IMPRESSIONS]
     )
     return max([since, *nth])
 
 
-def _shop_chosen(since):
-    """The impressions since ``since`` that the shop chose (not a customer's pick) and
-    logged with their probability and the styles that were available."""
+def _shop_chosen(since, until):
+    """The impressions in ``[since, until)`` that the shop chose (not a customer's pick)
+    and logged with their probability and the styles that were available."""
     return (
-        StyleEvent.objects.filter(kind=Kind.IMPRESSION, created_at__gte=since, propensity__gt=0,
-                                  available__isnull=False)
+        StyleEvent.objects.filter(kind=Kind.IMPRESSION, created_at__gte=since, created_at__lt=until,
+                                  propensity__gt=0, available__isnull=False)
         .exclude(reason="pick")
         .exclude(style=None)
     )
@@ -205,9 +346,10 @@ def _estimate(value: float, sums: np.ndarray, denominator: float, n: int) -> eva
     return evaluation.Estimate(value, value - half, value + half, n)
 
 
-def lift(since) -> Lift | None:
+def lift(since, until=None) -> Lift | None:
     """The personalized policy against "always the best single style", or None
-    without impressions to compare on.
+    without impressions to compare on, on the configured reward (``STYLESTORE["REWARD"]``:
+    "clicks" below stand for it).
 
     Over the window's most recent ``MAX_IMPRESSIONS`` impressions at most. Every
     estimate here is a sum over impressions, and its cluster-robust interval needs
@@ -221,7 +363,8 @@ def lift(since) -> Lift | None:
     (``CONTROL_SHARE``, as set now: a window across a change of the share is slightly
     off): the probability given the visitor is not in the control group.
     """
-    impressions = _shop_chosen(_recent(since))
+    until = until or window_end()
+    impressions = _shop_chosen(_recent(since, until), until)
     params = population.policy_params()
     model = policy.fit_global(population.style_stats(since), params)
     # The baseline's style in each set of available styles: few sets (one per set of
@@ -236,7 +379,7 @@ def lift(since) -> Lift | None:
                                              for best, contexts in contexts_by_best.items()])
     # The click's own row, through the (visitor, kind, choice) index: it holds clicks
     # with a choice only, and the query must say so to use it.
-    clicked = Exists(StyleEvent.objects.filter(visitor=OuterRef("visitor"), kind=Kind.CLICK,
+    clicked = Exists(StyleEvent.objects.filter(visitor=OuterRef("visitor"), kind=stylestore_settings.REWARD,
                                                choice_id=OuterRef("choice_id")).exclude(choice_id=""))
     inverse = Value(1.0) / Least(F("propensity") / Value(1.0 - params.control_share), Value(1.0))
     # Grouped by visitor, clicked and "the baseline shows the same style": each

@@ -161,6 +161,29 @@ def clustered_rate(successes: np.ndarray, trials: np.ndarray, z: float = Z95) ->
     return Estimate(p, estimate.low, estimate.high, int(n))
 
 
+def mean_per_unit(values: np.ndarray, z: float = Z95) -> Estimate:
+    """The mean of a non-negative amount per unit (purchases or revenue per visitor),
+    with a 95 % interval that stays at or above 0 and never collapses to a point.
+
+    Most visitors buy nothing, so the amount is split in two (a two-part model): the
+    share of units with any (its Wilson interval) times the mean amount of those (a
+    normal interval on its log: never below 0). The two intervals' ends are multiplied,
+    which makes the result conservative. Fewer than two units with an amount say
+    nothing about its spread: the upper end is then unbounded."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n == 0:
+        return Estimate(0.0, 0.0, math.inf, 0)
+    positive = values[values > 0]
+    share = wilson(len(positive), n, z)
+    mean = float(values.mean())
+    if len(positive) < 2:
+        return Estimate(mean, 0.0, math.inf, n)
+    amount = float(positive.mean())
+    spread = z * float(positive.std(ddof=1)) / math.sqrt(len(positive)) / amount
+    return Estimate(mean, share.low * amount * math.exp(-spread), share.high * amount * math.exp(spread), n)
+
+
 def relative_lift(treated: Tuple[np.ndarray, np.ndarray], control: Tuple[np.ndarray, np.ndarray],
                   z: float = Z95) -> Optional[Estimate]:
     """``rate(treated) / rate(control) - 1`` with its 95 % interval, or None when either
@@ -181,6 +204,8 @@ def relative_lift(treated: Tuple[np.ndarray, np.ndarray], control: Tuple[np.ndar
         logs_variance += float((residuals**2).sum()) * len(trials) / (len(trials) - 1) / total**2
         rates.append(rate)
     ratio = rates[0] / rates[1]
-    half = z * math.sqrt(logs_variance)
+    # Floored for the degenerate case where every visitor did exactly as well (no
+    # spread measured): a finite sample never pins a ratio down to a point.
+    half = z * math.sqrt(max(logs_variance, 1.0 / (len(treated[0]) * len(control[0]))))
     return Estimate(ratio - 1, ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1,
                     int(len(treated[0]) + len(control[0])))

@@ -1,4 +1,4 @@
-"""Recording what visitors do: views, impressions, clicks, add to carts and picks.
+"""Recording what visitors do: views, impressions, clicks, add to carts, purchases and picks.
 
 Every batch of events of one visitor is applied in one transaction that locks the
 visitor's row, so concurrent beacons of the same visitor are serialized: the
@@ -13,8 +13,15 @@ What one batch does:
   again within ``VIEW_REPEAT_SECONDS`` (a refresh) is not a new view. A pick of the
   look the visitor already has is a duplicate, and a visitor keeps one pick row (their
   latest): repeated picks neither grow the log nor inflate the pick counts.
+- **Attributes purchases** to the look the visitor saw the product in: the last
+  impression of that image the visitor reported (its style, choice id, probability and
+  reason are copied onto the purchase row; a pick's look and the control group's
+  original photo included). A purchase of an image never seen attributes to no style.
+  The first purchase of an impression keeps its ``choice_id`` (the analytics' "this
+  impression led to a purchase"); a later one (another order) keeps the style only.
 - **Updates the policy state** (``policy.VisitorState``: decayed sums, bounded under
-  1 KB by construction) and the look each image was seen in (``looks``), and stores
+  1 KB by construction; the outcome ``STYLESTORE["REWARD"]`` names counts as its
+  success, see ``_teach``) and the look each image was seen in (``looks``), and stores
   them on the ``Visitor`` row as JSON.
 - **Appends to the log** (``StyleEvent``) and adds to the anonymous per-style hourly
   counters (``StyleHourlyStats``) the global model is refitted from.
@@ -25,11 +32,13 @@ and in rate: ``charge_budgets`` takes every request's events from budgets per cl
 address and per visitor, and new visitors from a budget per address
 (``STYLESTORE["EVENT_BUDGETS"]``), so no client can fill the database.
 """
+import hashlib
 import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.core.cache import DEFAULT_CACHE_ALIAS
 from django.core.cache import caches as cache_backends
@@ -41,6 +50,7 @@ from django.utils.translation import gettext as _
 from .. import ratelimit
 from ..conf import stylestore_settings
 from ..models import ErasedVisitor, SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
+from ..variants.sources import source_fields
 from . import caches, choices, embeddings, looks, policy, population
 from .identity import get_visitor
 
@@ -57,6 +67,21 @@ MAX_RECENT_VIEWS = 16
 #: Rows deleted per statement by the purge, so it never holds long locks.
 PURGE_CHUNK = 5000
 CHOICE_KINDS = (Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART)
+#: The outcomes of an impression, shallowest first (``STYLESTORE["REWARD"]`` is one).
+OUTCOMES = (Kind.CLICK, Kind.ADD_TO_CART, Kind.PURCHASE)
+#: ISO 4217's codes of money in use (no funds, metals or test codes): a purchase's currency.
+CURRENCIES = frozenset("""
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
+    CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
+    GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
+    LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+    NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD
+    SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF
+    XCD XCG XOF XPF YER ZAR ZMW ZWG
+""".split())
+#: Largest value one purchase may carry, and its decimal places (``StyleEvent.value``).
+MAX_PURCHASE_VALUE = Decimal("999999999999")
+PURCHASE_DECIMAL_PLACES = 4
 
 
 @dataclass(frozen=True)
@@ -66,7 +91,8 @@ class Event:
     ``choice`` (impression, click, add to cart) is the verified content of the
     ``choice_id`` token; ``source_id`` and ``embedding`` (view) the viewed image's
     ``SourceImage`` and its style embedding; ``pick`` (pick) a style key,
-    ``choices.ORIGINAL``, or None to clear the pick.
+    ``choices.ORIGINAL``, or None to clear the pick; ``source_id``, ``value`` and
+    ``currency`` (purchase) the bought product's image and what its order line was worth.
     """
 
     kind: str
@@ -75,6 +101,8 @@ class Event:
     source_id: int | None = None
     embedding: list | None = None
     pick: str | None = None
+    value: Decimal | None = None
+    currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +145,20 @@ def charge_budgets(context, client: str, count: int):
         taken.append((key, duration, amount))
 
 
+def purchase_problems(value, currency) -> dict:
+    """``{"value" | "currency": message}`` of what is wrong with a purchase's value (a
+    positive ``Decimal`` of at most ``PURCHASE_DECIMAL_PLACES`` places) and currency (an
+    ISO 4217 code in capitals); empty when both are fine."""
+    problems = {}
+    if not isinstance(value, Decimal) or not value.is_finite() or not 0 < value <= MAX_PURCHASE_VALUE:
+        problems["value"] = _("A purchase's value must be a positive amount of at most %s.") % MAX_PURCHASE_VALUE
+    elif -value.as_tuple().exponent > PURCHASE_DECIMAL_PLACES:
+        problems["value"] = _("A purchase's value may have at most %d decimal places.") % PURCHASE_DECIMAL_PLACES
+    if currency not in CURRENCIES:
+        problems["currency"] = _("%r is not an ISO 4217 currency code (such as USD, EUR or CNY).") % (currency,)
+    return problems
+
+
 class InvalidEvents(ValueError):
     """Events that cannot be recorded; ``errors`` maps ``"<index>.<field>"`` to messages."""
 
@@ -131,9 +173,10 @@ def resolve(context, items) -> list[Event]:
 
     ``items`` are dicts with ``kind``, ``event_id``, and per kind: ``choice`` (the
     signed ``choice_id`` of the image, for impression, click and add to cart),
-    ``source`` (a parsed ``SourceReference``, for view; optional for pick) with
-    ``field`` (default: the model's first source field), ``style`` (pick: a style
-    slug, ``"original"``, or None to let the shop choose again).
+    ``source`` (a parsed ``SourceReference``, for view and purchase; optional for pick)
+    with ``field`` (default: the model's first source field), ``style`` (pick: a style
+    slug, ``"original"``, or None to let the shop choose again), ``value`` (a positive
+    ``Decimal``) and ``currency`` (an ISO 4217 code) for purchase.
     """
     context.drop_revoked_key()  # an erased visitor's choice ids must not verify
     errors = {}
@@ -180,6 +223,11 @@ def resolve(context, items) -> list[Event]:
             if index not in source_keys and f"{index}.field" not in errors:
                 errors[f"{index}.source"] = [_("A view needs the viewed source.")]
             events.append(Event(kind=kind, event_id=event_id, source_id=source_id, embedding=embedding))
+        elif kind == Kind.PURCHASE:
+            if index not in source_keys and f"{index}.field" not in errors:
+                errors[f"{index}.source"] = [_("A purchase needs the bought source.")]
+            events.append(Event(kind=kind, event_id=event_id, source_id=source_id, value=item.get("value"),
+                                currency=item.get("currency") or ""))
         elif kind == Kind.PICK:
             style = item.get("style")
             if style not in (None, choices.ORIGINAL) and style not in styles:
@@ -216,6 +264,7 @@ def _record(context, events) -> RecordReport:
     recent_views = _recent_views(visitor.recent_views, now)
     shown = dict(visitor.looks or {})
     styles, sources = _still_existing(events)
+    seen_looks = _seen_looks(visitor, events, seen_choices)
 
     rows, counters, duplicates, picked = [], defaultdict(lambda: defaultdict(float)), 0, None
     for event in events:
@@ -239,6 +288,9 @@ def _record(context, events) -> RecordReport:
             rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now))
             if event.kind == Kind.IMPRESSION:
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
+        elif event.kind == Kind.PURCHASE:
+            rows.append(_purchase(visitor, event, seen_looks.get(event.source_id), seen_choices, state, params,
+                                  counters, now))
         elif event.kind == Kind.VIEW:
             if str(event.source_id) in recent_views:
                 duplicates += 1
@@ -302,6 +354,51 @@ def _still_existing(events):
     return styles, sources
 
 
+def _seen_looks(visitor, events, seen_choices) -> dict:
+    """``{source id: ChoiceRecord}``: the look of the last impression the visitor reported
+    of each image this batch's purchases name (what a purchase is attributed to). The
+    purchases already recorded for those impressions join ``seen_choices``."""
+    source_ids = {e.source_id for e in events if e.kind == Kind.PURCHASE}
+    if not source_ids:
+        return {}
+    # Through the (visitor, kind, choice) index, which holds rows with a choice only.
+    impressions = (
+        StyleEvent.objects.filter(visitor=visitor, kind=Kind.IMPRESSION, source_id__in=source_ids)
+        .exclude(choice_id="")
+        .order_by("created_at", "id")
+        .values_list("source_id", "choice_id", "style_id", "propensity", "history_share", "reason", "available")
+    )
+    seen = {}
+    for source_id, choice_id, style_id, propensity, share, reason, available in impressions:
+        seen[source_id] = choices.ChoiceRecord(choice_id, source_id, style_id, propensity or 1.0, share or 0.0,
+                                               reason, None, tuple(available or ()))
+    seen_choices.update(
+        StyleEvent.objects.filter(visitor=visitor, kind=Kind.PURCHASE,
+                                  choice_id__in=[look.choice_id for look in seen.values()])
+        .values_list("kind", "choice_id")
+    )
+    return seen
+
+
+def _purchase(visitor, event, look, seen_choices, state, params, counters, now):
+    """The purchase's row, attributed to ``look`` (None: an image the visitor was never
+    shown), counted for its style and taught to the visitor's state."""
+    if look is None:
+        return StyleEvent(visitor=visitor, kind=Kind.PURCHASE, source_id=event.source_id, event_id=event.event_id,
+                          value=event.value, currency=event.currency, created_at=now)
+    first = (Kind.PURCHASE, look.choice_id) not in seen_choices
+    seen_choices.add((Kind.PURCHASE, look.choice_id))
+    _apply_choice_event(Kind.PURCHASE, state, look, params, counters)
+    if look.style_id is not None:
+        counters[look.style_id]["revenue"] = counters[look.style_id].get("revenue", Decimal(0)) + event.value
+    return StyleEvent(
+        visitor=visitor, kind=Kind.PURCHASE, source_id=event.source_id, style_id=look.style_id,
+        choice_id=look.choice_id if first else "", event_id=event.event_id, propensity=look.propensity,
+        history_share=look.history_share, reason=look.reason, value=event.value, currency=event.currency,
+        created_at=now,
+    )
+
+
 def _recent_views(recent_views, now) -> dict:
     """``{source id (str): unix time}`` of the stored views within ``VIEW_REPEAT_SECONDS``:
     a view of one of those products is a refresh."""
@@ -348,19 +445,29 @@ def _apply_choice_event(kind, state, choice, params, counters):
         if kind == Kind.IMPRESSION:
             state.record_impression(choice.to_choice(), params)
         return
-    row = counters[choice.style_id]
     if kind == Kind.IMPRESSION:
         _apply_impression(state, choice, params, counters)
-    elif kind == Kind.CLICK:
-        state.record_click(choice.style_key, params)
-        row["clicks"] += 1
-        if choice.reason == "pick":
-            row["picked_clicks"] += 1
-        else:
-            row["click_share_sum"] += choice.history_share
-    elif kind == Kind.ADD_TO_CART:
-        state.record_add_to_cart(choice.style_key, params)
-        row["add_to_carts"] += 1
+        return
+    _teach(state, kind, choice.style_key, params)
+    row = counters[choice.style_id]
+    count, picked, share_sum = population.OUTCOME_COUNTERS[kind]
+    row[count] += 1
+    if choice.reason == "pick":
+        row[picked] += 1
+    else:
+        row[share_sum] += choice.history_share
+
+
+def _teach(state, kind, style_key, params):
+    """Tell the visitor's state about an outcome on ``style_key``: the configured reward
+    (``STYLESTORE["REWARD"]``) is the state's success count, what the policy calls
+    clicks; a deeper outcome is extra evidence, as the policy weighs add to carts; a
+    shallower one teaches nothing (a shop optimising purchases must not chase clicks)."""
+    depth, reward = OUTCOMES.index(kind), OUTCOMES.index(stylestore_settings.REWARD)
+    if depth == reward:
+        state.record_click(style_key, params)
+    elif depth > reward:
+        state.record_add_to_cart(style_key, params)
 
 
 def _apply_view(state, source_id, embedding, params):
@@ -374,7 +481,8 @@ def _apply_view(state, source_id, embedding, params):
 def _add_to_counters(counters, hour):
     """Add the batch's sums to this hour's per-style rows. Styles in id order, so two
     batches touching the same styles lock their rows in the same order (no deadlock)."""
-    integer_fields = {"impressions", "clicks", "add_to_carts", "picks", "picked_impressions", "picked_clicks"}
+    integer_fields = {"impressions", "picks", "picked_impressions", *(
+        name for count, picked, share_sum in population.OUTCOME_COUNTERS.values() for name in (count, picked))}
     for style_id in sorted(counters):
         values = {k: (int(v) if k in integer_fields else v) for k, v in counters[style_id].items() if v}
         if not values:
@@ -438,6 +546,39 @@ def _record_view(context, source) -> bool:
     if visitor is not None and _viewed_recently(visitor.recent_views, source[0], timezone.now()):
         return False
     return record(context, [Event(kind=Kind.VIEW, source_id=source[0], embedding=source[1])]).accepted == 1
+
+
+def record_purchase(request, order_id, lines, currency, field_name=None) -> RecordReport:
+    """Record an order's products as purchases of the visitor of ``request``: call it
+    from the checkout once the order is placed.
+
+    ``lines``: ``(product, value)`` pairs, ``value`` a ``Decimal`` (the line's total,
+    quantity included) in ``currency`` (ISO 4217, such as ``"EUR"``); ``product`` an
+    object of a ``SOURCE_MODELS`` model, its image ``field_name`` (default: its first
+    source field). Each line is attributed to the look the visitor saw that image in
+    (see the module's docstring). Idempotent by ``order_id`` (any string): placing the
+    same order again records nothing twice. Products Stylestore has no image of are left
+    out. Raises ``ValueError`` on a value or currency ``purchase_problems`` refuses,
+    having recorded nothing; records nothing without consent (returns 0 accepted).
+    """
+    values = {}  # per image: two lines of one product are one purchase
+    for obj, value in lines:
+        if problems := purchase_problems(value, currency):
+            raise ValueError(" ".join(str(message) for message in problems.values()))
+        source = embeddings.photo_source(obj, field_name or source_fields(type(obj))[0])
+        if source is not None:
+            values[source[0]] = values.get(source[0], Decimal(0)) + value
+    resolved = [Event(kind=Kind.PURCHASE, event_id=_purchase_event_id(order_id, source_id), source_id=source_id,
+                      value=value, currency=currency) for source_id, value in values.items()]
+    context = get_visitor(request)
+    if not context.consent or not resolved:
+        return RecordReport(accepted=0, duplicates=0)
+    return record(context, resolved)
+
+
+def _purchase_event_id(order_id, source_id) -> str:
+    """The idempotency key of one order line: the same for every retry of the order."""
+    return "order-" + hashlib.sha256(f"{order_id}:{source_id}".encode()).hexdigest()[:40]
 
 
 def purge_expired() -> dict:

@@ -24,6 +24,14 @@ from ..models import StyleHourlyStats
 from . import policy
 from .caches import cache
 
+#: Per outcome (an event kind), its ``StyleHourlyStats`` columns: the count, the part of
+#: it on looks the customer picked, and the sum of the history shares of the rest.
+OUTCOME_COUNTERS = {
+    "click": ("clicks", "picked_clicks", "click_share_sum"),
+    "add_to_cart": ("add_to_carts", "picked_add_to_carts", "add_to_cart_share_sum"),
+    "purchase": ("purchases", "picked_purchases", "purchase_share_sum"),
+}
+
 
 def policy_params() -> policy.PolicyParams:
     """The policy's parameters, from settings."""
@@ -41,28 +49,30 @@ def hour_start(moment):
 def style_stats(since) -> dict:
     """``policy.StyleStats`` per style key from the hourly counters since ``since``: the
     impressions the shop chose (a customer's own picks are not evidence about styles
-    shown to everyone)."""
+    shown to everyone). Their "clicks" are the outcome ``STYLESTORE["REWARD"]`` names:
+    the policy learns to win whatever the shop counts as success."""
+    count, picked, share_sum = OUTCOME_COUNTERS[stylestore_settings.REWARD]
     rows = (
         StyleHourlyStats.objects.filter(hour__gte=since)
         .values("style_id")
         .annotate(
             impressions=Sum("impressions"),
-            clicks=Sum("clicks"),
+            successes=Sum(count),
             picked_impressions=Sum("picked_impressions"),
-            picked_clicks=Sum("picked_clicks"),
+            picked_successes=Sum(picked),
             share_sum=Sum("share_sum"),
             share_sq_sum=Sum("share_sq_sum"),
-            click_share_sum=Sum("click_share_sum"),
+            success_share_sum=Sum(share_sum),
         )
         .order_by()
     )
     return {
         str(row["style_id"]): policy.StyleStats(
             impressions=float(row["impressions"] - row["picked_impressions"]),
-            clicks=float(row["clicks"] - row["picked_clicks"]),
+            clicks=float(row["successes"] - row["picked_successes"]),
             share_sum=row["share_sum"],
             share_sq_sum=row["share_sq_sum"],
-            click_share_sum=row["click_share_sum"],
+            click_share_sum=row["success_share_sum"],
         )
         for row in rows
     }
@@ -84,7 +94,7 @@ def global_model() -> policy.GlobalModel:
         )
         return policy.fit_global(style_stats(since), policy_params())
 
-    return cache.get(("global", period, bucket), (bucket + 1) * period - now, fit)
+    return cache.get(("global", period, bucket, stylestore_settings.REWARD), (bucket + 1) * period - now, fit)
 
 
 def best_style(available, model: policy.GlobalModel):

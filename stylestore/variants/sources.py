@@ -21,7 +21,7 @@ from ..storage import file_hash
 logger = logging.getLogger(__name__)
 
 #: The keys a ``SOURCE_MODELS`` value may have in its dict form.
-SOURCE_MODEL_KEYS = {"fields", "public", "group"}
+SOURCE_MODEL_KEYS = {"fields", "public", "group", "category"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class SourceModel:
     #: A foreign key to the object the images belong to (Oscar's ``ProductImage.product``):
     #: "More in this style" then ranks those objects, one image each, never the object's own.
     group: str | None = None
+    #: A lookup from the model to its category's name, for the analytics (None: none).
+    category: str | None = None
 
     def public_queryset(self, model):
         queryset = model._default_manager.all()
@@ -67,8 +69,9 @@ def parse_source_models(raw) -> tuple[dict, list[str]]:
                                 f"{', '.join(sorted(SOURCE_MODEL_KEYS - {'fields'}))}; got {', '.join(sorted(value))}.")
                 continue
             fields, public, group = value["fields"], value.get("public"), value.get("group")
+            category = value.get("category")
         else:
-            fields, public, group = value, None, None
+            fields, public, group, category = value, None, None, None
         if isinstance(fields, str) or not all(isinstance(name, str) for name in fields):
             problems.append(f"STYLESTORE['SOURCE_MODELS'][{label!r}]: the fields must be a list of field names.")
             continue
@@ -76,12 +79,16 @@ def parse_source_models(raw) -> tuple[dict, list[str]]:
             problems.append(f"STYLESTORE['SOURCE_MODELS'][{label!r}]['public'] must be a dict of lookups or the "
                             "dotted path of a callable(queryset).")
             continue
+        if category is not None and not isinstance(category, str):
+            problems.append(f"STYLESTORE['SOURCE_MODELS'][{label!r}]['category'] must be a lookup such as "
+                            "'category__name'.")
+            continue
         try:
             key = apps.get_model(label)._meta.label_lower
         except (LookupError, ValueError):
             problems.append(f"STYLESTORE['SOURCE_MODELS'] names unknown model {label!r}.")
             continue
-        found[key] = SourceModel(key, tuple(fields), public, group)
+        found[key] = SourceModel(key, tuple(fields), public, group, category)
     return found, problems
 
 

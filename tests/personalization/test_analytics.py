@@ -137,7 +137,7 @@ def test_analytics_page_from_real_traffic_and_its_window(client, analyst, world)
     client.force_login(analyst)
     html = client.get(ANALYTICS_URL, {"days": "7"}).content.decode()
     assert 'aria-current="page">last 7 days' in html
-    assert "From 3 impressions chosen by the shop (1 clicked)" in html
+    assert "From 3 impressions chosen by the shop (1 with clicks)" in html
     assert client.get(ANALYTICS_URL, {"days": "nonsense"}).status_code == 200
 
 

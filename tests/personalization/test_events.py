@@ -71,7 +71,8 @@ def test_a_single_event_object_is_accepted(client, page):
 @pytest.mark.parametrize(
     "event, field",
     [
-        ({"kind": "purchase"}, "0.kind"),
+        ({"kind": "refund"}, "0.kind"),
+        ({"kind": "purchase"}, "0.value"),
         ({"kind": "impression"}, "0.choice"),
         ({"kind": "click", "choice": "1|forged|1|1|1.0|0.0|global||1:bad"}, "0.choice"),
         ({"kind": "view"}, "0.source"),

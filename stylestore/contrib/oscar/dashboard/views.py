@@ -257,5 +257,10 @@ class AnalyticsView(generic.TemplateView):
     template_name = "stylestore/oscar/dashboard/analytics.html"
     extra_context = {"page_title": _lazy("Analytics")}
 
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "csv" and (response := report.csv_response(request.GET)) is not None:
+            return response
+        return super().get(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), **report.context(self.request.GET.get("days"))}
+        return {**super().get_context_data(**kwargs), **report.context(self.request.GET)}
