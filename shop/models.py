@@ -50,3 +50,45 @@ class Product(models.Model):
 
     def get_absolute_url(self):
         return reverse("shop:product", kwargs={"slug": self.slug})
+
+
+class Order(models.Model):
+    """A placed order of the demo's checkout: what was bought, at which prices. No
+    payment, no address: it exists to show a checkout reporting purchases."""
+
+    currency = models.CharField(_("currency"), max_length=3)
+    created_at = models.DateTimeField(_("placed"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+
+    def __str__(self):
+        return _("Order %(number)s") % {"number": self.pk}
+
+    @property
+    def total(self):
+        return sum((line.total for line in self.lines.all()), Decimal("0"))
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
+    # The product may be deleted later; the line keeps its name and price as sold.
+    product = models.ForeignKey(Product, null=True, on_delete=models.SET_NULL, related_name="+",
+                                verbose_name=_("product"))
+    name = models.CharField(_("name"), max_length=200)
+    unit_price = models.DecimalField(_("unit price"), max_digits=10, decimal_places=2)
+    quantity = models.PositiveIntegerField(_("quantity"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+
+    def __str__(self):
+        return f"{self.quantity} x {self.name}"
+
+    @property
+    def total(self):
+        return self.unit_price * self.quantity

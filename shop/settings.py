@@ -214,7 +214,8 @@ else:
     }
 
 STYLESTORE = {
-    "SOURCE_MODELS": {"shop.product": ["image"]},
+    # The analytics group products by their category's name.
+    "SOURCE_MODELS": {"shop.product": {"fields": ["image"], "category": "category__name"}},
     # The demo shows fresh variants at once; a real shop may prefer review first.
     "AUTO_APPROVE": os.environ.get("STYLESTORE_AUTO_APPROVE", "1") == "1",
     "DEVICE": os.environ.get("STYLESTORE_DEVICE", "auto"),

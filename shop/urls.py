@@ -11,6 +11,10 @@ shop_patterns = (
     [
         path("", views.product_list, name="product_list"),
         path("products/<slug:slug>/", views.product_detail, name="product"),
+        path("products/<slug:slug>/add-to-cart/", views.cart_add, name="cart_add"),
+        path("cart/", views.cart_detail, name="cart"),
+        path("cart/order/", views.place_order, name="place_order"),
+        path("orders/<int:pk>/", views.order_detail, name="order"),
     ],
     "shop",
 )

@@ -147,6 +147,8 @@ STYLESTORE = {
             "fields": ["original"],
             "public": {"product__is_public": True},
             "group": "product",
+            # The analytics' per-category table (a product's first category by name).
+            "category": "product__categories__name",
         },
     },
     "AUTO_APPROVE": True,
