@@ -147,6 +147,11 @@ DEFAULTS = {
     # everywhere: the control group behind the analytics' "styled vs original". 0.10
     # measures styling's effect within weeks for most shops; 0 turns the control off.
     "CONTROL_SHARE": 0.0,
+    # What a customer's pick in the style picker applies to: "shop" (every product
+    # shows the picked look where it has it, until they let the shop choose again) or
+    # "product" (only the images of the product it was made on; the other products keep
+    # their own looks). The picker says which.
+    "PICK_SCOPE": "shop",
     # The outcome the policy learns to win, counted as its "success" both in the
     # population model and in each visitor's state: "click" (the most data, the
     # shallowest signal), "add_to_cart" or "purchase" (closest to sales, but sparse: a
@@ -157,7 +162,7 @@ DEFAULTS = {
 }
 
 #: The values some settings accept, checked when read (a clear ImproperlyConfigured).
-CHOICES = {"REWARD": ("click", "add_to_cart", "purchase")}
+CHOICES = {"REWARD": ("click", "add_to_cart", "purchase"), "PICK_SCOPE": ("shop", "product")}
 
 
 class StylestoreSettings:

@@ -232,6 +232,9 @@ def resolve(context, items) -> list[Event]:
             style = item.get("style")
             if style not in (None, choices.ORIGINAL) and style not in styles:
                 errors[f"{index}.style"] = [_("No active style %r.") % style]
+            if style is not None and stylestore_settings.PICK_SCOPE == "product" and index not in source_keys:
+                errors.setdefault(f"{index}.source", []).append(
+                    _("In this shop a pick applies to one product: name it in source."))
             pick = str(styles[style]) if style in styles else style
             events.append(Event(kind=kind, event_id=event_id, source_id=source_id, pick=pick))
         else:
@@ -302,10 +305,9 @@ def _record(context, events) -> RecordReport:
                            created_at=now)
             )
         elif event.kind == Kind.PICK:
-            if event.pick == state.pick:
+            if not _apply_pick(state, shown, event, int(now.timestamp())):
                 duplicates += 1  # the look the visitor already has
                 continue
-            state.set_pick(event.pick)
             style_id = int(event.pick) if event.pick not in (None, choices.ORIGINAL) else None
             if style_id is not None:
                 counters[style_id]["picks"] += 1
@@ -328,6 +330,23 @@ def _record(context, events) -> RecordReport:
     visitor.save(update_fields=["state", "recent_views", "looks", "last_seen_at"])
     context.remember(visitor)
     return RecordReport(accepted=len(events) - duplicates, duplicates=duplicates)
+
+
+def _apply_pick(state, shown, event, at) -> bool:
+    """Apply a pick in ``STYLESTORE["PICK_SCOPE"]``: shop-wide on the state, or pinned
+    on the picked image alone (``looks.pin``), with the picks of the other scope (the
+    setting changed since) given up; a pick without a source clears every pick. Returns
+    whether anything changed (else it is a duplicate)."""
+    if stylestore_settings.PICK_SCOPE == "product" and event.source_id is not None:
+        if (state.pick, looks.pinned(shown, event.source_id)) == (None, event.pick):
+            return False
+        state.set_pick(None)
+        looks.pin(shown, event.source_id, event.pick, at)
+        return True
+    before = (state.pick, dict(shown))
+    state.set_pick(event.pick)
+    looks.unpin_all(shown)
+    return before != (state.pick, shown)
 
 
 def _already_recorded(visitor, events):

@@ -37,7 +37,9 @@ from django.utils.cache import patch_vary_headers
 from ..conf import stylestore_settings
 from ..models import Visitor
 from . import tokens
+from .choices import read_choice
 from .erase import erase_visitor, is_revoked
+from .looks import CLICKED_COOKIE
 from .policy import VisitorState
 
 VISITOR_HEADER = "X-Visitor-Id"
@@ -135,6 +137,7 @@ class VisitorContext:
         #: after consent was withdrawn. Nothing else uses it without consent.
         self.presented_key = parsed[0] if parsed else None
         self._key = self.presented_key if self.consent else None
+        self._clicked_token = request.COOKIES.get(CLICKED_COOKIE, "")
         if self._key is not None:
             self._issue_cookie = time.time() - parsed[1] > REISSUE_AFTER_SECONDS
 
@@ -153,6 +156,15 @@ class VisitorContext:
         self._visitor = None  # a fresh key has no row yet: no query needed to know
         self._issue_cookie = True
         self.accessed = True
+
+    @functools.cached_property
+    def clicked(self):
+        """The verified choice of the listing card the visitor clicked last
+        (``looks.CLICKED_COOKIE``), or None: the product page it opened shows that look
+        even before the card's impression is recorded."""
+        if not self._clicked_token or self._key is None:
+            return None
+        return read_choice(self._key, self._clicked_token)
 
     @property
     def known_key(self):

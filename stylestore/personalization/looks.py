@@ -12,21 +12,77 @@ that chose the look, as its impression logged it, so each later impression of it
 logged with that draw's probability and styles (``policy.Remembered``). Looks the
 customer picked are not remembered (the pick shows them anyway), nor the control group's
 original photos. The ``MAX_LOOKS`` most recently shown are kept.
+
+With ``STYLESTORE["PICK_SCOPE"] = "product"`` a pick applies to one product's image
+only, so it is kept here too, as a *pinned* entry ``["pick", style key or "original",
+unix time]`` that wins over the policy for that image alone (``pinned``); pins are
+forgotten after every remembered look.
+
+A card clicked on a listing names its choice in a short-lived cookie
+(``CLICKED_COOKIE``, set by the storefront script as the browser leaves): the product
+page may be requested before the card's impression is recorded, and it then shows the
+card's look, known from that signed choice (``clicked``), not a new draw.
 """
 import math
 
+from .choices import ChoiceRecord
 from .policy import Remembered
 
 #: Images whose look a visitor keeps: a few listing pages' worth (about 3.5 KB of JSON).
 MAX_LOOKS = 64
 #: Impressions of these were not the shop's draw: nothing to remember.
 NOT_DRAWN = frozenset({"pick", "control"})
+#: The first item of a pinned entry (a per-product pick).
+PINNED = "pick"
+#: The cookie naming the choice of the card last clicked (``stylestore.js`` sets it).
+CLICKED_COOKIE = "stylestore_clicked"
+
+
+def _is_pinned(entry) -> bool:
+    return isinstance(entry, list) and len(entry) == 3 and entry[0] == PINNED
+
+
+def pinned(looks, source_id) -> str | None:
+    """The look the customer picked for image ``source_id`` alone (a style key or
+    ``choices.ORIGINAL``), or None."""
+    entry = (looks or {}).get(str(source_id))
+    return str(entry[1]) if _is_pinned(entry) and entry[1] else None
+
+
+def pin(looks: dict, source_id, look: str | None, at: int) -> None:
+    """Pin ``look`` (a style key or ``choices.ORIGINAL``) on image ``source_id`` in
+    ``looks`` (changed in place); None unpins it, and the image goes back to the shop's
+    choice (no remembered look: the pick replaced it)."""
+    if look is None:
+        if _is_pinned(looks.get(str(source_id))):
+            del looks[str(source_id)]
+        return
+    looks[str(source_id)] = [PINNED, look, at]
+    _forget_beyond_limit(looks)
+
+
+def unpin_all(looks: dict) -> None:
+    """Drop every pinned look (a shop-wide pick, or clearing every pick)."""
+    for source in [key for key, entry in looks.items() if _is_pinned(entry)]:
+        del looks[source]
+
+
+def clicked(record: ChoiceRecord | None, source_id) -> Remembered | None:
+    """The look of the clicked card ``record`` (``CLICKED_COOKIE``'s verified choice)
+    when it is one of image ``source_id`` the shop drew; None otherwise."""
+    if record is None or record.source_id is None or record.source_id != source_id:
+        return None
+    if record.style_id is None or record.reason in NOT_DRAWN or not 0 < record.propensity <= 1:
+        return None
+    return Remembered(str(record.style_id), record.propensity, tuple(map(str, record.available)))
 
 
 def remembered(looks, source_id) -> Remembered | None:
     """The look ``source_id`` was last shown in, or None (never shown, or an entry this
     version cannot read: it is a cache, never worth an error page)."""
     entry = (looks or {}).get(str(source_id))
+    if _is_pinned(entry):
+        return None
     try:
         style, propensity, available, _ = entry
         propensity = float(propensity)
@@ -40,17 +96,31 @@ def remembered(looks, source_id) -> Remembered | None:
 def remember(looks: dict, source_id, record, at: int) -> None:
     """Note in ``looks`` (a visitor's, changed in place) that image ``source_id`` was
     seen at unix time ``at`` in the look of ``record`` (its ``choices.ChoiceRecord``);
-    the oldest beyond ``MAX_LOOKS`` are forgotten."""
+    the oldest beyond ``MAX_LOOKS`` are forgotten. A pinned image keeps its pick."""
     if record.style_id is None or source_id is None or record.reason in NOT_DRAWN:
         return
+    if _is_pinned(looks.get(str(source_id))):
+        return  # a late impression of a look drawn before the customer picked
     looks[str(source_id)] = [record.style_id, record.propensity, list(record.available), at]
+    _forget_beyond_limit(looks)
+
+
+def _forget_beyond_limit(looks: dict) -> None:
+    """Forget the entries beyond ``MAX_LOOKS``: remembered looks before pins (a pick
+    is the customer's word), the least recent first."""
     if len(looks) > MAX_LOOKS:
-        for source in sorted(looks, key=lambda key: _shown_at(looks[key]))[:len(looks) - MAX_LOOKS]:
+        for source in sorted(looks, key=lambda key: _kept_order(looks[key]))[:len(looks) - MAX_LOOKS]:
             del looks[source]
 
 
-def _shown_at(entry) -> float:
+def _kept_order(entry) -> tuple:
+    if _is_pinned(entry):
+        return (True, _time(entry, 2))
+    return (False, _time(entry, 3))
+
+
+def _time(entry, index) -> float:
     try:
-        return float(entry[3])
+        return float(entry[index])
     except (TypeError, ValueError, IndexError, KeyError):
         return -math.inf  # unreadable: forgotten first

@@ -220,8 +220,14 @@ def decide(context, entry: PageImage):
         return context.choices[key]
     available = tuple(entry.variants)
     state = context.state
-    shown = looks.remembered(context.looks, entry.source_id) if state is not None and state.pick != ORIGINAL else None
-    if shown is not None and shown.style in entry.variants:
+    picked = looks.pinned(context.looks, entry.source_id) if state is not None else None
+    shown = _seen_look(context, entry) if state is not None and state.pick != ORIGINAL else None
+    if picked == ORIGINAL or picked in entry.variants:
+        # The customer's pick for this product alone (PICK_SCOPE "product").
+        share = 0.0 if picked == ORIGINAL else state.history_share(picked)
+        choice = policy.Choice(None if picked == ORIGINAL else picked, 1.0, "pick", share, state.current)
+        decision = (choice, tuple(map(int, available)))
+    elif shown is not None and shown.style in entry.variants:
         # The look this image was seen in: the policy keeps it (after a pick and the
         # control group), logged with the draw that chose it.
         choice = policy.choose(state, available, global_model(), policy_params(), visitor=context.key,
@@ -259,6 +265,30 @@ def decide(context, entry: PageImage):
         )
     context.choices[key] = (choice, token)
     return context.choices[key]
+
+
+def _seen_look(context, entry) -> policy.Remembered | None:
+    """The look this visitor saw ``entry`` in: remembered from its impression, else
+    that of the listing card they clicked to come here, whose impression may not be
+    recorded yet (``looks.clicked``)."""
+    return looks.remembered(context.looks, entry.source_id) or looks.clicked(context.clicked, entry.source_id)
+
+
+def picked_look(context, entry: PageImage) -> str | None:
+    """The look the visitor picked for ``entry``: a style key, ``choices.ORIGINAL``, or
+    None; their pick for this product alone, else their shop-wide pick."""
+    state = context.state
+    if state is None:
+        return None
+    return looks.pinned(context.looks, entry.source_id) or state.pick
+
+
+def pick_scope_note() -> str:
+    """What a pick applies to (``STYLESTORE["PICK_SCOPE"]``), as the picker and its
+    confirmation page tell the customer before they pick."""
+    if stylestore_settings.PICK_SCOPE == "product":
+        return _("Your pick applies to this product only.")
+    return _("Your pick applies across the shop: every product that has the look shows it.")
 
 
 def _pick_file(files, size):
@@ -343,8 +373,7 @@ def style_options(context, obj, field_name, *, size=None, alt=None):
     entry = page_image(context, obj, field_name)
     if entry is None:
         return []
-    state = context.state
-    pick = state.pick if state is not None else None
+    pick = picked_look(context, entry)
     options = []
     original = shown_image(entry, None, size=size, alt=alt)
     if original is not None:
@@ -385,31 +414,59 @@ def _ranked(query, candidates, leave_out):
         size *= 4
 
 
+#: Most public candidates "More in this style" examines for a look in the style, the
+#: closest first: where few products have the style, the list is shorter rather than
+#: loading the variants of the whole catalogue.
+MAX_EXAMINED = 16 * CANDIDATE_BATCH
+
+
+def this_style(context, obj, field_name) -> str | None:
+    """The style "More in this style" is about: the look ``obj`` is shown in to this
+    visitor, else their preferred style (``VisitorState.preferred_style``); None when
+    neither is a style (the original photo)."""
+    entry = page_image(context, obj, field_name)
+    shown = decide(context, entry)[0].style if entry is not None else None
+    if shown is not None:
+        return shown
+    state = context.state
+    preferred = state.preferred_style() if state is not None else None
+    return preferred if preferred in style_vectors() else None
+
+
+def _chunks(candidates, first):
+    """Lists of ``candidates``, ``first`` long, then twice as long each time up to
+    ``CANDIDATE_BATCH``: the first few usually fill the list (one query for their
+    variants), and where many lack the style it takes few queries to look further."""
+    size = max(first, 1)
+    while chunk := list(islice(candidates, size)):
+        yield chunk
+        size = min(size * 2, CANDIDATE_BATCH)
+
+
 def more_in_this_style(context, obj, field_name, *, limit=4):
-    """Objects of ``obj``'s model whose photos are closest in style-embedding space to
-    the visitor's preferred style (their pick, their sticky choice, their most browsed
-    style), else to the style shown for ``obj``, else to ``obj``'s own photo.
+    """Objects of ``obj``'s model shown in the same style: the style ``obj`` is shown
+    in (``this_style``), their photos closest in style-embedding space to it (else to
+    ``obj``'s own photo, where the style has no comparable vector).
 
     Returns ``[(object, similarity)]``, closest first: public objects only (the
-    ``public`` of the model's ``SOURCE_MODELS`` entry), never ``obj``. With a ``group``
-    (images of a product) it ranks groups: the closest image of each, none of ``obj``'s
-    own group, the group's object fetched with it. Their images are loaded for the
-    request at once, so showing them adds one query, not one each; nothing for what is
-    not a tracked photo.
+    ``public`` of the model's ``SOURCE_MODELS`` entry), never ``obj``, and only those
+    this visitor sees in that style: an approved, ready variant of it, chosen for them
+    (never the original photo, never another style standing in for a variant that is
+    not shown), so every card keeps its one look. Nothing when ``obj`` shows the
+    original photo and the visitor prefers no style. With a ``group`` (images of a
+    product) it ranks groups: the closest image of each, none of ``obj``'s own group,
+    the group's object fetched with it. Candidates' variants are loaded a few at a time
+    (one query for the usual page, at most ``MAX_EXAMINED`` candidates); nothing for
+    what is not a tracked photo.
     """
     if limit <= 0 or not is_source(obj, field_name):
         return []
     content_type = ContentType.objects.get_for_model(obj)
     candidates = photo_table(content_type.pk, field_name)
-    if len(candidates) == 0:
+    style = this_style(context, obj, field_name) if len(candidates) else None
+    if style is None:
         return []
-    vectors = style_vectors()
-    state = context.state
-    anchor = state.preferred_style() if state is not None else None
-    query = vectors.get(anchor) if anchor else None
-    if query is None:
-        shown = decide(context, page_image(context, obj, field_name))[0].style
-        query = vectors.get(shown) if shown else None
+    query = style_vectors().get(style)
     if query is None or len(query) != candidates.matrix.shape[1]:
         own = str(obj.pk)
         if own not in candidates.keys:
@@ -421,16 +478,22 @@ def more_in_this_style(context, obj, field_name, *, limit=4):
     queryset = config.public_queryset(model)
     if config.group:
         queryset = queryset.select_related(config.group)
-    ranked = _ranked(query, candidates, leave_out=str(obj.pk))
     seen = {getattr(obj, group)} if group else set()
+    fetched = islice(_fetched(queryset, model, _ranked(query, candidates, leave_out=str(obj.pk))), MAX_EXAMINED)
+    # Another image of a group already listed, or of obj's own, is not worth loading.
+    unlisted = ((o, score) for o, score in fetched if not group or getattr(o, group) not in seen)
     results = []
-    for candidate, score in _fetched(queryset, model, ranked):
-        if group:
-            if getattr(candidate, group) in seen:
-                continue  # another image of a group already listed, or of obj's own
-            seen.add(getattr(candidate, group))
-        results.append((candidate, score))
-        if len(results) == limit:
-            break
-    load_images(context, [o for o, _ in results], field_name)
+    for chunk in _chunks(unlisted, limit):
+        load_images(context, [o for o, _ in chunk], field_name)
+        for candidate, score in chunk:
+            if group and getattr(candidate, group) in seen:
+                continue  # a closer image of its group was listed from this chunk
+            entry = page_image(context, candidate, field_name)
+            if style not in entry.variants or decide(context, entry)[0].style != style:
+                continue
+            if group:
+                seen.add(getattr(candidate, group))
+            results.append((candidate, score))
+            if len(results) == limit:
+                return results
     return results

@@ -13,9 +13,10 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from ..conf import stylestore_settings
 from ..models import Style
 from ..references import MalformedReference, UnknownReference, parse_reference
-from . import events
+from . import events, page
 from .choices import ORIGINAL
 from .identity import get_visitor
 
@@ -55,6 +56,8 @@ def pick(request):
             "style_name": Style.objects.get(slug=style).name if style not in (None, ORIGINAL) else None,
             "original": style == ORIGINAL,
             "source": reference.label if reference else "",
+            "per_product": stylestore_settings.PICK_SCOPE == "product" and reference is not None,
+            "scope_note": page.pick_scope_note(),
             "field": item.get("field") or "",
             "next": next_url,
         })

@@ -76,7 +76,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from ..personalization import caches, choices, page
+from ..conf import stylestore_settings
+from ..personalization import caches, choices, looks, page
 from ..personalization.identity import get_visitor
 from ..variants.sources import is_source
 
@@ -221,14 +222,14 @@ def _picker_markup(visitor, entry, size, alt):
     """The picker's form around its hidden fields, as ``(opening, rest)``, or None with
     fewer than two looks. Cached per process under everything the markup is made of
     (the looks' files and URLs, the original photo, size, alt text, the visitor's pick,
-    the language, the form's action): rendering it was most of what personalization
-    added to a product page."""
-    state = visitor.state
+    the pick's scope, the language, the form's action): rendering it was most of what
+    personalization added to a product page."""
     action = _fixed_url("stylestore_personalization:pick")
     key = (
-        "picker", action, entry.original_url, entry.original_size, size, alt, state.pick if state else None,
-        get_language(), tuple((info, tuple((r.url, r.width, r.height, r.max_side) for r in renditions))
-                              for info, renditions in entry.variants.values()),
+        "picker", action, entry.original_url, entry.original_size, size, alt, page.picked_look(visitor, entry),
+        stylestore_settings.PICK_SCOPE, get_language(),
+        tuple((info, tuple((r.url, r.width, r.height, r.max_side) for r in renditions))
+              for info, renditions in entry.variants.values()),
     )
 
     def render():
@@ -249,6 +250,7 @@ def _picker_markup(visitor, entry, size, alt):
             f'<link rel="stylesheet"{_attributes([("href", _static_url("stylestore/picker.css"))])}>'
             f'<form class="stylestore-picker" method="get"{_attributes([("action", action)])} data-stylestore-picker>',
             f'<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
+            f'<p class="stylestore-picker-scope">{html.escape(page.pick_scope_note())}</p>'
             f'<ul class="stylestore-picker-options">{"".join(buttons)}</ul></fieldset>'
             '<p class="stylestore-picker-status" role="status" aria-live="polite"></p></form>',
         )
@@ -318,4 +320,5 @@ def stylestore_beacon(context, view=None, field_name="image"):
         opts = view._meta
         attrs += [("data-stylestore-view", f"{opts.app_label}.{opts.model_name}:{view.pk}"),
                   ("data-stylestore-view-field", field_name)]
+    attrs.append(("data-stylestore-clicked", looks.CLICKED_COOKIE))
     return mark_safe(f"<script{_attributes(attrs)} defer></script>")

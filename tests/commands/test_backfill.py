@@ -13,6 +13,7 @@ from stylestore.models import SourceImage
 from stylestore.personalization import caches
 from stylestore.variants import handlers
 from tests.conftest import make_image_bytes
+from tests.personalization.conftest import make_styles, make_variant  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +74,8 @@ def test_resumes_after_an_interruption_and_reports_unreadable_files(old_catalogu
     assert SourceImage.objects.get(object_id=str(old_catalogue[1].pk)).content_hash == ""
 
 
-def test_sync_computes_the_embeddings_here_and_more_in_this_style_follows(old_catalogue, client):
+def test_sync_computes_the_embeddings_here_and_more_in_this_style_follows(old_catalogue, client, make_styles,
+                                                                         make_variant):
     more = f"/api/v1/sources/shop.product:{old_catalogue[0].pk}/more-in-this-style/"
     assert client.get(more).json()["results"] == []  # before: nothing to rank with
     out, err = run("--sync")
@@ -82,6 +84,9 @@ def test_sync_computes_the_embeddings_here_and_more_in_this_style_follows(old_ca
     assert len(vectors) == 3 and all(len(v) == len(vectors[0]) > 8 for v in vectors)
     out, _ = run("--sync")
     assert "0 need an embedding or a product mask" in out
+    (style,) = make_styles(1)
+    for product in old_catalogue:  # "More in this style" lists products shown in a style
+        make_variant(product, style)
     caches.clear_caches()  # as the per-process tables expire
     results = client.get(more).json()["results"]
     assert {r["source"] for r in results} == {f"shop.product:{p.pk}" for p in old_catalogue[1:]}

@@ -93,9 +93,10 @@ def test_more_in_this_style(client, make_products, make_styles, make_variant):
     assert response.status_code == 400
 
 
-def test_more_in_this_style_reads_past_the_closest_candidates(client, make_products, settings):
+def test_more_in_this_style_reads_past_the_closest_candidates(client, make_products, make_styles, make_variant,
+                                                              settings):
     """The ranking is read a few dozen photos at a time: when the closest 150 are not
-    public, the next ones are still found, closest first."""
+    public, the next ones are still found, closest first (all in the one style)."""
     public = ["Vase 160", "Vase 170", "Vase 180"]
     settings.STYLESTORE = {**settings.STYLESTORE, "SOURCE_MODELS": {
         "shop.Product": {"fields": ["image"], "public": {"name__in": ["Vase 0", *public]}}}}
@@ -104,6 +105,9 @@ def test_more_in_this_style_reads_past_the_closest_candidates(client, make_produ
         vector = list(SourceImage.objects.get(object_id=str(product.pk)).embedding)
         vector[2] += (rank + 1) / 200
         SourceImage.objects.filter(object_id=str(product.pk)).update(embedding=vector)
+    (style,) = make_styles(1)
+    for product in [viewed, *Product.objects.filter(name__in=public)]:
+        make_variant(product, style)
     response = client.get(f"/api/v1/sources/shop.product:{viewed.pk}/more-in-this-style/", {"limit": 3})
     names = [Product.objects.get(pk=r["source"].split(":")[1]).name for r in response.json()["results"]]
     assert names == public

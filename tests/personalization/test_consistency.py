@@ -25,13 +25,22 @@ def browsing_predicts_clicks(styles):
     assert population.global_model().history_weight > 1
 
 
+#: The demo's product view calls ``expect_view``; a shop's generic DetailView does not.
+PRODUCT_VIEWS = pytest.mark.parametrize("urlconf", [None, "tests.personalization.urls_class_based_detail"],
+                                        ids=["demo view", "class-based view without expect_view"])
+
+
+@PRODUCT_VIEWS
 @pytest.mark.parametrize("browsing_counts", [False, True])
-def test_new_visitors_see_the_listing_cards_look_on_the_product_page_and_on_refresh(world, browsing_counts):
+def test_new_visitors_see_the_listing_cards_look_on_the_product_page_and_on_refresh(world, settings, browsing_counts,
+                                                                                    urlconf):
     """Products that look like different styles, so each view moves a visitor's
     browsing (and, once browsing counts, would move the policy's choice: the product
     page chooses from the state its own view leaves); each new visitor opens each
     product from the listing, as a browser does (the listing's impressions reported,
     the product page's view and impression too)."""
+    if urlconf:
+        settings.ROOT_URLCONF = urlconf
     products, styles = world(4, 3, looks=[2, 1, 0, 2])
     if browsing_counts:
         browsing_predicts_clicks(styles)
@@ -103,6 +112,64 @@ def test_a_refresh_keeps_the_pages_look_when_the_cards_click_arrives_after_the_p
         api = client.get(f"/api/v1/sources/{ref}/personalized/").json()
         assert (style_of(api["url"]), api["reason"]) == (style_of(page["src"]), "remembered"), visitor
     assert differed  # the case above happened (each visitor: about 2 chances in 3)
+
+
+@PRODUCT_VIEWS
+def test_a_clicked_card_opens_in_its_look_before_its_impression_is_recorded(
+        make_products, make_styles, make_variant, settings, urlconf):
+    """As above, but the clicked card's link carries its choice the way the storefront
+    script does (``looks.CLICKED_COOKIE``, set as the browser leaves the listing): the
+    page shows the card's look though the card's impression is not recorded yet, and so
+    do its refresh, the listing and the API once the late events arrive. The same page
+    requested without that cookie shows another look for some visitors (the case the
+    cookie is for)."""
+    if urlconf:
+        settings.ROOT_URLCONF = urlconf
+    products, _ = one_product_in_every_style(make_products, make_styles, make_variant)
+    ref = f"shop.product:{products[0].pk}"
+    differed = 0
+    for visitor in range(12):
+        client = Client()
+        listing = page_images(client.get("/").content.decode())
+        seen_first = [{"kind": "impression", "choice": attrs["data-stylestore-choice"]}
+                      for other, attrs in listing.items() if other != ref]
+        assert post_events(client, seen_first).status_code == 202
+        card = listing[ref]
+        unnamed = page_images(client.get(products[0].get_absolute_url()).content.decode())[ref]
+        differed += style_of(unnamed["src"]) != style_of(card["src"])
+        client.cookies[looks.CLICKED_COOKIE] = card["data-stylestore-choice"]
+        page = page_images(client.get(products[0].get_absolute_url()).content.decode())[ref]
+        assert style_of(page["src"]) == style_of(card["src"]), visitor
+        assert post_events(client, [{"kind": "impression", "choice": card["data-stylestore-choice"]},
+                                    {"kind": "click", "choice": card["data-stylestore-choice"]}]).status_code == 202
+        assert post_events(client, [{"kind": "view", "source": ref},
+                                    {"kind": "impression", "choice": page["data-stylestore-choice"]}]).status_code == 202
+        del client.cookies[looks.CLICKED_COOKIE]  # expired: the remembered look holds from now on
+        refreshed = page_images(client.get(products[0].get_absolute_url()).content.decode())[ref]
+        assert style_of(refreshed["src"]) == style_of(card["src"]), visitor
+        assert shown_styles(client)[ref] == style_of(card["src"]), visitor
+        api = client.get(f"/api/v1/sources/{ref}/personalized/").json()
+        assert (style_of(api["url"]), api["reason"]) == (style_of(card["src"]), "remembered"), visitor
+    assert differed
+
+
+def test_a_clicked_cards_choice_counts_only_for_its_own_visitor_and_image(world):
+    """The cookie names a signed choice: for its visitor and its image it is the look
+    seen ("remembered"); another visitor's, or on another product, is no look seen."""
+    products, styles = world(2, 3)
+    styles_alike(styles)
+    first, second = Client(), Client()
+    refs = [f"shop.product:{product.pk}" for product in products]
+    card = page_images(first.get("/").content.decode())[refs[0]]
+    second.get("/")
+    for client in (first, second):
+        client.cookies[looks.CLICKED_COOKIE] = card["data-stylestore-choice"]
+    reasons = {(who, ref): client.get(f"/api/v1/sources/{ref}/personalized/").json()
+               for who, client in (("first", first), ("second", second)) for ref in refs}
+    assert reasons["first", refs[0]]["reason"] == "remembered"
+    assert style_of(reasons["first", refs[0]]["url"]) == style_of(card["src"])
+    assert reasons["first", refs[1]]["reason"] != "remembered"
+    assert {reasons["second", ref]["reason"] for ref in refs}.isdisjoint({"remembered"})
 
 
 def test_a_remembered_look_is_logged_with_the_draw_that_chose_it(world):

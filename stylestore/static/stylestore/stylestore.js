@@ -15,8 +15,11 @@
  *
  * Events are batched and sent with navigator.sendBeacon as JSON (it survives page
  * unloads, so a click that navigates away is not lost), each with a random event_id
- * so a retried batch is not counted twice. The visitor cookie identifies the visitor;
- * nothing is stored in the browser by this script.
+ * so a retried batch is not counted twice. The visitor cookie identifies the visitor.
+ * The one thing this script stores: a link clicked around such an image names the
+ * image's choice in a cookie that lives a minute (its name in the script tag's
+ * data-stylestore-clicked), because the page it opens may be requested before the
+ * click's beacon arrives, and must show the look the card showed.
  */
 (function () {
   "use strict";
@@ -24,6 +27,8 @@
   var script = document.currentScript;
   var endpoint = script && script.getAttribute("data-stylestore-endpoint");
   if (!endpoint) return;
+  var clickedCookie = script.getAttribute("data-stylestore-clicked");
+  var CLICKED_SECONDS = 60;
 
   var MAX_BATCH = 50;
   var FLUSH_DELAY_MS = 1000;
@@ -111,6 +116,10 @@
     if (img) {
       impression(img);  // a click proves the image was seen
       track("click", img.getAttribute("data-stylestore-choice"));
+      if (clickedCookie && container.matches("a[href]")) {
+        document.cookie = clickedCookie + "=" + img.getAttribute("data-stylestore-choice") + "; path=/; max-age=" +
+          CLICKED_SECONDS + "; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
+      }
     }
   }, true);
 
