@@ -113,7 +113,12 @@ def main():
     analytics = viewer.get(PAGES["analytics"], {"days": "7"}).content.decode()
     out["analytics_page"] = {"report": "Styled images against the original photos" in analytics,
                              "window": '<strong aria-current="page">last 7 days</strong>' in analytics,
-                             "layout": "oscar/css/dashboard.css" in analytics}
+                             "layout": "oscar/css/dashboard.css" in analytics,
+                             "categories": "Product categories" in analytics}
+    csv_query = {"table": "styles", "format": "csv"}
+    out["analytics_csv"] = {name: [response.status_code, response.get("Content-Type", "")[:8]] for name, response in
+                            (("viewer", viewer.get(PAGES["analytics"], csv_query)),
+                             ("plain", clients["plain"].get(PAGES["analytics"], csv_query)))}
 
     listing = editor.get("/dashboard/catalogue/").content.decode()
     out["product_list"] = {"apply_button": 'formaction="/dashboard/stylestore/apply/"' in listing,

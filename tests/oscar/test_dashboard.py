@@ -37,7 +37,9 @@ def test_the_styles_page_lists_the_styles_in_oscars_layout(seen):
 
 
 def test_the_analytics_report_is_in_oscars_layout(seen):
-    assert seen["analytics_page"] == {"report": True, "window": True, "layout": True}
+    assert seen["analytics_page"] == {"report": True, "window": True, "layout": True, "categories": True}
+    # The report's CSV export, behind the page's permission.
+    assert seen["analytics_csv"] == {"viewer": [200, "text/csv"], "plain": [403, "text/htm"]}
 
 
 def test_apply_style_is_on_the_product_list_and_the_product_page_for_those_who_may(seen):
