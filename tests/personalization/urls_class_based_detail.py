@@ -3,7 +3,7 @@ not call ``events.expect_view``, as a shop's own generic ``DetailView`` would.""
 from django.urls import include, path
 from django.views.generic import DetailView
 
-from shop import urls, views
+from shop import urls
 from shop.models import Product
 
 
@@ -14,9 +14,10 @@ class ProductDetailView(DetailView):
     context_object_name = "product"
 
 
+# The shop's own routes (listing, cart, checkout...), the product page's replaced.
 shop_patterns = (
     [
-        path("", views.product_list, name="product_list"),
+        *(pattern for pattern in urls.shop_patterns[0] if pattern.name != "product"),
         path("products/<slug:slug>/", ProductDetailView.as_view(), name="product"),
     ],
     "shop",
