@@ -140,8 +140,9 @@ class EventSerializer(serializers.Serializer):
     )
     source = serializers.RegexField(
         REFERENCE_PATTERN, required=False, max_length=300,
-        help_text=gettext_lazy("view: the viewed object, e.g. %s; purchase: the bought product; pick: "
-                               "optional.") % EXAMPLE_REFERENCE,
+        help_text=gettext_lazy("view: the viewed object, e.g. %s; purchase: the bought product; pick: the "
+                               "product picked on, needed where a pick applies to one product (PICK_SCOPE "
+                               "\"product\"); a pick clearing without it clears every pick.") % EXAMPLE_REFERENCE,
     )
     field = serializers.CharField(required=False, max_length=64, help_text=gettext_lazy(
         "The object's image field; default: its first."))
@@ -266,9 +267,11 @@ class PersonalizedImageView(PersonalizedAPIView):
 
 @describe(
     summary="More in this style",
-    description="Objects of the same model whose photos are closest in style to the visitor's preferred look "
-                "(their pick, else the look they are shown, else their most browsed), each with its "
-                "personalized image.",
+    description="Objects of the same model that this visitor sees in the style the object is shown in (else "
+                "in their preferred style: their pick, their sticky choice, their most browsed), their photos "
+                "closest to that style first, each with its personalized image: only objects with an approved, "
+                "ready variant in that style, never an original photo. Empty when the object shows its "
+                "original photo and the visitor prefers no style.",
     parameters=[REFERENCE, FIELD, SIZE, VISITOR, CONSENT,
                 OpenApiParameter("limit", OpenApiTypes.INT, description=f"1 to {MAX_MORE_LIMIT}; default 4.")],
     responses={200: MoreInThisStyleSerializer},

@@ -38,11 +38,14 @@
     its stylesheet (``stylestore/picker.css``; colours from ``--stylestore-*`` custom
     properties). The script sends the pick and swaps the image in place; without
     JavaScript the form opens ``stylestore_personalization:pick``, which confirms the
-    pick with a CSRF-protected form. Renders nothing without consent (a pick could not
-    be remembered).
+    pick with a CSRF-protected form. It says what a pick applies to: this product only
+    or the whole shop (``STYLESTORE["PICK_SCOPE"]``). Renders nothing without consent
+    (a pick could not be remembered).
 
 ``{% more_in_this_style product "image" limit=4 as similar %}``
-    Products whose photos are closest in style to the visitor's preferred look; their
+    Products this visitor sees in the style ``product`` is shown in (else their
+    preferred style), closest in style first: each has an approved, ready variant of
+    it, never the original photo; none when ``product`` shows its original photo. Their
     images are prefetched, so showing them adds one query, not one each.
 
 ``{% stylestore_beacon view=product field_name="image" %}``
@@ -55,7 +58,10 @@
     first, so its looks are chosen as if the view were recorded (once seen, an image
     keeps its look anyway: ``personalization.looks``). A shop rendering pages without
     the script records views
-    server-side with ``events.record_view`` instead.
+    server-side with ``events.record_view`` instead. A click on a link around a
+    personalized image also names its choice in a cookie that lives a minute
+    (``looks.CLICKED_COOKIE``): the page it opens shows that look, even when it is
+    requested before the click's events arrive.
 
 All of them need the request in the template context
 (``django.template.context_processors.request``).
