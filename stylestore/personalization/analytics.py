@@ -137,11 +137,6 @@ class Control:
     purchases_lift: evaluation.Estimate | None
     revenue_lift: evaluation.Estimate | None
 
-    def lift_of(self, outcome: str) -> evaluation.Estimate | None:
-        """The lift of ``outcome`` (an event kind: "click", "add_to_cart", "purchase")."""
-        return {Kind.CLICK: self.clicks_lift, Kind.ADD_TO_CART: self.add_to_carts_lift,
-                Kind.PURCHASE: self.purchases_lift}[outcome]
-
 
 def today_start():
     """Midnight (UTC) starting today."""
