@@ -26,7 +26,8 @@ def shown_variant(img):
     return variant
 
 
-def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, artifacts, render_catalogue, admin_user):
+def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, artifacts, render_catalogue, admin_user,
+                                                   settings):
     # Every product in one look, the product opened below in three (plus its original).
     products = render_catalogue({"great-wave": "*", "preset-shards": [PRODUCT], "irises": [PRODUCT]})
     product = products[PRODUCT]
@@ -58,6 +59,8 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     # Open the product from its card: the click is reported, the view recorded.
     card = cards.filter(has_text=product.name)
     listed_choice = card.locator("img").get_attribute("data-stylestore-choice")
+    card.scroll_into_view_if_needed()
+    card_look = shown_variant(card.locator("img"))
     card.get_by_role("link").click()
     page.wait_for_url(f"**{product.get_absolute_url()}")
     source_row = SourceImage.objects.get(object_id=str(product.pk), field_name="image")
@@ -73,6 +76,8 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     main = page.locator(".product-photo img")
     shown = shown_variant(main)
     assert shown.source_id == source_row.pk
+    # In the card's look, whether the click's beacon arrived before the page or not.
+    assert shown.style_id == card_look.style_id
     expect(page.locator("[data-stylestore-look]")).to_have_text(shown.style.name)
     expect(main).to_have_attribute("fetchpriority", "high")
     artifacts.shot(page, "product")
@@ -98,14 +103,23 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
         look.scroll_into_view_if_needed()
         assert shown_variant(look).style_id != shown.style_id
 
-    # "More in this style": other products, linked.
+    # "More in this style": other products shown in the product's look, linked; only
+    # this product has its other two looks, so there are none in those.
     more = page.locator(".more-in-this-style .product-card a")
-    assert 1 <= more.count() <= 4
-    assert product.get_absolute_url() not in [more.nth(i).get_attribute("href") for i in range(more.count())]
+    if shown.style.slug == "great-wave":
+        assert 1 <= more.count() <= 4
+        assert product.get_absolute_url() not in [more.nth(i).get_attribute("href") for i in range(more.count())]
+        for index in range(more.count()):
+            more.nth(index).scroll_into_view_if_needed()
+            assert shown_variant(more.nth(index).locator("img")).style_id == shown.style_id
+    else:
+        expect(page.locator(".more-in-this-style")).to_have_count(0)
 
     # Pick another look: it swaps in place, the button says so, the pick is stored...
     picker = page.get_by_role("group", name="Choose a look")
     expect(picker.get_by_role("button")).to_have_count(4)  # the original photo and three looks
+    expect(picker.locator(".stylestore-picker-scope")).to_have_text(
+        "Your pick applies across the shop: every product that has the look shows it.")
     target = next(slug for slug in ("irises", "great-wave", "preset-shards") if slug != shown.style.slug)
     button = picker.locator(f'button[value="{target}"]')
     page.evaluate("window.__e2eSamePage = true")
@@ -154,6 +168,13 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     outline = focused.evaluate("el => [getComputedStyle(el).outlineStyle, parseFloat(getComputedStyle(el).outlineWidth)]")
     assert outline[0] != "none" and outline[1] >= 2
     artifacts.shot(page, "keyboard-focus")
+
+    # Where a pick applies to one product, the picker says so.
+    settings.STYLESTORE = {**settings.STYLESTORE, "PICK_SCOPE": "product"}
+    page.reload()
+    expect(picker.locator(".stylestore-picker-scope")).to_have_text("Your pick applies to this product only.")
+    artifacts.shot(page, "picker-product-scope")
+    settings.STYLESTORE = {**settings.STYLESTORE, "PICK_SCOPE": "shop"}
 
     # Everything the customer did is in the log, under their visitor.
     visitor = visitor_of(context)
