@@ -27,13 +27,11 @@ here), off on the CPU; ``STYLESTORE_ENGINE_COMPILE=1``/``0`` or the ``compile`` 
 decide otherwise. A compile failure never fails a render: the model falls back to eager
 for the rest of the process.
 
-CPU memory: activations of a 512 px image reach 32 MB per tensor, above glibc's mmap
-threshold, so every op got fresh pages from the kernel and paid a page fault per 4 KB
-on first touch: 40% of the 26-style network's eager time at 512 px (one core: 280 ->
-150 ms). When the first model is built on the CPU, :func:`keep_freed_memory` tells
-glibc to serve such blocks from its heap and not to hand freed memory back to the
-kernel. The price is that a rendering process keeps its peak memory (a few hundred MB
-at 1024 px) instead of returning it; jemalloc or tcmalloc would do the same job.
+CPU memory: glibc serves the large activation tensors from its heap while a batch renders
+and keeps them (:func:`memory.keep_freed_memory`, applied with the first CPU model); the
+worker hands the free heap back between tasks (:func:`memory.release_free_memory`).
+Models a task rarely needs (VGG19, for the optimize engine only: 80 MB in fp32) are
+cached with ``keep=False`` and dropped between tasks by :func:`release_transient`.
 
 CPU threads: torch uses one thread per core, and its OpenMP parallel regions collapse
 when the cores are oversubscribed (measured here: a 17 ms predictor pass took 140-460 ms
@@ -43,8 +41,6 @@ on one machine (django-q2 workers) must therefore split the cores:
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
 import threading
@@ -54,7 +50,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from PIL import Image
 
-from . import imaging
+from . import imaging, memory
 from .errors import EngineError
 from .gate import MIN_SIDE
 
@@ -151,22 +147,7 @@ class CompiledModel:
         return self.eager(*args)
 
 
-#: glibc ``mallopt`` parameters
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_HEAP_BYTES = 1 << 30
 _cpu_configured = False
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc reuse large freed blocks instead of unmapping them (see module docs).
-
-    Process-wide; returns whether it applied (False off glibc).
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_BYTES)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _HEAP_BYTES))
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
-        return False
 
 
 def configure_cpu(threads: int | None = None) -> None:
@@ -176,7 +157,7 @@ def configure_cpu(threads: int | None = None) -> None:
     if _cpu_configured:
         return
     _cpu_configured = True
-    keep_freed_memory()
+    memory.keep_freed_memory()
     threads = str(threads) if threads else os.environ.get(THREADS_ENV, "").strip()
     if threads:
         try:
@@ -186,15 +167,22 @@ def configure_cpu(threads: int | None = None) -> None:
 
 
 Model = Union[torch.nn.Module, CompiledModel]
-_cache: Dict[Tuple[str, str, torch.dtype, bool], Model] = {}
+_Key = Tuple[str, str, torch.dtype, bool]
+_cache: Dict[_Key, Model] = {}
+#: keys of the models built with ``keep=False``: :func:`release_transient` drops them
+_transient: set = set()
 _lock = threading.Lock()
 
 
-def cached(name: str, device: Device, factory: Callable[[], torch.nn.Module], compile: bool = False) -> Model:
+def cached(
+    name: str, device: Device, factory: Callable[[], torch.nn.Module], compile: bool = False, keep: bool = True
+) -> Model:
     """Build a model once per process, device, precision and compile choice.
 
     The model is in eval mode without gradients, on ``device`` in its dtype, and
-    channels_last. With ``compile`` it is wrapped in :class:`CompiledModel`.
+    channels_last. With ``compile`` it is wrapped in :class:`CompiledModel`. With
+    ``keep=False`` it is built again after :func:`release_transient`: for a large model
+    few tasks use, whose rebuild is small next to the work of a task that needs it.
     """
     key = (name, str(device.torch_device), device.dtype, compile)
     with _lock:
@@ -206,7 +194,20 @@ def cached(name: str, device: Device, factory: Callable[[], torch.nn.Module], co
             cast(module, device.dtype)
             model = CompiledModel(module, name) if compile else module
             _cache[key] = model
+        if not keep:
+            _transient.add(key)
         return model
+
+
+def release_transient() -> List[str]:
+    """Drop the models cached with ``keep=False`` (their memory goes back with the next
+    :func:`memory.release_free_memory`, or to CUDA's driver here). Returns their names."""
+    with _lock:
+        released = [key[0] for key in _transient if _cache.pop(key, None) is not None]
+        _transient.clear()
+    if released and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    return released
 
 
 def cast(module: torch.nn.Module, dtype: torch.dtype) -> None:
