@@ -60,8 +60,10 @@ def test_the_script_reports_what_the_visitor_sees_and_does(page, live_server, tr
     click = StyleEvent.objects.get(kind="click")
     assert click.source.object_id == str(products[1].pk)
 
-    page.click("button.add-to-cart")
+    page.click("button.add-to-cart")  # the demo's cart: the product is added, the cart opens
+    page.wait_for_url("**/cart/")
     wait_for(lambda: StyleEvent.objects.filter(kind="add_to_cart").exists(), "the add to cart")
+    page.go_back()
 
     # The picker: the image swaps in place, the button is marked, the pick is stored.
     target = styles[2]
