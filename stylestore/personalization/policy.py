@@ -45,24 +45,29 @@ Choosing
    still available, is shown again: one look per product on every page and refresh,
    however the visitor's state has moved since. It is logged with the probability and
    the available styles of the draw that first chose it: its impressions are outcomes
-   of that one draw, as a visitor's impressions in one epoch share theirs.
+   of that one draw, as the images of one page share theirs.
 2. Sticky: the previous choice is kept while no style's ``m_s`` (at the posterior mean
    of ``g``) beats it by ``switch_margin``, so the shop does not flicker between looks
    as evidence trickles in.
 3. Otherwise Thompson sampling at the population level: ``g`` is one of
    ``POSTERIOR_SAMPLES`` draws from its posterior (narrowed by
-   ``POSTERIOR_DRAW_SCALE``), the draw picked by a hash of (visitor, epoch), and the
+   ``POSTERIOR_DRAW_SCALE``), the draw picked by a hash of (visitor, epoch, visitor
+   state), and the
    exploit action is the best ``m_s`` under that draw. Styles with little data get
    traffic by their chance of being best, spread
    over visitors even between two refits of the model; a greedy choice would instead
    settle every new visitor on one early winner and leave a style that was unlucky
    early to the thin trickle of epsilon. The draws are a fixed ensemble stored in the
    model, so each action's probability is an exact count, not an estimate.
-4. With probability ``epsilon`` (also hashed from (visitor, epoch)) a uniformly random
+4. With probability ``epsilon`` (hashed from the same seed) a uniformly random
    available style is shown instead: it keeps every style's probability positive,
    which offline IPW evaluation needs.
 
-A refresh in the same epoch therefore shows the same variant, and the probability of
+The seed holds the visitor's stored state, so every event that changes the state makes
+a new draw: the probability logged with an impression is its probability given all the
+state holds, which IPW needs (a draw kept for a whole epoch stayed in force after the
+state had learned from its outcome, and biased the replay). The images of one page share
+their draw, and a refresh shows each image's remembered look. The probability of
 every choice is exact (``action_probabilities``; ``Choice.propensity``) and logged
 with the impression, which makes IPW evaluation unbiased (see ``evaluation``).
 
@@ -88,6 +93,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 from dataclasses import dataclass, field
 from typing import Dict, Hashable, List, Literal, Mapping, Optional, Sequence, Tuple
 
@@ -388,6 +394,18 @@ class VisitorState:
         self.pick = None if style is None else _check_key(style)
 
     # -- queries
+
+    def fingerprint(self) -> str:
+        """Everything the state holds, as one string: seeds ``choose``'s draws, so that
+        every change of the state is a new draw, and two processes that loaded the same
+        stored state draw alike (styles sorted: a JSON column need not keep their order)."""
+        keys, numbers = [], [self.other_history]
+        for key, c in sorted(self.styles.items()):
+            keys.append(key)
+            numbers += (c.history, c.impressions, c.clicks, c.carts)
+        # Packed, not formatted: this runs for every image of a page.
+        packed = struct.pack(f"{len(numbers)}d", *numbers).hex()
+        return f"{self.pick}|{self.current}|{','.join(keys)}|{packed}"
 
     def history_total(self) -> float:
         """The decayed number of recent views."""
@@ -809,9 +827,10 @@ def choose(
     ``available`` keys of the styles with a ready, approved variant of this image, in
                   the shop's preferred order (it breaks ties).
     ``model``     the cached ``fit_global`` result.
-    ``visitor``, ``epoch``  seed the random draws: the same visitor in the same epoch
-                  (e.g. the day) sees the same result, and an exploring visitor sees the
-                  same explored style on every product that has it.
+    ``visitor``, ``epoch``  seed the random draws, with the visitor's state: the same
+                  visitor in the same epoch (e.g. the day) and state sees the same
+                  result, and an exploring visitor sees the same explored style on
+                  every image of the page that has it.
     ``remembered`` the look this image was shown in to this visitor before, if any:
                   shown again while available (after a pick and the control group),
                   with its draw's probability and the reason "remembered".
@@ -822,8 +841,8 @@ def choose(
 
     Pure and cheap (no I/O; tens of microseconds for 30 styles). The propensity equals
     ``action_probabilities(...)[choice.style]`` exactly, except for a remembered look,
-    whose propensity is its draw's. A visitor's impressions share their draws (in one
-    epoch, and per image once remembered), so offline analyses should treat the visitor
+    whose propensity is its draw's. A visitor's impressions share their draws (on one
+    page, and per image once remembered) and their click propensity, so offline analyses should treat the visitor
     as the unit of sampling (``evaluation.Logged.cluster``).
     """
     styles = _unique(available)
@@ -839,10 +858,16 @@ def choose(
         return Choice(remembered.style, remembered.propensity, "remembered", share(remembered.style), state.current)
 
     plan = _plan(state, styles, model, params)
+    # The draws are seeded by the visitor's state as well: an impression's logged
+    # probability is then its probability given everything the state holds, as IPW
+    # needs. Seeded by (visitor, epoch) alone, a draw made early in the epoch was still
+    # in force after the state had learned from its outcome (a click on an explored
+    # style), and the replayed intervals held the truth 35 times in 42.
+    seed = (visitor, epoch) if state is None else (visitor, epoch, state.fingerprint())
     if plan.kept is not None:
         exploit, reason = styles[plan.kept], "sticky"
     else:
-        draw = int(_unit("draw", visitor, epoch) * len(plan.winners))
+        draw = int(_unit("draw", *seed) * len(plan.winners))
         exploit, reason = styles[int(plan.winners[draw])], "history" if plan.informed else "global"
     if state is None:
         sticky = None
@@ -857,9 +882,9 @@ def choose(
         chosen = (1.0 - params.epsilon) * float(plan.exploit[styles.index(style)]) + params.epsilon / len(styles)
         return (1.0 - control) * chosen
 
-    if len(styles) > 1 and _unit("explore", visitor, epoch) < params.epsilon:
-        # The style with the smallest per-(visitor, epoch) hash among those available:
-        # uniform over any subset, and the same style across images that offer it.
-        explored = min(styles, key=lambda s: _unit("style", visitor, epoch, s))
+    if len(styles) > 1 and _unit("explore", *seed) < params.epsilon:
+        # The style with the smallest per-draw hash among those available: uniform over
+        # any subset, and the same style across the images of one page.
+        explored = min(styles, key=lambda s: _unit("style", *seed, s))
         return Choice(explored, propensity(explored), "explore", share(explored), sticky)
     return Choice(exploit, propensity(exploit), reason, share(exploit), sticky)
