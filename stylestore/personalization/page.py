@@ -19,7 +19,7 @@ variants (1) + visitor (1), plus one aggregate query per process and hour for th
 population model.
 """
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import islice
 
@@ -219,8 +219,9 @@ def decide(context, entry: PageImage):
     if key in context.choices:
         return context.choices[key]
     available = tuple(entry.variants)
-    state = context.state
-    picked = looks.pinned(context.looks, entry.source_id) if state is not None else None
+    state = scoped_state(context)
+    per_product = state is not None and stylestore_settings.PICK_SCOPE == "product"
+    picked = looks.pinned(context.looks, entry.source_id) if per_product else None
     shown = _seen_look(context, entry) if state is not None and state.pick != ORIGINAL else None
     if picked == ORIGINAL or picked in entry.variants:
         # The customer's pick for this product alone (PICK_SCOPE "product").
@@ -274,13 +275,26 @@ def _seen_look(context, entry) -> policy.Remembered | None:
     return looks.remembered(context.looks, entry.source_id) or looks.clicked(context.clicked, entry.source_id)
 
 
+def scoped_state(context):
+    """The visitor's state with the picks ``STYLESTORE["PICK_SCOPE"]`` applies: under
+    "product" a shop-wide pick (made before the setting changed) is dormant until the
+    visitor's next pick replaces it, as pins are under "shop"."""
+    state = context.state
+    if state is not None and state.pick is not None and stylestore_settings.PICK_SCOPE == "product":
+        return replace(state, pick=None)  # shallow: the policy never mutates it
+    return state
+
+
 def picked_look(context, entry: PageImage) -> str | None:
-    """The look the visitor picked for ``entry``: a style key, ``choices.ORIGINAL``, or
-    None; their pick for this product alone, else their shop-wide pick."""
+    """The look the visitor picked that applies to ``entry``: a style key,
+    ``choices.ORIGINAL``, or None; their pick for this product alone, or their
+    shop-wide pick, as ``STYLESTORE["PICK_SCOPE"]`` says."""
     state = context.state
     if state is None:
         return None
-    return looks.pinned(context.looks, entry.source_id) or state.pick
+    if stylestore_settings.PICK_SCOPE == "product":
+        return looks.pinned(context.looks, entry.source_id)
+    return state.pick
 
 
 def pick_scope_note() -> str:
@@ -428,7 +442,7 @@ def this_style(context, obj, field_name) -> str | None:
     shown = decide(context, entry)[0].style if entry is not None else None
     if shown is not None:
         return shown
-    state = context.state
+    state = scoped_state(context)
     preferred = state.preferred_style() if state is not None else None
     return preferred if preferred in style_vectors() else None
 

@@ -98,18 +98,24 @@ def test_a_product_pick_needs_its_product(seen, scope):
     assert shown_styles(client) == before and not StyleEvent.objects.filter(kind="pick").exists()
 
 
-def test_a_shop_pick_changes_every_product_and_gives_up_product_picks(seen, scope):
+def test_the_setting_decides_which_picks_apply_and_the_next_pick_follows_it(seen, scope):
+    """Picks stored under the other scope (the setting changed since) are dormant; the
+    visitor's next pick, in the current scope, replaces them."""
     client, products, styles, before = seen
     scope("product")
     assert pick(client, products[0], "original").status_code == 202
-    scope("shop")  # the setting changed since: the next pick is shop-wide
+    scope("shop")
+    assert shown_styles(client)[ref(products[0])] != "original"  # the product pick is dormant
     assert pick(client, products[1], styles[2].slug).status_code == 202
     assert set(shown_styles(client).values()) == {str(styles[2].pk)}
-    assert pick(client, products[1], None).status_code == 202
-    after = shown_styles(client)
-    # The product pick replaced the first product's remembered look: the shop draws it again.
-    assert after[ref(products[0])] != "original"
-    assert {r: after[r] for r in map(ref, products[1:])} == {r: before[r] for r in map(ref, products[1:])}
+    scope("product")
+    shown = shown_styles(client)  # the shop-wide pick is dormant: every product its own look
+    assert {r: shown[r] for r in map(ref, products[1:])} == {r: before[r] for r in map(ref, products[1:])}
+    assert shown[ref(products[0])] != "original"  # the shop-wide pick gave the product pick up
+    assert pick(client, products[2], "original").status_code == 202
+    scope("shop")
+    assert shown_styles(client)[ref(products[2])] != "original"  # that pick cleared the shop-wide one
+    assert Visitor.objects.get().state.get("p") is None
 
 
 @pytest.mark.parametrize("value, note", [
