@@ -38,10 +38,15 @@ visitor's taste for that product (capped at 50 %). What differs:
   (1.5 %).
 * ``no_signal``  no taste at all, uniform browsing, and styles differ in appeal
   (exp(N(0, 0.3))): the best single style is the best anyone can do.
+* ``original_best``  the original photo is one more arm, offered on every product and
+  logged like a style (key ``"original"``, no embedding), and it is what shoppers like
+  best: 1.2x the appeal of the most appealing style; no taste, uniform browsing. The
+  best single arm is the original; the policy has to find it.
 
 Browsing or reactions carry taste the policy can use in ``embedding``, ``visual``,
 ``drift`` and ``clickers`` (target: >= 1.10 x best single); elsewhere the target is not to
-lose: >= 0.97 x best single.
+lose: >= 0.97 x best single (the best single arm, the original counted, in
+``original_best``).
 
 The run
 -------
@@ -57,6 +62,11 @@ CTR over the run's impressions (the next best where it is not ready); random a u
 random available one. CTRs are the mean true click probability of what was shown (the
 same quantity as counted clicks, with less noise). Ratios pool the seeds; their 95 %
 intervals treat visitors as the unit (delta method on the ratio of per-visitor sums).
+
+Last, each run's measured logs are replayed with ``evaluation.ipw`` and ``snipw`` for
+the random style, whose true CTR on those impressions is known: at least 19 in 20 of
+the 95 % intervals should hold it, or the logged probabilities (or the intervals) are
+wrong, and so would be the analytics page's.
 """
 from __future__ import annotations
 
@@ -108,8 +118,12 @@ TASTE_BROWSING = 0.6
 CATEGORY_BROWSING = 0.7
 VISUAL_AGREEMENT = 0.35
 DRIFT_AT = 10
+#: In ``original_best``: the original photo's appeal over the most appealing style's.
+ORIGINAL_LEAD = 1.2
+#: The key the original photo is chosen and logged under when it is an arm.
+ORIGINAL_ARM = "original"
 
-WORLDS = ("embedding", "visual", "category", "unrelated", "drift", "clickers", "no_signal")
+WORLDS = ("embedding", "visual", "category", "unrelated", "drift", "clickers", "no_signal", "original_best")
 #: Worlds where browsing or reactions carry taste the policy can see.
 TASTE_WORLDS = {"embedding", "visual", "drift", "clickers"}
 EVALUATION_SEEDS = (1, 2, 3)
@@ -151,6 +165,12 @@ class World:
         self.popularity = rng.dirichlet(np.full(STYLES, POPULARITY_CONCENTRATION))
         sigma = NO_SIGNAL_APPEAL_SIGMA if kind == "no_signal" else APPEAL_SIGMA
         self.appeal = np.exp(rng.normal(0.0, sigma, size=STYLES))
+        if kind == "original_best":
+            # One more arm, the original photo: every product has it, and it wins.
+            self.keys.append(ORIGINAL_ARM)
+            self.ready = np.hstack([ready, np.ones((PRODUCTS, 1), dtype=bool)])
+            self.available = [np.flatnonzero(row) for row in self.ready]
+            self.appeal = np.append(self.appeal, ORIGINAL_LEAD * self.appeal.max())
 
     def visitor(self):
         """A base click rate and a function (view index -> (product, taste style or -1))."""
@@ -169,7 +189,7 @@ class World:
                 pool = self.products_by_category[home] if rng.random() < CATEGORY_BROWSING else None
                 product = int(rng.integers(PRODUCTS)) if pool is None else int(pool[rng.integers(len(pool))])
                 return product, int(self.category_style[self.category[product]])
-            if kind == "no_signal":
+            if kind in ("no_signal", "original_best"):
                 return int(rng.integers(PRODUCTS)), -1
             taste = later if kind == "drift" and t >= DRIFT_AT else favourite
             pool = self.products_by_look[taste]
@@ -198,11 +218,12 @@ class Run:
 
 
 def simulate(world: World, seed: int, visitors: int, refit_every: int, params: PolicyParams) -> Run:
+    arms = len(world.keys)  # the styles, and the original where it is an arm
     styles_table = EmbeddingTable(dict(zip(world.keys, world.style_vectors)))
     preferences = [view_preference(styles_table, v, params.temperature) for v in world.product_vectors]
     index = {key: i for i, key in enumerate(world.keys)}
-    truths = np.zeros((visitors, IMPRESSIONS, STYLES))
-    readies = np.zeros((visitors, IMPRESSIONS, STYLES), dtype=bool)
+    truths = np.zeros((visitors, IMPRESSIONS, arms))
+    readies = np.zeros((visitors, IMPRESSIONS, arms), dtype=bool)
     policy = np.zeros(visitors)
     stats: Dict[str, List[float]] = {key: [0.0] * 5 for key in world.keys}
     model = fit_global({}, params)
@@ -245,9 +266,9 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
     # Best single: the styles ranked by their true CTR where ready; each impression shows
     # the best-ranked ready one.
     per_style = (truths * readies).sum(axis=(0, 1)) / readies.sum(axis=(0, 1))
-    rank = np.empty(STYLES, dtype=int)
-    rank[np.argsort(-per_style, kind="stable")] = np.arange(STYLES)
-    best = np.argmin(np.where(readies, rank, STYLES), axis=2)
+    rank = np.empty(arms, dtype=int)
+    rank[np.argsort(-per_style, kind="stable")] = np.arange(arms)
+    best = np.argmin(np.where(readies, rank, arms), axis=2)
     sums = {
         "policy": policy,
         "oracle": np.where(readies, truths, 0.0).max(axis=2).sum(axis=1),
