@@ -11,7 +11,6 @@ from PIL import Image
 from stylestore.conf import stylestore_settings
 from stylestore.storage import variant_storage
 from stylestore.variants import files
-from tests.s3 import s3, s3_endpoint  # noqa: F401 (fixtures, used when S3_BUCKET is set)
 
 
 @pytest.fixture

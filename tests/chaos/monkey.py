@@ -220,6 +220,7 @@ def unleash(monkey, *, kill_every, min_kills, chaos_seconds, deadline, redis=Non
     next_kill = started + monkey.chance.uniform(*kill_every)
     next_sweep = started + SWEEP_EVERY
     redis_restarted = False
+    last_kill = started
     sweeps = {"dead": 0, "revived": 0, "requeued": 0, "failed_during_outage": 0}
     try:
         while unfinished():
@@ -233,7 +234,9 @@ def unleash(monkey, *, kill_every, min_kills, chaos_seconds, deadline, redis=Non
                     sweeps["failed_during_outage"] += 1  # the schedule runs again next time
                 next_sweep = now + SWEEP_EVERY
             if now - started < chaos_seconds and monkey.kills < min_kills and now >= next_kill:
+                kills = monkey.kills
                 monkey.strike()
+                last_kill = now if monkey.kills > kills else last_kill
                 next_kill = now + monkey.chance.uniform(*kill_every)
             if redis and not redis_restarted and now - started >= redis_restart_after:
                 redis.restart()
@@ -244,7 +247,8 @@ def unleash(monkey, *, kill_every, min_kills, chaos_seconds, deadline, redis=Non
         monkey.watch_recovery()  # jobs finished since the last look
     finally:
         monkey.stop()
-    return {"seconds": round(time.monotonic() - started), **monkey.summary(), "redis_restarted": redis_restarted,
+    return {"seconds": round(time.monotonic() - started), "last_kill_at": round(last_kill - started),
+            **monkey.summary(), "redis_restarted": redis_restarted,
             **sweeps}
 
 

@@ -47,7 +47,7 @@ from tests.jobs.conftest import Worker
 from . import monkey as chaos
 from .cluster import private_queue, uses_redis  # noqa: F401 (private_queue: a fixture)
 from .jobs import MAX_SIDE, category, queue_small_jobs, textured_jpeg
-from .media import assert_one_file_per_job, variant_media  # noqa: F401 (variant_media: a fixture)
+from .media import assert_one_file_per_job
 
 Status = StylizedImage.Status
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

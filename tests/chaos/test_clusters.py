@@ -39,7 +39,7 @@ from tests.jobs.conftest import Worker
 from . import monkey as chaos
 from .cluster import private_queue, uses_redis  # noqa: F401 (private_queue: a fixture)
 from .jobs import MAX_SIDE, queue_small_jobs
-from .media import assert_one_file_per_job, variant_media  # noqa: F401 (variant_media: a fixture)
+from .media import assert_one_file_per_job
 
 Status = StylizedImage.Status
 pytestmark = [
@@ -52,7 +52,7 @@ pytestmark = [
 ]
 
 CLUSTERS = ("a", "b", "c")
-JOBS = 90
+JOBS = 60
 SIZES = [(64, 64), (96, 64), (64, 80)]
 TIMEOUT, RETRY = 90, 100  # as test_chaos: a fresh worker's first task loads PyTorch and the networks
 BATCH_SIZE = 2
