@@ -52,6 +52,12 @@ PUBLIC = {
     # the CSRF middleware, checked below).
     "shop:product_list": {"GET", "POST"},
     "shop:product": {"GET", "POST"},
+    # The demo's cart and checkout: anyone may shop; an order's page opens only in the
+    # session that placed it (a 404 elsewhere).
+    "shop:cart_add": {"POST"},
+    "shop:cart": {"GET", "POST"},
+    "shop:place_order": {"POST"},
+    "shop:order": {"GET", "POST"},
     "media": {"GET", "POST"},
     "stylestore_personalization:pick": {"GET", "POST"},
     "stylestore_api:style-list": {"GET"},
@@ -72,8 +78,10 @@ STAFF_LEVEL = {"admin:index", "admin:logout", "admin:password_change", "admin:pa
                "admin:jsi18n", "admin:view_on_site"}
 #: POSTs that authenticate no session user, so need no CSRF token (see the docstring);
 #: the language switch is exempt so that its form sets no CSRF cookie on every page, and
-#: a forged one can only change someone's language.
-NO_SESSION_AUTH = {"stylestore_api:visitor-events", "stylestore_api:visitor-erase", "set_language"}
+#: a forged one can only change someone's language; so is the demo's "Add to cart" (on
+#: every product page), where a forged one can only put a product in a cart.
+NO_SESSION_AUTH = {"stylestore_api:visitor-events", "stylestore_api:visitor-erase", "set_language",
+                   "shop:cart_add"}
 #: Where redirect-only routes lead (default: into the admin).
 REDIRECT_TARGETS = {"favicon.ico": "/static/"}
 #: (route, method) the editor's permissions must open.
