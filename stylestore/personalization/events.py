@@ -286,11 +286,13 @@ def _record(context, events) -> RecordReport:
                 rows.append(_choice_row(visitor, Kind.IMPRESSION, choice, source_id, "", now))
                 seen_choices.add((Kind.IMPRESSION, choice.choice_id))
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
+                seen_looks[source_id] = choice  # a purchase later in the batch answers it
             seen_choices.add((event.kind, choice.choice_id))
             _apply_choice_event(event.kind, state, choice, params, counters)
             rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now))
             if event.kind == Kind.IMPRESSION:
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
+                seen_looks[source_id] = choice
         elif event.kind == Kind.PURCHASE:
             rows.append(_purchase(visitor, event, seen_looks.get(event.source_id), seen_choices, state, params,
                                   counters, now))

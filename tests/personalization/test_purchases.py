@@ -178,3 +178,15 @@ def test_the_visitor_state_counts_the_reward_as_its_success(client, seen, settin
                          purchase(products[0])])
     counters_of_look = Visitor.objects.get().state["s"][str(looks[ref])]
     assert (counters_of_look[2], counters_of_look[3]) == (clicks, carts)
+
+
+def test_a_purchase_in_the_batch_of_its_impression_is_attributed_to_it(client, world):
+    products, styles = world(2, 2)
+    html = client.get("/").content.decode()
+    shown = page_images(html)[f"shop.product:{products[1].pk}"]
+    response = post_events(client, [{"kind": "impression", "choice": shown["data-stylestore-choice"]},
+                                    purchase(products[1])])
+    assert response.json()["accepted"] == 2
+    row = StyleEvent.objects.get(kind="purchase")
+    assert row.style_id == int(style_of(shown["src"])) and row.choice_id == StyleEvent.objects.get(
+        kind="impression").choice_id
