@@ -184,13 +184,17 @@ def control_headlines(control):
                   "interval": interval(lift, 0, signed=True), "visitors": visitors,
                   "original": control.original.visitors}
         if per_visitor:
-            sentences.append(_("Styled images: %(value)s %(outcome)s per visitor versus the original photos "
-                               "(95 %% interval %(interval)s), from %(visitors)d visitors, %(original)d of whom saw "
-                               "the original photos.") % values)
+            sentence = _("Styled images: %(value)s %(outcome)s per visitor versus the original photos "
+                         "(95 %% interval %(interval)s), from %(visitors)d visitors, %(original)d of whom saw "
+                         "the original photos.") % values
         else:
-            sentences.append(_("Styled images: %(value)s %(outcome)s per impression versus the original photos "
-                               "(95 %% interval %(interval)s), from %(visitors)d visitors, %(original)d of whom saw "
-                               "the original photos.") % values)
+            sentence = _("Styled images: %(value)s %(outcome)s per impression versus the original photos "
+                         "(95 %% interval %(interval)s), from %(visitors)d visitors, %(original)d of whom saw "
+                         "the original photos.") % values
+        # A point estimate whose interval spans no difference reads as a finding; say it is not one yet.
+        if lift.low <= 0 <= lift.high:
+            sentence += " " + _("Not enough data yet to tell them apart: the interval includes no difference.")
+        sentences.append(sentence)
     return sentences
 
 
@@ -220,8 +224,8 @@ def lift_figures(lift):
     """The comparison's rows: label, estimate, 95 % interval, how it was obtained."""
     rows = [
         (_("Personalized policy rate"), lift.personalized, "%", False, _("measured on these impressions")),
-        (_("Best single style rate"), lift.baseline_ipw, "%", False, _("IPW estimate from the same impressions")),
-        (_("Best single style rate"), lift.baseline_snipw, "%", False,
+        (_("Best single style (IPW)"), lift.baseline_ipw, "%", False, _("IPW estimate from the same impressions")),
+        (_("Best single style (SNIPW)"), lift.baseline_snipw, "%", False,
          _("self-normalised IPW (lower variance, slight bias)")),
         (_("Lift, absolute"), lift.absolute, "pp", True, _("paired IPW difference, in percentage points")),
         (_("Lift, relative"), lift.relative, "%", True, _("ratio of the two, delta-method interval")),

@@ -54,6 +54,17 @@ def test_styled_vs_original_in_plain_words_with_an_interval(client, analyst, mak
     assert "from 1200 visitors, 300 of whom saw the original photos" in html
     assert "Styled images and add to carts: not enough data yet" in html
     assert "Original photos (control group)" in html
+    assert "Not enough data yet to tell them apart" not in html  # the interval is clear of zero
+
+
+def test_an_interval_spanning_no_difference_is_called_not_enough_data(client, analyst, make_styles):
+    (style,) = make_styles(1)
+    traffic(style, styled=300, original=100, styled_ctr=0.06, original_ctr=0.05)
+    lift = analytics.styled_vs_original(analytics.window_start(30)).clicks_lift
+    assert lift.low < 0 < lift.high
+    html = unescape(client.get(ANALYTICS_URL).content.decode())
+    assert "clicks per impression versus the original photos" in html
+    assert "Not enough data yet to tell them apart: the interval includes no difference." in html
 
 
 def test_a_handful_of_visitors_is_not_enough_data_and_rates_stay_above_zero(client, analyst, make_styles):
