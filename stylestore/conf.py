@@ -147,6 +147,14 @@ DEFAULTS = {
     # everywhere: the control group behind the analytics' "styled vs original". 0.10
     # measures styling's effect within weeks for most shops; 0 turns the control off.
     "CONTROL_SHARE": 0.0,
+    # Whether the original photo is one more look the policy may choose for an image
+    # that has variants (learned, explored, remembered and counted like a style, as
+    # "Original photo"), so it wins where it earns more. Off by default: turning it on
+    # shows some visitors original photos the shop chose to style, and makes the
+    # control comparison "the policy, originals included, vs original photos"; a shop
+    # opts in knowingly. The control group and a customer's pick of the original are
+    # unchanged either way.
+    "ORIGINAL_AS_ARM": False,
     # What a customer's pick in the style picker applies to: "shop" (every product
     # shows the picked look where it has it, until they let the shop choose again) or
     # "product" (only the images of the product it was made on; the other products keep
@@ -162,7 +170,8 @@ DEFAULTS = {
 }
 
 #: The values some settings accept, checked when read (a clear ImproperlyConfigured).
-CHOICES = {"REWARD": ("click", "add_to_cart", "purchase"), "PICK_SCOPE": ("shop", "product")}
+CHOICES = {"REWARD": ("click", "add_to_cart", "purchase"), "PICK_SCOPE": ("shop", "product"),
+           "ORIGINAL_AS_ARM": (False, True)}
 
 
 class StylestoreSettings:

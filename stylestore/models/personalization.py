@@ -92,8 +92,10 @@ class StyleEvent(models.Model):
     propensity = models.FloatField(_("probability"), null=True, blank=True)
     history_share = models.FloatField(_("history share"), null=True, blank=True)
     reason = models.CharField(_("reason"), max_length=10, blank=True)
-    # Impressions: the ids of the styles that were available, in the order offered;
-    # what a target policy needs to say how it would have chosen (IPW).
+    # Impressions: the ids of the styles that were available, in the order offered, and
+    # "original" where the original photo was one more look (then an impression without
+    # a style and not of the control group shows it); what a target policy needs to say
+    # how it would have chosen (IPW).
     available = models.JSONField(_("styles available"), null=True, blank=True)
     # Purchases: what the order line was worth, in ``currency`` (ISO 4217). The row
     # carries the look it is attributed to (``style``, the impression's ``choice_id``
@@ -141,10 +143,11 @@ class StyleHourlyStats(models.Model):
     policy's global model is fitted on the rest (what the shop chose), with the
     history-share sums ``policy.StyleStats`` needs, for whichever outcome
     ``STYLESTORE["REWARD"]`` names. ``revenue`` adds up the purchases' values as they
-    came (Stylestore converts no currency).
+    came (Stylestore converts no currency). A row without a style counts the original
+    photo where the policy chose it as one more look (``STYLESTORE["ORIGINAL_AS_ARM"]``).
     """
 
-    style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="+")
+    style = models.ForeignKey(Style, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     hour = models.DateTimeField()
     impressions = models.PositiveIntegerField(default=0)
     clicks = models.PositiveIntegerField(default=0)
@@ -165,7 +168,12 @@ class StyleHourlyStats(models.Model):
     class Meta:
         verbose_name = _("style hourly statistics")
         verbose_name_plural = _("style hourly statistics")
-        constraints = [models.UniqueConstraint(fields=["style", "hour"], name="stylestore_style_hour_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["style", "hour"], name="stylestore_style_hour_unique"),
+            # NULLs are distinct in the constraint above: one original-photo row per hour.
+            models.UniqueConstraint(fields=["hour"], condition=models.Q(style__isnull=True),
+                                    name="stylestore_original_hour_unique"),
+        ]
         indexes = [models.Index(fields=["hour"], name="stylestore_stats_hour")]
 
     def __str__(self):

@@ -12,8 +12,9 @@ Every figure covers a window ``[since, until)``: whole UTC days within the reten
 1. **How does each style do?** Impressions, clicks, add to carts, purchases and
    revenue per style from the hourly counters, with the CTR and its 95 % Wilson
    interval (``evaluation.wilson``). This is the CTR a style earned under the policy
-   that showed it, i.e. mostly with visitors it was chosen for. The same per product
-   category (``category_rows``), from the log.
+   that showed it, i.e. mostly with visitors it was chosen for; the original photo has
+   a row too where the policy chose it as a look (``STYLESTORE["ORIGINAL_AS_ARM"]``).
+   The same per product category (``category_rows``), from the log.
 2. **Does personalization pay?** The logged policy's CTR is measured directly (it is
    the policy that ran). The baseline, "always the best single style" (the style with
    the best population CTR in the fitted global model, or the next best where it has
@@ -58,11 +59,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import BooleanField, Case, Count, Exists, F, Max, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import Least
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
 from ..models import SourceImage, Style, StyleEvent, StyleHourlyStats
 from ..variants.sources import source_models
 from . import evaluation, policy, population
+from .choices import ORIGINAL
 
 Kind = StyleEvent.Kind
 #: The comparisons (lift, control group) read the events since the window's this-many
@@ -167,6 +170,8 @@ def style_rows(since, until=None) -> list[StyleRow]:
     )
     totals = {row["style_id"]: row for row in totals}
     styles = Style.objects.in_bulk(list(totals))
+    # The original photo's row (no style): an unsaved Style, so it reads like the others.
+    styles[None] = Style(name=_("Original photo"))
     rows = [
         StyleRow(
             style=styles[pk],
@@ -319,13 +324,13 @@ def _recent(since, until):
 
 
 def _shop_chosen(since, until):
-    """The impressions in ``[since, until)`` that the shop chose (not a customer's pick)
-    and logged with their probability and the styles that were available."""
+    """The impressions in ``[since, until)`` that the shop chose (not a customer's pick nor
+    the control group's original photo) and logged with their probability and the looks
+    that were available."""
     return (
         StyleEvent.objects.filter(kind=Kind.IMPRESSION, created_at__gte=since, created_at__lt=until,
                                   propensity__gt=0, available__isnull=False)
-        .exclude(reason="pick")
-        .exclude(style=None)
+        .exclude(reason__in=["pick", "control"])
     )
 
 
@@ -370,7 +375,8 @@ def lift(since, until=None) -> Lift | None:
         contexts_by_best.setdefault(best, []).append(available)
     if not contexts_by_best:
         return None
-    same_as_baseline = reduce(operator.or_, [Q(style_id=int(best), available__in=contexts)
+    same_as_baseline = reduce(operator.or_, [Q(style_id=None if best == ORIGINAL else int(best),
+                                               available__in=contexts)
                                              for best, contexts in contexts_by_best.items()])
     # The click's own row, through the (visitor, kind, choice) index: it holds clicks
     # with a choice only, and the query must say so to use it.
@@ -408,11 +414,13 @@ def lift(since, until=None) -> Lift | None:
         snipw = _estimate(value, weighted - value * weights, float(weights.sum()), total)
     difference = measured - replayed
     ranked = sorted(model.index, key=lambda key: -model.base_ctr(key))
-    names = dict(Style.objects.filter(pk__in=[int(k) for k in ranked]).values_list("pk", "name"))
+    names = {str(pk): name for pk, name in Style.objects.filter(pk__in=[k for k in ranked if k != ORIGINAL])
+             .values_list("pk", "name")}
+    names[ORIGINAL] = _("Original photo")
     return Lift(
         impressions=total,
         clicks=int(rewards.sum()),
-        baseline_styles=[names[int(k)] for k in ranked if int(k) in names],
+        baseline_styles=[names[k] for k in ranked if k in names],
         personalized=_estimate(measured, rewards - measured * n, total, total),
         baseline_ipw=_estimate(replayed, weighted - replayed * n, total, total),
         # The baseline's action never logged: SNIPW has nothing to normalise by.

@@ -27,20 +27,32 @@ class ChoiceRecord(NamedTuple):
 
     choice_id: str
     source_id: int | None
-    #: None: the original photo (shown to the control group).
+    #: None: the original photo (the control group's, or drawn as an arm).
     style_id: int | None
     propensity: float
     history_share: float
     reason: str
     sticky: str | None
+    #: The looks offered, as ``stored_look`` stores them (style ids, ``ORIGINAL``).
     available: tuple
 
     @property
     def style_key(self) -> str | None:
-        return None if self.style_id is None else str(self.style_id)
+        """The policy's key of the look shown: the style's, ``ORIGINAL`` for the original
+        photo the policy drew as an arm (offered, and not the control group's), None
+        for the control group's original photo."""
+        if self.style_id is not None:
+            return str(self.style_id)
+        return ORIGINAL if ORIGINAL in self.available and self.reason != "control" else None
 
     def to_choice(self) -> policy.Choice:
         return policy.Choice(self.style_key, self.propensity, self.reason, self.history_share, self.sticky)
+
+
+def stored_look(key: str):
+    """How a look the policy offers is stored (choice tokens, the log's ``available``,
+    remembered looks): a style's id as a number, the original photo as ``ORIGINAL``."""
+    return ORIGINAL if key == ORIGINAL else int(key)
 
 
 #: The generator of choice ids: its own, so no other code seeding ``random`` can make
@@ -90,7 +102,7 @@ def read_choice(visitor_key: str, token: str) -> ChoiceRecord | None:
             history_share=float(share),
             reason=reason,
             sticky=sticky or None,
-            available=tuple(int(x) for x in available.split(".")) if available else (),
+            available=tuple(map(stored_look, available.split("."))) if available else (),
         )
     except ValueError:
         return None

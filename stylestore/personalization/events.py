@@ -24,7 +24,10 @@ What one batch does:
   success, see ``_teach``) and the look each image was seen in (``looks``), and stores
   them on the ``Visitor`` row as JSON.
 - **Appends to the log** (``StyleEvent``) and adds to the anonymous per-style hourly
-  counters (``StyleHourlyStats``) the global model is refitted from.
+  counters (``StyleHourlyStats``) the global model is refitted from. The original photo
+  the policy drew as an arm (``STYLESTORE["ORIGINAL_AS_ARM"]``) is logged and counted
+  like a style, under no style (its row's ``style`` is null); the control group's is
+  logged only.
 
 The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
 events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``;
@@ -410,7 +413,7 @@ def _purchase(visitor, event, look, seen_choices, state, params, counters, now):
     first = (Kind.PURCHASE, look.choice_id) not in seen_choices
     seen_choices.add((Kind.PURCHASE, look.choice_id))
     _apply_choice_event(Kind.PURCHASE, state, look, params, counters)
-    if look.style_id is not None:
+    if look.style_key is not None:
         counters[look.style_id]["revenue"] = counters[look.style_id].get("revenue", Decimal(0)) + event.value
     return StyleEvent(
         visitor=visitor, kind=Kind.PURCHASE, source_id=event.source_id, style_id=look.style_id,
@@ -461,8 +464,10 @@ def _apply_impression(state, choice, params, counters):
 
 
 def _apply_choice_event(kind, state, choice, params, counters):
-    if choice.style_id is None:
-        # The control group's original photo: logged as an event, no style to count.
+    """Teach the state and add to ``counters`` (keyed by style id; None: the original
+    photo drawn as an arm)."""
+    if choice.style_key is None:
+        # The control group's original photo: logged as an event, no look to count.
         if kind == Kind.IMPRESSION:
             state.record_impression(choice.to_choice(), params)
         return
@@ -500,11 +505,12 @@ def _apply_view(state, source_id, embedding, params):
 
 
 def _add_to_counters(counters, hour):
-    """Add the batch's sums to this hour's per-style rows. Styles in id order, so two
-    batches touching the same styles lock their rows in the same order (no deadlock)."""
+    """Add the batch's sums to this hour's per-style rows (style None: the original
+    photo's). Styles in id order, the original first, so two batches touching the same
+    rows lock them in the same order (no deadlock)."""
     integer_fields = {"impressions", "picks", "picked_impressions", *(
         name for count, picked, share_sum in population.OUTCOME_COUNTERS.values() for name in (count, picked))}
-    for style_id in sorted(counters):
+    for style_id in sorted(counters, key=lambda pk: (pk is not None, pk or 0)):
         values = {k: (int(v) if k in integer_fields else v) for k, v in counters[style_id].items() if v}
         if not values:
             continue

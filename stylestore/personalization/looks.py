@@ -7,7 +7,8 @@ change on a refresh. So the visitor's row keeps, per image (``SourceImage`` id),
 look it was last shown in, written where impressions are recorded (``events``) and read
 with the state (``identity``): remembering costs a page no query and a listing no write.
 
-An entry is ``[style id, propensity, [available style ids], unix time]``: the draw
+An entry is ``[style id, propensity, [available style ids], unix time]`` (the original
+photo, where the policy drew it as an arm, as ``"original"``: ``choices.stored_look``): the draw
 that chose the look, as its impression logged it, so each later impression of it is
 logged with that draw's probability and styles (``policy.Remembered``). Looks the
 customer picked are not remembered (the pick shows them anyway), nor the control group's
@@ -25,7 +26,7 @@ card's look, known from that signed choice (``clicked``), not a new draw.
 """
 import math
 
-from .choices import ChoiceRecord
+from .choices import ChoiceRecord, stored_look
 from .policy import Remembered
 
 #: Images whose look a visitor keeps: a few listing pages' worth (about 3.5 KB of JSON).
@@ -72,9 +73,9 @@ def clicked(record: ChoiceRecord | None, source_id) -> Remembered | None:
     when it is one of image ``source_id`` the shop drew; None otherwise."""
     if record is None or record.source_id is None or record.source_id != source_id:
         return None
-    if record.style_id is None or record.reason in NOT_DRAWN or not 0 < record.propensity <= 1:
+    if record.style_key is None or record.reason in NOT_DRAWN or not 0 < record.propensity <= 1:
         return None
-    return Remembered(str(record.style_id), record.propensity, tuple(map(str, record.available)))
+    return Remembered(record.style_key, record.propensity, tuple(map(str, record.available)))
 
 
 def remembered(looks, source_id) -> Remembered | None:
@@ -88,7 +89,7 @@ def remembered(looks, source_id) -> Remembered | None:
         propensity = float(propensity)
         if not 0 < propensity <= 1 or not math.isfinite(propensity):
             return None
-        return Remembered(str(int(style)), propensity, tuple(str(int(s)) for s in available))
+        return Remembered(str(stored_look(style)), propensity, tuple(str(stored_look(s)) for s in available))
     except (TypeError, ValueError):
         return None
 
@@ -97,11 +98,11 @@ def remember(looks: dict, source_id, record, at: int) -> None:
     """Note in ``looks`` (a visitor's, changed in place) that image ``source_id`` was
     seen at unix time ``at`` in the look of ``record`` (its ``choices.ChoiceRecord``);
     the oldest beyond ``MAX_LOOKS`` are forgotten. A pinned image keeps its pick."""
-    if record.style_id is None or source_id is None or record.reason in NOT_DRAWN:
+    if record.style_key is None or source_id is None or record.reason in NOT_DRAWN:
         return
     if _is_pinned(looks.get(str(source_id))):
         return  # a late impression of a look drawn before the customer picked
-    looks[str(source_id)] = [record.style_id, record.propensity, list(record.available), at]
+    looks[str(source_id)] = [stored_look(record.style_key), record.propensity, list(record.available), at]
     _forget_beyond_limit(looks)
 
 

@@ -11,7 +11,8 @@ For a page of products this module
 3. calls ``policy.choose`` per image (tens of microseconds, no I/O): an image seen
    before keeps its look (``looks``), on every page and through the API; returns a
    ``ShownImage``: the chosen variant's URL, size and ``srcset``, or the original
-   photo when no variant is visible. Nothing is ever generated here;
+   photo when no variant is visible or the policy chose it (``offered_looks``: with
+   ``STYLESTORE["ORIGINAL_AS_ARM"]`` it is one more look). Nothing is ever generated here;
 4. signs every personalized choice into a ``choice_id`` token (``choices``).
 
 So a listing costs a constant number of queries however many products it shows:
@@ -33,7 +34,7 @@ from ..models import StylizedImage
 from ..storage import variant_storage
 from ..variants.sources import is_source, owned_source, source_model
 from . import looks, policy
-from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice
+from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice, stored_look
 from .embeddings import photo_table, style_vectors
 from .population import best_style, global_model, policy_params
 
@@ -114,7 +115,8 @@ class ShownImage:
     style: StyleInfo | None
     alt: str
     #: Signed id of this choice for the impression beacon and click attribution; None
-    #: when nothing is logged (no consent, or the original photo was shown).
+    #: when nothing is logged (no consent, a pick of the original photo, or the original
+    #: shown for want of a variant).
     choice_id: str | None
     #: Probability with which the policy chose what is shown (for a remembered look:
     #: with which it was first chosen).
@@ -218,7 +220,7 @@ def decide(context, entry: PageImage):
     key = (entry.reference, entry.field_name)
     if key in context.choices:
         return context.choices[key]
-    available = tuple(entry.variants)
+    available = offered_looks(entry)
     state = scoped_state(context)
     per_product = state is not None and stylestore_settings.PICK_SCOPE == "product"
     picked = looks.pinned(context.looks, entry.source_id) if per_product else None
@@ -227,13 +229,13 @@ def decide(context, entry: PageImage):
         # The customer's pick for this product alone (PICK_SCOPE "product").
         share = 0.0 if picked == ORIGINAL else state.history_share(picked)
         choice = policy.Choice(None if picked == ORIGINAL else picked, 1.0, "pick", share, state.current)
-        decision = (choice, tuple(map(int, available)))
-    elif shown is not None and shown.style in entry.variants:
+        decision = (choice, tuple(map(stored_look, available)))
+    elif shown is not None and shown.style in available:
         # The look this image was seen in: the policy keeps it (after a pick and the
         # control group), logged with the draw that chose it.
         choice = policy.choose(state, available, global_model(), policy_params(), visitor=context.key,
                                epoch=context.epoch, remembered=shown)
-        available_ids = tuple(map(int, shown.available if choice.reason == "remembered" else available))
+        available_ids = tuple(map(stored_look, shown.available if choice.reason == "remembered" else available))
         decision = (choice, available_ids)
     else:
         # Otherwise the choice depends on the visitor and the available styles only: the
@@ -252,20 +254,31 @@ def decide(context, entry: PageImage):
             choice = policy.choose(
                 state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch
             )
-        decision = context.decisions[available] = (choice, tuple(map(int, available)))
+        decision = context.decisions[available] = (choice, tuple(map(stored_look, available)))
     choice, available_ids = decision
     token = None
-    # The control group's original photo is logged too: it is what styling is measured against.
+    # The control group's original photo is logged too: it is what styling is measured
+    # against; so is the original photo the policy drew as an arm (style None).
     if state is not None and (choice.style is not None or choice.reason == "control"):
         token = sign_choice(
             context.key,
             ChoiceRecord(
-                new_choice_id(), entry.source_id, None if choice.style is None else int(choice.style), choice.propensity,
+                new_choice_id(), entry.source_id, None if choice.style in (None, ORIGINAL) else int(choice.style),
+                choice.propensity,
                 choice.history_share, choice.reason, choice.sticky, available_ids,
             ),
         )
     context.choices[key] = (choice, token)
     return context.choices[key]
+
+
+def offered_looks(entry: PageImage) -> tuple:
+    """The keys of the looks the policy chooses among for ``entry``: its visible
+    variants' styles, and with ``STYLESTORE["ORIGINAL_AS_ARM"]`` the original photo
+    (``ORIGINAL``) where there is a choice to make (a variant) and a photo to show."""
+    if stylestore_settings.ORIGINAL_AS_ARM and entry.variants and entry.field_file:
+        return (*entry.variants, ORIGINAL)
+    return tuple(entry.variants)
 
 
 def _seen_look(context, entry) -> policy.Remembered | None:
@@ -440,7 +453,7 @@ def this_style(context, obj, field_name) -> str | None:
     neither is a style (the original photo)."""
     entry = page_image(context, obj, field_name)
     shown = decide(context, entry)[0].style if entry is not None else None
-    if shown is not None:
+    if shown not in (None, ORIGINAL):
         return shown
     state = scoped_state(context)
     preferred = state.preferred_style() if state is not None else None

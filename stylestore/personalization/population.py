@@ -23,6 +23,7 @@ from ..conf import stylestore_settings
 from ..models import StyleHourlyStats
 from . import policy
 from .caches import cache
+from .choices import ORIGINAL
 
 #: Per outcome (an event kind), its ``StyleHourlyStats`` columns: the count, the part of
 #: it on looks the customer picked, and the sum of the history shares of the rest.
@@ -47,8 +48,9 @@ def hour_start(moment):
 
 
 def style_stats(since) -> dict:
-    """``policy.StyleStats`` per style key from the hourly counters since ``since``: the
-    impressions the shop chose (a customer's own picks are not evidence about styles
+    """``policy.StyleStats`` per style key (``ORIGINAL`` for the original photo drawn as
+    an arm, whose history share is always 0: it has no style embedding) from the hourly
+    counters since ``since``: the impressions the shop chose (a customer's own picks are not evidence about styles
     shown to everyone). Their "clicks" are the outcome ``STYLESTORE["REWARD"]`` names:
     the policy learns to win whatever the shop counts as success."""
     count, picked, share_sum = OUTCOME_COUNTERS[stylestore_settings.REWARD]
@@ -67,7 +69,7 @@ def style_stats(since) -> dict:
         .order_by()
     )
     return {
-        str(row["style_id"]): policy.StyleStats(
+        ORIGINAL if row["style_id"] is None else str(row["style_id"]): policy.StyleStats(
             impressions=float(row["impressions"] - row["picked_impressions"]),
             clicks=float(row["successes"] - row["picked_successes"]),
             share_sum=row["share_sum"],
