@@ -198,19 +198,9 @@ def styled_vs_original(since, until=None) -> Control | None:
     included: the groups are compared as assigned)."""
     until = until or window_end()
     per_visitor = (
-        StyleEvent.objects.filter(
-            created_at__gte=_recent(since, until), created_at__lt=until,
-            kind__in=[Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART, Kind.PURCHASE],
-        )
+        _outcome_events(since, until)
         .values("visitor_id")
-        .annotate(
-            impressions=Count("id", filter=Q(kind=Kind.IMPRESSION)),
-            clicks=Count("id", filter=Q(kind=Kind.CLICK)),
-            add_to_carts=Count("id", filter=Q(kind=Kind.ADD_TO_CART)),
-            purchases=Count("id", filter=Q(kind=Kind.PURCHASE)),
-            revenue=Sum("value", filter=Q(kind=Kind.PURCHASE)),
-            control=Max("reason", filter=Q(kind=Kind.IMPRESSION, reason="control")),
-        )
+        .annotate(**_outcome_totals(), control=Max("reason", filter=Q(kind=Kind.IMPRESSION, reason="control")))
         .filter(impressions__gt=0)
         .order_by()
         .values_list("control", "impressions", "clicks", "add_to_carts", "purchases", "revenue")
@@ -240,6 +230,25 @@ def styled_vs_original(since, until=None) -> Control | None:
                    lift(4, per_visitor=True))
 
 
+def _outcome_events(since, until):
+    """The log's impressions and outcomes in ``[since, until)``, its most recent
+    ``MAX_IMPRESSIONS`` impressions at most."""
+    return StyleEvent.objects.filter(created_at__gte=_recent(since, until), created_at__lt=until,
+                                     kind__in=[Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART, Kind.PURCHASE])
+
+
+def _outcome_totals() -> dict:
+    """The sums every grouping of the log reports: impressions, clicks, add to carts,
+    purchases and revenue."""
+    return {
+        "impressions": Count("id", filter=Q(kind=Kind.IMPRESSION)),
+        "clicks": Count("id", filter=Q(kind=Kind.CLICK)),
+        "add_to_carts": Count("id", filter=Q(kind=Kind.ADD_TO_CART)),
+        "purchases": Count("id", filter=Q(kind=Kind.PURCHASE)),
+        "revenue": Sum("value", filter=Q(kind=Kind.PURCHASE)),
+    }
+
+
 def category_rows(since, until=None) -> list[CategoryRow]:
     """Per product category, from the log of ``[since, until)`` (its most recent
     ``MAX_IMPRESSIONS`` impressions at most): impressions, clicks, add to carts,
@@ -247,21 +256,9 @@ def category_rows(since, until=None) -> list[CategoryRow]:
     uncategorised last. A source model's categories come from the ``category`` lookup
     of its ``SOURCE_MODELS`` entry (the first in name order where there are several)."""
     until = until or window_end()
-    per_source = (
-        StyleEvent.objects.filter(
-            created_at__gte=_recent(since, until), created_at__lt=until, source__isnull=False,
-            kind__in=[Kind.IMPRESSION, Kind.CLICK, Kind.ADD_TO_CART, Kind.PURCHASE],
-        )
-        .values("source_id")
-        .annotate(
-            impressions=Count("id", filter=Q(kind=Kind.IMPRESSION)),
-            clicks=Count("id", filter=Q(kind=Kind.CLICK)),
-            add_to_carts=Count("id", filter=Q(kind=Kind.ADD_TO_CART)),
-            purchases=Count("id", filter=Q(kind=Kind.PURCHASE)),
-            revenue=Sum("value", filter=Q(kind=Kind.PURCHASE)),
-        )
-        .order_by()
-    )
+    per_source = _outcome_events(since, until).filter(source__isnull=False).values("source_id").annotate(
+        **_outcome_totals()
+    ).order_by()
     per_source = {row.pop("source_id"): row for row in per_source}
     category_of = _categories(per_source)
     totals = defaultdict(lambda: {"impressions": 0, "clicks": 0, "add_to_carts": 0, "purchases": 0,
