@@ -6,6 +6,7 @@ import re
 from html import unescape
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 
@@ -183,3 +184,12 @@ def impressions(html, kind="impression"):
     """One event of ``kind`` per personalized image of the page, as the script sends them."""
     return [{"kind": kind, "choice": attrs["data-stylestore-choice"]}
             for attrs in page_images(html).values() if "data-stylestore-choice" in attrs]
+
+
+@pytest.fixture
+def analyst(client, django_user_model):
+    """A staff user who may read the personalization analytics, logged in on ``client``."""
+    user = django_user_model.objects.create_user("ana", password="secret-pass-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_styleevent"))
+    client.force_login(user)
+    return user

@@ -1,7 +1,6 @@
 """The admin's analytics page and the off-policy estimate of personalization's lift."""
 import numpy as np
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
@@ -103,13 +102,6 @@ def test_picked_impressions_are_left_out_of_the_comparison(make_styles):
     synthetic_log(styles, [0.05, 0.05], greedy=0, epsilon=0.2, n=200, seed=3)
     StyleEvent.objects.filter(kind="impression", choice_id__in=[f"c{i}" for i in range(50)]).update(reason="pick")
     assert analytics.lift(analytics.window_start(30)).impressions == 150
-
-
-@pytest.fixture
-def analyst(django_user_model):
-    user = django_user_model.objects.create_user("ana", password="secret-pass-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_styleevent"))
-    return user
 
 
 def test_analytics_page_shows_per_style_numbers_and_the_lift(client, analyst, make_styles):

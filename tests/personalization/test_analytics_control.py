@@ -3,7 +3,6 @@ from html import unescape
 
 import numpy as np
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from stylestore.models import StyleEvent, Visitor
@@ -12,14 +11,6 @@ from stylestore.personalization import analytics
 pytestmark = pytest.mark.django_db
 
 ANALYTICS_URL = "/admin/stylestore/styleevent/analytics/"
-
-
-@pytest.fixture
-def analyst(client, django_user_model):
-    user = django_user_model.objects.create_user("ana", password="secret-pass-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_styleevent"))
-    client.force_login(user)
-    return user
 
 
 def traffic(style, *, styled, original, styled_ctr, original_ctr, seed=0, impressions=10):

@@ -8,7 +8,6 @@ from html import unescape
 
 import numpy as np
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from shop.models import Category
@@ -18,14 +17,6 @@ from stylestore.personalization import analytics, evaluation
 pytestmark = pytest.mark.django_db
 
 ANALYTICS_URL = "/admin/stylestore/styleevent/analytics/"
-
-
-@pytest.fixture
-def analyst(client, django_user_model):
-    user = django_user_model.objects.create_user("ana", password="secret-pass-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_styleevent"))
-    client.force_login(user)
-    return user
 
 
 def shoppers(style, *, styled, original, buy_styled, buy_original, value="50.00", seed=0, at=None, sources=(None,)):
