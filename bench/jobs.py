@@ -210,16 +210,20 @@ def worker_pids():
 
 def wait_idle(pids, timeout=60):
     """Wait until the queue is empty and the workers' memory settles: a task's last row
-    is ready before the task returns and its worker gives back memory."""
+    is ready before the task returns, and a worker gives back memory only once it has
+    been idle ``variants.idle.IDLE_SECONDS``: the memory must hold still for longer."""
     from django_q.brokers import get_broker
 
-    broker, deadline, last = get_broker(), time.monotonic() + timeout, None
+    from stylestore.variants.idle import IDLE_SECONDS
+
+    broker, deadline, last, still_since = get_broker(), time.monotonic() + timeout, None, time.monotonic()
     while time.monotonic() < deadline:
         now = {pid: rss_mb(pid) for pid in pids}
-        if broker.queue_size() == 0 and now == last:
+        if now != last or broker.queue_size():
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since > IDLE_SECONDS + 1:
             return
-        last = now
-        time.sleep(1)
+        time.sleep(0.5)
 
 
 def group_rss(pgid):

@@ -7,7 +7,7 @@ from django.apps import apps
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
-from django_q.signals import post_execute_in_worker, post_spawn
+from django_q.signals import post_execute_in_worker, post_spawn, pre_execute
 
 from .conf import reload_settings
 from .models import Style, StylizedImage
@@ -31,8 +31,9 @@ def connect():
     batch_finished.connect(webhook.on_batch_finished, dispatch_uid="stylestore-webhook-batch-finished")
     # Every django-q2 worker process watches for dead workers' expired leases.
     post_spawn.connect(sweeper.watch_leases, dispatch_uid="stylestore-lease-watcher")
-    # ...and gives back, after each task, the memory that task needed.
-    post_execute_in_worker.connect(idle.release_memory, dispatch_uid="stylestore-release-memory")
+    # ...and gives back the memory its tasks needed once it has none to do.
+    pre_execute.connect(idle.task_started, dispatch_uid="stylestore-task-started")
+    post_execute_in_worker.connect(idle.task_finished, dispatch_uid="stylestore-release-memory")
     # Per-process caches of personalization: an admin's change to a style shows at
     # once in the process that made it; the others follow within their TTL.
     post_save.connect(clear_caches, sender=Style, dispatch_uid="stylestore-personalization-style-saved")
