@@ -396,13 +396,18 @@ class VisitorState:
     # -- queries
 
     def fingerprint(self) -> str:
-        """Everything the state holds, as one string: seeds ``choose``'s draws, so that
-        every change of the state is a new draw, and two processes that loaded the same
-        stored state draw alike (styles sorted: a JSON column need not keep their order)."""
-        keys, numbers = [], [self.other_history]
+        """Everything the state holds, as stored (``to_dict``: two decimals, rows that
+        round to nothing left out), as one string: seeds ``choose``'s draws, so that every
+        change of the state is a new draw, two processes that loaded the same stored state
+        draw alike (styles sorted: a JSON column need not keep their order), and a page
+        that chose from a view applied in memory (``events.expect_view``) draws as its
+        refresh does once the view is recorded and read back rounded."""
+        keys, numbers = [], [round(self.other_history, 2)]
         for key, c in sorted(self.styles.items()):
-            keys.append(key)
-            numbers += (c.history, c.impressions, c.clicks, c.carts)
+            row = (round(c.history, 2), round(c.impressions, 2), round(c.clicks, 2), round(c.carts, 2))
+            if any(row):
+                keys.append(key)
+                numbers += row
         # Packed, not formatted: this runs for every image of a page.
         packed = struct.pack(f"{len(numbers)}d", *numbers).hex()
         return f"{self.pick}|{self.current}|{','.join(keys)}|{packed}"
