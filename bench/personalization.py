@@ -63,6 +63,16 @@ random available one. CTRs are the mean true click probability of what was shown
 same quantity as counted clicks, with less noise). Ratios pool the seeds; their 95 %
 intervals treat visitors as the unit (delta method on the ratio of per-visitor sums).
 
+``--control-coverage N`` checks the analytics page's "styled vs original" interval
+instead: N runs (seeds 1..N, the worlds in turn) of ``--cold`` visitors with a control group
+of ``CONTROL_SHARE`` of the visitors (original photos everywhere, as
+``STYLESTORE["CONTROL_SHARE"]`` does); the original photo's appeal is
+``ORIGINAL_APPEAL`` (no one's taste). The run's truth is the ratio of the styled
+visitors' true CTR (the true click probabilities of what they were shown) to every
+visitor's true CTR on the original photos of the products they viewed; the interval is
+``evaluation.relative_lift`` on the counted clicks, as the page computes it. At least 95 %
+of the intervals should hold the truth.
+
 Last, each run's measured logs are replayed with ``evaluation.ipw`` and ``snipw`` for
 the random style, whose true CTR on those impressions is known: at least 19 in 20 of
 the 95 % intervals should hold it, or the logged probabilities (or the intervals) are
@@ -82,7 +92,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylestore.personalization.evaluation import Z95, Logged, ipw, snipw  # noqa: E402
+from stylestore.personalization.evaluation import Z95, Logged, ipw, relative_lift, snipw  # noqa: E402
 from stylestore.personalization.looks import NOT_DRAWN  # noqa: E402
 from stylestore.personalization.policy import (  # noqa: E402
     EmbeddingTable,
@@ -122,6 +132,10 @@ DRIFT_AT = 10
 ORIGINAL_LEAD = 1.2
 #: The key the original photo is chosen and logged under when it is an arm.
 ORIGINAL_ARM = "original"
+#: The original photo's appeal where it is not the winning arm (the styles' median is 1).
+ORIGINAL_APPEAL = 1.0
+#: Share of visitors in the control group in ``--control-coverage`` runs.
+CONTROL_SHARE = 0.1
 
 WORLDS = ("embedding", "visual", "category", "unrelated", "drift", "clickers", "no_signal", "original_best")
 #: Worlds where browsing or reactions carry taste the policy can see.
@@ -165,12 +179,14 @@ class World:
         self.popularity = rng.dirichlet(np.full(STYLES, POPULARITY_CONCENTRATION))
         sigma = NO_SIGNAL_APPEAL_SIGMA if kind == "no_signal" else APPEAL_SIGMA
         self.appeal = np.exp(rng.normal(0.0, sigma, size=STYLES))
+        self.original_appeal = ORIGINAL_APPEAL
         if kind == "original_best":
             # One more arm, the original photo: every product has it, and it wins.
             self.keys.append(ORIGINAL_ARM)
             self.ready = np.hstack([ready, np.ones((PRODUCTS, 1), dtype=bool)])
             self.available = [np.flatnonzero(row) for row in self.ready]
-            self.appeal = np.append(self.appeal, ORIGINAL_LEAD * self.appeal.max())
+            self.original_appeal = ORIGINAL_LEAD * self.appeal.max()
+            self.appeal = np.append(self.appeal, self.original_appeal)
 
     def visitor(self):
         """A base click rate and a function (view index -> (product, taste style or -1))."""
@@ -205,12 +221,21 @@ class World:
             p[taste] *= TASTE_LIFT
         return np.minimum(p, MAX_CLICK_PROBABILITY)
 
+    def original_truth(self, base: float) -> float:
+        """The click probability of the original photo (no one's taste)."""
+        return min(base * self.original_appeal, MAX_CLICK_PROBABILITY)
+
 
 @dataclass
 class Run:
     """Per-visitor sums of true click probability for each arm, cold start then measured."""
 
     sums: Dict[str, np.ndarray]
+    #: Per visitor: in the control group; counted clicks; the true CTR sum of the
+    #: original photos of the products viewed.
+    control: np.ndarray
+    counted: np.ndarray
+    original: np.ndarray
     clicks: int
     reasons: Dict[str, int]
     logs: List[Logged]
@@ -225,6 +250,7 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
     truths = np.zeros((visitors, IMPRESSIONS, arms))
     readies = np.zeros((visitors, IMPRESSIONS, arms), dtype=bool)
     policy = np.zeros(visitors)
+    control, counted, original = np.zeros(visitors, dtype=bool), np.zeros(visitors), np.zeros(visitors)
     stats: Dict[str, List[float]] = {key: [0.0] * 5 for key in world.keys}
     model = fit_global({}, params)
     reasons: Dict[str, int] = {}
@@ -244,20 +270,27 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
                             remembered=shown.get(product))
             if choice.style is not None and choice.reason not in NOT_DRAWN:
                 shown[product] = Remembered(choice.style, choice.propensity, tuple(keys))
-            p_click = float(truth[index[choice.style]])
+            original[v] += world.original_truth(base)
+            if choice.reason == "control":
+                p_click = world.original_truth(base)
+                control[v] = True
+            else:
+                p_click = float(truth[index[choice.style]])
             clicked = world.rng.random() < p_click
             policy[v] += p_click
+            counted[v] += clicked
             clicks += clicked
             reasons[choice.reason] = reasons.get(choice.reason, 0) + 1
             logs.append(Logged(product, choice.style, choice.propensity, float(clicked), cluster=v))
-            row, q = stats[choice.style], choice.history_share
-            row[0] += 1
-            row[1] += clicked
-            row[2] += q
-            row[3] += q * q
-            row[4] += q * clicked
+            if choice.style is not None:  # the control group's impressions are no style's evidence
+                row, q = stats[choice.style], choice.history_share
+                row[0] += 1
+                row[1] += clicked
+                row[2] += q
+                row[3] += q * q
+                row[4] += q * clicked
             state.record_impression(choice, params)
-            if clicked:
+            if clicked and choice.style is not None:
                 state.record_click(choice.style, params)
                 if world.rng.random() < CART_RATE:
                     state.record_add_to_cart(choice.style, params)
@@ -275,7 +308,7 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
         "best_single": np.take_along_axis(truths, best[..., None], axis=2)[..., 0].sum(axis=1),
         "random": ((truths * readies).sum(axis=2) / readies.sum(axis=2)).sum(axis=1),
     }
-    return Run(sums, clicks, reasons, logs, model.history_weight)
+    return Run(sums, control, counted, original, clicks, reasons, logs, model.history_weight)
 
 
 def ratio(a: np.ndarray, b: np.ndarray) -> Tuple[float, float, float]:
@@ -293,6 +326,33 @@ def ipw_check(world: World, run: Run, cold: int) -> Tuple[int, int]:
     truth = run.sums["random"][cold:].sum() / (len(logs))
     target = lambda product, action: 1.0 / len(world.available[product])  # noqa: E731
     return sum(truth in estimator(logs, target) for estimator in (ipw, snipw)), 2
+
+
+def control_coverage(runs: int, visitors: int, refit_every: int, params: PolicyParams) -> Tuple[str, bool]:
+    """Whether the analytics page's styled-vs-original interval holds each run's truth:
+    a line to print, and whether at least 95 % did."""
+    params = dataclasses.replace(params, control_share=CONTROL_SHARE)
+    covered, widths, lifts = 0, [], []
+    for seed in range(1, runs + 1):
+        kind = WORLDS[seed % len(WORLDS)]
+        world = World(kind, seed)
+        run = simulate(world, seed, visitors, refit_every, params)
+        styled, control = ~run.control, run.control
+        impressions = np.full(visitors, IMPRESSIONS)
+        truth = (run.sums["policy"][styled].sum() / (IMPRESSIONS * styled.sum())) / (
+            run.original.sum() / (IMPRESSIONS * visitors)) - 1
+        estimate = relative_lift((run.counted[styled], impressions[styled]), (run.counted[control], impressions[control]))
+        if estimate is None:
+            continue
+        covered += estimate.low <= truth <= estimate.high
+        widths.append(estimate.high - estimate.low)
+        lifts.append(truth)
+    held = len(widths)
+    return (f"  styled vs original ({CONTROL_SHARE:.0%} control group, {visitors} visitors a run, {runs} runs over "
+            f"the worlds): the 95 % interval held the true lift in {covered}/{held} ({covered / max(held, 1):.1%}; "
+            f"target >= 95 %); {runs - held} runs had too few clicking visitors to show one; true lifts "
+            f"{min(lifts):+.1%} .. {max(lifts):+.1%}, mean interval width {np.mean(widths):.1%}",
+            covered >= 0.95 * held)
 
 
 def latency(params: PolicyParams, calls: int) -> List[str]:
@@ -340,10 +400,16 @@ def main(argv=None) -> int:
     parser.add_argument("--refit-every", type=int, default=20, help="visitors between refits of the population model")
     parser.add_argument("--latency", action="store_true", help="also time choose()")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override PolicyParams fields")
+    parser.add_argument("--control-coverage", type=int, metavar="N",
+                        help="instead: check the styled-vs-original interval over N runs of --cold visitors")
     args = parser.parse_args(argv)
     seeds = args.seeds or list(TUNING_SEEDS if args.tuning else EVALUATION_SEEDS)
     params = _override(PolicyParams(), args.set)
     started = time.perf_counter()
+    if args.control_coverage:
+        line, ok = control_coverage(args.control_coverage, args.cold, args.refit_every, params)
+        print(f"{line}\n\n  {time.perf_counter() - started:.0f} s")
+        return 0 if ok else 1
     print(f"personalization simulation: seeds {seeds}; per world and seed {args.cold} cold-start visitors of an "
           f"empty shop, then {args.visitors} measured; {IMPRESSIONS} views each; {STYLES} styles; "
           f"refit every {args.refit_every} visitors\n  {params}")
