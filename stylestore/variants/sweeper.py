@@ -28,6 +28,8 @@ def revive_expired(now=None) -> tuple[int, list]:
 #: worker of this machine that died is seen at the next look (its process is gone);
 #: one elsewhere once its lease runs out.
 WATCH_SECONDS = 5
+#: Most revived rows one round re-sends after a failed round; the sweep sends the rest.
+RESEND_LIMIT = 500
 
 
 class LeaseWatcher(threading.Thread):
@@ -42,10 +44,19 @@ class LeaseWatcher(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self):
+        # A round that failed may have revived rows (committed) and then lost their
+        # re-send to a broker outage: they would wait for the sweep's grace (minutes).
+        # The next round that gets through re-sends every revived row still waiting;
+        # a row sent twice is rendered once (the second task finds it claimed).
+        resend = False
         while True:
             try:
+                if resend:
+                    queue.enqueue(state.revived_waiting(RESEND_LIMIT), solo=True)
+                    resend = False
                 revive_expired()
             except Exception:  # noqa: BLE001 - a database or broker hiccup must not end the watch
+                resend = True
                 logger.warning("reviving expired leases failed; trying again", exc_info=True)
             finally:
                 connection.close()  # this thread's own; idle between rounds

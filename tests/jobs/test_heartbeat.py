@@ -79,6 +79,44 @@ def test_every_worker_process_revives_dead_workers_jobs_busy_or_idle(sources, st
     assert again.worker != dead_row.worker and again.attempts == 2
 
 
+def test_a_revival_whose_resend_the_broker_lost_is_sent_at_the_next_round(sources, styles, monkeypatch):
+    """The broker is down when a round revives a dead worker's job: the revival is
+    committed, its task is not. The next round that reaches the broker sends it, rather
+    than leaving the job to the sweep's grace for lost tasks (minutes)."""
+    from django_q.brokers import get_broker
+
+    from stylestore.conf import stylestore_settings
+    from stylestore.variants import queue
+
+    (pk,) = requests.request_variants(sources(1), styles[:1]).created
+    broker = get_broker(stylestore_settings.TASK_CLUSTER or None)
+    queued = broker.queue_size()
+    state.claim([pk])
+    StylizedImage.objects.filter(pk=pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    real_send, broker_up = queue.send, threading.Event()
+
+    def send(*args, **kwargs):
+        if not broker_up.is_set():
+            raise ConnectionError("Error 111 connecting to the broker. Connection refused.")
+        return real_send(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "send", send)
+    watcher = sweeper.LeaseWatcher()
+    watcher.start()
+    try:
+        wait_until(lambda: StylizedImage.objects.get(pk=pk).status == Status.PENDING, timeout=2 * WATCH_SECONDS + 5,
+                   message="the dead worker's job revived")
+        assert broker.queue_size() == queued  # revived, and its task lost
+        broker_up.set()
+        wait_until(lambda: broker.queue_size() == queued + 1, timeout=2 * WATCH_SECONDS + 5,
+                   message="the revived job sent once the broker is back")
+    finally:
+        watcher.stop()
+        watcher.join(WATCH_SECONDS + 5)
+    (again,) = state.claim([pk])  # in work again
+    assert again.attempts == 2
+
+
 def test_the_heartbeat_stops_when_django_q_times_the_task_out(sources, styles, short_lease):
     (pk,) = requests.request_variants(sources(1), styles[:1]).created
     (row,) = state.claim([pk])
