@@ -8,12 +8,14 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.exceptions import TimeoutException
 from django_q.signals import post_spawn
 from django_q.timeout import TimeoutHandler
 
+from stylestore.conf import stylestore_settings
 from stylestore.models import StylizedImage
-from stylestore.variants import requests, state, sweeper
+from stylestore.variants import queue, requests, state, sweeper
 from stylestore.variants.sweeper import WATCH_SECONDS
 from stylestore.variants.worker import Heartbeat
 
@@ -83,11 +85,6 @@ def test_a_revival_whose_resend_the_broker_lost_is_sent_at_the_next_round(source
     """The broker is down when a round revives a dead worker's job: the revival is
     committed, its task is not. The next round that reaches the broker sends it, rather
     than leaving the job to the sweep's grace for lost tasks (minutes)."""
-    from django_q.brokers import get_broker
-
-    from stylestore.conf import stylestore_settings
-    from stylestore.variants import queue
-
     (pk,) = requests.request_variants(sources(1), styles[:1]).created
     broker = get_broker(stylestore_settings.TASK_CLUSTER or None)
     queued = broker.queue_size()
