@@ -169,10 +169,13 @@ def reclaim_expired(now) -> tuple[list, list]:
     return dead_ids, revived_ids
 
 
-def revived_waiting(limit) -> list:
-    """Ids of jobs revived from dead workers that nobody has claimed again yet."""
+def revived_waiting(limit, *, sent_before=None) -> list:
+    """Ids of jobs revived from dead workers that nobody has claimed again yet, oldest
+    first; ``sent_before``: only those whose task was last sent before then."""
     now = timezone.now()
     waiting = StylizedImage.objects.filter(status=Status.PENDING, last_error=REVIVED)
+    if sent_before is not None:
+        waiting = waiting.filter(enqueued_at__lt=sent_before)
     return list(waiting.filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
                 .order_by("pk").values_list("pk", flat=True)[:limit])
 

@@ -3,6 +3,7 @@ schedule); every worker process also revives dead workers' jobs every few second
 (``LeaseWatcher``), busy or idle, and at the end of each task (``worker``)."""
 import logging
 import threading
+from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -28,35 +29,44 @@ def revive_expired(now=None) -> tuple[int, list]:
 #: worker of this machine that died is seen at the next look (its process is gone);
 #: one elsewhere once its lease runs out.
 WATCH_SECONDS = 5
-#: Most revived rows one round re-sends after a failed round; the sweep sends the rest.
+#: A revived job unclaimed this long after its task was sent has lost that task, or
+#: every worker is busy: each watcher round sends it again (at most RESEND_LIMIT per
+#: round; the sweep sends any rest). Every task takes revived jobs over first, so in a
+#: working cluster they are claimed well within it.
+REVIVED_GRACE_SECONDS = 3 * WATCH_SECONDS
 RESEND_LIMIT = 500
+
+
+def watch_round():
+    """One ``LeaseWatcher`` round: revive dead workers' jobs, and send again revived
+    jobs whose task is overdue. A revival commits before its task is sent, so the
+    task can be lost: refused by a restarting broker, or pulled into the memory of a
+    cluster that was killed. Nothing in the process that revived it remembers that
+    (it may be dead itself), so the row's own ``enqueued_at`` decides. A job sent
+    twice is rendered once: the second task finds it claimed."""
+    now = timezone.now()
+    revive_expired(now)
+    overdue = state.revived_waiting(RESEND_LIMIT, sent_before=now - timedelta(seconds=REVIVED_GRACE_SECONDS))
+    if overdue:
+        queue.enqueue(overdue, solo=True)
 
 
 class LeaseWatcher(threading.Thread):
     """A daemon thread reviving dead workers' jobs in a worker process, at its start and
-    every WATCH_SECONDS for as long as the process lives: a worker of this machine that
-    died is seen within seconds, one of another machine within WATCH_SECONDS of its lease
-    running out, rather than at the next sweep, even in a cluster with nothing else to
-    do. Started by ``watch_leases``."""
+    every WATCH_SECONDS for as long as the process lives (``watch_round``): a worker of
+    this machine that died is seen within seconds, one of another machine within
+    WATCH_SECONDS of its lease running out, rather than at the next sweep, even in a
+    cluster with nothing else to do. Started by ``watch_leases``."""
 
     def __init__(self):
         super().__init__(name="stylestore-lease-watcher", daemon=True)
         self._stop_event = threading.Event()
 
     def run(self):
-        # A round that failed may have revived rows (committed) and then lost their
-        # re-send to a broker outage: they would wait for the sweep's grace (minutes).
-        # The next round that gets through re-sends every revived row still waiting;
-        # a row sent twice is rendered once (the second task finds it claimed).
-        resend = False
         while True:
             try:
-                if resend:
-                    queue.enqueue(state.revived_waiting(RESEND_LIMIT), solo=True)
-                    resend = False
-                revive_expired()
+                watch_round()
             except Exception:  # noqa: BLE001 - a database or broker hiccup must not end the watch
-                resend = True
                 logger.warning("reviving expired leases failed; trying again", exc_info=True)
             finally:
                 connection.close()  # this thread's own; idle between rounds
