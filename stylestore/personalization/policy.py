@@ -151,7 +151,8 @@ VISITOR_BASE_PRIOR_CLICKS = 0.5
 #: Size of the ensemble of posterior draws Thompson sampling picks from: the
 #: propensity of an exploit action is a multiple of 1/POSTERIOR_SAMPLES.
 POSTERIOR_SAMPLES = 64
-#: Seed of those draws: fixed, so fitting the same aggregates gives the same model.
+#: Seed of those draws, mixed with the aggregates fitted (``_draw_seed``): fitting the
+#: same aggregates gives the same model.
 FIT_SEED = 20240917
 #: Width of those draws relative to the posterior's (each is pulled towards the
 #: posterior mean). Full-width draws keep spreading visitors over every style that
@@ -632,6 +633,14 @@ def _beta_prior(clicks: Mapping[str, float], exposure: Mapping[str, float]) -> T
     return mean, max(mean * (1 - mean) / between - 1, MIN_PRIOR_STRENGTH)
 
 
+def _draw_seed(keys, clicks, exposure) -> int:
+    """The posterior draws' seed: ``FIT_SEED`` and the data fitted. Every process that
+    fits the same aggregates draws the same ensemble (the logged probabilities agree),
+    and each refit draws afresh: with one fixed stream a style whose draws fell low
+    stayed low at every refit, and kept losing traffic it had earned."""
+    data = "|".join(f"{key}:{clicks[key]:.6g}:{exposure[key]:.6g}" for key in keys)
+    return int.from_bytes(hashlib.blake2b(f"{FIT_SEED}|{data}".encode(), digest_size=8).digest(), "big")
+
 
 def fit_global(stats: Mapping[str, StyleStats], params: PolicyParams = PolicyParams()) -> GlobalModel:
     """Fit the population model from per-style aggregates of the impression log.
@@ -648,7 +657,8 @@ def fit_global(stats: Mapping[str, StyleStats], params: PolicyParams = PolicyPar
        ``FALLBACK_CTR_STRENGTH``; with no data at all every style gets ``FALLBACK_CTR``.
     4. Each style's Beta posterior ``(prior_mean * strength + C_s,
        (1 - prior_mean) * strength + E_s - C_s)``: its mean, and ``POSTERIOR_SAMPLES``
-       draws from a fixed seed, pulled towards the mean by ``POSTERIOR_DRAW_SCALE``.
+       draws seeded by the data (``_draw_seed``), pulled towards the mean by
+       ``POSTERIOR_DRAW_SCALE``.
     """
     fitted = _fit_history_weight(list(stats.values()))
     weight = params.history_weight
@@ -674,7 +684,8 @@ def fit_global(stats: Mapping[str, StyleStats], params: PolicyParams = PolicyPar
     alpha = np.array([mean * strength + clicks[k] for k in keys] + [mean * strength])
     beta = np.array([(1 - mean) * strength + exposure[k] - clicks[k] for k in keys] + [(1 - mean) * strength])
     base = alpha / (alpha + beta)
-    draws = np.random.default_rng(FIT_SEED).beta(alpha, beta, size=(POSTERIOR_SAMPLES, len(alpha)))
+    rng = np.random.default_rng(_draw_seed(keys, clicks, exposure))
+    draws = rng.beta(alpha, beta, size=(POSTERIOR_SAMPLES, len(alpha)))
     return GlobalModel(
         index={key: i for i, key in enumerate(keys)},
         base=base,
