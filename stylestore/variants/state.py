@@ -67,13 +67,18 @@ def orphaned_tokens() -> set:
     return {token for token in tokens if process_gone(int(token.rsplit(":", 2)[1]))}
 
 
+def _due(now) -> Q:
+    """Rows whose retry backoff (if any) is over."""
+    return Q(not_before__isnull=True) | Q(not_before__lte=now)
+
+
 def claim(ids) -> list[StylizedImage]:
     """Atomically take the claimable rows among ``ids``; returns only the rows this call won."""
     now = timezone.now()
     token = f"{worker_name()}:{uuid.uuid4().hex[:12]}"
     claimed = (
         StylizedImage.objects.filter(pk__in=ids, status=Status.PENDING)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .filter(_due(now))
         .update(
             status=Status.RUNNING,
             attempts=F("attempts") + 1,
@@ -176,15 +181,14 @@ def revived_waiting(limit, *, sent_before=None) -> list:
     waiting = StylizedImage.objects.filter(status=Status.PENDING, last_error=REVIVED)
     if sent_before is not None:
         waiting = waiting.filter(enqueued_at__lt=sent_before)
-    return list(waiting.filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-                .order_by("pk").values_list("pk", flat=True)[:limit])
+    return list(waiting.filter(_due(now)).order_by("pk").values_list("pk", flat=True)[:limit])
 
 
 def lost(now, grace_seconds) -> list:
     """Ids of pending rows that are due (backoff over) and were last sent more than
     ``grace_seconds`` ago: their task was lost (e.g. a broker restart)."""
     due = StylizedImage.objects.filter(status=Status.PENDING, enqueued_at__lt=now - timedelta(seconds=grace_seconds))
-    return list(due.filter(Q(not_before__isnull=True) | Q(not_before__lte=now)).values_list("pk", flat=True))
+    return list(due.filter(_due(now)).values_list("pk", flat=True))
 
 
 def stalled(seconds) -> bool:
