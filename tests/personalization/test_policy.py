@@ -13,6 +13,7 @@ from stylestore.personalization.policy import (
     MAX_STATE_BYTES,
     MAX_STYLES_LIMIT,
     POSTERIOR_DRAW_SCALE,
+    _spread_posterior,
     Choice,
     EmbeddingTable,
     PolicyParams,
@@ -324,15 +325,35 @@ def test_thompson_draws_are_narrowed_towards_the_posterior_mean():
     stats = {"a": StyleStats(2_000, 80), "b": StyleStats(2_000, 70), "c": StyleStats(50, 2)}
     model = fit_global(stats)
     assert 0 < POSTERIOR_DRAW_SCALE < 1
+    clicks = np.array([s.clicks for s in stats.values()])
+    exposure = np.array([s.impressions for s in stats.values()])
+    strengths, spread = _spread_posterior(model.prior_mean, clicks, exposure)
     for key, s in list(stats.items()) + [("new", StyleStats())]:
         draws = model.draws[:, model.column(key)]
         mean = model.base_ctr(key)
-        posterior_sd = math.sqrt(mean * (1 - mean) / (model.prior_strength + s.impressions + 1))
+        # The posterior's spread: each between-style spread's Beta, mixed by its weight.
+        alpha = model.prior_mean * strengths + s.clicks
+        total = strengths + s.impressions
+        means = alpha / total
+        posterior_sd = math.sqrt(spread @ (means * (1 - means) / (total + 1) + means**2) - mean**2)
         assert np.all((draws > 0) & (draws < 1))
         assert draws.mean() == pytest.approx(mean, rel=0.1)
         # Still spread (a style with little data gets traffic), but narrower than the
         # posterior: most visitors go to the leaders.
-        assert draws.std() == pytest.approx(POSTERIOR_DRAW_SCALE * posterior_sd, rel=0.3)
+        assert draws.std() == pytest.approx(POSTERIOR_DRAW_SCALE * posterior_sd, rel=0.35)
+
+
+def test_how_much_styles_differ_is_learned_so_a_thin_style_is_not_shrunk_for_good():
+    alike = {str(i): StyleStats(20_000, 800) for i in range(4)}
+    apart = {str(i): StyleStats(20_000, 20_000 * rate) for i, rate in enumerate((0.02, 0.04, 0.06, 0.08))}
+    thin = {"thin": StyleStats(100, 4)}
+    alike_model, apart_model = fit_global({**alike, **thin}), fit_global({**apart, **thin})
+    # No floor: styles shown to be alike are believed alike (the thin style is shrunk
+    # to them), styles shown to differ keep their spread.
+    assert alike_model.between_cv < 0.1 < 0.3 < apart_model.between_cv
+    # Where styles are known to differ, a style seen 100 times may be anywhere among
+    # them: its draws are wide, and it wins visitors until it is known.
+    assert apart_model.draws[:, apart_model.column("thin")].std() > 2 * alike_model.draws[:, alike_model.column("thin")].std()
 
 
 def test_fit_is_deterministic_so_every_process_logs_the_same_propensities():
