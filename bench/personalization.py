@@ -2,8 +2,8 @@
 assumptions than the policy's own, and compare it with the oracle, the best single style
 and a random style.
 
-    .venv/bin/python bench/personalization.py                  # evaluation seeds 1-3
-    .venv/bin/python bench/personalization.py --tuning         # tuning seeds 1001-1003
+    .venv/bin/python bench/personalization.py                  # evaluation seeds 1-8
+    .venv/bin/python bench/personalization.py --tuning         # tuning seeds 1001-1008
     .venv/bin/python bench/personalization.py --worlds no_signal category --visitors 500
 
 Tune on ``--tuning`` (seeds 1001 and up); report only on the evaluation seeds (1 and up),
@@ -59,9 +59,15 @@ shop with 1,000 visitors an hour; ``--refit-every 1000`` is a fit once per hour)
 Baselines are evaluated on exactly the same visitors and product views: the oracle shows
 each impression's truly best available style; "best single" the style with the best true
 CTR over the run's impressions (the next best where it is not ready); random a uniformly
-random available one. CTRs are the mean true click probability of what was shown (the
+random available one. For reference, each line also shows a learner of the best
+single style (``single_style_learner``: Thompson sampling updated after every
+impression) against the same hindsight baseline: in worlds without usable taste it is
+what learning costs anyone, the bar the policy's cold start can be held to. CTRs are the mean true click probability of what was shown (the
 same quantity as counted clicks, with less noise). Ratios pool the seeds; their 95 %
-intervals treat visitors as the unit (delta method on the ratio of per-visitor sums).
+intervals treat each run as the unit (delta method on the ratio of per-run sums, a t
+quantile): one run's figures depend on its learning path (which style happened to lead
+early) far more than on its visitors, and an interval over visitors hid that. The runs
+are simulated in parallel (``--jobs``, default the cores).
 
 ``--control-coverage N`` checks the analytics page's "styled vs original" interval
 instead: N runs (seeds 1..N, the worlds in turn) of ``--cold`` visitors with a control group
@@ -82,6 +88,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -92,9 +100,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylestore.personalization.evaluation import Z95, Logged, ipw, relative_lift, snipw  # noqa: E402
+from stylestore.personalization.evaluation import Logged, ipw, relative_lift, snipw, t_quantile  # noqa: E402
 from stylestore.personalization.looks import NOT_DRAWN  # noqa: E402
 from stylestore.personalization.policy import (  # noqa: E402
+    FALLBACK_CTR,
     EmbeddingTable,
     PolicyParams,
     Remembered,
@@ -140,9 +149,9 @@ CONTROL_SHARE = 0.1
 WORLDS = ("embedding", "visual", "category", "unrelated", "drift", "clickers", "no_signal", "original_best")
 #: Worlds where browsing or reactions carry taste the policy can see.
 TASTE_WORLDS = {"embedding", "visual", "drift", "clickers"}
-EVALUATION_SEEDS = (1, 2, 3)
-TUNING_SEEDS = (1001, 1002, 1003)
-ARMS = ("policy", "oracle", "best_single", "random")
+EVALUATION_SEEDS = tuple(range(1, 9))
+TUNING_SEEDS = tuple(range(1001, 1009))
+ARMS = ("policy", "oracle", "best_single", "random", "learner")
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -307,46 +316,87 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
         "oracle": np.where(readies, truths, 0.0).max(axis=2).sum(axis=1),
         "best_single": np.take_along_axis(truths, best[..., None], axis=2)[..., 0].sum(axis=1),
         "random": ((truths * readies).sum(axis=2) / readies.sum(axis=2)).sum(axis=1),
+        "learner": single_style_learner(truths, readies, seed),
     }
     return Run(sums, control, counted, original, clicks, reasons, logs, model.history_weight)
 
 
+def single_style_learner(truths: np.ndarray, readies: np.ndarray, seed: int) -> np.ndarray:
+    """Per visitor, the true CTR sum of a reference learner of the best single style on
+    the same impressions: Thompson sampling over the arms, updated after every
+    impression (the policy refits every ``--refit-every`` visitors and keeps a visitor's
+    look), with no exploration floor and no personalization. It shows what finding the
+    best single style costs in a new shop, which the "best single" baseline, chosen
+    with hindsight, does not pay."""
+    rng = np.random.default_rng([seed, len(ARMS)])
+    visitors, impressions, arms = truths.shape
+    clicks, shown = np.zeros(arms), np.zeros(arms)
+    sums = np.zeros(visitors)
+    prior_failures = 1.0 / FALLBACK_CTR - 1.0  # Beta(1, .) with the policy's prior mean
+    for v in range(visitors):
+        for t in range(impressions):
+            draws = rng.beta(1.0 + clicks, prior_failures + shown - clicks)
+            arm = int(np.argmax(np.where(readies[v, t], draws, -1.0)))
+            p = truths[v, t, arm]
+            sums[v] += p
+            clicks[arm] += rng.random() < p
+            shown[arm] += 1
+    return sums
+
+
 def ratio(a: np.ndarray, b: np.ndarray) -> Tuple[float, float, float]:
-    """sum(a) / sum(b) over visitors with its 95 % delta-method interval."""
+    """sum(a) / sum(b) over units (runs) with its 95 % delta-method interval, t-quantile
+    with one degree of freedom fewer than the units."""
     r = a.sum() / b.sum()
     z = a - r * b
-    se = np.sqrt(len(a) * z.var(ddof=1)) / b.sum()
-    return float(r), float(r - Z95 * se), float(r + Z95 * se)
+    units = len(a)
+    se = np.sqrt(units * z.var(ddof=1)) / b.sum()
+    half = t_quantile(units - 1) * se
+    return float(r), float(r - half), float(r + half)
 
 
-def ipw_check(world: World, run: Run, cold: int) -> Tuple[int, int]:
+def ipw_check(world: World, run: Run, cold: int) -> int:
     """Replay the measured phase's logs with IPW and SNIPW for the random-style baseline,
-    whose true CTR on these contexts is known: how many intervals hold the truth."""
+    whose true CTR on these contexts is known: how many of the two intervals hold the
+    truth."""
     logs = [entry for entry in run.logs if entry.cluster >= cold]
     truth = run.sums["random"][cold:].sum() / (len(logs))
     target = lambda product, action: 1.0 / len(world.available[product])  # noqa: E731
-    return sum(truth in estimator(logs, target) for estimator in (ipw, snipw)), 2
+    return sum(truth in estimator(logs, target) for estimator in (ipw, snipw))
 
 
-def control_coverage(runs: int, visitors: int, refit_every: int, params: PolicyParams) -> Tuple[str, bool]:
+def measure(job) -> Tuple[Run, int]:
+    """One world and seed: the run (without its logs, which stay in the worker) and
+    how many of its two replayed intervals held the truth."""
+    kind, seed, visitors, cold, refit_every, params = job
+    world = World(kind, seed)
+    run = simulate(world, seed, visitors, refit_every, params)
+    return dataclasses.replace(run, logs=[]), ipw_check(world, run, cold)
+
+
+def control_lift(job) -> Tuple[float, object]:
+    """One control-group run: its true styled-vs-original lift and the page's estimate
+    (None with too few clicking visitors)."""
+    seed, visitors, refit_every, params = job
+    world = World(WORLDS[seed % len(WORLDS)], seed)
+    run = simulate(world, seed, visitors, refit_every, params)
+    styled, control = ~run.control, run.control
+    impressions = np.full(visitors, IMPRESSIONS)
+    truth = (run.sums["policy"][styled].sum() / (IMPRESSIONS * styled.sum())) / (
+        run.original.sum() / (IMPRESSIONS * visitors)) - 1
+    return truth, relative_lift((run.counted[styled], impressions[styled]), (run.counted[control], impressions[control]))
+
+
+def control_coverage(runs: int, visitors: int, refit_every: int, params: PolicyParams, jobs: int) -> Tuple[str, bool]:
     """Whether the analytics page's styled-vs-original interval holds each run's truth:
     a line to print, and whether at least 95 % did."""
     params = dataclasses.replace(params, control_share=CONTROL_SHARE)
-    covered, widths, lifts = 0, [], []
-    for seed in range(1, runs + 1):
-        kind = WORLDS[seed % len(WORLDS)]
-        world = World(kind, seed)
-        run = simulate(world, seed, visitors, refit_every, params)
-        styled, control = ~run.control, run.control
-        impressions = np.full(visitors, IMPRESSIONS)
-        truth = (run.sums["policy"][styled].sum() / (IMPRESSIONS * styled.sum())) / (
-            run.original.sum() / (IMPRESSIONS * visitors)) - 1
-        estimate = relative_lift((run.counted[styled], impressions[styled]), (run.counted[control], impressions[control]))
-        if estimate is None:
-            continue
-        covered += estimate.low <= truth <= estimate.high
-        widths.append(estimate.high - estimate.low)
-        lifts.append(truth)
+    with multiprocessing.Pool(jobs) as pool:
+        results = pool.map(control_lift, [(seed, visitors, refit_every, params) for seed in range(1, runs + 1)])
+    shown = [(truth, estimate) for truth, estimate in results if estimate is not None]
+    covered = sum(estimate.low <= truth <= estimate.high for truth, estimate in shown)
+    widths = [estimate.high - estimate.low for _truth, estimate in shown]
+    lifts = [truth for truth, _estimate in shown]
     held = len(widths)
     return (f"  styled vs original ({CONTROL_SHARE:.0%} control group, {visitors} visitors a run, {runs} runs over "
             f"the worlds): the 95 % interval held the true lift in {covered}/{held} ({covered / max(held, 1):.1%}; "
@@ -399,6 +449,7 @@ def main(argv=None) -> int:
     parser.add_argument("--visitors", type=int, default=2000, help="measured visitors after the cold start (default 2000)")
     parser.add_argument("--refit-every", type=int, default=20, help="visitors between refits of the population model")
     parser.add_argument("--latency", action="store_true", help="also time choose()")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs simulated at once (default: the cores)")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override PolicyParams fields")
     parser.add_argument("--control-coverage", type=int, metavar="N",
                         help="instead: check the styled-vs-original interval over N runs of --cold visitors")
@@ -407,7 +458,7 @@ def main(argv=None) -> int:
     params = _override(PolicyParams(), args.set)
     started = time.perf_counter()
     if args.control_coverage:
-        line, ok = control_coverage(args.control_coverage, args.cold, args.refit_every, params)
+        line, ok = control_coverage(args.control_coverage, args.cold, args.refit_every, params, args.jobs)
         print(f"{line}\n\n  {time.perf_counter() - started:.0f} s")
         return 0 if ok else 1
     print(f"personalization simulation: seeds {seeds}; per world and seed {args.cold} cold-start visitors of an "
@@ -415,14 +466,14 @@ def main(argv=None) -> int:
           f"refit every {args.refit_every} visitors\n  {params}")
     phases = (("cold start", slice(0, args.cold)), ("measured", slice(args.cold, None)))
     failures = covered = checked = 0
+    jobs = [(kind, seed, args.cold + args.visitors, args.cold, args.refit_every, params)
+            for kind in args.worlds for seed in seeds]
+    with multiprocessing.Pool(args.jobs) as pool:
+        results = pool.map(measure, jobs)
     for kind in args.worlds:
-        runs = []
-        for seed in seeds:
-            world = World(kind, seed)
-            run = simulate(world, seed, args.cold + args.visitors, args.refit_every, params)
-            runs.append(run)
-            inside, count = ipw_check(world, run, args.cold)
-            covered, checked = covered + inside, checked + count
+        runs = [run for job, (run, _inside) in zip(jobs, results) if job[0] == kind]
+        covered += sum(inside for job, (_run, inside) in zip(jobs, results) if job[0] == kind)
+        checked += 2 * len(runs)
         target = 1.10 if kind in TASTE_WORLDS else 0.97
         reasons: Dict[str, int] = {}
         for run in runs:
@@ -433,16 +484,20 @@ def main(argv=None) -> int:
         weights = " ".join(f"{run.history_weight:.2f}" for run in runs)
         print(f"\n  {kind}  (target >= {target:.2f} x best single; fitted history weight {weights}; {mix})")
         for phase, part in phases:
-            pooled = {arm: np.concatenate([run.sums[arm][part] for run in runs]) for arm in ARMS}
-            ctr = pooled["policy"].mean() / IMPRESSIONS
+            # One unit per run: a run's learning path moves its figures more than its
+            # visitors do, and an interval over visitors would not show it.
+            totals = {arm: np.array([run.sums[arm][part].sum() for run in runs]) for arm in ARMS}
+            ctr = totals["policy"].sum() / (sum(len(run.sums["policy"][part]) for run in runs) * IMPRESSIONS)
             cells = []
             for baseline in ("oracle", "best_single", "random"):
-                r, low, high = ratio(pooled["policy"], pooled[baseline])
+                r, low, high = ratio(totals["policy"], totals[baseline])
                 cells.append(f"vs {baseline} {r:.3f} [{low:.3f}, {high:.3f}]")
                 if baseline == "best_single":
                     ok = r >= target
                     failures += not ok
                     verdict = "PASS" if ok else "FAIL"
+            r, low, high = ratio(totals["learner"], totals["best_single"])
+            cells.append(f"(learner vs best_single {r:.3f} [{low:.3f}, {high:.3f}])")
             print(f"    {verdict}  {phase:10} CTR {ctr:.4f}  " + "  ".join(cells))
     print(f"\n  IPW / SNIPW replay of the random style on the measured logs: truth inside the 95 % interval "
           f"{covered}/{checked}")

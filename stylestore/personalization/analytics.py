@@ -23,7 +23,7 @@ Every figure covers a window ``[since, until)``: whole UTC days within the reten
    impression was logged with the probability it was chosen with, and exploration
    gives every available style a positive one. The lift is the paired difference on
    the same impressions, so its interval is narrower than the two intervals suggest.
-   Every interval is cluster-robust by visitor: one visitor's impressions share their
+   Every interval is ``evaluation.ratio_of_sums``'s, cluster-robust by visitor: one visitor's impressions share their
    taste and their random draws, and counting them as independent would overstate
    the certainty.
 
@@ -331,18 +331,6 @@ def _shop_chosen(since, until):
     )
 
 
-def _estimate(value: float, sums: np.ndarray, denominator: float, n: int) -> evaluation.Estimate:
-    """``value`` with a normal interval from its influence terms summed per visitor
-    (``sums``; cluster-robust, as ``evaluation`` does for IPW: one visitor's impressions
-    share their taste and their random draws), the terms' total divided by
-    ``denominator``."""
-    groups = len(sums)
-    if groups < 2:
-        return evaluation.Estimate(value, -math.inf, math.inf, n)
-    half = evaluation.Z95 * math.sqrt(float((sums**2).sum()) * groups / (groups - 1)) / denominator
-    return evaluation.Estimate(value, value - half, value + half, n)
-
-
 def lift(since, until=None) -> Lift | None:
     """The personalized policy against "always the best single style", or None
     without impressions to compare on, on the configured reward (``STYLESTORE["REWARD"]``:
@@ -400,16 +388,12 @@ def lift(since, until=None) -> Lift | None:
     sums = np.array(list(per_visitor.values()), dtype=np.float64).reshape(-1, 4)
     n, rewards, weights, weighted = sums.T
     total = int(n.sum())
-    measured, replayed = float(rewards.sum()) / total, float(weighted.sum()) / total
     relative = snipw = None
-    if replayed > 0:
-        # Delta method for mean(r) / mean(w r): influence (r - R w r) / mean(w r).
-        ratio = measured / replayed
-        relative = _estimate(ratio - 1, (rewards - ratio * weighted) / replayed, total, total)
-        # Self-normalised: sum(w r) / sum(w), its influence w (r - value) / sum(w).
-        value = float(weighted.sum() / weights.sum())
-        snipw = _estimate(value, weighted - value * weights, float(weights.sum()), total)
-    difference = measured - replayed
+    if weighted.sum() > 0:
+        lifted = evaluation.ratio_of_sums(rewards, weighted, total)
+        relative = evaluation.Estimate(lifted.value - 1, lifted.low - 1, lifted.high - 1, total)
+        # Self-normalised: sum(w r) / sum(w).
+        snipw = evaluation.ratio_of_sums(weighted, weights, total)
     ranked = sorted(model.index, key=lambda key: -model.base_ctr(key))
     names = {str(pk): name for pk, name in Style.objects.filter(pk__in=[k for k in ranked if k != ORIGINAL])
              .values_list("pk", "name")}
@@ -418,10 +402,10 @@ def lift(since, until=None) -> Lift | None:
         impressions=total,
         clicks=int(rewards.sum()),
         baseline_styles=[names[k] for k in ranked if k in names],
-        personalized=_estimate(measured, rewards - measured * n, total, total),
-        baseline_ipw=_estimate(replayed, weighted - replayed * n, total, total),
+        personalized=evaluation.ratio_of_sums(rewards, n, total),
+        baseline_ipw=evaluation.ratio_of_sums(weighted, n, total),
         # The baseline's action never logged: SNIPW has nothing to normalise by.
         baseline_snipw=snipw,
-        absolute=_estimate(difference, (rewards - weighted) - difference * n, total, total),
+        absolute=evaluation.ratio_of_sums(rewards - weighted, n, total),
         relative=relative,
     )

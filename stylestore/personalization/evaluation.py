@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Callable, Dict, Hashable, Iterable, Mapping, Optional, Tuple
 
 import numpy as np
@@ -57,8 +58,9 @@ class Logged:
 TargetPolicy = Callable[[Any, Optional[str]], float]
 
 
-def _read(logs: Iterable[Logged], target: TargetPolicy) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Importance weights, rewards and cluster numbers of the logged impressions."""
+def _cluster_sums(logs: Iterable[Logged], target: TargetPolicy) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cluster: the sum of importance-weighted rewards, of importance weights, and
+    the number of impressions."""
     weights, rewards, clusters, numbers = [], [], [], {}
     for i, row in enumerate(logs):
         if not 0 < row.propensity <= 1:
@@ -69,46 +71,92 @@ def _read(logs: Iterable[Logged], target: TargetPolicy) -> Tuple[np.ndarray, np.
         clusters.append(numbers.setdefault(key, len(numbers)))
     if not weights:
         raise ValueError("no logged impressions")
-    return np.asarray(weights, dtype=np.float64), np.asarray(rewards, dtype=np.float64), np.asarray(clusters)
+    weights, rewards = np.asarray(weights, dtype=np.float64), np.asarray(rewards, dtype=np.float64)
+    return (np.bincount(clusters, weights=weights * rewards), np.bincount(clusters, weights=weights),
+            np.bincount(clusters).astype(np.float64))
 
 
-def _sum_of_squares(residuals: np.ndarray, clusters: np.ndarray) -> float:
-    """Cluster-robust sum of squared residuals: square each cluster's residual sum, with
-    the small-sample factor G / (G - 1); infinite with a single cluster."""
-    sums = np.bincount(clusters, weights=residuals)
-    groups = len(sums)
-    return float((sums**2).sum()) * groups / (groups - 1) if groups > 1 else math.inf
+def t_quantile(df: float, level: float = 0.95) -> float:
+    """Student's t quantile: the ``t`` with ``P(|T_df| > t) = 1 - level``, for any
+    ``df >= 1`` (not only whole numbers). Hill's algorithm (CACM 396, 1970), exact to
+    about 1e-4 where checked; numpy has no t distribution and scipy is not a
+    dependency for one function."""
+    p = 1.0 - level
+    if df == 1:
+        return math.cos(p * math.pi / 2) / math.sin(p * math.pi / 2)
+    if df == 2:
+        return math.sqrt(2 / (p * (2 - p)) - 2)
+    a = 1 / (df - 0.5)
+    b = 48 / (a * a)
+    c = ((20700 * a / b - 98) * a - 16) * a + 96.36
+    d = ((94.5 / (b + c) - 3) / b + 1) * math.sqrt(a * math.pi / 2) * df
+    x = d * p
+    y = x ** (2 / df)
+    if y > 0.05 + a:
+        x = NormalDist().inv_cdf(0.5 * p)
+        y = x * x
+        if df < 5:
+            c += 0.3 * (df - 4.5) * (x + 0.6)
+        c = (((0.05 * d * x - 5) * x - 7) * x - 2) * x + b + c
+        y = (((((0.4 * y + 6.3) * y + 36) * y + 94.5) / c - y - 3) / b + 1) * x
+        y = math.expm1(a * y * y)
+    else:
+        y = ((1 / (((df + 6) / (df * y) - 0.089 * d - 0.822) * (df + 2) * 3) + 0.5 / (df + 4)) * y - 1) * (
+            df + 1) / (df + 2) + 1 / y
+    return math.sqrt(df * y)
 
 
-def ipw(logs: Iterable[Logged], target: TargetPolicy, z: float = Z95) -> Estimate:
-    """Inverse-propensity estimate of the target policy's mean reward (its CTR).
+def ratio_of_sums(numerators: np.ndarray, denominators: np.ndarray, count: Optional[int] = None,
+                  level: float = 0.95) -> Estimate:
+    """``sum(numerators) / sum(denominators)`` over clusters (visitors), with its
+    interval: the delta method's cluster-robust variance, and a t quantile on the
+    clusters' effective number (Satterthwaite: ``(sum e^2)^2 / sum e^4`` of the
+    clusters' residuals ``e``), as econometrics does with few clusters.
 
-    ``target(context, action)`` is the target policy's probability of ``action`` in
-    ``context``. Unbiased; the interval is the normal approximation with a
-    cluster-robust variance, reliable once there are many more clusters than the
-    largest importance weight (few clicks under rare actions make it optimistic).
+    Why not the normal quantile: an off-policy estimate rests on the few impressions
+    whose importance weight is large (up to 1 / epsilon where the logging policy
+    explored), so a few dozen clusters carry it however many there are; its variance
+    is then estimated from those few and is itself noisy, and the normal interval held
+    the truth in 93 % of simulated replays at epsilon 0.02 (192 runs of
+    ``bench/personalization.py``'s tuning seeds). With the effective number of clusters
+    (about 24 there) the t interval held it in 95 %. With many comparable clusters it
+    is the normal interval. One cluster: unbounded. ``count`` is the ``Estimate.n`` to
+    report (default: the clusters).
     """
-    weights, rewards, clusters = _read(logs, target)
-    terms = weights * rewards
-    n = len(terms)
-    value = float(terms.mean())
-    half = z * math.sqrt(_sum_of_squares(terms - value, clusters)) / n
-    return Estimate(value, value - half, value + half, n)
+    numerators, denominators = np.asarray(numerators, np.float64), np.asarray(denominators, np.float64)
+    total = float(denominators.sum())
+    if total <= 0:
+        raise ValueError("the denominators sum to zero")
+    value = float(numerators.sum()) / total
+    groups = len(numerators)
+    count = groups if count is None else count
+    if groups < 2:
+        return Estimate(value, -math.inf, math.inf, count)
+    residuals = numerators - value * denominators
+    squares = float((residuals**2).sum())
+    fourths = float((residuals**4).sum())
+    effective = max(squares * squares / fourths, 1.0) if fourths > 0 else groups - 1.0
+    half = t_quantile(effective, level) * math.sqrt(squares * groups / (groups - 1)) / total
+    return Estimate(value, value - half, value + half, count)
 
 
-def snipw(logs: Iterable[Logged], target: TargetPolicy, z: float = Z95) -> Estimate:
+def ipw(logs: Iterable[Logged], target: TargetPolicy) -> Estimate:
+    """Inverse-propensity estimate of the target policy's mean reward (its CTR):
+    ``sum(w r) / n``, unbiased; its interval is ``ratio_of_sums``'s."""
+    weighted, _weights, impressions = _cluster_sums(logs, target)
+    return ratio_of_sums(weighted, impressions, int(impressions.sum()))
+
+
+def snipw(logs: Iterable[Logged], target: TargetPolicy) -> Estimate:
     """Self-normalised IPW: ``sum(w r) / sum(w)``.
 
     Slightly biased but with lower variance than ``ipw`` and always within the reward
-    range; the interval comes from the delta method, cluster-robust.
+    range; its interval is ``ratio_of_sums``'s.
     """
-    weights, rewards, clusters = _read(logs, target)
-    total = float(weights.sum())
-    if total <= 0:
+    weighted, weights, impressions = _cluster_sums(logs, target)
+    if weights.sum() <= 0:
         raise ValueError("the target policy takes none of the logged actions")
-    value = float((weights * rewards).sum()) / total
-    half = z * math.sqrt(_sum_of_squares(weights * (rewards - value), clusters)) / total
-    return Estimate(value, value - half, value + half, len(weights))
+    return ratio_of_sums(weighted, weights, int(impressions.sum()))
 
 
 def wilson(successes: float, trials: float, z: float = Z95) -> Estimate:
