@@ -65,7 +65,7 @@ def test_t_quantiles_match_the_tables(df, expected):
 def test_an_estimate_carried_by_a_few_heavy_weights_keeps_its_coverage():
     """Off-policy: the target's action was logged with probability 1 % (explored), so
     its value rests on about 14 clicks of weight 100 among 40,000 impressions; the
-    normal interval held the truth in 93 % of such replays, this one in 95-97 %."""
+    normal interval held the truth in 93 % of such replays, this one in 97 %."""
     rng = np.random.default_rng(3)
     visitors, impressions, explored_share, truth = 2000, 20, 0.01, 0.035
     covered = 0
