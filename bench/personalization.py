@@ -62,8 +62,9 @@ CTR over the run's impressions (the next best where it is not ready); random a u
 random available one. For reference, each line also shows a learner of the best
 single style (``single_style_learner``: Thompson sampling updated after every
 impression) against the same hindsight baseline: in worlds without usable taste it is
-what learning costs anyone, the bar the policy's cold start can be held to. CTRs are the mean true click probability of what was shown (the
-same quantity as counted clicks, with less noise). Ratios pool the seeds; their 95 %
+what learning costs anyone, the bar the policy's cold start can be held to. CTRs are
+the mean true click probability of what was shown (the same quantity as counted
+clicks, with less noise). Ratios pool the seeds; their 95 %
 intervals treat each run as the unit (delta method on the ratio of per-run sums, a t
 quantile): one run's figures depend on its learning path (which style happened to lead
 early) far more than on its visitors, and an interval over visitors hid that. The runs
@@ -384,7 +385,8 @@ def control_lift(job) -> Tuple[float, object]:
     impressions = np.full(visitors, IMPRESSIONS)
     truth = (run.sums["policy"][styled].sum() / (IMPRESSIONS * styled.sum())) / (
         run.original.sum() / (IMPRESSIONS * visitors)) - 1
-    return truth, relative_lift((run.counted[styled], impressions[styled]), (run.counted[control], impressions[control]))
+    estimate = relative_lift((run.counted[styled], impressions[styled]), (run.counted[control], impressions[control]))
+    return truth, estimate
 
 
 def control_coverage(runs: int, visitors: int, refit_every: int, params: PolicyParams, jobs: int) -> Tuple[str, bool]:
@@ -470,10 +472,11 @@ def main(argv=None) -> int:
             for kind in args.worlds for seed in seeds]
     with multiprocessing.Pool(args.jobs) as pool:
         results = pool.map(measure, jobs)
-    for kind in args.worlds:
-        runs = [run for job, (run, _inside) in zip(jobs, results) if job[0] == kind]
-        covered += sum(inside for job, (_run, inside) in zip(jobs, results) if job[0] == kind)
-        checked += 2 * len(runs)
+    by_world: Dict[str, List[Run]] = {kind: [] for kind in args.worlds}
+    for (kind, *_rest), (run, inside) in zip(jobs, results):
+        by_world[kind].append(run)
+        covered, checked = covered + inside, checked + 2
+    for kind, runs in by_world.items():
         target = 1.10 if kind in TASTE_WORLDS else 0.97
         reasons: Dict[str, int] = {}
         for run in runs:

@@ -23,9 +23,9 @@ Every figure covers a window ``[since, until)``: whole UTC days within the reten
    impression was logged with the probability it was chosen with, and exploration
    gives every available style a positive one. The lift is the paired difference on
    the same impressions, so its interval is narrower than the two intervals suggest.
-   Every interval is ``evaluation.ratio_of_sums``'s, cluster-robust by visitor: one visitor's impressions share their
-   taste and their random draws, and counting them as independent would overstate
-   the certainty.
+   Every interval is ``evaluation.ratio_of_sums``'s, cluster-robust by visitor: one
+   visitor's impressions share their taste and their random draws, and counting them
+   as independent would overstate the certainty.
 
 **Purchases are attributed to the look the visitor saw.** A purchase counts for the look
 of the last impression of the product's image the visitor reported before buying
@@ -46,7 +46,6 @@ shop's choice) are left out of the comparison; so are impressions logged before 
 available styles were recorded. The same logs choose the baseline style and evaluate
 it, which flatters the baseline a little: the lift is, if anything, understated.
 """
-import math
 import operator
 from collections import defaultdict
 from dataclasses import dataclass

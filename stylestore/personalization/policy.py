@@ -188,8 +188,8 @@ class PolicyParams:
     #: Share of impressions that explore uniformly over the available styles: the
     #: price of unbiased offline evaluation, paid by the population. 0.05 cost 1-2
     #: points of CTR in the worlds without usable taste (tuning seeds); 0.02 is the
-    #: lowest tried, where the replayed off-policy intervals still held the truth 19
-    #: times in 20 (``evaluation.ratio_of_sums``).
+    #: lowest tried, where the replayed off-policy intervals held the truth in 95 % of
+    #: the evaluation seeds' runs (``evaluation.ratio_of_sums``).
     epsilon: float = 0.02
     #: Softmax temperature over a view's z-scored similarities. Z-scoring makes it
     #: independent of the embedding's scale and of the component all style vectors
@@ -641,9 +641,11 @@ def _prior_mean(clicks: Mapping[str, float], exposure: Mapping[str, float]) -> f
     return min(max(mean, 1e-6), MAX_CTR)
 
 
+_lgamma = np.vectorize(math.lgamma, otypes=[float])
+
+
 def _log_beta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lgamma = np.vectorize(math.lgamma, otypes=[float])
-    return lgamma(a) + lgamma(b) - lgamma(a + b)
+    return _lgamma(a) + _lgamma(b) - _lgamma(a + b)
 
 
 def _spread_posterior(mean: float, clicks: np.ndarray, exposure: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

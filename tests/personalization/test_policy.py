@@ -353,7 +353,10 @@ def test_how_much_styles_differ_is_learned_so_a_thin_style_is_not_shrunk_for_goo
     assert alike_model.between_cv < 0.1 < 0.3 < apart_model.between_cv
     # Where styles are known to differ, a style seen 100 times may be anywhere among
     # them: its draws are wide, and it wins visitors until it is known.
-    assert apart_model.draws[:, apart_model.column("thin")].std() > 2 * alike_model.draws[:, alike_model.column("thin")].std()
+    def thin_spread(model):
+        return model.draws[:, model.column("thin")].std()
+
+    assert thin_spread(apart_model) > 2 * thin_spread(alike_model)
 
 
 def test_fit_is_deterministic_so_every_process_logs_the_same_propensities():

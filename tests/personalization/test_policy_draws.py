@@ -67,3 +67,18 @@ def test_ipw_stays_on_target_when_a_click_on_an_explored_style_moves_the_visitor
     for estimator, found in scores.items():
         assert held[estimator] >= 6
         assert abs(np.mean(found)) < 1.0
+
+
+def test_a_state_applied_in_memory_draws_as_its_stored_copy_does():
+    """``events.expect_view`` chooses a page's looks from the state with the view applied
+    in memory; the refresh reads that state back from its row, rounded to two decimals.
+    Both must draw alike, or a new visitor's refresh can show another look."""
+    params = PolicyParams(epsilon=0.2)
+    model = _model(params)
+    for v in range(300):
+        state = VisitorState()
+        state.record_view({"a": 0.123456, "b": 0.333333, "c": 0.543211}, params)
+        stored = VisitorState.from_dict(state.to_dict())
+        page = choose(state, STYLES, model, params, visitor=f"v{v}", epoch=0)
+        refresh = choose(stored, STYLES, model, params, visitor=f"v{v}", epoch=0)
+        assert (refresh.style, refresh.reason) == (page.style, page.reason), v
