@@ -83,3 +83,9 @@ def test_ratio_of_sums_at_tiny_samples():
     assert two.low < 0.125 < two.high and two.n == 8
     with pytest.raises(ValueError):
         ratio_of_sums(np.array([0.0]), np.array([0.0]))
+
+
+@pytest.mark.parametrize("numerators,denominators", [([0, 0, 1.0], [0, 0, 1.0135]), ([0, 3.0], [0, 2.0])])
+def test_a_ratio_one_visitor_carries_is_unbounded_not_a_point(numerators, denominators):
+    estimate = ratio_of_sums(np.array(numerators), np.array(denominators))
+    assert (estimate.low, estimate.high) == (-np.inf, np.inf)
