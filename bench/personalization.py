@@ -53,7 +53,8 @@ The run
 Per world and seed, an empty shop: the first ``--cold`` visitors (1,000) are the cold
 start, the next ``--visitors`` (2,000) the measured phase; both are reported. The policy
 learns only from its own logged impressions (style, history share, click), aggregated like
-``StyleHourlyStats`` and refitted every ``--refit-every`` visitors (20: about a minute of a
+``StyleHourlyStats`` (per style, and per style and product category, as a shop whose
+``SOURCE_MODELS`` names a ``category`` lookup does) and refitted every ``--refit-every`` visitors (20: about a minute of a
 shop with 1,000 visitors an hour; ``--refit-every 1000`` is a fit once per hour).
 
 Baselines are evaluated on exactly the same visitors and product views: the oracle shows
@@ -262,13 +263,16 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
     policy = np.zeros(visitors)
     control, counted, original = np.zeros(visitors, dtype=bool), np.zeros(visitors), np.zeros(visitors)
     stats: Dict[str, List[float]] = {key: [0.0] * 5 for key in world.keys}
+    by_category = {str(c): {key: [0.0] * 5 for key in world.keys} for c in range(CATEGORIES)}
     model = fit_global({}, params)
     reasons: Dict[str, int] = {}
     logs: List[Logged] = []
     clicks = 0
     for v in range(visitors):
         if v % refit_every == 0 and v:
-            model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params)
+            model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params,
+                               {c: {k: StyleStats(*row) for k, row in cells.items()}
+                                for c, cells in by_category.items()})
         base, view = world.visitor()
         state, shown = VisitorState(), {}
         for t in range(IMPRESSIONS):
@@ -276,8 +280,9 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
             truth = world.truth(base, taste)
             truths[v, t], readies[v, t] = truth, world.ready[product]
             keys = [world.keys[s] for s in world.available[product]]
-            choice = choose(state, keys, model, params, visitor=f"v{seed}-{v}", epoch=t // IMPRESSIONS_PER_EPOCH,
-                            remembered=shown.get(product))
+            category = str(world.category[product])
+            choice = choose(state, keys, model.within(category), params, visitor=f"v{seed}-{v}",
+                            epoch=t // IMPRESSIONS_PER_EPOCH, remembered=shown.get(product))
             if choice.style is not None and choice.reason not in NOT_DRAWN:
                 shown[product] = Remembered(choice.style, choice.propensity, tuple(keys))
             original[v] += world.original_truth(base)
@@ -293,12 +298,13 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
             reasons[choice.reason] = reasons.get(choice.reason, 0) + 1
             logs.append(Logged(product, choice.style, choice.propensity, float(clicked), cluster=v))
             if choice.style is not None:  # the control group's impressions are no style's evidence
-                row, q = stats[choice.style], choice.history_share
-                row[0] += 1
-                row[1] += clicked
-                row[2] += q
-                row[3] += q * q
-                row[4] += q * clicked
+                q = choice.history_share
+                for row in (stats[choice.style], by_category[category][choice.style]):
+                    row[0] += 1
+                    row[1] += clicked
+                    row[2] += q
+                    row[3] += q * q
+                    row[4] += q * clicked
             state.record_impression(choice, params)
             if clicked and choice.style is not None:
                 state.record_click(choice.style, params)

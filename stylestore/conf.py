@@ -25,10 +25,12 @@ DEFAULTS = {
     #    # A foreign key to the object the images belong to: "more in this style" then
     #    # ranks those objects (one image each), never the viewed image's own.
     #    "group": "product",
-    #    # The analytics' per-category table: a lookup from the model to a category's
-    #    # name (the demo: "category__name"; Oscar's images: "product__categories__name",
-    #    # the first in name order where a product has several). Without it, or where an
-    #    # object has none, its images are "Uncategorised".
+    #    # A lookup from the model to a category's name (the demo: "category__name";
+    #    # Oscar's images: "product__categories__name", the first in name order where a
+    #    # product has several): the analytics' per-category table, and the policy
+    #    # learns which styles suit which category (where the data show categories
+    #    # differ). Without it, or where an object has none, its images are
+    #    # "Uncategorised" and get the shop's best styles.
     #    "category": "product__categories__name"}
     "SOURCE_MODELS": {},
     # Variants are only shown to customers once approved, unless this is True.

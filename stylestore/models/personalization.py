@@ -27,6 +27,9 @@ from django.utils.translation import gettext_lazy as _
 from .sources import SourceImage
 from .styles import Style
 
+#: Longest category name the hourly counters keep; a longer one is cut to it.
+MAX_CATEGORY_LENGTH = 100
+
 __all__ = ["Visitor", "StyleEvent", "PersonalizationAnalytics", "StyleHourlyStats", "ErasedVisitor"]
 
 
@@ -145,10 +148,14 @@ class StyleHourlyStats(models.Model):
     ``STYLESTORE["REWARD"]`` names. ``revenue`` adds up the purchases' values as they
     came (Stylestore converts no currency). A row without a style counts the original
     photo where the policy chose it as one more look (``STYLESTORE["ORIGINAL_AS_ARM"]``).
+    Rows are per product category too (``category``, the ``SOURCE_MODELS`` entry's
+    ``category`` lookup; empty for images without one): the policy learns which styles
+    suit which categories.
     """
 
     style = models.ForeignKey(Style, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     hour = models.DateTimeField()
+    category = models.CharField(max_length=MAX_CATEGORY_LENGTH, blank=True, default="")
     impressions = models.PositiveIntegerField(default=0)
     clicks = models.PositiveIntegerField(default=0)
     add_to_carts = models.PositiveIntegerField(default=0)
@@ -169,15 +176,16 @@ class StyleHourlyStats(models.Model):
         verbose_name = _("style hourly statistics")
         verbose_name_plural = _("style hourly statistics")
         constraints = [
-            models.UniqueConstraint(fields=["style", "hour"], name="stylestore_style_hour_unique"),
-            # NULLs are distinct in the constraint above: one original-photo row per hour.
-            models.UniqueConstraint(fields=["hour"], condition=models.Q(style__isnull=True),
-                                    name="stylestore_original_hour_unique"),
+            models.UniqueConstraint(fields=["style", "hour", "category"], name="stylestore_style_hour_category"),
+            # NULLs are distinct in the constraint above: one original-photo row per hour
+            # and category.
+            models.UniqueConstraint(fields=["hour", "category"], condition=models.Q(style__isnull=True),
+                                    name="stylestore_original_hour_category"),
         ]
         indexes = [models.Index(fields=["hour"], name="stylestore_stats_hour")]
 
     def __str__(self):
-        return f"{self.style_id} at {self.hour:%Y-%m-%d %H}h"
+        return f"{self.style_id} at {self.hour:%Y-%m-%d %H}h" + (f" in {self.category}" if self.category else "")
 
 
 class ErasedVisitor(models.Model):

@@ -54,15 +54,14 @@ from decimal import Decimal
 from functools import reduce
 
 import numpy as np
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import BooleanField, Case, Count, Exists, F, Max, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
-from ..models import SourceImage, Style, StyleEvent, StyleHourlyStats
-from ..variants.sources import source_models
+from ..models import Style, StyleEvent, StyleHourlyStats
+from ..variants.sources import categories_of
 from . import evaluation, policy, population
 from .choices import ORIGINAL
 
@@ -259,7 +258,7 @@ def category_rows(since, until=None) -> list[CategoryRow]:
         **_outcome_totals()
     ).order_by()
     per_source = {row.pop("source_id"): row for row in per_source}
-    category_of = _categories(per_source)
+    category_of = categories_of(per_source)
     totals = defaultdict(lambda: {"impressions": 0, "clicks": 0, "add_to_carts": 0, "purchases": 0,
                                   "revenue": Decimal(0)})
     for source_id, row in per_source.items():
@@ -274,28 +273,6 @@ def category_rows(since, until=None) -> list[CategoryRow]:
         for category, total in totals.items()
     ]
     return sorted(rows, key=lambda r: (r.category is None, -r.impressions, r.category or ""))
-
-
-def _categories(source_ids) -> dict:
-    """``{source id: category name}`` of the images whose model's ``SOURCE_MODELS``
-    entry names a ``category`` lookup and whose object has one."""
-    objects = defaultdict(dict)  # {(content type id, object id): source id}
-    for pk, content_type_id, object_id in SourceImage.objects.filter(pk__in=list(source_ids)).values_list(
-            "pk", "content_type_id", "object_id"):
-        objects[content_type_id][object_id] = pk
-    found = {}
-    models = {label: config for label, config in source_models().items() if config.category}
-    for content_type_id, sources in objects.items():
-        model = ContentType.objects.get_for_id(content_type_id).model_class()
-        config = models.get(model._meta.label_lower) if model is not None else None
-        if config is None:
-            continue
-        # Name order, the first kept: one category per object however many it has.
-        names = (model._default_manager.filter(pk__in=list(sources), **{f"{config.category}__isnull": False})
-                 .order_by("pk", config.category).values_list("pk", config.category))
-        for pk, name in names:
-            found.setdefault(sources[str(pk)], str(name))
-    return found
 
 
 def purchase_currencies(since, until=None) -> list[str]:

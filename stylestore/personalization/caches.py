@@ -1,5 +1,5 @@
 """Values computed from the database and kept per process: the population model, the
-embedding tables, the markup of the style picker.
+embedding tables, the images' categories, the markup of the style picker.
 
 Each process keeps its own copy for a short time rather than asking the database on
 every page; ``clearcaches`` (connected in ``stylestore.signals`` to saving or deleting
@@ -29,6 +29,23 @@ class TTLCache:
 
     def get(self, key, ttl, compute):
         return self._get(key, ttl, lambda previous: compute(), kept=False)
+
+    def get_many(self, keys, ttl, compute_many):
+        """``{key: value}`` for ``keys``; those missing or expired are computed by one
+        call of ``compute_many(missing keys)``, which returns a dict (a key it leaves
+        out is kept as None): one query for a page's worth of keys, not one each."""
+        now = time.monotonic()
+        entries = {key: self._values.get(key) for key in keys}
+        values = {key: entry[1] for key, entry in entries.items() if entry is not None and entry[0] > now}
+        missing = [key for key in entries if key not in values]
+        if missing:
+            found = compute_many(missing)
+            with self._lock:
+                self._values = {k: v for k, v in self._values.items() if v[0] > now or v[2]}
+                for key in missing:
+                    values[key] = found.get(key)
+                    self._values[key] = (now + ttl, values[key], False)
+        return values
 
     def refresh(self, key, ttl, update):
         """The value of ``key``; once it is ``ttl`` seconds old, ``update(value)``

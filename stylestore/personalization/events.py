@@ -23,11 +23,11 @@ What one batch does:
   1 KB by construction; the outcome ``STYLESTORE["REWARD"]`` names counts as its
   success, see ``_teach``) and the look each image was seen in (``looks``), and stores
   them on the ``Visitor`` row as JSON.
-- **Appends to the log** (``StyleEvent``) and adds to the anonymous per-style hourly
-  counters (``StyleHourlyStats``) the global model is refitted from. The original photo
-  the policy drew as an arm (``STYLESTORE["ORIGINAL_AS_ARM"]``) is logged and counted
-  like a style, under no style (its row's ``style`` is null); the control group's is
-  logged only.
+- **Appends to the log** (``StyleEvent``) and adds to the anonymous hourly counters
+  per style and product category (``StyleHourlyStats``) the global model is refitted
+  from. The original photo the policy drew as an arm (``STYLESTORE["ORIGINAL_AS_ARM"]``)
+  is logged and counted like a style, under no style (its row's ``style`` is null); the
+  control group's is logged only.
 
 The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
 events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``;
@@ -272,7 +272,9 @@ def _record(context, events) -> RecordReport:
     styles, sources = _still_existing(events)
     seen_looks = _seen_looks(visitor, events, seen_choices)
 
-    rows, counters, duplicates, picked = [], defaultdict(lambda: defaultdict(float)), 0, None
+    counters = _Counters(population.image_categories(
+        {event.choice.source_id if event.choice is not None else event.source_id for event in events}))
+    rows, duplicates, picked = [], 0, None
     for event in events:
         if event.event_id and event.event_id in seen_ids:
             duplicates += 1
@@ -315,7 +317,7 @@ def _record(context, events) -> RecordReport:
                 continue
             style_id = int(event.pick) if event.pick not in (None, choices.ORIGINAL) else None
             if style_id is not None:
-                counters[style_id]["picks"] += 1
+                counters.row(style_id, event.source_id)["picks"] += 1
             picked = StyleEvent(visitor=visitor, kind=Kind.PICK, source_id=event.source_id, style_id=style_id,
                                 reason=event.pick or "", event_id=event.event_id, created_at=now)
         else:
@@ -414,7 +416,8 @@ def _purchase(visitor, event, look, seen_choices, state, params, counters, now):
     seen_choices.add((Kind.PURCHASE, look.choice_id))
     _apply_choice_event(Kind.PURCHASE, state, look, params, counters)
     if look.style_key is not None:
-        counters[look.style_id]["revenue"] = counters[look.style_id].get("revenue", Decimal(0)) + event.value
+        row = counters.row(look.style_id, look.source_id)
+        row["revenue"] = row.get("revenue", Decimal(0)) + event.value
     return StyleEvent(
         visitor=visitor, kind=Kind.PURCHASE, source_id=event.source_id, style_id=look.style_id,
         choice_id=look.choice_id if first else "", event_id=event.event_id, propensity=look.propensity,
@@ -454,7 +457,7 @@ def _choice_row(visitor, kind, choice, source_id, event_id, now):
 
 def _apply_impression(state, choice, params, counters):
     state.record_impression(choice.to_choice(), params)
-    row = counters[choice.style_id]
+    row = counters.row(choice.style_id, choice.source_id)
     row["impressions"] += 1
     if choice.reason == "pick":
         row["picked_impressions"] += 1
@@ -464,7 +467,7 @@ def _apply_impression(state, choice, params, counters):
 
 
 def _apply_choice_event(kind, state, choice, params, counters):
-    """Teach the state and add to ``counters`` (keyed by style id; None: the original
+    """Teach the state and add to ``counters`` (by style id, None: the original
     photo drawn as an arm)."""
     if choice.style_key is None:
         # The control group's original photo: logged as an event, no look to count.
@@ -475,7 +478,7 @@ def _apply_choice_event(kind, state, choice, params, counters):
         _apply_impression(state, choice, params, counters)
         return
     _teach(state, kind, choice.style_key, params)
-    row = counters[choice.style_id]
+    row = counters.row(choice.style_id, choice.source_id)
     count, picked, share_sum = population.OUTCOME_COUNTERS[kind]
     row[count] += 1
     if choice.reason == "pick":
@@ -504,22 +507,34 @@ def _apply_view(state, source_id, embedding, params):
         state.record_view(preference, params)
 
 
+class _Counters(defaultdict):
+    """A batch's sums per ``StyleHourlyStats`` row: (style id, None for the original
+    photo; the image's category, "" for none)."""
+
+    def __init__(self, categories):
+        super().__init__(lambda: defaultdict(float))
+        self.categories = categories
+
+    def row(self, style_id, source_id):
+        return self[(style_id, self.categories.get(source_id) or "")]
+
+
 def _add_to_counters(counters, hour):
-    """Add the batch's sums to this hour's per-style rows (style None: the original
-    photo's). Styles in id order, the original first, so two batches touching the same
-    rows lock them in the same order (no deadlock)."""
+    """Add the batch's sums to this hour's rows. Styles in id order, the original
+    first, then categories, so two batches touching the same rows lock them in the same
+    order (no deadlock)."""
     integer_fields = {"impressions", "picks", "picked_impressions", *(
         name for count, picked, share_sum in population.OUTCOME_COUNTERS.values() for name in (count, picked))}
-    for style_id in sorted(counters, key=lambda pk: (pk is not None, pk or 0)):
-        values = {k: (int(v) if k in integer_fields else v) for k, v in counters[style_id].items() if v}
+    for style_id, category in sorted(counters, key=lambda key: (key[0] is not None, key[0] or 0, key[1])):
+        values = {k: (int(v) if k in integer_fields else v) for k, v in counters[(style_id, category)].items() if v}
         if not values:
             continue
-        rows = StyleHourlyStats.objects.filter(style_id=style_id, hour=hour)
+        rows = StyleHourlyStats.objects.filter(style_id=style_id, hour=hour, category=category)
         if rows.update(**{k: F(k) + v for k, v in values.items()}):
             continue
         try:
             with transaction.atomic():
-                StyleHourlyStats.objects.create(style_id=style_id, hour=hour, **values)
+                StyleHourlyStats.objects.create(style_id=style_id, hour=hour, category=category, **values)
         except IntegrityError:  # created concurrently since the update found nothing
             rows.update(**{k: F(k) + v for k, v in values.items()})
 

@@ -36,7 +36,7 @@ from ..variants.sources import is_source, owned_source, source_model
 from . import looks, policy
 from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice, stored_look
 from .embeddings import photo_table, style_vectors
-from .population import best_style, global_model, policy_params
+from .population import best_style, global_model, image_categories, policy_params
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ class PageImage:
     field_name: str
     variants: dict  # style key -> (StyleInfo, [VariantFile] by size)
     source_id: int | None = None
+    #: The product category the policy learns this image's styles in (None: none).
+    category: str | None = None
     #: The original photo's ``(width, height)`` as recorded with its hash, when a variant
     #: row brought it along; else the file is read (once per request) when needed.
     original_size: tuple | None = None
@@ -181,9 +183,11 @@ def load_images(context, objects, field_name) -> None:
             "style_id", "style__slug", "style__name", "style__description", "max_side", "file", "width", "height",
         )
     )
+    loaded = []
     for content_type_id, objs in by_type.items():
         for object_id, obj in objs.items():
-            context.images[(content_type_id, object_id, field_name)] = PageImage(obj, field_name, {})
+            entry = context.images[(content_type_id, object_id, field_name)] = PageImage(obj, field_name, {})
+            loaded.append(entry)
     styles = {}
     for (ct_id, object_id, source_id, source_width, source_height, style_id, slug, name, description, max_side, file,
          width, height) in rows:
@@ -200,6 +204,9 @@ def load_images(context, objects, field_name) -> None:
         # Ordered by size, newest first: the newest file of each size bucket wins.
         if not files or files[-1].max_side != max_side:
             files.append(VariantFile(file, width, height, max_side))
+    categories = image_categories([entry.source_id for entry in loaded])
+    for entry in loaded:
+        entry.category = categories.get(entry.source_id)
 
 
 def page_image(context, obj, field_name) -> PageImage | None:
@@ -221,6 +228,7 @@ def decide(context, entry: PageImage):
     if key in context.choices:
         return context.choices[key]
     available = offered_looks(entry)
+    model = global_model().within(entry.category)
     state = scoped_state(context)
     per_product = state is not None and stylestore_settings.PICK_SCOPE == "product"
     picked = looks.pinned(context.looks, entry.source_id) if per_product else None
@@ -233,28 +241,27 @@ def decide(context, entry: PageImage):
     elif shown is not None and shown.style in available:
         # The look this image was seen in: the policy keeps it (after a pick and the
         # control group), logged with the draw that chose it.
-        choice = policy.choose(state, available, global_model(), policy_params(), visitor=context.key,
+        choice = policy.choose(state, available, model, policy_params(), visitor=context.key,
                                epoch=context.epoch, remembered=shown)
         available_ids = tuple(map(stored_look, shown.available if choice.reason == "remembered" else available))
         decision = (choice, available_ids)
     else:
-        # Otherwise the choice depends on the visitor and the available styles only: the
-        # images of a page that offer the same styles share one decision (each still
-        # gets its own id).
-        decision = context.decisions.get(available)
+        # Otherwise the choice depends on the visitor, the available styles and the
+        # category only: the images of a page that share them share one decision (each
+        # still gets its own id).
+        decision = context.decisions.get((available, entry.category))
     if decision is None:
         if state is None:
             # Without consent there is no key to keep a random draw sticky and nothing is
             # logged: everyone sees the population's best, with certainty.
-            best = best_style(available, global_model())
+            best = best_style(available, model)
             choice = policy.Choice(best, 1.0, "global" if best else "original", 0.0, None)
         elif state.pick == ORIGINAL:
             choice = policy.Choice(None, 1.0, "pick", 0.0, state.current)
         else:
-            choice = policy.choose(
-                state, available, global_model(), policy_params(), visitor=context.key, epoch=context.epoch
-            )
-        decision = context.decisions[available] = (choice, tuple(map(stored_look, available)))
+            choice = policy.choose(state, available, model, policy_params(), visitor=context.key,
+                                   epoch=context.epoch)
+        decision = context.decisions[(available, entry.category)] = (choice, tuple(map(stored_look, available)))
     choice, available_ids = decision
     token = None
     # The control group's original photo is logged too: it is what styling is measured

@@ -11,6 +11,10 @@ That costs nothing the log cannot bear: each impression is logged with the proba
 of the model that chose it (exact for that process, so IPW stays unbiased), and a
 visitor's look is kept by their sticky choice, not by the model. Fitting from completed
 hours only made every process agree, at the price of learning nothing for up to an hour.
+
+The counters are kept per product category as well (``image_categories``), and the
+model learns each category's styles where the data show that categories differ
+(``policy.fit_global``'s ``categories``).
 """
 import math
 import time
@@ -21,8 +25,10 @@ from django.db.models import Sum
 
 from ..conf import stylestore_settings
 from ..models import StyleHourlyStats
+from ..models.personalization import MAX_CATEGORY_LENGTH
+from ..variants.sources import categories_of
 from . import policy
-from .caches import cache
+from .caches import EMBEDDINGS_TTL, cache
 from .choices import ORIGINAL
 
 #: Per outcome (an event kind), its ``StyleHourlyStats`` columns: the count, the part of
@@ -53,10 +59,24 @@ def style_stats(since) -> dict:
     counters since ``since``: the impressions the shop chose (a customer's own picks are not evidence about styles
     shown to everyone). Their "clicks" are the outcome ``STYLESTORE["REWARD"]`` names:
     the policy learns to win whatever the shop counts as success."""
+    return {key: stats for (key,), stats in _stats(since, ()).items()}
+
+
+def category_stats(since) -> dict:
+    """``{category: {style key: policy.StyleStats}}``: ``style_stats`` per product
+    category, for the images that have one."""
+    found = {}
+    for (category, key), stats in _stats(since, ("category",)).items():
+        if category:
+            found.setdefault(category, {})[key] = stats
+    return found
+
+
+def _stats(since, groups) -> dict:
     count, picked, share_sum = OUTCOME_COUNTERS[stylestore_settings.REWARD]
     rows = (
         StyleHourlyStats.objects.filter(hour__gte=since)
-        .values("style_id")
+        .values(*groups, "style_id")
         .annotate(
             impressions=Sum("impressions"),
             successes=Sum(count),
@@ -69,7 +89,8 @@ def style_stats(since) -> dict:
         .order_by()
     )
     return {
-        ORIGINAL if row["style_id"] is None else str(row["style_id"]): policy.StyleStats(
+        (*(row[group] for group in groups), ORIGINAL if row["style_id"] is None else str(row["style_id"])):
+        policy.StyleStats(
             impressions=float(row["impressions"] - row["picked_impressions"]),
             clicks=float(row["successes"] - row["picked_successes"]),
             share_sum=row["share_sum"],
@@ -78,6 +99,19 @@ def style_stats(since) -> dict:
         )
         for row in rows
     }
+
+
+def image_categories(source_ids) -> dict:
+    """``{source id: category or None}`` of the images, as the hourly counters name
+    them (cut to ``MAX_CATEGORY_LENGTH``); kept per process for ``EMBEDDINGS_TTL``:
+    every page asks for its images'."""
+    def load(keys):
+        found = categories_of([source_id for _kind, source_id in keys])
+        return {("category", source_id): name[:MAX_CATEGORY_LENGTH] for source_id, name in found.items()}
+
+    values = cache.get_many([("category", source_id) for source_id in source_ids if source_id is not None],
+                            EMBEDDINGS_TTL, load)
+    return {source_id: category for (_kind, source_id), category in values.items()}
 
 
 def global_model() -> policy.GlobalModel:
@@ -94,7 +128,7 @@ def global_model() -> policy.GlobalModel:
         since = hour_start(datetime.fromtimestamp(now, tz=dt_timezone.utc)) - timedelta(
             days=stylestore_settings.EVENT_RETENTION_DAYS
         )
-        return policy.fit_global(style_stats(since), policy_params())
+        return policy.fit_global(style_stats(since), policy_params(), category_stats(since))
 
     return cache.get(("global", period, bucket, stylestore_settings.REWARD), (bucket + 1) * period - now, fit)
 

@@ -6,6 +6,7 @@ described in ``stylestore.conf``). A variant keys on its photo's content hash, s
 replaced photo can never be served with old variants.
 """
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.apps import apps
@@ -129,6 +130,30 @@ def public_queryset(model):
     ``SOURCE_MODELS`` entry says ``public``)."""
     config = source_model(model)
     return config.public_queryset(model) if config else model._default_manager.none()
+
+
+def categories_of(source_ids) -> dict:
+    """``{source id: category name}`` of the images whose model's ``SOURCE_MODELS``
+    entry names a ``category`` lookup and whose object has one (the first in name order
+    where it has several): what the analytics group by and the policy learns per
+    category. One query for the images and one per source model."""
+    objects = defaultdict(dict)  # {(content type id, object id): source id}
+    for pk, content_type_id, object_id in SourceImage.objects.filter(pk__in=list(source_ids)).values_list(
+            "pk", "content_type_id", "object_id"):
+        objects[content_type_id][object_id] = pk
+    found = {}
+    models = {label: config for label, config in source_models().items() if config.category}
+    for content_type_id, sources in objects.items():
+        model = ContentType.objects.get_for_id(content_type_id).model_class()
+        config = models.get(model._meta.label_lower) if model is not None else None
+        if config is None:
+            continue
+        # Name order, the first kept: one category per object however many it has.
+        names = (model._default_manager.filter(pk__in=list(sources), **{f"{config.category}__isnull": False})
+                 .order_by("pk", config.category).values_list("pk", config.category))
+        for pk, name in names:
+            found.setdefault(sources[str(pk)], str(name))
+    return found
 
 
 def is_source(obj, field_name) -> bool:

@@ -19,15 +19,16 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def original_earns_more(world):
-    """3 products x 2 styles, and hourly counters where the original photo (the row
-    without a style) earned 20 % clicks against the styles' 2 %."""
+    """3 products x 2 styles, and hourly counters of the products' category where the
+    original photo (the row without a style) earned 20 % clicks against the styles' 2 %."""
 
     def make():
         products, styles = world(3, 2)
-        hour = population.hour_start(timezone.now())
+        hour, category = population.hour_start(timezone.now()), products[0].category.name
         StyleHourlyStats.objects.bulk_create(
-            [StyleHourlyStats(style=style, hour=hour, impressions=1000, clicks=20) for style in styles]
-            + [StyleHourlyStats(style=None, hour=hour, impressions=1000, clicks=200)])
+            [StyleHourlyStats(style=style, hour=hour, category=category, impressions=1000, clicks=20)
+             for style in styles]
+            + [StyleHourlyStats(style=None, hour=hour, category=category, impressions=1000, clicks=200)])
         return products, styles
 
     return make

@@ -359,6 +359,49 @@ def test_how_much_styles_differ_is_learned_so_a_thin_style_is_not_shrunk_for_goo
     assert thin_spread(apart_model) > 2 * thin_spread(alike_model)
 
 
+def _category_cells(rates_by_category, impressions, rng):
+    """Per category, each style's cell with binomial clicks at its rate."""
+    return {category: {key: StyleStats(impressions, float(rng.binomial(impressions, rate)))
+                       for key, rate in rates.items()}
+            for category, rates in rates_by_category.items()}
+
+
+def _summed(cells_by_category):
+    totals = {}
+    for cells in cells_by_category.values():
+        for key, cell in cells.items():
+            total = totals.get(key, StyleStats())
+            totals[key] = StyleStats(total.impressions + cell.impressions, total.clicks + cell.clicks)
+    return totals
+
+
+def test_each_category_learns_the_style_that_suits_it():
+    """Lamps click on "b", vases on "a": overall the two styles tie, and each
+    category's own model shows its winner."""
+    cells = _category_cells({"lamps": {"a": 0.02, "b": 0.06}, "vases": {"a": 0.06, "b": 0.02}}, 5_000,
+                            np.random.default_rng(1))
+    model = fit_global(_summed(cells), GREEDY, cells)
+    for category, winner in (("lamps", "b"), ("vases", "a")):
+        within = model.within(category)
+        assert within.base_ctr(winner) > 2 * within.base_ctr("a" if winner == "b" else "b")
+        assert action_probabilities(None, ["a", "b"], within, GREEDY)[winner] > 0.95
+    # A category without data, and an image without a category, get the shop's model.
+    assert model.within("chairs") is model and model.within(None) is model
+
+
+def test_categories_that_change_nothing_leave_the_shops_order():
+    """Six categories where the styles do what they do everywhere: every category's
+    model keeps the shop's order and about its rates, rather than chasing each
+    category's noise."""
+    rates = {"a": 0.05, "b": 0.04, "c": 0.03}
+    cells = _category_cells({str(c): rates for c in range(6)}, 3_000, np.random.default_rng(2))
+    model = fit_global(_summed(cells), GREEDY, cells)
+    for category in cells:
+        within = model.within(category)
+        assert [within.base_ctr(k) for k in rates] == pytest.approx([model.base_ctr(k) for k in rates], rel=0.1)
+        assert action_probabilities(None, list(rates), within, GREEDY)["a"] > 0.9
+
+
 def test_fit_is_deterministic_so_every_process_logs_the_same_propensities():
     stats = {"a": StyleStats(500, 25, 100, 40, 9), "b": StyleStats(300, 10, 30, 10, 2)}
     one, two = fit_global(stats), fit_global(dict(reversed(stats.items())))

@@ -29,14 +29,17 @@ def test_listing_shows_a_ready_variant_with_srcset_size_alt_and_choice(client, w
 def test_listing_queries_do_not_grow_with_products(client, world, make_products, make_variant,
                                                    django_assert_num_queries):
     """Two products or eight: the same number of queries (categories, products, all
-    variants at once, the visitor), none per image."""
+    variants at once, the visitor), none per image. Images new to the process cost two
+    more, once: their product categories (the images, then their products)."""
     products, styles = world(2, 3)
-    client.get("/")  # mints the visitor cookie and warms the per-process model cache
+    client.get("/")  # mints the visitor cookie and warms the per-process caches
     with CaptureQueriesContext(connection) as two:
         assert len(page_images(client.get("/").content.decode())) == 2
     for product in make_products(6, start=2):
         for style in styles:
             make_variant(product, style, size=512)
+    with django_assert_num_queries(len(two) + 2):
+        assert len(page_images(client.get("/").content.decode())) == 8
     with django_assert_num_queries(len(two)):
         html = client.get("/").content.decode()
     assert len(page_images(html)) == 8

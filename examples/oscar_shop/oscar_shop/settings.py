@@ -147,7 +147,7 @@ STYLESTORE = {
             "fields": ["original"],
             "public": {"product__is_public": True},
             "group": "product",
-            # The analytics' per-category table (a product's first category by name).
+            # Per-category analytics and styles (a product's first category by name).
             "category": "product__categories__name",
         },
     },
