@@ -137,12 +137,14 @@ def categories_of(source_ids) -> dict:
     entry names a ``category`` lookup and whose object has one (the first in name order
     where it has several): what the analytics group by and the policy learns per
     category. One query for the images and one per source model."""
+    models = {label: config for label, config in source_models().items() if config.category}
+    if not models:
+        return {}  # no query where no source model names a category
     objects = defaultdict(dict)  # {(content type id, object id): source id}
     for pk, content_type_id, object_id in SourceImage.objects.filter(pk__in=list(source_ids)).values_list(
             "pk", "content_type_id", "object_id"):
         objects[content_type_id][object_id] = pk
     found = {}
-    models = {label: config for label, config in source_models().items() if config.category}
     for content_type_id, sources in objects.items():
         model = ContentType.objects.get_for_id(content_type_id).model_class()
         config = models.get(model._meta.label_lower) if model is not None else None
