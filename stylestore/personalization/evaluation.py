@@ -262,15 +262,17 @@ def mean_per_unit(values: np.ndarray, z: float = Z95) -> Estimate:
 
 
 def relative_lift(treated: Tuple[np.ndarray, np.ndarray], control: Tuple[np.ndarray, np.ndarray],
-                  z: float = Z95) -> Optional[Estimate]:
-    """``rate(treated) / rate(control) - 1`` with its 95 % interval, or None when either
-    arm has fewer than ``MIN_CLICKING_VISITORS`` visitors with a success.
+                  level: float = 0.95) -> Optional[Estimate]:
+    """``rate(treated) / rate(control) - 1`` with its ``level`` interval, or None when
+    either arm has fewer than ``MIN_CLICKING_VISITORS`` visitors with a success.
 
     Each arm is ``(successes, trials)`` per visitor; the arms are independent groups of
     visitors (a randomised control group). The interval is the delta method on the log
     of the ratio with cluster-robust variances, so it never goes below -100 % and never
-    collapses to a point."""
-    logs_variance, rates = 0.0, []
+    collapses to a point. Its quantile is Student's t at the Welch-Satterthwaite degrees
+    of freedom: a control group is small (10 % of a young shop's visitors), and its
+    variance, estimated from those few, is itself uncertain."""
+    parts, rates = [], []
     for successes, trials in (treated, control):
         successes, trials = np.asarray(successes, dtype=np.float64), np.asarray(trials, dtype=np.float64)
         if np.count_nonzero(successes) < MIN_CLICKING_VISITORS:
@@ -278,11 +280,14 @@ def relative_lift(treated: Tuple[np.ndarray, np.ndarray], control: Tuple[np.ndar
         total = float(successes.sum())
         rate = total / float(trials.sum())
         residuals = successes - rate * trials
-        logs_variance += float((residuals**2).sum()) * len(trials) / (len(trials) - 1) / total**2
+        parts.append((float((residuals**2).sum()) * len(trials) / (len(trials) - 1) / total**2, len(trials)))
         rates.append(rate)
     ratio = rates[0] / rates[1]
+    logs_variance = sum(variance for variance, _n in parts)
+    welch = sum(variance**2 / (n - 1) for variance, n in parts)
+    df = logs_variance**2 / welch if welch > 0 else sum(n for _variance, n in parts) - 2
     # Floored for the degenerate case where every visitor did exactly as well (no
     # spread measured): a finite sample never pins a ratio down to a point.
-    half = z * math.sqrt(max(logs_variance, 1.0 / (len(treated[0]) * len(control[0]))))
+    half = t_quantile(df, level) * math.sqrt(max(logs_variance, 1.0 / (len(treated[0]) * len(control[0]))))
     return Estimate(ratio - 1, ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1,
                     int(len(treated[0]) + len(control[0])))

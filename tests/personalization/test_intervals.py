@@ -55,6 +55,19 @@ def test_styled_vs_original_interval_covers_the_true_uplift_in_95_percent_of_sho
     assert widths / 400 < 0.6  # informative, not merely wide
 
 
+def test_a_young_shops_small_control_group_still_gets_a_valid_interval():
+    """40 control visitors (10 % of a shop's first 400): few enough that the spread of
+    their clicks is itself uncertain."""
+    rng = np.random.default_rng(40)
+    shown = covered = 0
+    for _ in range(600):
+        estimate = relative_lift(visitors(rng, 360, 1.25), visitors(rng, 40))
+        if estimate is not None:
+            shown += 1
+            covered += estimate.low <= 0.25 <= estimate.high
+    assert shown > 400 and covered / shown >= 0.94
+
+
 @pytest.mark.parametrize("df,expected", [(1, 12.7062), (2, 4.3027), (3, 3.1824), (5, 2.5706), (10, 2.2281),
                                          (30, 2.0423), (1000, 1.9623)])
 def test_t_quantiles_match_the_tables(df, expected):
