@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 from django.core.checks import run_checks
 
 
@@ -7,6 +11,17 @@ def ids(errors):
 
 def test_default_configuration_is_clean():
     assert not [e for e in run_checks() if e.id.startswith("stylestore")]
+
+
+def test_the_checks_find_the_weights_without_importing_torch():
+    """Every management command runs the checks: importing torch for them cost each one
+    a second or more."""
+    script = ("import sys, django; django.setup(); from django.core.checks import run_checks; "
+              "assert not [e for e in run_checks() if e.id == 'stylestore.W050']; print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_broker_timeout_must_be_below_retry(settings):

@@ -45,7 +45,7 @@ def test_weights_come_from_the_distribution_without_importing_rembg(network):
 
 
 def test_a_missing_distribution_is_a_weights_error(monkeypatch):
-    monkeypatch.setitem(weights.FILES, "u2netp", (weights.Distribution("no-such-dist-stylestore"), "x.onnx"))
+    monkeypatch.setitem(weights.FILES, "u2netp", ("no-such-dist-stylestore", "x.onnx"))
     with pytest.raises(WeightsError, match="'no-such-dist-stylestore' holding the u2netp weights is not installed"):
         weights.path("u2netp")
 
