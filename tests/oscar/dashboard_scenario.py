@@ -22,7 +22,9 @@ django.setup()
 from django.contrib.auth.models import Permission, User  # noqa: E402
 from django.core.files.base import ContentFile  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from oscar.core.loading import get_model  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -212,6 +214,17 @@ def main():
         "missing": editor.post(decide % 999999, {"decision": "approve"}).status_code,
         "queue_after": listed(editor.get(PAGES["review"]).content.decode()),
     })
+    # What a page of the queue costs: the same queries for one row as for three.
+    third = SourceImage.objects.get(pk=list(sources)[2])
+    ready_variant(second, styles[1], StylizedImage.Review.UNREVIEWED)
+    queries = []
+    for more in ([], [(third, styles[0]), (third, styles[1])]):
+        for source, style in more:
+            ready_variant(source, style, StylizedImage.Review.UNREVIEWED)
+        with CaptureQueriesContext(connection) as captured:
+            page = editor.get(PAGES["review"]).content.decode()
+        queries.append([len(listed(page)), len(captured)])
+    out["review_queries"] = queries
     out["checks"] = check_ids()
     print(json.dumps(out))
 

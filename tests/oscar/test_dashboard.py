@@ -107,5 +107,11 @@ def test_approve_and_reject_change_the_rows_for_reviewers_only(seen):
     assert decisions["queue_after"] == [] and ids
 
 
+def test_a_page_of_the_review_queue_costs_the_same_queries_whatever_its_rows(seen):
+    (one, one_cost), (three, three_cost) = seen["review_queries"]
+    assert (one, three) == (1, 3)
+    assert three_cost == one_cost
+
+
 def test_manage_py_check_says_when_the_dashboard_app_or_its_urls_are_missing(seen):
     assert seen["checks"] == {"installed": [], "app_missing": ["stylestore.E060"], "urls_missing": ["stylestore.E061"]}

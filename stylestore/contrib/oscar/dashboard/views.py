@@ -6,7 +6,7 @@ cannot drift apart. Who may open each view: ``permissions.PERMISSIONS``."""
 from django.contrib import admin, messages
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import IntegerField
+from django.db.models import IntegerField, prefetch_related_objects
 from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -214,6 +214,10 @@ class ReviewQueueView(generic.ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         variants_admin = StylizedImageAdmin(StylizedImage, admin.site)
+        # Each row names its product: Oscar's product images in one query, not one a row
+        # (other source models have no product to fetch).
+        prefetch_related_objects([v.source.source for v in context["variants"]
+                                  if isinstance(v.source.source, ProductImage)], "product")
         context["rows"] = [{
             "variant": variant,
             # The product the photo is of (None once the photo is deleted).
