@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 
 from ..api.permissions import CanManageJobs
 from ..models import Batch
-from ..variants import batches, estimates
+from ..variants import batches, estimates, state
 from . import notices
 
 #: Batches offered as choices by the variants list's filter (newest first).
@@ -148,7 +148,22 @@ class BatchAdmin(admin.ModelAdmin):
             self.message_user(request, cancel_message(1, dropped), messages.SUCCESS)
         return HttpResponseRedirect(reverse(f"{self.admin_site.name}:stylestore_batch_change", args=[batch.pk]))
 
+    def warn_if_stalled(self, request):
+        """Say so when no worker is taking jobs: otherwise a batch just sits at "queued,
+        waiting for a worker" with its time left, and nothing tells the admin why."""
+        if request.method == "GET" and state.stalled():
+            self.message_user(request, _(
+                "Images are waiting, but none started or finished rendering in the last %(minutes)d minutes: "
+                "is a worker running (manage.py qcluster)? manage.py stylestore_health makes the same check "
+                "for a supervisor that restarts stuck workers.") % {"minutes": state.STALLED_AFTER // 60},
+                messages.WARNING)
+
+    def changelist_view(self, request, extra_context=None):
+        self.warn_if_stalled(request)
+        return super().changelist_view(request, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        self.warn_if_stalled(request)
         batch = self.get_object(request, unquote(object_id))
         extra_context = {**(extra_context or {}),
                          "can_cancel": batch is not None and batch.finished_at is None and self.may_cancel(request, batch)}

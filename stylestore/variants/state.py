@@ -191,7 +191,13 @@ def lost(now, grace_seconds) -> list:
     return list(due.filter(_due(now)).values_list("pk", flat=True))
 
 
-def stalled(seconds) -> bool:
+#: How long waiting jobs may see no progress before the workers count as stalled: the
+#: default of ``manage.py stylestore_health`` and of the admin's warning. Longer than
+#: the longest render plus the broker's retry delay, so a merely busy cluster passes.
+STALLED_AFTER = 600
+
+
+def stalled(seconds=STALLED_AFTER) -> bool:
     """Whether the workers look stuck: jobs have waited longer than ``seconds``, yet
     no job started or finished in the last ``seconds``.
 

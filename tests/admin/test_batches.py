@@ -1,9 +1,12 @@
 """Batches in the admin: what "Apply style…" queued, the completion notice on the next
 page, the progress cell (styles, not sizes; rejected is not ready), the Styles filter,
 cancel and re-render. Renders are real (the worker's entry point, in this process)."""
+from datetime import timedelta
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import strip_tags
 from django_q.conf import Conf
 
@@ -203,6 +206,19 @@ def test_batch_list_says_where_each_stands(root, products, styles):
     queue(root, products[:2], styles["ink"])
     page = root.get(reverse("admin:stylestore_batch_changelist")).content.decode()
     assert "Ink on 2 products" in page and "queued, waiting for a worker" in page and "about " in page
+
+
+def test_the_batch_pages_warn_when_no_worker_is_taking_jobs(root, products, styles):
+    queue(root, products[:2], styles["ink"])
+    batch = Batch.objects.get()
+    pages = [reverse("admin:stylestore_batch_changelist"), reverse("admin:stylestore_batch_change", args=[batch.pk])]
+    stalled = "none started or finished rendering in the last 10 minutes"
+    assert not any(stalled in text for page in pages for text in texts(root.get(page)))  # just queued
+    StylizedImage.objects.update(created_at=timezone.now() - timedelta(seconds=state.STALLED_AFTER + 60))
+    for page in pages:
+        assert any(stalled in text and "manage.py qcluster" in text for text in texts(root.get(page))), page
+    state.claim(list(StylizedImage.objects.values_list("pk", flat=True)[:1]))  # a worker took one
+    assert not any(stalled in text for page in pages for text in texts(root.get(page)))
 
 
 def test_rerender_opens_the_apply_page_for_the_products_and_queues_other_settings(root, products, styles):

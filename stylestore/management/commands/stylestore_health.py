@@ -15,8 +15,8 @@ class Command(BaseCommand):
     help = "Exit 1 if the workers look stuck: jobs waiting, none started or finished recently."
 
     def add_arguments(self, parser):
-        parser.add_argument("--stalled-after", type=int, default=600, metavar="SECONDS",
-                            help="how long waiting jobs may see no progress (default 600)")
+        parser.add_argument("--stalled-after", type=int, default=state.STALLED_AFTER, metavar="SECONDS",
+                            help=f"how long waiting jobs may see no progress (default {state.STALLED_AFTER})")
 
     def handle(self, *args, stalled_after, **options):
         if stalled_after <= 0:
