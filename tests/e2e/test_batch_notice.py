@@ -2,13 +2,16 @@
 progress cell → the notice on the next admin page → its results link; and a batch
 cancelled before any worker took it."""
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from shop.models import Product
 from stylestore.models import Batch, Style, StylizedImage
+from stylestore.variants import state
 
 from .conftest import log_in
 
@@ -93,6 +96,13 @@ def test_the_notice_link_and_cancel_before_a_worker_takes_it(live_server, new_co
     expect(page.locator(".field-state")).to_contain_text("queued, waiting for a worker")
     expect(page.locator(".field-progress")).to_contain_text("3 queued, waiting for a worker")
     artifacts.shot(page, "batch", docs="admin-batch.png", full_page=True)
+
+    # Ten minutes on, still no worker: the page says what is wrong, not only "waiting".
+    StylizedImage.objects.update(created_at=timezone.now() - timedelta(seconds=state.STALLED_AFTER + 60))
+    page.reload()
+    expect(page.locator(".messagelist .warning")).to_contain_text(
+        "none started or finished rendering in the last 10 minutes: is a worker running (manage.py qcluster)?")
+    artifacts.shot(page, "batch-stalled")
 
     page.get_by_role("button", name="Cancel this batch").click()
     expect(page.locator(".messagelist .success")).to_have_text(
