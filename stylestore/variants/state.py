@@ -197,9 +197,10 @@ def lost(now, grace_seconds) -> list:
 STALLED_AFTER = 600
 
 
-def stalled(seconds=STALLED_AFTER) -> bool:
+def stalled(seconds=STALLED_AFTER, *, this_machine=False) -> bool:
     """Whether the workers look stuck: jobs have waited longer than ``seconds``, yet
-    no job started or finished in the last ``seconds``.
+    no job started or finished in the last ``seconds`` (``this_machine``: none by a
+    worker of this machine, ``HOST``).
 
     A liveness signal for whatever supervises the worker cluster (``manage.py
     stylestore_health``). django-q2 hands tasks to its workers through a
@@ -207,6 +208,9 @@ def stalled(seconds=STALLED_AFTER) -> bool:
     while waiting (the OOM killer, say) leaves that lock held, every other worker
     waits on it forever and the cluster looks alive while doing nothing. The sweeper
     cannot help (its schedule runs on those same workers): restarting the cluster does.
+    Where several clusters share the queue, the others keep the jobs moving and only
+    each cluster's own progress tells it is stuck: run the probe beside each (one
+    cluster per machine or container) with ``this_machine``.
     """
     now = timezone.now()
     since = now - timedelta(seconds=seconds)
@@ -218,4 +222,8 @@ def stalled(seconds=STALLED_AFTER) -> bool:
     )
     if not waiting.exists():
         return False
-    return not StylizedImage.objects.filter(Q(started_at__gte=since) | Q(finished_at__gte=since)).exists()
+    progress = StylizedImage.objects.filter(Q(started_at__gte=since) | Q(finished_at__gte=since))
+    if this_machine:
+        # Claim tokens are "host:pid:nonce", and a finished row keeps its last one.
+        progress = progress.filter(worker__startswith=f"{HOST}:")
+    return not progress.exists()

@@ -148,6 +148,26 @@ def test_auto_apply_styles_follow_new_products(make_products, styles, django_cap
     assert StylizedImage.objects.filter(style=styles[0]).count() == 2
 
 
+def test_a_stuck_cluster_is_told_apart_while_another_machines_cluster_keeps_the_queue_moving(sources, styles):
+    _waiting, elsewhere, here = requests.request_variants(sources(3), styles[:1]).created
+    long_ago = timezone.now() - timedelta(minutes=10)
+    StylizedImage.objects.update(created_at=long_ago)
+    # Another machine's worker took a job a moment ago; this machine's did nothing.
+    StylizedImage.objects.filter(pk=elsewhere).update(status=Status.RUNNING, worker="other-machine/4026531836:77:ab12",
+                                                     started_at=timezone.now())
+    assert not state.stalled(60)  # the queue as a whole moves
+    assert state.stalled(60, this_machine=True)  # this machine's cluster does not
+    err = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("stylestore_health", "--stalled-after", "60", "--this-machine", stderr=err)
+    assert exit_info.value.code == 1 and "this machine's workers" in err.getvalue()
+    state.claim([here])  # now a worker here takes one
+    assert not state.stalled(60, this_machine=True)
+    out = StringIO()
+    call_command("stylestore_health", "--stalled-after", "60", "--this-machine", stdout=out)
+    assert out.getvalue().strip() == "ok"
+
+
 def test_stalled_workers_are_told_from_busy_ones_and_the_health_command_says_so(sources, styles):
     a, b = requests.request_variants(sources(2), styles[:1]).created
     assert not state.stalled(60)  # just queued: nothing has waited long yet
