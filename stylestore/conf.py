@@ -163,8 +163,9 @@ DEFAULTS = {
     "ORIGINAL_AS_ARM": False,
     # What a customer's pick in the style picker applies to: "shop" (every product
     # shows the picked look where it has it, until they let the shop choose again) or
-    # "product" (only the images of the product it was made on; the other products keep
-    # their own looks). The picker says which.
+    # "product" (only the images of the product it was made on, all of them where the
+    # source model's "group" names the product; the other products keep their own
+    # looks). The picker says which.
     "PICK_SCOPE": "shop",
     # The outcome the policy learns to win, counted as its "success" both in the
     # population model and in each visitor's state: "click" (the most data, the

@@ -53,7 +53,7 @@ from django.utils.translation import gettext as _
 from .. import ratelimit
 from ..conf import stylestore_settings
 from ..models import ErasedVisitor, SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
-from ..variants.sources import source_fields
+from ..variants.sources import product_key_of, source_fields
 from . import caches, choices, embeddings, looks, policy, population
 from .identity import get_visitor
 
@@ -341,14 +341,16 @@ def _record(context, events) -> RecordReport:
 
 def _apply_pick(state, shown, event, at) -> bool:
     """Apply a pick in ``STYLESTORE["PICK_SCOPE"]``: shop-wide on the state, or pinned
-    on the picked image alone (``looks.pin``), with the picks of the other scope (the
-    setting changed since) given up; a pick without a source clears every pick. Returns
-    whether anything changed (else it is a duplicate)."""
+    on the picked image's product, every image of it (``looks.pin``), with the picks of
+    the other scope (the setting changed since) given up; a pick without a source clears
+    every pick. Returns whether anything changed (else it is a duplicate)."""
     if stylestore_settings.PICK_SCOPE == "product" and event.source_id is not None:
-        if (state.pick, looks.pinned(shown, event.source_id)) == (None, event.pick):
+        # A product deleted meanwhile: the pin stays on the image, which nothing shows.
+        product = product_key_of(event.source_id) or str(event.source_id)
+        if (state.pick, looks.pinned(shown, product, event.source_id)) == (None, event.pick):
             return False
         state.set_pick(None)
-        looks.pin(shown, event.source_id, event.pick, at)
+        looks.pin(shown, product, event.pick, at, source_id=event.source_id)
         return True
     before = (state.pick, dict(shown))
     state.set_pick(event.pick)

@@ -14,10 +14,13 @@ logged with that draw's probability and styles (``policy.Remembered``). Looks th
 customer picked are not remembered (the pick shows them anyway), nor the control group's
 original photos. The ``MAX_LOOKS`` most recently shown are kept.
 
-With ``STYLESTORE["PICK_SCOPE"] = "product"`` a pick applies to one product's image
-only, so it is kept here too, as a *pinned* entry ``["pick", style key or "original",
-unix time]`` that wins over the policy for that image alone (``pinned``); pins are
-forgotten after every remembered look.
+With ``STYLESTORE["PICK_SCOPE"] = "product"`` a pick applies to one product's images
+only (every image of its gallery), so it is kept here too, as a *pinned* entry
+``["pick", style key or "original", unix time]`` under the product's key
+(``variants.sources.product_key``, e.g. ``"catalogue.product:7"``) that wins over the
+policy for that product alone (``pinned``); pins are forgotten after every remembered
+look. (Pins made before they were kept per product are under their image's id, and
+still honoured for that image.)
 
 A card clicked on a listing names its choice in a short-lived cookie
 (``CLICKED_COOKIE``, set by the storefront script as the browser leaves): the product
@@ -43,22 +46,29 @@ def _is_pinned(entry) -> bool:
     return isinstance(entry, list) and len(entry) == 3 and entry[0] == PINNED
 
 
-def pinned(looks, source_id) -> str | None:
-    """The look the customer picked for image ``source_id`` alone (a style key or
-    ``choices.ORIGINAL``), or None."""
-    entry = (looks or {}).get(str(source_id))
-    return str(entry[1]) if _is_pinned(entry) and entry[1] else None
+def pinned(looks, product, source_id=None) -> str | None:
+    """The look the customer picked for ``product`` alone (a style key or
+    ``choices.ORIGINAL``), or None; ``source_id``: one of its images, whose own pin
+    (kept per image before pins were kept per product) counts too."""
+    looks = looks or {}
+    for key in (product, source_id):
+        entry = looks.get(str(key)) if key is not None else None
+        if _is_pinned(entry) and entry[1]:
+            return str(entry[1])
+    return None
 
 
-def pin(looks: dict, source_id, look: str | None, at: int) -> None:
-    """Pin ``look`` (a style key or ``choices.ORIGINAL``) on image ``source_id`` in
-    ``looks`` (changed in place); None unpins it, and the image goes back to the shop's
-    choice (no remembered look: the pick replaced it)."""
+def pin(looks: dict, product, look: str | None, at: int, source_id=None) -> None:
+    """Pin ``look`` (a style key or ``choices.ORIGINAL``) on ``product`` in ``looks``
+    (changed in place); None unpins it, and its images go back to the shop's choice.
+    The per-image pin of ``source_id`` (kept before pins were per product) goes."""
+    if source_id is not None and _is_pinned(looks.get(str(source_id))):
+        del looks[str(source_id)]
     if look is None:
-        if _is_pinned(looks.get(str(source_id))):
-            del looks[str(source_id)]
+        if _is_pinned(looks.get(product)):
+            del looks[product]
         return
-    looks[str(source_id)] = [PINNED, look, at]
+    looks[product] = [PINNED, look, at]
     _forget_beyond_limit(looks)
 
 
@@ -97,11 +107,13 @@ def remembered(looks, source_id) -> Remembered | None:
 def remember(looks: dict, source_id, record, at: int) -> None:
     """Note in ``looks`` (a visitor's, changed in place) that image ``source_id`` was
     seen at unix time ``at`` in the look of ``record`` (its ``choices.ChoiceRecord``);
-    the oldest beyond ``MAX_LOOKS`` are forgotten. A pinned image keeps its pick."""
+    the oldest beyond ``MAX_LOOKS`` are forgotten. A pin wins over what is remembered
+    (``pinned`` is asked first), so a late impression of a look drawn before the pick
+    changes nothing while the pin holds."""
     if record.style_key is None or source_id is None or record.reason in NOT_DRAWN:
         return
     if _is_pinned(looks.get(str(source_id))):
-        return  # a late impression of a look drawn before the customer picked
+        return  # an image pinned on its own (before pins were per product) keeps its pick
     looks[str(source_id)] = [stored_look(record.style_key), record.propensity, list(record.available), at]
     _forget_beyond_limit(looks)
 

@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from ..conf import stylestore_settings
 from ..models import StylizedImage
 from ..storage import variant_storage
-from ..variants.sources import is_source, owned_source, source_model
+from ..variants.sources import is_source, owned_source, product_key, source_model
 from . import looks, policy
 from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice, stored_look
 from .embeddings import photo_table, style_vectors
@@ -231,10 +231,10 @@ def decide(context, entry: PageImage):
     model = global_model().within(entry.category)
     state = scoped_state(context)
     per_product = state is not None and stylestore_settings.PICK_SCOPE == "product"
-    picked = looks.pinned(context.looks, entry.source_id) if per_product else None
+    picked = looks.pinned(context.looks, product_key(entry.obj), entry.source_id) if per_product else None
     shown = _seen_look(context, entry) if state is not None and state.pick != ORIGINAL else None
     if picked == ORIGINAL or picked in entry.variants:
-        # The customer's pick for this product alone (PICK_SCOPE "product").
+        # The customer's pick for this product alone, all its images (PICK_SCOPE "product").
         share = 0.0 if picked == ORIGINAL else state.history_share(picked)
         choice = policy.Choice(None if picked == ORIGINAL else picked, 1.0, "pick", share, state.current)
         decision = (choice, tuple(map(stored_look, available)))
@@ -313,7 +313,7 @@ def picked_look(context, entry: PageImage) -> str | None:
     if state is None:
         return None
     if stylestore_settings.PICK_SCOPE == "product":
-        return looks.pinned(context.looks, entry.source_id)
+        return looks.pinned(context.looks, product_key(entry.obj), entry.source_id)
     return state.pick
 
 

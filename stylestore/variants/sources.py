@@ -158,6 +158,26 @@ def categories_of(source_ids) -> dict:
     return found
 
 
+def product_key(obj) -> str:
+    """The product a source object's images belong to, as ``"app_label.model:pk"``: the
+    object its model's ``group`` points to (an Oscar ProductImage's product, so every
+    image of a gallery has one key), else the object itself (a product with a photo
+    field). What a per-product pick applies to. No query: the group's key is a column."""
+    config = source_model(type(obj))
+    if config is not None and config.group:
+        group = obj._meta.get_field(config.group)
+        return f"{group.related_model._meta.label_lower}:{getattr(obj, group.attname)}"
+    return f"{obj._meta.label_lower}:{obj.pk}"
+
+
+def product_key_of(source_id) -> str | None:
+    """``product_key`` of the object of ``SourceImage`` ``source_id``; None when either
+    is gone. Two queries."""
+    source = SourceImage.objects.filter(pk=source_id).first()
+    obj = source.source if source is not None else None
+    return product_key(obj) if obj is not None else None
+
+
 def is_source(obj, field_name) -> bool:
     """Whether ``obj.<field_name>`` is a photo Stylestore tracks: a saved object of a
     source model, and one of its source fields (not a template's placeholder)."""

@@ -20,7 +20,8 @@ from django.contrib.auth.models import Permission, User  # noqa: E402
 from django.core.files.base import ContentFile  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from oscar.core.loading import get_model  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -33,6 +34,8 @@ Product, ProductClass, ProductImage = (get_model("catalogue", name) for name in 
                                                                                   "ProductImage"))
 IMG = re.compile(r"<img [^>]*>")
 REF = re.compile(r'data-stylestore-ref="([^"]+)"')
+#: The style of each shown variant, from its file name (``make_variants``'s).
+GALLERY_LOOK = re.compile(r'<source type="image/webp" srcset="[^" ]*stylestore/[0-9a-f]{8}/(\d+)/')
 
 
 def photo(i):
@@ -126,6 +129,23 @@ def main():
         shown = [re.search(r'<source type="image/webp" srcset="([^" ]+)', html)[1] for html in (page, again)]
         kept.append({"status": posted.status_code, "same": shown[0] == shown[1]})
     out["refresh"] = kept
+
+    # A per-product pick (PICK_SCOPE "product") made on the picker, which names the
+    # primary image, shows every image of the product's gallery in the picked look.
+    def gallery_looks(html):
+        gallery = html[html.find('id="product_gallery"'):html.find("data-stylestore-picker")]
+        return [int(pk) for pk in GALLERY_LOOK.findall(gallery)]
+
+    with override_settings(STYLESTORE={**settings.STYLESTORE, "PICK_SCOPE": "product"}):
+        picker = Client()
+        before = gallery_looks(picker.get(first.get_absolute_url()).content.decode())
+        picked = next(style for style in styles if style.pk != before[-1])  # not what the last image shows
+        posted = picker.post("/api/v1/visitor/events/", json.dumps([{
+            "kind": "pick", "style": picked.slug, "source": f"catalogue.productimage:{first.primary_image().pk}"}]),
+            content_type="application/json")
+        after = gallery_looks(picker.get(first.get_absolute_url()).content.decode())
+    out["gallery_pick"] = {"status": posted.status_code, "images": first.images.count(), "before": before,
+                           "after": after, "picked": picked.pk}
 
     hidden_image = hidden.images.get()
     api = {}

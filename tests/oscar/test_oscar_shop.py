@@ -85,3 +85,9 @@ def test_new_visitors_keep_their_look_after_the_beacon_reports_the_view(shop):
     """Oscar's class-based product view sends product_viewed, wired to expect_view: the
     first load chooses as if the view were recorded, so the refresh matches it."""
     assert shop["refresh"] == [{"status": 202, "same": True}] * 6
+
+
+def test_a_per_product_pick_shows_every_image_of_the_gallery_in_the_picked_look(shop):
+    pick = shop["gallery_pick"]
+    assert pick["status"] == 202 and pick["images"] == 2 and len(pick["before"]) == 2
+    assert pick["after"] == [pick["picked"], pick["picked"]]

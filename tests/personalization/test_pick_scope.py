@@ -152,13 +152,21 @@ def test_the_picker_marks_the_products_own_pick(seen, scope):
 
 
 def test_a_pin_outlasts_remembered_looks_and_late_impressions():
-    shown = {}
-    looks.pin(shown, 1, "3", at=1)
+    shown, product = {}, "shop.product:1"
+    looks.pin(shown, product, "3", at=1)
     for source in range(2, looks.MAX_LOOKS + 10):
         looks.remember(shown, source, ChoiceRecord("c", source, 3, 0.5, 0.0, "global", "3", (2, 3)), at=100 + source)
-    assert len(shown) == looks.MAX_LOOKS and looks.pinned(shown, 1) == "3"
+    assert len(shown) == looks.MAX_LOOKS and looks.pinned(shown, product) == "3"
     # The impression of a look drawn before the pick arrives late: the pick stays.
     looks.remember(shown, 1, ChoiceRecord("d", 1, 2, 0.5, 0.0, "global", "2", (2, 3)), at=999)
-    assert looks.pinned(shown, 1) == "3" and looks.remembered(shown, 1) is None
-    looks.pin(shown, 1, None, at=1_000)
-    assert looks.pinned(shown, 1) is None and "1" not in shown
+    assert looks.pinned(shown, product, 1) == "3"
+    looks.pin(shown, product, None, at=1_000)
+    assert looks.pinned(shown, product, 1) is None and product not in shown
+
+
+def test_an_image_pinned_before_pins_were_per_product_keeps_its_pick_until_the_next():
+    shown = {"5": ["pick", "original", 1]}
+    assert looks.pinned(shown, "shop.product:9", 5) == "original"
+    assert looks.pinned(shown, "shop.product:9", 6) is None  # another of its images: not pinned then
+    looks.pin(shown, "shop.product:9", "3", at=2, source_id=5)
+    assert shown == {"shop.product:9": ["pick", "3", 2]}
