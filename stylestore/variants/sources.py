@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Case, CharField, OuterRef, Subquery, Value, When
+from django.db.models.functions import Cast
 from django.utils.module_loading import import_string
 
 from ..conf import image_limits, stylestore_settings
@@ -176,6 +178,26 @@ def product_key_of(source_id) -> str | None:
     source = SourceImage.objects.filter(pk=source_id).first()
     obj = source.source if source is not None else None
     return product_key(obj) if obj is not None else None
+
+
+def category_expression(content_type_ids, object_id="source__object_id"):
+    """An expression giving each row's image category as ``categories_of`` finds it
+    (the first in name order), for a query whose rows reach their image's content type
+    and object id (``object_id``: the lookup to the ``SourceImage.object_id``; the
+    content type's next to it): one query brings the categories along with the rows.
+    None where no model of ``content_type_ids`` names a category lookup."""
+    content_type = object_id.removesuffix("object_id") + "content_type_id"
+    cases = []
+    for content_type_id in content_type_ids:
+        model = ContentType.objects.get_for_id(content_type_id).model_class()
+        config = source_model(model) if model is not None else None
+        if config is None or not config.category:
+            continue
+        names = (model._default_manager.filter(pk=Cast(OuterRef(object_id), output_field=model._meta.pk),
+                                               **{f"{config.category}__isnull": False})
+                 .order_by(config.category).values(config.category)[:1])
+        cases.append(When(**{content_type: content_type_id}, then=Subquery(names)))
+    return Case(*cases, default=Value(None), output_field=CharField()) if cases else None
 
 
 def is_source(obj, field_name) -> bool:
