@@ -15,10 +15,10 @@ For a page of products this module
    ``STYLESTORE["ORIGINAL_AS_ARM"]`` it is one more look). Nothing is ever generated here;
 4. signs every personalized choice into a ``choice_id`` token (``choices``).
 
-So a listing costs a constant number of queries however many products it shows, and
-whether the process has shown them before: variants (1, their product categories
-along) + visitor (1), plus the population model's aggregate queries once per process
-and refit period.
+So a listing costs a constant number of queries however many products it shows:
+variants (1) + visitor (1), plus the population model's aggregate queries once per
+process and refit period, and for images new to the process their product categories
+(one query per source model that names a category).
 """
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -34,7 +34,7 @@ from ..conf import stylestore_settings
 from ..models import StylizedImage
 from ..models.personalization import MAX_CATEGORY_LENGTH
 from ..storage import variant_storage
-from ..variants.sources import category_expression, is_source, owned_source, product_key, source_model
+from ..variants.sources import is_source, object_categories, owned_source, product_key, source_model
 from . import looks, policy
 from .caches import EMBEDDINGS_TTL, cache
 from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice, stored_look
@@ -177,32 +177,27 @@ def load_images(context, objects, field_name) -> None:
     condition = Q()
     for content_type_id, objs in by_type.items():
         condition |= Q(source__content_type_id=content_type_id, source__object_id__in=list(objs))
-    variants = (StylizedImage.objects.visible().filter(condition, source__field_name=field_name)
-                .order_by("style__name", "style_id", "max_side", "-pk"))
-    columns = ("source__content_type_id", "source__object_id", "source_id", "source__width", "source__height",
-               "style_id", "style__slug", "style__name", "style__description", "max_side", "file", "width", "height")
-    # The images' product categories come along with their variants, in the same query,
-    # where this process does not know them yet (a large catalogue's product pages are
-    # mostly new to it): a page costs the same queries whatever the catalogue's size.
-    category = category_expression(by_type)
-    category_keys = [("object category", content_type_id, object_id)
-                     for content_type_id, objs in by_type.items() for object_id in objs] if category is not None else []
-    brought = []
-
-    def with_categories(_missing):
-        brought.append(list(variants.annotate(image_category=category).values_list(*columns, "image_category")))
-        return {("object category", row[0], row[1]): None if row[-1] is None else str(row[-1])[:MAX_CATEGORY_LENGTH]
-                for row in brought[0]}
-
-    categories = cache.get_many(category_keys, EMBEDDINGS_TTL, with_categories) if category_keys else {}
-    rows = brought[0] if brought else [(*row, None) for row in variants.values_list(*columns)]
+    rows = (
+        StylizedImage.objects.visible()
+        .filter(condition, source__field_name=field_name)
+        .order_by("style__name", "style_id", "max_side", "-pk")
+        .values_list(
+            "source__content_type_id", "source__object_id", "source_id", "source__width", "source__height",
+            "style_id", "style__slug", "style__name", "style__description", "max_side", "file", "width", "height",
+        )
+    )
+    # The images' product categories, kept per process for a minute: read from their
+    # objects (one query per source model) only for those the process does not know.
+    categories = cache.get_many(
+        [("object category", content_type_id, object_id) for content_type_id, objs in by_type.items()
+         for object_id in objs], EMBEDDINGS_TTL, _object_categories)
     styles = {}
     for content_type_id, objs in by_type.items():
         for object_id, obj in objs.items():
             context.images[(content_type_id, object_id, field_name)] = PageImage(
-                obj, field_name, {}, category=categories.get(("object category", content_type_id, object_id)))
+                obj, field_name, {}, category=categories[("object category", content_type_id, object_id)])
     for (ct_id, object_id, source_id, source_width, source_height, style_id, slug, name, description, max_side, file,
-         width, height, _category) in rows:
+         width, height) in rows:
         entry = context.images[(ct_id, object_id, field_name)]
         entry.source_id = source_id
         if source_width and source_height:
@@ -216,6 +211,15 @@ def load_images(context, objects, field_name) -> None:
         # Ordered by size, newest first: the newest file of each size bucket wins.
         if not files or files[-1].max_side != max_side:
             files.append(VariantFile(file, width, height, max_side))
+
+
+def _object_categories(keys) -> dict:
+    """``load_images``' categories: ``object_categories`` of the keys' objects, cut as
+    the hourly counters cut them (``MAX_CATEGORY_LENGTH``)."""
+    objects = {}
+    for _kind, content_type_id, object_id in keys:
+        objects.setdefault(content_type_id, []).append(object_id)
+    return {("object category", *key): name[:MAX_CATEGORY_LENGTH] for key, name in object_categories(objects).items()}
 
 
 def page_image(context, obj, field_name) -> PageImage | None:

@@ -104,8 +104,8 @@ def _stats(since, groups) -> dict:
 def image_categories(source_ids) -> dict:
     """``{source id: category or None}`` of the images, as the hourly counters name
     them (cut to ``MAX_CATEGORY_LENGTH``); kept per process for ``EMBEDDINGS_TTL``:
-    every batch of events asks for its images'. (Pages get theirs with their variants:
-    ``variants.sources.category_expression``.)"""
+    every batch of events asks for its images'. (Pages ask by object, which they know:
+    ``variants.sources.object_categories``.)"""
     def load(keys):
         found = categories_of([source_id for _kind, source_id in keys])
         return {("category", source_id): name[:MAX_CATEGORY_LENGTH] for source_id, name in found.items()}

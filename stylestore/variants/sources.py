@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, CharField, OuterRef, Subquery, Value, When
-from django.db.models.functions import Cast
 from django.utils.module_loading import import_string
 
 from ..conf import image_limits, stylestore_settings
@@ -139,24 +137,32 @@ def categories_of(source_ids) -> dict:
     entry names a ``category`` lookup and whose object has one (the first in name order
     where it has several): what the analytics group by and the policy learns per
     category. One query for the images and one per source model."""
-    models = {label: config for label, config in source_models().items() if config.category}
-    if not models:
+    if not any(config.category for config in source_models().values()):
         return {}  # no query where no source model names a category
-    objects = defaultdict(dict)  # {(content type id, object id): source id}
+    objects = defaultdict(dict)  # {content type id: {object id: source id}}
     for pk, content_type_id, object_id in SourceImage.objects.filter(pk__in=list(source_ids)).values_list(
             "pk", "content_type_id", "object_id"):
         objects[content_type_id][object_id] = pk
+    return {objects[content_type_id][object_id]: name
+            for (content_type_id, object_id), name in object_categories(objects).items()}
+
+
+def object_categories(object_ids) -> dict:
+    """``{(content type id, object id): category name}`` of the objects of
+    ``{content type id: [object ids]}`` (object ids as ``SourceImage`` stores them) that
+    have one, as ``categories_of`` finds them: one query per source model that names a
+    ``category`` lookup, none for the others."""
     found = {}
-    for content_type_id, sources in objects.items():
+    for content_type_id, ids in object_ids.items():
         model = ContentType.objects.get_for_id(content_type_id).model_class()
-        config = models.get(model._meta.label_lower) if model is not None else None
-        if config is None:
+        config = source_model(model) if model is not None else None
+        if config is None or not config.category:
             continue
         # Name order, the first kept: one category per object however many it has.
-        names = (model._default_manager.filter(pk__in=list(sources), **{f"{config.category}__isnull": False})
+        names = (model._default_manager.filter(pk__in=list(ids), **{f"{config.category}__isnull": False})
                  .order_by("pk", config.category).values_list("pk", config.category))
         for pk, name in names:
-            found.setdefault(sources[str(pk)], str(name))
+            found.setdefault((content_type_id, str(pk)), str(name))
     return found
 
 
@@ -178,26 +184,6 @@ def product_key_of(source_id) -> str | None:
     source = SourceImage.objects.filter(pk=source_id).first()
     obj = source.source if source is not None else None
     return product_key(obj) if obj is not None else None
-
-
-def category_expression(content_type_ids, object_id="source__object_id"):
-    """An expression giving each row's image category as ``categories_of`` finds it
-    (the first in name order), for a query whose rows reach their image's content type
-    and object id (``object_id``: the lookup to the ``SourceImage.object_id``; the
-    content type's next to it): one query brings the categories along with the rows.
-    None where no model of ``content_type_ids`` names a category lookup."""
-    content_type = object_id.removesuffix("object_id") + "content_type_id"
-    cases = []
-    for content_type_id in content_type_ids:
-        model = ContentType.objects.get_for_id(content_type_id).model_class()
-        config = source_model(model) if model is not None else None
-        if config is None or not config.category:
-            continue
-        names = (model._default_manager.filter(pk=Cast(OuterRef(object_id), output_field=model._meta.pk),
-                                               **{f"{config.category}__isnull": False})
-                 .order_by(config.category).values(config.category)[:1])
-        cases.append(When(**{content_type: content_type_id}, then=Subquery(names)))
-    return Case(*cases, default=Value(None), output_field=CharField()) if cases else None
 
 
 def is_source(obj, field_name) -> bool:

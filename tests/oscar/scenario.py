@@ -96,7 +96,7 @@ def main():
     out["listing_small"] = listing(client)
     more = [make_product(kind, i) for i in range(3, 7)]
     make_variants(styles)
-    out["listing_large_first"] = listing(client)  # new images: their categories come with their variants
+    out["listing_large_first"] = listing(client)  # new images: their categories are read once
     out["listing_large"] = listing(client)
     out["products"] = {"public": [p.pk for p in public + more], "bare": bare.pk, "hidden": hidden.pk}
     out["images"] = {str(p.pk): [i.pk for i in p.images.all()] for p in public + more + [hidden]}
