@@ -96,6 +96,12 @@ class PageImage:
         return f"{opts.app_label}.{opts.model_name}:{self.obj.pk}"
 
     @property
+    def product(self) -> str:
+        """The product the image belongs to (``variants.sources.product_key``): what a
+        per-product pick applies to."""
+        return product_key(self.obj)
+
+    @property
     def field_file(self):
         return getattr(self.obj, self.field_name)
 
@@ -133,6 +139,10 @@ class ShownImage:
     #: The original photo's URL: what a ``<picture>`` falls back to where the
     #: variant's format (WebP) is not supported.
     original_url: str = ""
+    #: The product the image belongs to (``PageImage.product``; "" for what is not a
+    #: tracked photo): the storefront script refreshes a product's every image after a
+    #: per-product pick.
+    product: str = ""
 
     @property
     def srcset(self) -> str:
@@ -363,14 +373,15 @@ def shown_image(entry: PageImage, style_key, *, size=None, alt=None, propensity=
             entry.original_size = _original_size(field_file)
         width, height = entry.original_size
         url = entry.original_url
-        return ShownImage(url, width, height, (), None, alt, choice_id, propensity, reason, entry.reference, url)
+        return ShownImage(url, width, height, (), None, alt, choice_id, propensity, reason, entry.reference, url,
+                          entry.product)
     style, files = entry.variants[style_key]
     shown = _pick_file(files, size or stylestore_settings.DEFAULT_SIZE)
     candidates = tuple((r.url, r.width) for r in files if r.width)
     described = _("%(alt)s, in the style “%(style)s”") % {"alt": alt, "style": style.name}
     return ShownImage(
         shown.url, shown.width, shown.height, candidates, style, described, choice_id, propensity, reason,
-        entry.reference, entry.original_url,
+        entry.reference, entry.original_url, entry.product,
     )
 
 

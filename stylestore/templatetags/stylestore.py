@@ -20,7 +20,8 @@
 
 ``{% stylestore_img img sizes="(min-width: 60em) 25vw, 50vw" loading="lazy" css_class="..." %}``
     The ``<img>`` element for such an ``img``, with the attributes the beacon script
-    and the style picker look for (``data-stylestore-ref``, ``data-stylestore-choice``).
+    and the style picker look for (``data-stylestore-ref``, ``data-stylestore-choice``,
+    and for an image of a gallery ``data-stylestore-product``).
 
 ``{% stylestore_picture img sizes="..." loading="eager" fetchpriority="high" %}``
     The same image as a ``<picture>``: a styled look stored as WebP goes in a
@@ -36,7 +37,11 @@
 ``{% style_picker product "image" %}``
     A form of buttons, one per available look plus the original photo, with the link to
     its stylesheet (``stylestore/picker.css``; colours from ``--stylestore-*`` custom
-    properties). The script sends the pick and swaps the image in place; without
+    properties). The script sends the pick and swaps the image in place, then shows
+    the page's other images the pick applies to (the product's gallery; under a
+    shop-wide pick every image) as a fresh render of the page shows them, and replaces
+    the page's parts marked ``data-stylestore-refresh="<name>"`` (say, "More in this
+    style", which follows the pick) with their fresh render; without
     JavaScript the form opens ``stylestore_personalization:pick``, which confirms the
     pick with a CSRF-protected form. It says what a pick applies to: this product only
     or the whole shop (``STYLESTORE["PICK_SCOPE"]``). Renders nothing without consent
@@ -137,6 +142,8 @@ def _img(img, src, srcset, sizes, loading, css_class, fetchpriority, personalize
         attrs.append(("class", css_class))
     if personalized and img.reference:
         attrs.append(("data-stylestore-ref", img.reference))
+        if img.product and img.product != img.reference:  # an image of a gallery
+            attrs.append(("data-stylestore-product", img.product))
         if img.choice_id:
             attrs.append(("data-stylestore-choice", img.choice_id))
     return mark_safe(f"<img{_attributes(attrs)}>")
@@ -254,7 +261,9 @@ def _picker_markup(visitor, entry, size, alt):
         # it is styled in any shop; a shop restyles it through its custom properties.
         return (
             f'<link rel="stylesheet"{_attributes([("href", _static_url("stylestore/picker.css"))])}>'
-            f'<form class="stylestore-picker" method="get"{_attributes([("action", action)])} data-stylestore-picker>',
+            f'<form class="stylestore-picker" method="get"'
+            f'{_attributes([("action", action), ("data-stylestore-scope", stylestore_settings.PICK_SCOPE)])} '
+            'data-stylestore-picker>',
             f'<fieldset><legend>{html.escape(_("Choose a look"))}</legend>'
             f'<p class="stylestore-picker-scope">{html.escape(page.pick_scope_note())}</p>'
             f'<ul class="stylestore-picker-options">{"".join(buttons)}</ul></fieldset>'
@@ -282,8 +291,14 @@ def style_picker(context, obj, field_name="image", size=None, alt=None):
     markup = _picker_markup(visitor, entry, size and int(size), alt)
     if markup is None:
         return ""
-    fields = [("next", context["request"].get_full_path()), ("source", entry.reference), ("field", field_name)]
-    hidden = "".join(f'<input type="hidden"{_attributes([("name", name), ("value", value)])}>' for name, value in fields)
+    fields = [
+        [("name", "next"), ("value", context["request"].get_full_path())],
+        # The product is for the storefront script (what a per-product pick refreshes),
+        # not submitted.
+        [("name", "source"), ("value", entry.reference), ("data-stylestore-product", entry.product)],
+        [("name", "field"), ("value", field_name)],
+    ]
+    hidden = "".join(f'<input type="hidden"{_attributes(attrs)}>' for attrs in fields)
     return mark_safe(f"{markup[0]}{hidden}{markup[1]}")
 
 

@@ -132,6 +132,10 @@ def test_customer_sees_a_personal_look_that_sticks(live_server, new_context, art
     assert page.evaluate("window.__e2eSamePage") is True, "the pick reloaded the page"
     wait_until(lambda: StyleEvent.objects.filter(kind="pick").exists(), timeout=30, message="the pick")
     expect(page.get_by_role("status")).to_have_text(picked.style.name)  # announced to screen readers
+    # What follows the pick ("More in this style": the products in the picked look, here
+    # none but this one has it) changed with it, without a reload.
+    expect(page.locator(".more-in-this-style")).to_have_count(1 if target == "great-wave" else 0)
+    artifacts.shot(page, "picked-whole-page", full_page=True)
     page.evaluate("window.scrollTo(0, 0)")
     artifacts.shot(page, "picked", docs="storefront-product.png")
 

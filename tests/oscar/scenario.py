@@ -132,20 +132,27 @@ def main():
 
     # A per-product pick (PICK_SCOPE "product") made on the picker, which names the
     # primary image, shows every image of the product's gallery in the picked look.
+    def gallery(html):
+        return html[html.find('id="product_gallery"'):html.find("data-stylestore-picker")]
+
     def gallery_looks(html):
-        gallery = html[html.find('id="product_gallery"'):html.find("data-stylestore-picker")]
-        return [int(pk) for pk in GALLERY_LOOK.findall(gallery)]
+        return [int(pk) for pk in GALLERY_LOOK.findall(gallery(html))]
 
     with override_settings(STYLESTORE={**settings.STYLESTORE, "PICK_SCOPE": "product"}):
         picker = Client()
-        before = gallery_looks(picker.get(first.get_absolute_url()).content.decode())
+        html = picker.get(first.get_absolute_url()).content.decode()
+        before = gallery_looks(html)
+        # What the storefront script reads to refresh the gallery after a pick.
+        marks = {"products": re.findall(r'<img [^>]*data-stylestore-product="([^"]+)"', gallery(html)),
+                 "picker": re.findall(r'data-stylestore-scope="(\w+)"|name="source" value="[^"]+" '
+                                      r'data-stylestore-product="([^"]+)"', html)}
         picked = next(style for style in styles if style.pk != before[-1])  # not what the last image shows
         posted = picker.post("/api/v1/visitor/events/", json.dumps([{
             "kind": "pick", "style": picked.slug, "source": f"catalogue.productimage:{first.primary_image().pk}"}]),
             content_type="application/json")
         after = gallery_looks(picker.get(first.get_absolute_url()).content.decode())
     out["gallery_pick"] = {"status": posted.status_code, "images": first.images.count(), "before": before,
-                           "after": after, "picked": picked.pk}
+                           "after": after, "picked": picked.pk, "marks": marks, "product": first.pk}
 
     hidden_image = hidden.images.get()
     api = {}

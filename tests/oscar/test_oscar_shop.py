@@ -91,3 +91,8 @@ def test_a_per_product_pick_shows_every_image_of_the_gallery_in_the_picked_look(
     pick = shop["gallery_pick"]
     assert pick["status"] == 202 and pick["images"] == 2 and len(pick["before"]) == 2
     assert pick["after"] == [pick["picked"], pick["picked"]]
+    # The page tells the storefront script which images a pick on this picker applies
+    # to, so it shows the whole gallery in the picked look without a reload.
+    product = f"catalogue.product:{pick['product']}"
+    assert pick["marks"]["products"] == [product, product]
+    assert [scope or mark for scope, mark in pick["marks"]["picker"]] == ["product", product]

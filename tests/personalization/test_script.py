@@ -12,7 +12,7 @@ from django.db import connections
 
 from stylestore.models import StyleEvent, Visitor
 
-from .conftest import style_of
+from .conftest import page_images, style_of
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls here are
 # synchronous all the same.
@@ -78,6 +78,41 @@ def test_the_script_reports_what_the_visitor_sees_and_does(page, live_server, tr
     page.wait_for_load_state("load")
     sources = page.eval_on_selector_all("img[data-stylestore-ref]", "imgs => imgs.map(i => i.currentSrc)")
     assert {style_of(src) for src in sources} == {str(target.pk)}
-    # The pick is shown everywhere now, and its impressions are logged as such. (Waiting
-    # for them also keeps a late beacon from reaching the server after the test.)
-    wait_for(lambda: StyleEvent.objects.filter(kind="impression", reason="pick").count() == 3, "the picked impressions")
+    # The pick is shown everywhere now, and its impressions are logged as such: the
+    # listing's three, and the product page's once its fresh render named the pick's
+    # choice. (Waiting for them also keeps a late beacon from reaching the server after
+    # the test.)
+    wait_for(lambda: StyleEvent.objects.filter(kind="impression", reason="pick").count() == 4, "the picked impressions")
+
+
+def test_a_pick_shows_on_the_rest_of_the_page_without_a_reload(page, live_server, transactional_db, world):
+    """A shop-wide pick changes more than the picked image: "More in this style"
+    follows it, and the add-to-cart button credits the picked look, at once."""
+    products, styles = world(4, 5)
+    page.goto(live_server.url + products[0].get_absolute_url())
+    page.wait_for_load_state("load")
+    more = page.locator(".more-in-this-style")
+
+    def looks():
+        """The main image's look, then the cards' (style ids, from the markup: lazy
+        images below the fold have not loaded)."""
+        html = page.content()
+        main = page_images(html)[f"shop.product:{products[0].pk}"]
+        cards = page_images(more.inner_html()) if more.count() else {}
+        return [style_of(main["src"])] + [style_of(attrs["src"]) for attrs in cards.values()]
+
+    before = looks()
+    assert len(before) >= 2, "no cards in 'More in this style'"
+    cart = page.locator("button.add-to-cart")
+    credited = cart.get_attribute("data-stylestore-cart")
+    target = next(style for style in styles if str(style.pk) not in before)  # shown nowhere yet
+    page.evaluate("window.samePage = true")
+    page.click(f'button[name="style"][value="{target.slug}"]')
+
+    wait_for(lambda: set(looks()) == {str(target.pk)} and len(looks()) >= 2, "the page in the picked look")
+    assert page.evaluate("window.samePage") is True, "the pick reloaded the page"
+    wait_for(lambda: cart.get_attribute("data-stylestore-cart") not in (None, credited), "the cart's new choice")
+    page.click("button.add-to-cart")
+    page.wait_for_url("**/cart/")
+    wait_for(lambda: StyleEvent.objects.filter(kind="add_to_cart").exists(), "the add to cart")
+    assert StyleEvent.objects.get(kind="add_to_cart").style_id == target.pk

@@ -11,7 +11,15 @@
  * - Picks: the style picker form (data-stylestore-picker) sends a pick and swaps the
  *   image in place (an <img>, or the <source> of a <picture> whose <img> falls back to
  *   the original photo), and updates elements marked data-stylestore-look="<reference>"
- *   to name the look; if sending fails, the form is submitted normally.
+ *   to name the look; if sending fails, the form is submitted normally. Then it fetches
+ *   the page again (the server renders it with the pick; the copy runs no script and
+ *   records nothing) and shows from it the other images the pick applies to (the
+ *   product's gallery, data-stylestore-product; under a shop-wide pick, the form's
+ *   data-stylestore-scope, every image), the parts of the page marked
+ *   data-stylestore-refresh="<name>" (what follows the pick, such as "More in this
+ *   style"), and add-to-cart buttons naming the new choices: without it the rest of
+ *   the page showed the old looks until a reload, and a cart was credited to a look
+ *   no longer shown.
  *
  * Events are batched and sent with navigator.sendBeacon as JSON (it survives page
  * unloads, so a click that navigates away is not lost), each with a random event_id
@@ -162,8 +170,12 @@
         img.width = +button.getAttribute("data-width");
         img.height = +button.getAttribute("data-height");
       }
-      // What is shown now is the customer's pick, not the shop's choice: no more events for it.
-      img.removeAttribute("data-stylestore-choice");
+      // What is shown now is the customer's pick, not the shop's choice: no more events
+      // for it until the page's fresh render names the pick's own (refresh).
+      if (img.hasAttribute("data-stylestore-choice")) {
+        img.stylestoreSwapped = img.getAttribute("data-stylestore-choice");
+        img.removeAttribute("data-stylestore-choice");
+      }
     });
     Array.prototype.forEach.call(form.querySelectorAll("button[aria-pressed]"), function (b) {
       b.setAttribute("aria-pressed", b === button ? "true" : "false");
@@ -177,11 +189,93 @@
     if (status) status.textContent = label;
   }
 
+  function holder(img) {
+    return img.parentNode && img.parentNode.nodeName === "PICTURE" ? img.parentNode : img;
+  }
+
+  // What an image shows: its <picture>'s source, else its own candidates.
+  function look(img) {
+    var source = holder(img) !== img && holder(img).querySelector("source");
+    return (source ? source.getAttribute("srcset") : "") + " " + (img.getAttribute("srcset") || img.getAttribute("src"));
+  }
+
+  // The page's images by reference, in document order, outside pickers and refreshed parts.
+  function imagesByRef(root) {
+    var byRef = {};
+    Array.prototype.forEach.call(root.querySelectorAll("img[data-stylestore-ref]"), function (img) {
+      if (img.closest("[data-stylestore-picker], [data-stylestore-refresh]")) return;
+      var ref = img.getAttribute("data-stylestore-ref");
+      (byRef[ref] = byRef[ref] || []).push(img);
+    });
+    return byRef;
+  }
+
+  function refresh(form) {
+    var source = form.querySelector("input[name=source]");
+    var product = source.getAttribute("data-stylestore-product") || source.value;
+    var everywhere = form.getAttribute("data-stylestore-scope") !== "product";
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error(response.status);
+        return response.text();
+      }).then(function (text) {
+        var fresh = new DOMParser().parseFromString(text, "text/html");
+        var now = imagesByRef(document), then = imagesByRef(fresh);
+        var renamed = {}, refreshed = {}, shown = [];
+        Object.keys(now).forEach(function (ref) {
+          now[ref].forEach(function (img, i) {
+            var other = (then[ref] || [])[i];
+            var of = img.getAttribute("data-stylestore-product") || ref;
+            if (!other || !(everywhere || of === product)) return;
+            var swapped = img.stylestoreSwapped, choice = other.getAttribute("data-stylestore-choice");
+            delete img.stylestoreSwapped;
+            refreshed[ref] = true;
+            if (look(img) === look(other)) {
+              // Already in its look: the picked image, swapped, takes the choice the
+              // server made for it; an image whose look stays is left alone.
+              if (!swapped) return;
+              renamed[swapped] = choice || "";
+              if (choice) {
+                img.setAttribute("data-stylestore-choice", choice);
+                shown.push(img);
+              }
+              return;
+            }
+            var was = img.getAttribute("data-stylestore-choice") || swapped;
+            if (was) renamed[was] = choice || "";
+            var copy = document.importNode(holder(other), true);
+            holder(img).replaceWith(copy);
+            shown.push(copy.nodeName === "IMG" ? copy : copy.querySelector("img"));
+          });
+        });
+        Array.prototype.forEach.call(document.querySelectorAll("[data-stylestore-look]"), function (el) {
+          var ref = el.getAttribute("data-stylestore-look");
+          var other = refreshed[ref] && fresh.querySelector('[data-stylestore-look="' + CSS.escape(ref) + '"]');
+          if (other) el.textContent = other.textContent;
+        });
+        Array.prototype.forEach.call(document.querySelectorAll("[data-stylestore-refresh]"), function (el) {
+          var other = fresh.querySelector('[data-stylestore-refresh="' +
+            CSS.escape(el.getAttribute("data-stylestore-refresh")) + '"]');
+          var copy = document.importNode(other || el.cloneNode(false), true);
+          el.replaceWith(copy);  // empty where the fresh page no longer shows it
+          shown.push.apply(shown, copy.querySelectorAll("img[data-stylestore-choice]"));
+        });
+        Array.prototype.forEach.call(document.querySelectorAll("[data-stylestore-cart]"), function (el) {
+          var choice = el.getAttribute("data-stylestore-cart");
+          if (!(choice in renamed)) return;
+          if (renamed[choice]) { el.setAttribute("data-stylestore-cart", renamed[choice]); }
+          else { el.removeAttribute("data-stylestore-cart"); }
+        });
+        observe(shown.filter(function (img) { return img.hasAttribute("data-stylestore-choice"); }));
+      }).catch(function () { /* the picked image shows the pick; a reload shows the rest */ });
+  }
+
   document.addEventListener("submit", function (e) {
     var form = e.target.closest("[data-stylestore-picker]");
     var button = e.submitter;
     if (!form || !button || !window.fetch) return;
     e.preventDefault();
+    flush();  // the looks seen so far are remembered before the page is rendered again
     var style = button.value || null;
     var event = {
       kind: "pick", event_id: eventId(), style: style,
@@ -193,7 +287,12 @@
       headers: { "Content-Type": "application/json" }
     }).then(function (response) {
       if (!response.ok) throw new Error(response.status);
-      if (style === null) { window.location.reload(); } else { swap(form, button); }
+      if (style === null) {
+        window.location.reload();
+      } else {
+        swap(form, button);
+        refresh(form);
+      }
     }).catch(function () {
       form.removeAttribute("data-stylestore-picker");
       button.click();  // fall back to the plain form post
