@@ -42,6 +42,11 @@ visitor's taste for that product (capped at 50 %). What differs:
   logged like a style (key ``"original"``, no embedding), and it is what shoppers like
   best: 1.2x the appeal of the most appealing style; no taste, uniform browsing. The
   best single arm is the original; the policy has to find it.
+* ``bots``       ``no_signal``'s shoppers, and crawlers that run the page's script: 20 %
+  of visitors view 200 products each and never click (more than two thirds of all
+  impressions). Their impressions are logged like anyone's; what they were shown
+  counts for nothing (their true CTR is 0 whatever they see), so the ratios are the
+  shoppers'.
 
 Browsing or reactions carry taste the policy can use in ``embedding``, ``visual``,
 ``drift`` and ``clickers`` (target: >= 1.10 x best single); elsewhere the target is not to
@@ -54,8 +59,13 @@ Per world and seed, an empty shop: the first ``--cold`` visitors (1,000) are the
 start, the next ``--visitors`` (2,000) the measured phase; both are reported. The policy
 learns only from its own logged impressions (style, history share, click), aggregated like
 ``StyleHourlyStats`` (per style, and per style and product category, as a shop whose
-``SOURCE_MODELS`` names a ``category`` lookup does) and refitted every ``--refit-every`` visitors (20: about a minute of a
-shop with 1,000 visitors an hour; ``--refit-every 1000`` is a fit once per hour).
+``SOURCE_MODELS`` names a ``category`` lookup does; a visitor's first
+``--counted-per-day`` impressions, as ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``
+counts them, each simulated visit being one day's) and refitted every ``--refit-every``
+visitors (20: about a minute of a shop with 1,000 visitors an hour; ``--refit-every
+1000`` is a fit once per hour). Clicks are drawn from a stream of their own, so the
+visitors are the same whatever a policy shows them: two policies run on one seed are
+compared on the same shoppers.
 
 Baselines are evaluated on exactly the same visitors and product views: the oracle shows
 each impression's truly best available style; "best single" the style with the best true
@@ -147,8 +157,15 @@ ORIGINAL_ARM = "original"
 ORIGINAL_APPEAL = 1.0
 #: Share of visitors in the control group in ``--control-coverage`` runs.
 CONTROL_SHARE = 0.1
+#: In ``bots``: the share of visitors that are crawlers, and how many products each views.
+BOT_SHARE = 0.2
+BOT_VIEWS = 200
+#: ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``'s default.
+COUNTED_IMPRESSIONS_PER_DAY = 40
 
-WORLDS = ("embedding", "visual", "category", "unrelated", "drift", "clickers", "no_signal", "original_best")
+WORLDS = ("embedding", "visual", "category", "unrelated", "drift", "clickers", "no_signal", "original_best", "bots")
+#: The worlds ``--control-coverage`` cycles through (its figures were measured on these).
+CONTROL_WORLDS = WORLDS[:8]
 #: Worlds where browsing or reactions carry taste the policy can see.
 TASTE_WORLDS = {"embedding", "visual", "drift", "clickers"}
 EVALUATION_SEEDS = tuple(range(1, 9))
@@ -167,6 +184,10 @@ class World:
         rng = np.random.default_rng([seed, WORLDS.index(kind)])
         self.kind = kind
         self.rng = rng
+        #: Clicks and add to carts draw from their own stream: the visitors and what they
+        #: view are then the same whatever the policy shows, so two policies run on a
+        #: seed are compared on the same shoppers (paired).
+        self.outcomes = np.random.default_rng([seed, WORLDS.index(kind), 1])
         self.keys = [f"s{i}" for i in range(STYLES)]
         shared = _unit_rows(rng.normal(size=(1, DIM)))
         self.style_vectors = _unit_rows(SHARED_COMPONENT * shared + _unit_rows(rng.normal(size=(STYLES, DIM))))
@@ -188,7 +209,7 @@ class World:
         self.ready = ready
         self.available = [np.flatnonzero(row) for row in ready]
         self.popularity = rng.dirichlet(np.full(STYLES, POPULARITY_CONCENTRATION))
-        sigma = NO_SIGNAL_APPEAL_SIGMA if kind == "no_signal" else APPEAL_SIGMA
+        sigma = NO_SIGNAL_APPEAL_SIGMA if kind in ("no_signal", "bots") else APPEAL_SIGMA
         self.appeal = np.exp(rng.normal(0.0, sigma, size=STYLES))
         self.original_appeal = ORIGINAL_APPEAL
         if kind == "original_best":
@@ -200,8 +221,10 @@ class World:
             self.appeal = np.append(self.appeal, self.original_appeal)
 
     def visitor(self):
-        """A base click rate and a function (view index -> (product, taste style or -1))."""
+        """A base click rate, a function (view index -> (product, taste style or -1)) and
+        how many products the visitor views."""
         rng, kind = self.rng, self.kind
+        views = IMPRESSIONS
         if kind == "clickers":
             base = HEAVY_CTR if rng.random() < HEAVY_CLICKERS else LIGHT_CTR
         else:
@@ -216,7 +239,7 @@ class World:
                 pool = self.products_by_category[home] if rng.random() < CATEGORY_BROWSING else None
                 product = int(rng.integers(PRODUCTS)) if pool is None else int(pool[rng.integers(len(pool))])
                 return product, int(self.category_style[self.category[product]])
-            if kind in ("no_signal", "original_best"):
+            if kind in ("no_signal", "original_best", "bots"):
                 return int(rng.integers(PRODUCTS)), -1
             taste = later if kind == "drift" and t >= DRIFT_AT else favourite
             pool = self.products_by_look[taste]
@@ -224,7 +247,9 @@ class World:
                 return int(rng.integers(PRODUCTS)), taste
             return int(pool[rng.integers(len(pool))]), taste
 
-        return base, view
+        if kind == "bots" and rng.random() < BOT_SHARE:
+            base, views = 0.0, BOT_VIEWS
+        return base, view, views
 
     def truth(self, base: float, taste: int) -> np.ndarray:
         p = base * self.appeal
@@ -253,7 +278,8 @@ class Run:
     history_weight: float
 
 
-def simulate(world: World, seed: int, visitors: int, refit_every: int, params: PolicyParams) -> Run:
+def simulate(world: World, seed: int, visitors: int, refit_every: int, params: PolicyParams,
+             counted_per_day: int = COUNTED_IMPRESSIONS_PER_DAY) -> Run:
     arms = len(world.keys)  # the styles, and the original where it is an arm
     styles_table = EmbeddingTable(dict(zip(world.keys, world.style_vectors)))
     preferences = [view_preference(styles_table, v, params.temperature) for v in world.product_vectors]
@@ -273,12 +299,13 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
             model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params,
                                {c: {k: StyleStats(*row) for k, row in cells.items()}
                                 for c, cells in by_category.items()})
-        base, view = world.visitor()
-        state, shown = VisitorState(), {}
-        for t in range(IMPRESSIONS):
+        base, view, views = world.visitor()
+        state, shown, seen = VisitorState(), {}, 0
+        for t in range(views):
             product, taste = view(t)
             truth = world.truth(base, taste)
-            truths[v, t], readies[v, t] = truth, world.ready[product]
+            if t < IMPRESSIONS:  # a crawler's later views count for nothing either way
+                truths[v, t], readies[v, t] = truth, world.ready[product]
             keys = [world.keys[s] for s in world.available[product]]
             category = str(world.category[product])
             choice = choose(state, keys, model.within(category), params, visitor=f"v{seed}-{v}",
@@ -291,13 +318,16 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
                 control[v] = True
             else:
                 p_click = float(truth[index[choice.style]])
-            clicked = world.rng.random() < p_click
+            clicked = world.outcomes.random() < p_click
             policy[v] += p_click
             counted[v] += clicked
             clicks += clicked
             reasons[choice.reason] = reasons.get(choice.reason, 0) + 1
             logs.append(Logged(product, choice.style, choice.propensity, float(clicked), cluster=v))
-            if choice.style is not None:  # the control group's impressions are no style's evidence
+            seen += choice.style is not None
+            # The control group's impressions are no style's evidence; nor are a visitor's
+            # beyond the day's allowance, nor their outcomes (events._Allowance).
+            if choice.style is not None and seen <= counted_per_day:
                 q = choice.history_share
                 for row in (stats[choice.style], by_category[category][choice.style]):
                     row[0] += 1
@@ -308,7 +338,7 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
             state.record_impression(choice, params)
             if clicked and choice.style is not None:
                 state.record_click(choice.style, params)
-                if world.rng.random() < CART_RATE:
+                if world.outcomes.random() < CART_RATE:
                     state.record_add_to_cart(choice.style, params)
             state.record_view(preferences[product], params)
 
@@ -375,9 +405,9 @@ def ipw_check(world: World, run: Run, cold: int) -> int:
 def measure(job) -> Tuple[Run, int]:
     """One world and seed: the run (without its logs, which stay in the worker) and
     how many of its two replayed intervals held the truth."""
-    kind, seed, visitors, cold, refit_every, params = job
+    kind, seed, visitors, cold, refit_every, params, counted_per_day = job
     world = World(kind, seed)
-    run = simulate(world, seed, visitors, refit_every, params)
+    run = simulate(world, seed, visitors, refit_every, params, counted_per_day)
     return dataclasses.replace(run, logs=[]), ipw_check(world, run, cold)
 
 
@@ -385,7 +415,7 @@ def control_lift(job) -> Tuple[float, object]:
     """One control-group run: its true styled-vs-original lift and the page's estimate
     (None with too few clicking visitors)."""
     seed, visitors, refit_every, params = job
-    world = World(WORLDS[seed % len(WORLDS)], seed)
+    world = World(CONTROL_WORLDS[seed % len(CONTROL_WORLDS)], seed)
     run = simulate(world, seed, visitors, refit_every, params)
     styled, control = ~run.control, run.control
     impressions = np.full(visitors, IMPRESSIONS)
@@ -456,6 +486,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cold", type=int, default=1000, help="cold-start visitors of an empty shop (default 1000)")
     parser.add_argument("--visitors", type=int, default=2000, help="measured visitors after the cold start (default 2000)")
     parser.add_argument("--refit-every", type=int, default=20, help="visitors between refits of the population model")
+    parser.add_argument("--counted-per-day", type=int, default=COUNTED_IMPRESSIONS_PER_DAY,
+                        help="a visitor's impressions that count for the population's counters (default "
+                             f"{COUNTED_IMPRESSIONS_PER_DAY}, the setting's; 0 or less: all)")
     parser.add_argument("--latency", action="store_true", help="also time choose()")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs simulated at once (default: the cores)")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override PolicyParams fields")
@@ -463,6 +496,8 @@ def main(argv=None) -> int:
                         help="instead: check the styled-vs-original interval over N runs of --cold visitors")
     args = parser.parse_args(argv)
     seeds = args.seeds or list(TUNING_SEEDS if args.tuning else EVALUATION_SEEDS)
+    if args.counted_per_day <= 0:
+        args.counted_per_day = sys.maxsize
     params = _override(PolicyParams(), args.set)
     started = time.perf_counter()
     if args.control_coverage:
@@ -474,7 +509,7 @@ def main(argv=None) -> int:
           f"refit every {args.refit_every} visitors\n  {params}")
     phases = (("cold start", slice(0, args.cold)), ("measured", slice(args.cold, None)))
     failures = covered = checked = 0
-    jobs = [(kind, seed, args.cold + args.visitors, args.cold, args.refit_every, params)
+    jobs = [(kind, seed, args.cold + args.visitors, args.cold, args.refit_every, params, args.counted_per_day)
             for kind in args.worlds for seed in seeds]
     with multiprocessing.Pool(args.jobs) as pool:
         results = pool.map(measure, jobs)

@@ -48,6 +48,10 @@ def check_settings(app_configs, **kwargs):
     if not isinstance(events, (list, tuple)) or set(events) - set(webhook.EVENTS):
         errors.append(Error(f"STYLESTORE['WEBHOOK_EVENTS'] must be a list of events among {', '.join(webhook.EVENTS)}.",
                             id="stylestore.E014"))
+    counted = stylestore_settings.COUNTED_IMPRESSIONS_PER_DAY
+    if counted is not None and (not isinstance(counted, int) or isinstance(counted, bool) or counted < 1):
+        errors.append(Error("STYLESTORE['COUNTED_IMPRESSIONS_PER_DAY'] must be a positive integer (or None).",
+                            id="stylestore.E015"))
     errors.extend(_check_event_budgets())
     errors.extend(_check_sources())
     return errors

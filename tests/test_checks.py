@@ -58,3 +58,12 @@ def test_event_budgets_must_be_rates(settings):
     assert "stylestore.E008" in ids(run_checks())
     settings.STYLESTORE = {**settings.STYLESTORE, "EVENT_BUDGETS": {"IP": "10/minute", "VISITOR": None}}
     assert "stylestore.E008" not in ids(run_checks())
+
+
+def test_the_daily_allowance_of_counted_impressions_is_a_positive_integer_or_none(settings):
+    for bad in (0, -5, 2.5, "40", True):
+        settings.STYLESTORE = {**settings.STYLESTORE, "COUNTED_IMPRESSIONS_PER_DAY": bad}
+        assert "stylestore.E015" in ids(run_checks()), bad
+    for good in (1, 40, None):
+        settings.STYLESTORE = {**settings.STYLESTORE, "COUNTED_IMPRESSIONS_PER_DAY": good}
+        assert "stylestore.E015" not in ids(run_checks()), good

@@ -55,6 +55,11 @@ class Visitor(models.Model):
     #: The look each image was last shown in (``personalization.looks``), read with the
     #: state and written with the impressions: one look per product on every page.
     looks = models.JSONField(_("looks shown"), default=dict, blank=True, editable=False)
+    #: How many impressions of a look the visitor had on the UTC day ``impressions_on``:
+    #: the first ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]`` count for the shop-wide
+    #: counters (``personalization.events``).
+    impressions_on = models.DateField(_("impressions counted on"), null=True, blank=True, editable=False)
+    impressions_that_day = models.PositiveIntegerField(_("impressions that day"), default=0, editable=False)
     created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
     # Indexed for the retention purge, which deletes visitors idle for longer than it.
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)

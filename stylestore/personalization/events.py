@@ -27,7 +27,15 @@ What one batch does:
   per style and product category (``StyleHourlyStats``) the global model is refitted
   from. The original photo the policy drew as an arm (``STYLESTORE["ORIGINAL_AS_ARM"]``)
   is logged and counted like a style, under no style (its row's ``style`` is null); the
-  control group's is logged only.
+  control group's is logged only. A visitor's first
+  ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]`` impressions of a UTC day count for the
+  counters (``Visitor.impressions_that_day``); their later impressions, clicks and add to
+  carts that day are logged and teach their own state only: a crawler that runs the
+  page's script, held on one look and never clicking, would otherwise bury that style's
+  clicks under its impressions. Purchases, revenue and picks always count. (An outcome
+  is judged by the day's count when it arrives, which costs no lookup: one that comes
+  after later impressions took the visitor past the cap is left out, though its own
+  impression counted.)
 
 The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
 events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``;
@@ -274,6 +282,7 @@ def _record(context, events) -> RecordReport:
 
     counters = _Counters(population.image_categories(
         {event.choice.source_id if event.choice is not None else event.source_id for event in events}))
+    allowance = _Allowance(visitor, now)
     rows, duplicates, picked = [], 0, None
     for event in events:
         if event.event_id and event.event_id in seen_ids:
@@ -287,13 +296,15 @@ def _record(context, events) -> RecordReport:
                 continue
             source_id = choice.source_id if choice.source_id in sources else None
             if event.kind != Kind.IMPRESSION and (Kind.IMPRESSION, choice.choice_id) not in seen_choices:
-                _apply_choice_event(Kind.IMPRESSION, state, choice, params, counters)
+                _apply_choice_event(Kind.IMPRESSION, state, choice, params, allowance.counters(counters, choice))
                 rows.append(_choice_row(visitor, Kind.IMPRESSION, choice, source_id, "", now))
                 seen_choices.add((Kind.IMPRESSION, choice.choice_id))
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
                 seen_looks[source_id] = choice  # a purchase later in the batch answers it
             seen_choices.add((event.kind, choice.choice_id))
-            _apply_choice_event(event.kind, state, choice, params, counters)
+            evidence = allowance.counters(counters, choice) if event.kind == Kind.IMPRESSION else (
+                allowance.counters(counters))
+            _apply_choice_event(event.kind, state, choice, params, evidence)
             rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now))
             if event.kind == Kind.IMPRESSION:
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
@@ -334,7 +345,9 @@ def _record(context, events) -> RecordReport:
     visitor.state = state.to_dict()
     visitor.recent_views = dict(sorted(recent_views.items(), key=lambda item: item[1])[-MAX_RECENT_VIEWS:])
     visitor.looks = shown
-    visitor.save(update_fields=["state", "recent_views", "looks", "last_seen_at"])
+    visitor.impressions_on, visitor.impressions_that_day = allowance.day, allowance.impressions
+    visitor.save(update_fields=["state", "recent_views", "looks", "impressions_on", "impressions_that_day",
+                                "last_seen_at"])
     context.remember(visitor)
     return RecordReport(accepted=len(events) - duplicates, duplicates=duplicates)
 
@@ -457,8 +470,31 @@ def _choice_row(visitor, kind, choice, source_id, event_id, now):
     )
 
 
+class _Allowance:
+    """The visitor's impressions today, against ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``."""
+
+    def __init__(self, visitor, now):
+        self.day = now.date()
+        self.impressions = visitor.impressions_that_day if visitor.impressions_on == self.day else 0
+        self.limit = stylestore_settings.COUNTED_IMPRESSIONS_PER_DAY
+
+    def counters(self, counters, impression=None):
+        """``counters`` if an ``impression`` (its choice), or an outcome, counts for
+        them, else None. An impression of a look counts while it is one of the day's
+        first ``limit``; an outcome while the day's impressions are within it (the
+        last counted impression's own outcome included)."""
+        if impression is None:
+            return counters if self.limit is None or self.impressions <= self.limit else None
+        if impression.style_key is None:
+            return counters  # the control group's original photo: nothing is counted anyway
+        self.impressions += 1
+        return counters if self.limit is None or self.impressions <= self.limit else None
+
+
 def _apply_impression(state, choice, params, counters):
     state.record_impression(choice.to_choice(), params)
+    if counters is None:
+        return
     row = counters.row(choice.style_id, choice.source_id)
     row["impressions"] += 1
     if choice.reason == "pick":
@@ -470,7 +506,7 @@ def _apply_impression(state, choice, params, counters):
 
 def _apply_choice_event(kind, state, choice, params, counters):
     """Teach the state and add to ``counters`` (by style id, None: the original
-    photo drawn as an arm)."""
+    photo drawn as an arm; no counters: the visitor's allowance is spent)."""
     if choice.style_key is None:
         # The control group's original photo: logged as an event, no look to count.
         if kind == Kind.IMPRESSION:
@@ -480,6 +516,8 @@ def _apply_choice_event(kind, state, choice, params, counters):
         _apply_impression(state, choice, params, counters)
         return
     _teach(state, kind, choice.style_key, params)
+    if counters is None:
+        return
     row = counters.row(choice.style_id, choice.source_id)
     count, picked, share_sum = population.OUTCOME_COUNTERS[kind]
     row[count] += 1

@@ -294,3 +294,42 @@ def test_requests_without_a_visitor_make_few_visitors(settings, world):
     codes = [post_events(Client(), [{"kind": "pick", "style": styles[0].slug}]).status_code for _ in range(10)]
     assert codes == [202] * 3 + [429] * 7
     assert Visitor.objects.count() == 3 and StyleEvent.objects.count() == 3
+
+
+def test_a_visitors_impressions_beyond_the_days_allowance_are_logged_but_not_counted(client, page, settings):
+    """A crawler that runs the page's script sees hundreds of images in one look and never
+    clicks: only its first COUNTED_IMPRESSIONS_PER_DAY a day reach the counters the
+    population model learns from. The log keeps everything, and purchases always count."""
+    settings.STYLESTORE = {**settings.STYLESTORE, "COUNTED_IMPRESSIONS_PER_DAY": 4}
+    products, styles, html = page
+
+    def counted(field="impressions"):
+        return sum(StyleHourlyStats.objects.values_list(field, flat=True))
+
+    post_events(client, impressions(html))
+    assert counted() == 3
+    again = client.get("/").content.decode()  # the listing again: new choices, the same looks
+    post_events(client, impressions(again))
+    assert counted() == 4 and StyleEvent.objects.filter(kind="impression").count() == 6
+    visitor = Visitor.objects.get()
+    assert (visitor.impressions_on, visitor.impressions_that_day) == (timezone.now().date(), 6)
+    assert policy.VisitorState.from_dict(visitor.state).styles  # the visitor's own state learnt from all six
+
+    # A click once the allowance is spent: logged, not counted; a purchase: counted.
+    post_events(client, impressions(again, kind="click")[-1:])
+    assert StyleEvent.objects.filter(kind="click").count() == 1 and counted("clicks") == 0
+    bought = post_events(client, [{"kind": "purchase", "source": f"shop.product:{products[0].pk}", "value": "20.00",
+                                   "currency": "USD", "event_id": "order-1042-1"}])
+    assert bought.status_code == 202, bought.content
+    assert counted("purchases") == 1
+
+    # A new day, a new allowance.
+    Visitor.objects.update(impressions_on=timezone.now().date() - timedelta(days=1))
+    post_events(client, impressions(client.get("/").content.decode()))
+    assert counted() == 7
+    assert Visitor.objects.get().impressions_that_day == 3
+
+    # None counts everything.
+    settings.STYLESTORE = {**settings.STYLESTORE, "COUNTED_IMPRESSIONS_PER_DAY": None}
+    post_events(client, impressions(client.get("/").content.decode()) + impressions(again, kind="click")[:1])
+    assert counted() == 10 and counted("clicks") == 1
