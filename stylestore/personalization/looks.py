@@ -12,7 +12,8 @@ photo, where the policy drew it as an arm, as ``"original"``: ``choices.stored_l
 that chose the look, as its impression logged it, so each later impression of it is
 logged with that draw's probability and styles (``policy.Remembered``). Looks the
 customer picked are not remembered (the pick shows them anyway), nor the control group's
-original photos. The ``MAX_LOOKS`` most recently shown are kept.
+original photos. The ``MAX_LOOKS`` most recently shown are kept, each for
+``REMEMBER_SECONDS`` after it was last seen.
 
 With ``STYLESTORE["PICK_SCOPE"] = "product"`` a pick applies to one product's images
 only (every image of its gallery), so it is kept here too, as a *pinned* entry
@@ -34,6 +35,11 @@ from .policy import Remembered
 
 #: Images whose look a visitor keeps: a few listing pages' worth (about 3.5 KB of JSON).
 MAX_LOOKS = 64
+#: How long after it was last seen a look is shown again: one look per product while
+#: the customer shops (a month covers coming back to a product before buying it).
+#: Kept for ever, a returning customer's products stayed in the looks of their first
+#: visit, whatever the shop has learnt since about what sells. Picks do not expire.
+REMEMBER_SECONDS = 30 * 24 * 3600
 #: Impressions of these were not the shop's draw: nothing to remember.
 NOT_DRAWN = frozenset({"pick", "control"})
 #: The first item of a pinned entry (a per-product pick).
@@ -88,14 +94,17 @@ def clicked(record: ChoiceRecord | None, source_id) -> Remembered | None:
     return Remembered(record.style_key, record.propensity, tuple(map(str, record.available)))
 
 
-def remembered(looks, source_id) -> Remembered | None:
-    """The look ``source_id`` was last shown in, or None (never shown, or an entry this
-    version cannot read: it is a cache, never worth an error page)."""
+def remembered(looks, source_id, now: float) -> Remembered | None:
+    """The look ``source_id`` was last shown in, or None (never shown, not seen for
+    ``REMEMBER_SECONDS`` before unix time ``now``, or an entry this version cannot read:
+    it is a cache, never worth an error page)."""
     entry = (looks or {}).get(str(source_id))
     if _is_pinned(entry):
         return None
     try:
-        style, propensity, available, _ = entry
+        style, propensity, available, seen = entry
+        if not now - float(seen) < REMEMBER_SECONDS:
+            return None
         propensity = float(propensity)
         if not 0 < propensity <= 1 or not math.isfinite(propensity):
             return None

@@ -20,6 +20,7 @@ variants (1) + visitor (1), plus the population model's aggregate queries once p
 process and refit period, and for images new to the process their product categories
 (one query per source model that names a category).
 """
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -315,7 +316,8 @@ def _seen_look(context, entry) -> policy.Remembered | None:
     """The look this visitor saw ``entry`` in: remembered from its impression, else
     that of the listing card they clicked to come here, whose impression may not be
     recorded yet (``looks.clicked``)."""
-    return looks.remembered(context.looks, entry.source_id) or looks.clicked(context.clicked, entry.source_id)
+    return (looks.remembered(context.looks, entry.source_id, time.time())
+            or looks.clicked(context.clicked, entry.source_id))
 
 
 def scoped_state(context):

@@ -5,7 +5,7 @@ from django.test import Client
 from django.utils import timezone
 
 from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
-from stylestore.personalization import looks, policy, population
+from stylestore.personalization import caches, looks, policy, population
 from stylestore.personalization.choices import ChoiceRecord
 
 from .conftest import impressions, page_images, post_events, shown_styles, style_of
@@ -231,13 +231,39 @@ def test_a_product_view_that_does_not_expect_its_view_keeps_its_look_on_refresh(
 
 def test_a_visitor_keeps_the_most_recently_seen_looks_and_ignores_unreadable_ones():
     shown = {"999": "garbage", "998": [3, 7.5, [3], 1]}  # an old layout, a propensity above 1
-    assert looks.remembered(shown, 999) is None and looks.remembered(shown, 998) is None
+    assert looks.remembered(shown, 999, 2) is None and looks.remembered(shown, 998, 2) is None
     for source in range(looks.MAX_LOOKS + 5):
         record = ChoiceRecord("c", source, 3, 0.25, 0.0, "global", "3", (2, 3))
         looks.remember(shown, source, record, at=1_000 + source)
     assert len(shown) == looks.MAX_LOOKS and "999" not in shown and "0" not in shown
-    assert looks.remembered(shown, looks.MAX_LOOKS + 4) == policy.Remembered("3", 0.25, ("2", "3"))
+    assert looks.remembered(shown, looks.MAX_LOOKS + 4, 2_000) == policy.Remembered("3", 0.25, ("2", "3"))
     # A pick is the customer's, the control group's original no look: neither is remembered.
     looks.remember(shown, 5_000, ChoiceRecord("p", 5_000, 3, 1.0, 0.0, "pick", "3", (3,)), at=9_999)
     looks.remember(shown, 5_001, ChoiceRecord("k", 5_001, None, 0.1, 0.0, "control", None, (3,)), at=9_999)
-    assert looks.remembered(shown, 5_000) is None and looks.remembered(shown, 5_001) is None
+    assert looks.remembered(shown, 5_000, 9_999) is None and looks.remembered(shown, 5_001, 9_999) is None
+
+
+def test_a_look_not_seen_for_a_month_is_chosen_afresh_and_a_pin_is_kept(world):
+    """While the customer shops, a product keeps its look; coming back after a month,
+    they get the shop's current choice (it has learnt since), but their picks stay."""
+    shown = {}
+    looks.remember(shown, 7, ChoiceRecord("c", 7, 3, 0.25, 0.0, "global", "3", (2, 3)), at=1_000_000)
+    month = looks.REMEMBER_SECONDS
+    assert looks.remembered(shown, 7, 1_000_000 + month - 1) == policy.Remembered("3", 0.25, ("2", "3"))
+    assert looks.remembered(shown, 7, 1_000_000 + month) is None
+    looks.pin(shown, "shop.product:7", "2", at=1_000_000)
+    assert looks.pinned(shown, "shop.product:7") == "2"
+
+    # In a shop: the looks a visitor's row remembers, a month old, no longer hold.
+    _, styles = world(4, 3, looks=[2, 1, 0, 2])
+    styles_alike(styles)
+    client = Client()
+    assert post_events(client, impressions(client.get("/").content.decode())).status_code == 202
+    assert post_events(client, impressions(client.get("/").content.decode())).status_code == 202
+    assert StyleEvent.objects.filter(kind="impression", reason="remembered").count() == 4
+    visitor = Visitor.objects.get()
+    visitor.looks = {source: [*entry[:3], entry[3] - month] for source, entry in visitor.looks.items()}
+    visitor.save()
+    caches.clear_caches()
+    assert post_events(client, impressions(client.get("/").content.decode())).status_code == 202
+    assert StyleEvent.objects.filter(kind="impression", reason="remembered").count() == 4  # none more
