@@ -3,6 +3,7 @@ its own runserver, a customer on Oscar's listing and product page, and staff in
 Oscar's dashboard: "Apply style…" from its product list, the progress that follows,
 the styles, and the review queue's Approve."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -111,9 +112,45 @@ def test_customer_sees_looks_on_oscars_pages_and_staff_apply_styles(oscar_shop, 
     staff.goto(f"{oscar_shop}{staff.locator('a', has_text='Review queue').get_attribute('href')}")
     waiting = staff.get_by_role("row").filter(has_text="Delft").filter(has_text="Great Wave")
     expect(waiting.get_by_role("img")).to_have_count(2)  # before and after
-    expect(staff.get_by_role("heading", name="16 images to review")).to_be_visible()  # two looks x 8 products
+    expect(staff.get_by_role("heading", name="18 images to review")).to_be_visible()  # two looks x 9 images
     artifacts.shot(staff, "dashboard-review", docs="oscar-dashboard-review.png")
     waiting.get_by_role("button", name="Approve").click()
     expect(staff.locator("#messages")).to_contain_text("Approved 1 image.")
-    expect(staff.get_by_role("heading", name="15 images to review")).to_be_visible()
+    expect(staff.get_by_role("heading", name="17 images to review")).to_be_visible()
     expect(waiting).to_have_count(0)
+
+
+#: The look an image shows, as its alt text names it.
+LOOK_IN_ALT = re.compile(r"in the style “(.+)”$")
+
+
+def test_a_pick_shows_on_every_image_of_an_oscar_gallery_at_once(oscar_shop, new_context, artifacts):
+    """The picker names the gallery's first image; the pick shows on its second too,
+    without a reload (the storefront script takes it from the page's fresh render)."""
+    page = offline(new_context()).new_page()
+    page.goto(f"{oscar_shop}/")
+    page.locator("article.product_pod h3 a", has_text="Peonies").click()  # oscar_setup.GALLERY
+    gallery = page.locator("#product_gallery picture img")
+    expect(gallery).to_have_count(2)
+
+    def looks():
+        return [LOOK_IN_ALT.search(gallery.nth(i).get_attribute("alt"))[1] for i in range(2)]
+
+    picker = page.get_by_role("group", name="Choose a look")
+    names = [name for name in picker.get_by_role("button").all_inner_texts() if name.strip() != "Original photo"]
+    assert len(names) == 2
+    target = next(name.strip() for name in names if name.strip() != looks()[1])  # not the second image's look
+    second = gallery.nth(1).locator("xpath=..").locator("source")
+    before = second.get_attribute("srcset")
+    page.evaluate("window.samePage = true")
+    picker.get_by_role("button", name=target).click()
+    expect(picker.get_by_role("button", name=target)).to_have_attribute("aria-pressed", "true")
+    expect(gallery.nth(1)).to_have_attribute("alt", re.compile(f"in the style “{re.escape(target)}”$"))
+    assert looks() == [target, target]
+    # The second image's <picture> shows another file, not only another alt text.
+    assert second.get_attribute("srcset") not in (None, before)
+    assert page.evaluate("window.samePage") is True, "the pick reloaded the page"
+    artifacts.shot(page, "gallery-picked")
+    page.locator("#product_gallery .carousel-control-next").click()  # the second view, in the picked look
+    expect(page.locator("#product_gallery .carousel-item").nth(1)).to_have_class(re.compile(r"\bactive\b"))
+    artifacts.shot(page, "gallery-second-image")
