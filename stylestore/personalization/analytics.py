@@ -11,7 +11,9 @@ Every figure covers a window ``[since, until)``: whole UTC days within the reten
 
 1. **How does each style do?** Impressions, clicks, add to carts, purchases and
    revenue per style from the hourly counters, with the CTR and its 95 % Wilson
-   interval (``evaluation.wilson``). This is the CTR a style earned under the policy
+   interval (``evaluation.wilson``). The counters leave out a visitor's impressions
+   beyond ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]`` a day, with their clicks and
+   add to carts (crawlers'; see ``events``), not their purchases. This is the CTR a style earned under the policy
    that showed it, i.e. mostly with visitors it was chosen for; the original photo has
    a row too where the policy chose it as a look (``STYLESTORE["ORIGINAL_AS_ARM"]``).
    The same per product category (``category_rows``), from the log.
