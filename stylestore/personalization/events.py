@@ -302,8 +302,7 @@ def _record(context, events) -> RecordReport:
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
                 seen_looks[source_id] = choice  # a purchase later in the batch answers it
             seen_choices.add((event.kind, choice.choice_id))
-            evidence = allowance.counters(counters, choice) if event.kind == Kind.IMPRESSION else (
-                allowance.counters(counters))
+            evidence = allowance.counters(counters, choice if event.kind == Kind.IMPRESSION else None)
             _apply_choice_event(event.kind, state, choice, params, evidence)
             rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now))
             if event.kind == Kind.IMPRESSION:
