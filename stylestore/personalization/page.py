@@ -96,10 +96,11 @@ class PageImage:
         opts = self.obj._meta
         return f"{opts.app_label}.{opts.model_name}:{self.obj.pk}"
 
-    @property
+    @cached_property
     def product(self) -> str:
         """The product the image belongs to (``variants.sources.product_key``): what a
-        per-product pick applies to."""
+        per-product pick applies to; once per request (the choice, the image and the
+        picker each ask)."""
         return product_key(self.obj)
 
     @property
@@ -255,7 +256,7 @@ def decide(context, entry: PageImage):
     model = global_model().within(entry.category)
     state = scoped_state(context)
     per_product = state is not None and stylestore_settings.PICK_SCOPE == "product"
-    picked = looks.pinned(context.looks, product_key(entry.obj), entry.source_id) if per_product else None
+    picked = looks.pinned(context.looks, entry.product, entry.source_id) if per_product else None
     shown = _seen_look(context, entry) if state is not None and state.pick != ORIGINAL else None
     if picked == ORIGINAL or picked in entry.variants:
         # The customer's pick for this product alone, all its images (PICK_SCOPE "product").
@@ -338,7 +339,7 @@ def picked_look(context, entry: PageImage) -> str | None:
     if state is None:
         return None
     if stylestore_settings.PICK_SCOPE == "product":
-        return looks.pinned(context.looks, product_key(entry.obj), entry.source_id)
+        return looks.pinned(context.looks, entry.product, entry.source_id)
     return state.pick
 
 

@@ -132,6 +132,11 @@
   }, true);
 
   // Style picker -------------------------------------------------------------
+  // The element an image is shown by: its <picture>, else itself.
+  function holder(img) {
+    return img.parentNode && img.parentNode.nodeName === "PICTURE" ? img.parentNode : img;
+  }
+
   function swap(form, button) {
     var reference = form.querySelector("input[name=source]").value;
     var images = document.querySelectorAll("img[data-stylestore-ref]");
@@ -139,7 +144,7 @@
       if (img.getAttribute("data-stylestore-ref") !== reference || img.closest("[data-stylestore-picker]")) return;
       var srcset = button.getAttribute("data-srcset");
       var type = button.getAttribute("data-type");
-      var picture = img.parentNode && img.parentNode.nodeName === "PICTURE" ? img.parentNode : null;
+      var picture = holder(img) !== img ? holder(img) : null;
       var source = picture && picture.querySelector("source");
       var sizes = (source && source.getAttribute("sizes")) || img.getAttribute("sizes");
       if (picture && type) {
@@ -187,10 +192,6 @@
     });
     var status = form.querySelector("[role=status]");
     if (status) status.textContent = label;
-  }
-
-  function holder(img) {
-    return img.parentNode && img.parentNode.nodeName === "PICTURE" ? img.parentNode : img;
   }
 
   // What an image shows: its <picture>'s source, else its own candidates.
