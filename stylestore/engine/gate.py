@@ -401,8 +401,9 @@ def _jpeg_layout(data: bytes) -> _Layout:
             if frame is None:
                 raise CorruptImage("JPEG has no frame header before its scan")
             _need(data, pos + 3)
-            ids = [data[pos + 3 + 2 * i] for i in range(data[pos + 2])]
-            _need(data, pos + 3 + 2 * len(ids))
+            count = data[pos + 2]
+            _need(data, pos + 3 + 2 * count)  # before reading them: a cut header is no IndexError
+            ids = [data[pos + 3 + 2 * i] for i in range(count)]
             if not 1 <= len(ids) <= 4 or any(i not in frame[2] for i in ids):
                 raise CorruptImage("JPEG scan header names components its frame does not have")
             if scans == 0:

@@ -285,3 +285,15 @@ def test_fuzzed_input_raises_only_image_errors(data):
     except errors.ImageError:
         return
     assert image.mode in ("RGB", "RGBA")
+
+
+def test_a_jpeg_cut_inside_its_scan_header_is_refused_as_corrupt():
+    """Found by the fuzz test above: a scan header whose component list is cut off was
+    read before its length was checked (IndexError, a 500 where a 400 belongs)."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, "JPEG")
+    data = out.getvalue()
+    scan = data.index(b"\xff\xda")
+    for cut in range(scan + 4, scan + 10):  # after the scan's component count, before its list ends
+        with pytest.raises(errors.ImageError):
+            gate.inspect_image(data[:cut])
