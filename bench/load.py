@@ -119,9 +119,9 @@ def free_port():
 class Shop:
     """A throw-away demo shop served by gunicorn."""
 
-    def __init__(self, workers, threads):
+    def __init__(self, workers, threads, settings=SETTINGS):
         self.dir = Path(tempfile.mkdtemp(prefix="stylestore-load-"))
-        (self.dir / "bench_load_settings.py").write_text(SETTINGS)
+        (self.dir / "bench_load_settings.py").write_text(settings)
         self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         self.env.update(SHOP_VAR_DIR=str(self.dir), DJANGO_SETTINGS_MODULE="bench_load_settings",
                         PYTHONPATH=os.pathsep.join([str(self.dir), str(ROOT)]))
