@@ -304,6 +304,8 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
         base, view, views = world.visitor()
         state, shown, seen, viewed = VisitorState(), {}, 0, set()
         for t in range(views):
+            # The shop keeps the state between requests as stored (two decimals).
+            state = VisitorState.from_dict(state.to_dict())
             product, taste = view(t)
             truth = world.truth(base, taste)
             if t < IMPRESSIONS:  # a crawler's later views count for nothing either way
