@@ -63,7 +63,10 @@ learns only from its own logged impressions (style, history share, click), aggre
 ``--counted-per-day`` impressions, as ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``
 counts them, each simulated visit being one day's) and refitted every ``--refit-every``
 visitors (20: about a minute of a shop with 1,000 visitors an hour; ``--refit-every
-1000`` is a fit once per hour). Clicks are drawn from a stream of their own, so the
+1000`` is a fit once per hour). As in the shop, a product viewed again within a visit is
+a refresh, not a new view, and the visitor's state passes through its stored form
+(two decimals) between views; ``bench/personalization_api.py`` checks this mirror
+against a live shop. Clicks are drawn from a stream of their own, so the
 visitors are the same whatever a policy shows them: two policies run on one seed are
 compared on the same shoppers.
 
