@@ -49,6 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # noqa: E402
 import personalization as simulation  # noqa: E402
 
+#: Exit status when the shop fails (a refused request, a count that does not match what
+#: was sent, a set-up step); 1 is a missed target.
+SHOP_FAILED = 2
+
 SETTINGS = textwrap.dedent('''
     """The demo shop as bench/personalization_api.py runs it (written by it)."""
     from shop.settings import *  # noqa: F401,F403
@@ -77,7 +81,6 @@ SEED = textwrap.dedent('''
     from stylestore.variants.files import save_atomically, variant_name
 
     world = json.loads(open(os.environ["BENCH_WORLD"]).read())
-    Style.objects.all().delete()
     styles = [Style.objects.create(name=f"World style {i}", slug=f"world-style-{i}", kind=Style.Kind.PRESET,
                                    preset_weights={str(i): 1.0}, style_vector=vector)
               for i, vector in enumerate(world["styles"])]
@@ -279,7 +282,13 @@ def main(argv=None) -> int:
     phases = (("cold start", slice(0, args.cold)), ("measured", slice(args.cold, None)))[:2 if args.visitors else 1]
     failures = 0
     for kind in args.worlds:
-        runs = [run_world(kind, seed, args) for seed in args.seeds]
+        try:
+            runs = [run_world(kind, seed, args) for seed in args.seeds]
+        except SystemExit as exc:
+            if not isinstance(exc.code, str):
+                raise
+            print(exc.code, file=sys.stderr)
+            return SHOP_FAILED
         rate = sum(len(api.sums["policy"]) for api, _, _ in runs) / sum(elapsed for _, _, elapsed in runs)
         print(f"\n  [{kind}: through the API, {rate:.1f} visitors/s]", end="")
         failures += simulation.report(kind, [api for api, _, _ in runs], phases)

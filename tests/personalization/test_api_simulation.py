@@ -20,11 +20,9 @@ def test_shoppers_through_the_api_are_all_counted_and_reported_beside_the_simula
          "--refit-seconds", "1"],
         capture_output=True, text=True, timeout=600,
     )
-    # Exit 1 is a missed target, which a dozen visitors cannot be held to; anything
-    # else, or a message on stderr (a refused request, a count that does not match),
-    # is a failure of the shop.
+    # Exit 1 is a missed target, which a dozen visitors cannot be held to; the shop's
+    # failures (a refused request, a count that does not match) exit SHOP_FAILED.
     assert done.returncode in (0, 1), done.stderr
-    assert "counted" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     through_api, in_process = done.stdout.split("[category: the same visitors in process]")
     assert re.search(r"\[category: through the API, [\d.]+ visitors/s\]", through_api)
     for block in (through_api, in_process):
