@@ -137,6 +137,8 @@ def test_a_pick_shows_on_every_image_of_an_oscar_gallery_at_once(oscar_shop, new
         return [LOOK_IN_ALT.search(gallery.nth(i).get_attribute("alt"))[1] for i in range(2)]
 
     picker = page.get_by_role("group", name="Choose a look")
+    # The gallery is parsed before the picker below it: wait for the picker too.
+    expect(picker.get_by_role("button")).to_have_count(3)  # the original photo and the two looks
     names = [name for name in picker.get_by_role("button").all_inner_texts() if name.strip() != "Original photo"]
     assert len(names) == 2
     target = next(name.strip() for name in names if name.strip() != looks()[1])  # not the second image's look
