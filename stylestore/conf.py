@@ -138,9 +138,10 @@ DEFAULTS = {
     # was lost writes that too), so one address adds at most 2 x IP rows per period.
     "EVENT_BUDGETS": {"IP": "3000/hour", "VISITOR": "1000/hour", "NEW_VISITORS_PER_IP": "60/hour"},
     # Most impressions of one visitor a UTC day that count as evidence for the shop-wide
-    # counters the population model learns from (StyleHourlyStats); their later
-    # impressions, clicks, add to carts and purchases that day are still logged, and
-    # still teach the visitor's own state. A crawler that runs the page's script sees
+    # counters the population model learns from (StyleHourlyStats) and the analytics;
+    # their later impressions, and the clicks and add to carts answering those, are
+    # still logged (StyleEvent.counted false), and still teach the visitor's own state.
+    # Purchases always count. A crawler that runs the page's script sees
     # hundreds of images, is held on one look, and never clicks: uncapped, it swamps
     # that style's counters with impressions that cannot click, and the policy leaves
     # what may be the best style. In bench/personalization.py's "bots" world (a fifth of

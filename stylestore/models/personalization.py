@@ -110,6 +110,10 @@ class StyleEvent(models.Model):
     # and probability: ``personalization.events``).
     value = models.DecimalField(_("value"), max_digits=16, decimal_places=4, null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, blank=True)
+    # False: an impression beyond the visitor's ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``
+    # that day, or a click or add to cart answering one; left out of the shop-wide
+    # counters and the analytics, logged for the visitor's own state and the record.
+    counted = models.BooleanField(_("counted"), default=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:

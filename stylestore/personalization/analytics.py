@@ -16,7 +16,7 @@ Every figure covers a window ``[since, until)``: whole UTC days within the reten
    add to carts (crawlers'; see ``events``), not their purchases. This is the CTR a style earned under the policy
    that showed it, i.e. mostly with visitors it was chosen for; the original photo has
    a row too where the policy chose it as a look (``STYLESTORE["ORIGINAL_AS_ARM"]``).
-   The same per product category (``category_rows``), from the log.
+   The same per product category (``category_rows``), from the log's counted rows.
 2. **Does personalization pay?** The logged policy's CTR is measured directly (it is
    the policy that ran). The baseline, "always the best single style" (the style with
    the best population CTR in the fitted global model, or the next best where it has
@@ -256,7 +256,8 @@ def category_rows(since, until=None) -> list[CategoryRow]:
     uncategorised last. A source model's categories come from the ``category`` lookup
     of its ``SOURCE_MODELS`` entry (the first in name order where there are several)."""
     until = until or window_end()
-    per_source = _outcome_events(since, until).filter(source__isnull=False).values("source_id").annotate(
+    # Within the visitors' daily allowance, as the per-style counters.
+    per_source = _outcome_events(since, until).filter(source__isnull=False, counted=True).values("source_id").annotate(
         **_outcome_totals()
     ).order_by()
     per_source = {row.pop("source_id"): row for row in per_source}

@@ -32,10 +32,10 @@ What one batch does:
   counters (``Visitor.impressions_that_day``); their later impressions, clicks and add to
   carts that day are logged and teach their own state only: a crawler that runs the
   page's script, held on one look and never clicking, would otherwise bury that style's
-  clicks under its impressions. Purchases, revenue and picks always count. (An outcome
-  is judged by the day's count when it arrives, which costs no lookup: one that comes
-  after later impressions took the visitor past the cap is left out, though its own
-  impression counted.)
+  clicks under its impressions. A click or add to cart counts where its impression did
+  (``StyleEvent.counted``, read with the lookup of the batch's choices the log already
+  holds), however many impressions came between. Purchases, revenue and picks always
+  count.
 
 The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
 events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``;
@@ -274,7 +274,7 @@ def _record(context, events) -> RecordReport:
     now = visitor.last_seen_at = timezone.now()
     state = policy.VisitorState.from_dict(visitor.state)
     params = population.policy_params()
-    seen_ids, seen_choices = _already_recorded(visitor, events)
+    seen_ids, seen_choices, counted_choices = _already_recorded(visitor, events)
     recent_views = _recent_views(visitor.recent_views, now)
     shown = dict(visitor.looks or {})
     styles, sources = _still_existing(events)
@@ -296,15 +296,19 @@ def _record(context, events) -> RecordReport:
                 continue
             source_id = choice.source_id if choice.source_id in sources else None
             if event.kind != Kind.IMPRESSION and (Kind.IMPRESSION, choice.choice_id) not in seen_choices:
-                _apply_choice_event(Kind.IMPRESSION, state, choice, params, allowance.counters(counters, choice))
-                rows.append(_choice_row(visitor, Kind.IMPRESSION, choice, source_id, "", now))
+                evidence = allowance.counters(counters, choice, counted_choices)
+                _apply_choice_event(Kind.IMPRESSION, state, choice, params, evidence)
+                rows.append(_choice_row(visitor, Kind.IMPRESSION, choice, source_id, "", now, evidence is not None))
                 seen_choices.add((Kind.IMPRESSION, choice.choice_id))
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
                 seen_looks[source_id] = choice  # a purchase later in the batch answers it
             seen_choices.add((event.kind, choice.choice_id))
-            evidence = allowance.counters(counters, choice if event.kind == Kind.IMPRESSION else None)
+            if event.kind == Kind.IMPRESSION:
+                evidence = allowance.counters(counters, choice, counted_choices)
+            else:  # an outcome counts where its impression did
+                evidence = counters if choice.choice_id in counted_choices else None
             _apply_choice_event(event.kind, state, choice, params, evidence)
-            rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now))
+            rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now, evidence is not None))
             if event.kind == Kind.IMPRESSION:
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
                 seen_looks[source_id] = choice
@@ -371,15 +375,21 @@ def _apply_pick(state, shown, event, at) -> bool:
 
 
 def _already_recorded(visitor, events):
-    """What of this batch the log already holds: event ids and (kind, choice id) pairs."""
+    """What of this batch the log already holds: event ids, (kind, choice id) pairs, and
+    the choice ids whose impression counted for the shop-wide counters."""
     event_ids = {e.event_id for e in events if e.event_id}
     choice_ids = {e.choice.choice_id for e in events if e.choice}
     if not event_ids and not choice_ids:  # the product page's view: nothing to look up
-        return set(), set()
+        return set(), set(), set()
     mine = StyleEvent.objects.filter(visitor=visitor)
     seen_ids = set(mine.filter(event_id__in=event_ids).values_list("event_id", flat=True)) if event_ids else set()
-    seen_choices = set(mine.filter(choice_id__in=choice_ids).values_list("kind", "choice_id")) if choice_ids else set()
-    return seen_ids, seen_choices
+    recorded = mine.filter(choice_id__in=choice_ids).values_list("kind", "choice_id", "counted") if choice_ids else []
+    seen_choices, counted_choices = set(), set()
+    for kind, choice_id, counted in recorded:
+        seen_choices.add((kind, choice_id))
+        if kind == Kind.IMPRESSION and counted:
+            counted_choices.add(choice_id)
+    return seen_ids, seen_choices, counted_choices
 
 
 def _still_existing(events):
@@ -452,7 +462,7 @@ def _viewed_recently(recent_views, source_id, now) -> bool:
     return (recent_views or {}).get(str(source_id), -math.inf) >= now.timestamp() - VIEW_REPEAT_SECONDS
 
 
-def _choice_row(visitor, kind, choice, source_id, event_id, now):
+def _choice_row(visitor, kind, choice, source_id, event_id, now, counted):
     impression = kind == Kind.IMPRESSION
     return StyleEvent(
         visitor=visitor,
@@ -465,6 +475,7 @@ def _choice_row(visitor, kind, choice, source_id, event_id, now):
         history_share=choice.history_share,
         reason=choice.reason,
         available=list(choice.available) if impression else None,
+        counted=counted,
         created_at=now,
     )
 
@@ -477,17 +488,16 @@ class _Allowance:
         self.impressions = visitor.impressions_that_day if visitor.impressions_on == self.day else 0
         self.limit = stylestore_settings.COUNTED_IMPRESSIONS_PER_DAY
 
-    def counters(self, counters, impression=None):
-        """``counters`` if an ``impression`` (its choice), or an outcome, counts for
-        them, else None. An impression of a look counts while it is one of the day's
-        first ``limit``; an outcome while the day's impressions are within it (the
-        last counted impression's own outcome included)."""
-        if impression is None:
-            return counters if self.limit is None or self.impressions <= self.limit else None
-        if impression.style_key is None:
-            return counters  # the control group's original photo: nothing is counted anyway
-        self.impressions += 1
-        return counters if self.limit is None or self.impressions <= self.limit else None
+    def counters(self, counters, impression, counted_choices):
+        """``counters`` if the ``impression`` (its choice) counts for them, else None: an
+        impression of a look counts while it is one of the day's first ``limit``. The
+        ones that count join ``counted_choices``, whose outcomes count too."""
+        if impression.style_key is not None:  # the control group's original photo: not counted anyway
+            self.impressions += 1
+            if self.limit is not None and self.impressions > self.limit:
+                return None
+        counted_choices.add(impression.choice_id)
+        return counters
 
 
 def _apply_impression(state, choice, params, counters):

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from stylestore.models import Style, StyleEvent, StyleHourlyStats, Visitor
-from stylestore.personalization import caches, choices, embeddings, events, policy, population
+from stylestore.personalization import analytics, caches, choices, embeddings, events, policy, population
 from stylestore.schedules import PURGE_SCHEDULE, ensure_schedules
 
 from .conftest import EVENTS_URL, impressions, post_events, unit, view_product
@@ -315,9 +315,16 @@ def test_a_visitors_impressions_beyond_the_days_allowance_are_logged_but_not_cou
     assert (visitor.impressions_on, visitor.impressions_that_day) == (timezone.now().date(), 6)
     assert policy.VisitorState.from_dict(visitor.state).styles  # the visitor's own state learnt from all six
 
-    # A click once the allowance is spent: logged, not counted; a purchase: counted.
+    # A click on an impression beyond the allowance: logged, not counted. A click on one
+    # of the day's first four counts, however many impressions came between.
     post_events(client, impressions(again, kind="click")[-1:])
     assert StyleEvent.objects.filter(kind="click").count() == 1 and counted("clicks") == 0
+    post_events(client, impressions(html, kind="click")[:1])
+    assert StyleEvent.objects.filter(kind="click").count() == 2 and counted("clicks") == 1
+    # The per-category figures, from the log, count the same rows.
+    rows = analytics.category_rows(analytics.window_start(1))
+    assert (sum(r.impressions for r in rows), sum(r.clicks for r in rows)) == (4, 1)
+    # A purchase always counts.
     bought = post_events(client, [{"kind": "purchase", "source": f"shop.product:{products[0].pk}", "value": "20.00",
                                    "currency": "USD", "event_id": "order-1042-1"}])
     assert bought.status_code == 202, bought.content
@@ -332,4 +339,4 @@ def test_a_visitors_impressions_beyond_the_days_allowance_are_logged_but_not_cou
     # None counts everything.
     settings.STYLESTORE = {**settings.STYLESTORE, "COUNTED_IMPRESSIONS_PER_DAY": None}
     post_events(client, impressions(client.get("/").content.decode()) + impressions(again, kind="click")[:1])
-    assert counted() == 10 and counted("clicks") == 1
+    assert counted() == 10 and counted("clicks") == 2
