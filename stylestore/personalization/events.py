@@ -29,13 +29,13 @@ What one batch does:
   is logged and counted like a style, under no style (its row's ``style`` is null); the
   control group's is logged only. A visitor's first
   ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]`` impressions of a UTC day count for the
-  counters (``Visitor.impressions_that_day``); their later impressions, clicks and add to
-  carts that day are logged and teach their own state only: a crawler that runs the
-  page's script, held on one look and never clicking, would otherwise bury that style's
-  clicks under its impressions. A click or add to cart counts where its impression did
-  (``StyleEvent.counted``, read with the lookup of the batch's choices the log already
-  holds), however many impressions came between. Purchases, revenue and picks always
-  count.
+  counters (``Visitor.impressions_that_day``); their later impressions, and the clicks
+  and add to carts answering those, are logged and teach their own state only: a
+  crawler that runs the page's script, held on one look and never clicking, would
+  otherwise bury that style's clicks under its impressions. A click or add to cart
+  counts where its impression did (``StyleEvent.counted``, read with the lookup of the
+  batch's choices the log already holds), however many impressions came between.
+  Purchases, revenue and picks always count.
 
 The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
 events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``;
