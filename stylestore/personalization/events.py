@@ -282,7 +282,7 @@ def _record(context, events) -> RecordReport:
 
     counters = _Counters(population.image_categories(
         {event.choice.source_id if event.choice is not None else event.source_id for event in events}))
-    allowance = _Allowance(visitor, now)
+    allowance = _Allowance(visitor, now, counted_choices)
     rows, duplicates, picked = [], 0, None
     for event in events:
         if event.event_id and event.event_id in seen_ids:
@@ -296,17 +296,14 @@ def _record(context, events) -> RecordReport:
                 continue
             source_id = choice.source_id if choice.source_id in sources else None
             if event.kind != Kind.IMPRESSION and (Kind.IMPRESSION, choice.choice_id) not in seen_choices:
-                evidence = allowance.counters(counters, choice, counted_choices)
+                evidence = allowance.counters(counters, Kind.IMPRESSION, choice)
                 _apply_choice_event(Kind.IMPRESSION, state, choice, params, evidence)
                 rows.append(_choice_row(visitor, Kind.IMPRESSION, choice, source_id, "", now, evidence is not None))
                 seen_choices.add((Kind.IMPRESSION, choice.choice_id))
                 looks.remember(shown, source_id, choice, int(now.timestamp()))
                 seen_looks[source_id] = choice  # a purchase later in the batch answers it
             seen_choices.add((event.kind, choice.choice_id))
-            if event.kind == Kind.IMPRESSION:
-                evidence = allowance.counters(counters, choice, counted_choices)
-            else:  # an outcome counts where its impression did
-                evidence = counters if choice.choice_id in counted_choices else None
+            evidence = allowance.counters(counters, event.kind, choice)
             _apply_choice_event(event.kind, state, choice, params, evidence)
             rows.append(_choice_row(visitor, event.kind, choice, source_id, event.event_id, now, evidence is not None))
             if event.kind == Kind.IMPRESSION:
@@ -481,22 +478,27 @@ def _choice_row(visitor, kind, choice, source_id, event_id, now, counted):
 
 
 class _Allowance:
-    """The visitor's impressions today, against ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``."""
+    """The visitor's impressions today, against ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``,
+    and the choices whose impressions counted (``counted_choices``: from the log, then
+    this batch's)."""
 
-    def __init__(self, visitor, now):
+    def __init__(self, visitor, now, counted_choices):
         self.day = now.date()
         self.impressions = visitor.impressions_that_day if visitor.impressions_on == self.day else 0
         self.limit = stylestore_settings.COUNTED_IMPRESSIONS_PER_DAY
+        self.counted_choices = counted_choices
 
-    def counters(self, counters, impression, counted_choices):
-        """``counters`` if the ``impression`` (its choice) counts for them, else None: an
-        impression of a look counts while it is one of the day's first ``limit``. The
-        ones that count join ``counted_choices``, whose outcomes count too."""
-        if impression.style_key is not None:  # the control group's original photo: not counted anyway
+    def counters(self, counters, kind, choice):
+        """``counters`` if an event of ``kind`` on ``choice`` counts for them, else None.
+        An impression of a look counts while it is one of the day's first ``limit``; an
+        outcome where its impression did, however many impressions came between."""
+        if kind != Kind.IMPRESSION:
+            return counters if choice.choice_id in self.counted_choices else None
+        if choice.style_key is not None:  # the control group's original photo: not counted anyway
             self.impressions += 1
             if self.limit is not None and self.impressions > self.limit:
                 return None
-        counted_choices.add(impression.choice_id)
+        self.counted_choices.add(choice.choice_id)
         return counters
 
 
