@@ -117,6 +117,7 @@ def context(params) -> dict:
         "reward": reward,
         "csv_query": "&".join(f"{key}={value}" for key, value in query.items()),
         "currencies": analytics.purchase_currencies(since, until),
+        "counted_per_day": stylestore_settings.COUNTED_IMPRESSIONS_PER_DAY,
         "rows": [{"row": row, "ctr": percent(row.ctr.value), "interval": interval(row.ctr, digits=2)} for row in rows],
         "categories": [
             {"row": row, "label": row.category or _("Uncategorised"), "rate": percent(row.rate.value),
