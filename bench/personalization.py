@@ -63,12 +63,16 @@ learns only from its own logged impressions (style, history share, click), aggre
 ``--counted-per-day`` impressions, as ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``
 counts them, each simulated visit being one day's) and refitted every ``--refit-every``
 visitors (20: about a minute of a shop with 1,000 visitors an hour; ``--refit-every
-1000`` is a fit once per hour). As in the shop, a product viewed again within a visit is
-a refresh, not a new view, and the visitor's state passes through its stored form
-(two decimals) between views; ``bench/personalization_api.py`` checks this mirror
-against a live shop. Clicks are drawn from a stream of their own, so the
-visitors are the same whatever a policy shows them: two policies run on one seed are
-compared on the same shoppers.
+1000`` is a fit once per hour). Visitors shop one after another unless ``--at-once K``
+lets K shop in turn, an impression each, as a live shop's concurrent shoppers do; and
+``--refit-impressions R`` refits also after every R impressions, as a small shop's
+``POPULATION_REFIT_SECONDS`` does (after nearly every visitor). The views are the same
+whatever the cadence, so runs that differ only in it are paired. As in the shop, a
+product viewed again within a visit is a refresh, not a new view, and the visitor's
+state passes through its stored form (two decimals) between views;
+``bench/personalization_api.py`` checks this mirror against a live shop. Clicks are
+drawn from a stream of their own, so the visitors are the same whatever a policy shows
+them: two policies run on one seed are compared on the same shoppers.
 
 Baselines are evaluated on exactly the same visitors and product views: the oracle shows
 each impression's truly best available style; "best single" the style with the best true
@@ -107,9 +111,10 @@ import multiprocessing
 import os
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Deque, Dict, List, Tuple
 
 import numpy as np
 
@@ -283,7 +288,28 @@ class Run:
     history_weight: float
 
 
-def simulate(world: World, seed: int, visitors: int, refit_every: int, params: PolicyParams,
+@dataclass(frozen=True)
+class Cadence:
+    """When the population model is refitted, and how many visitors shop at once."""
+
+    #: Refit before every ``visitors``-th visitor starts (20: about a minute of a shop
+    #: with 1,000 visitors an hour).
+    visitors: int = 20
+    #: Refit also after every ``impressions`` impressions of all visitors (0: never);
+    #: 20 is after about every visitor, as a small shop's ``POPULATION_REFIT_SECONDS``
+    #: does.
+    impressions: int = 0
+    #: Visitors shopping at once, one impression each in turn, as a live shop's
+    #: concurrent shoppers do: one visitor's early impressions are then fitted while
+    #: others are still mid-visit.
+    at_once: int = 1
+
+    def __str__(self) -> str:
+        every = f"every {self.visitors} visitors" + (f" and {self.impressions} impressions" if self.impressions else "")
+        return f"refit {every}; {self.at_once} visitor(s) at once"
+
+
+def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: PolicyParams,
              counted_per_day: int = COUNTED_IMPRESSIONS_PER_DAY) -> Run:
     arms = len(world.keys)  # the styles, and the original where it is an arm
     styles_table = EmbeddingTable(dict(zip(world.keys, world.style_vectors)))
@@ -299,17 +325,19 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
     reasons: Dict[str, int] = {}
     logs: List[Logged] = []
     clicks = 0
-    for v in range(visitors):
-        if v % refit_every == 0 and v:
-            model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params,
-                               {c: {k: StyleStats(*row) for k, row in cells.items()}
-                                for c, cells in by_category.items()})
+
+    def visit(v: int):
+        """One visitor's views, yielding after each impression so that visitors can
+        shop at once."""
+        nonlocal clicks
+        # The views are drawn up front: the visitors are then the same whatever the
+        # number shopping at once.
         base, view, views = world.visitor()
+        plan = [view(t) for t in range(views)]
         state, shown, seen, viewed = VisitorState(), {}, 0, set()
-        for t in range(views):
+        for t, (product, taste) in enumerate(plan):
             # The shop keeps the state between requests as stored (two decimals).
             state = VisitorState.from_dict(state.to_dict())
-            product, taste = view(t)
             truth = world.truth(base, taste)
             if t < IMPRESSIONS:  # a crawler's later views count for nothing either way
                 truths[v, t], readies[v, t] = truth, world.ready[product]
@@ -352,6 +380,25 @@ def simulate(world: World, seed: int, visitors: int, refit_every: int, params: P
             if product not in viewed:
                 state.record_view(preferences[product], params)
                 viewed.add(product)
+            yield
+
+    shopping: Deque = deque()
+    started = since_refit = 0
+    due = False
+    while started < visitors or shopping:
+        while len(shopping) < cadence.at_once and started < visitors:
+            due |= started % cadence.visitors == 0 and started > 0
+            shopping.append(visit(started))
+            started += 1
+        if due or 0 < cadence.impressions <= since_refit:
+            model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params,
+                               {c: {k: StyleStats(*row) for k, row in cells.items()}
+                                for c, cells in by_category.items()})
+            due, since_refit = False, 0
+        visitor = shopping.popleft()
+        if next(visitor, StopIteration) is not StopIteration:
+            shopping.append(visitor)
+            since_refit += 1
 
     return Run(baselines(truths, readies, policy, seed), control, counted, original, clicks, reasons, logs,
                model.history_weight)
@@ -380,7 +427,7 @@ def baselines(truths: np.ndarray, readies: np.ndarray, policy: np.ndarray, seed:
 def single_style_learner(truths: np.ndarray, readies: np.ndarray, seed: int) -> np.ndarray:
     """Per visitor, the true CTR sum of a reference learner of the best single style on
     the same impressions: Thompson sampling over the arms, updated after every
-    impression (the policy refits every ``--refit-every`` visitors and keeps a visitor's
+    impression (the policy refits at its ``Cadence`` and keeps a visitor's
     look), with no exploration floor and no personalization. It shows what finding the
     best single style costs in a new shop, which the "best single" baseline, chosen
     with hindsight, does not pay."""
@@ -459,18 +506,18 @@ def ipw_check(world: World, run: Run, cold: int) -> int:
 def measure(job) -> Tuple[Run, int]:
     """One world and seed: the run (without its logs, which stay in the worker) and
     how many of its two replayed intervals held the truth."""
-    kind, seed, visitors, cold, refit_every, params, counted_per_day = job
+    kind, seed, visitors, cold, cadence, params, counted_per_day = job
     world = World(kind, seed)
-    run = simulate(world, seed, visitors, refit_every, params, counted_per_day)
-    return dataclasses.replace(run, logs=[]), ipw_check(world, run, cold)
+    run = simulate(world, seed, visitors, cadence, params, counted_per_day)
+    return dataclasses.replace(run, logs=[]), ipw_check(world, run, cold) if visitors > cold else 0
 
 
 def control_lift(job) -> Tuple[float, object]:
     """One control-group run: its true styled-vs-original lift and the page's estimate
     (None with too few clicking visitors)."""
-    seed, visitors, refit_every, params = job
+    seed, visitors, cadence, params = job
     world = World(CONTROL_WORLDS[seed % len(CONTROL_WORLDS)], seed)
-    run = simulate(world, seed, visitors, refit_every, params)
+    run = simulate(world, seed, visitors, cadence, params)
     styled, control = ~run.control, run.control
     impressions = np.full(visitors, IMPRESSIONS)
     truth = (run.sums["policy"][styled].sum() / (IMPRESSIONS * styled.sum())) / (
@@ -479,12 +526,12 @@ def control_lift(job) -> Tuple[float, object]:
     return truth, estimate
 
 
-def control_coverage(runs: int, visitors: int, refit_every: int, params: PolicyParams, jobs: int) -> Tuple[str, bool]:
+def control_coverage(runs: int, visitors: int, cadence: Cadence, params: PolicyParams, jobs: int) -> Tuple[str, bool]:
     """Whether the analytics page's styled-vs-original interval holds each run's truth:
     a line to print, and whether at least 95 % did."""
     params = dataclasses.replace(params, control_share=CONTROL_SHARE)
     with multiprocessing.Pool(jobs) as pool:
-        results = pool.map(control_lift, [(seed, visitors, refit_every, params) for seed in range(1, runs + 1)])
+        results = pool.map(control_lift, [(seed, visitors, cadence, params) for seed in range(1, runs + 1)])
     shown = [(truth, estimate) for truth, estimate in results if estimate is not None]
     covered = sum(estimate.low <= truth <= estimate.high for truth, estimate in shown)
     widths = [estimate.high - estimate.low for _truth, estimate in shown]
@@ -539,7 +586,12 @@ def main(argv=None) -> int:
     parser.add_argument("--worlds", nargs="+", choices=WORLDS, default=list(WORLDS))
     parser.add_argument("--cold", type=int, default=1000, help="cold-start visitors of an empty shop (default 1000)")
     parser.add_argument("--visitors", type=int, default=2000, help="measured visitors after the cold start (default 2000)")
-    parser.add_argument("--refit-every", type=int, default=20, help="visitors between refits of the population model")
+    parser.add_argument("--refit-every", type=int, default=Cadence.visitors,
+                        help=f"visitors between refits of the population model (default {Cadence.visitors})")
+    parser.add_argument("--refit-impressions", type=int, default=Cadence.impressions,
+                        help="also refit after this many impressions of all visitors (default: never)")
+    parser.add_argument("--at-once", type=int, default=Cadence.at_once,
+                        help=f"visitors shopping at once, an impression each in turn (default {Cadence.at_once})")
     parser.add_argument("--counted-per-day", type=int, default=COUNTED_IMPRESSIONS_PER_DAY,
                         help="a visitor's impressions that count for the population's counters (default "
                              f"{COUNTED_IMPRESSIONS_PER_DAY}, the setting's; 0 or less: all)")
@@ -553,28 +605,30 @@ def main(argv=None) -> int:
     if args.counted_per_day <= 0:
         args.counted_per_day = sys.maxsize
     params = _override(PolicyParams(), args.set)
+    cadence = Cadence(args.refit_every, args.refit_impressions, args.at_once)
     started = time.perf_counter()
     if args.control_coverage:
-        line, ok = control_coverage(args.control_coverage, args.cold, args.refit_every, params, args.jobs)
+        line, ok = control_coverage(args.control_coverage, args.cold, cadence, params, args.jobs)
         print(f"{line}\n\n  {time.perf_counter() - started:.0f} s")
         return 0 if ok else 1
     print(f"personalization simulation: seeds {seeds}; per world and seed {args.cold} cold-start visitors of an "
           f"empty shop, then {args.visitors} measured; {IMPRESSIONS} views each; {STYLES} styles; "
-          f"refit every {args.refit_every} visitors\n  {params}")
-    phases = (("cold start", slice(0, args.cold)), ("measured", slice(args.cold, None)))
+          f"{cadence}\n  {params}")
+    phases = (("cold start", slice(0, args.cold)), ("measured", slice(args.cold, None)))[:2 if args.visitors else 1]
     failures = covered = checked = 0
-    jobs = [(kind, seed, args.cold + args.visitors, args.cold, args.refit_every, params, args.counted_per_day)
+    jobs = [(kind, seed, args.cold + args.visitors, args.cold, cadence, params, args.counted_per_day)
             for kind in args.worlds for seed in seeds]
     with multiprocessing.Pool(args.jobs) as pool:
         results = pool.map(measure, jobs)
     by_world: Dict[str, List[Run]] = {kind: [] for kind in args.worlds}
     for (kind, *_rest), (run, inside) in zip(jobs, results):
         by_world[kind].append(run)
-        covered, checked = covered + inside, checked + 2
+        covered, checked = covered + inside, checked + 2 * (args.visitors > 0)
     for kind, runs in by_world.items():
         failures += report(kind, runs, phases)
-    print(f"\n  IPW / SNIPW replay of the random style on the measured logs: truth inside the 95 % interval "
-          f"{covered}/{checked}")
+    if checked:
+        print(f"\n  IPW / SNIPW replay of the random style on the measured logs: truth inside the 95 % interval "
+              f"{covered}/{checked}")
     if args.latency:
         print("\n  choose() latency:\n" + "\n".join(latency(params, 20_000)))
     print(f"\n  {time.perf_counter() - started:.0f} s")

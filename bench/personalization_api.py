@@ -256,7 +256,8 @@ def run_world(kind, seed, args):
         simulation.baselines(visits.truths, visits.readies, visits.policy, seed), np.zeros(visitors, dtype=bool),
         np.zeros(visitors), np.zeros(visitors), sent[1], visits.reasons, [], learnt["history_weight"])
     in_process = simulation.simulate(simulation.World(kind, seed, products=args.products), seed, visitors,
-                                     args.refit_every, simulation.PolicyParams())
+                                     simulation.Cadence(args.refit_every, at_once=args.threads),
+                                     simulation.PolicyParams())
     return through_api, in_process, elapsed
 
 
@@ -278,7 +279,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     print(f"personalization through the API: seeds {args.seeds}; per world and seed {args.cold} cold-start "
           f"visitors of an empty shop of {args.products} products, then {args.visitors}; {args.threads} at once; "
-          f"refit every {args.refit_seconds} s (in process: every {args.refit_every} visitors)")
+          f"refit every {args.refit_seconds} s (in process: every {args.refit_every} visitors, as many at once)")
     phases = (("cold start", slice(0, args.cold)), ("measured", slice(args.cold, None)))[:2 if args.visitors else 1]
     failures = 0
     for kind in args.worlds:
