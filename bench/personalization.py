@@ -152,7 +152,6 @@ TASTE_LIFT = 2.5
 MAX_CLICK_PROBABILITY = 0.5
 CART_RATE = 0.15
 IMPRESSIONS = 20
-IMPRESSIONS_PER_EPOCH = 5
 TASTE_BROWSING = 0.6
 CATEGORY_BROWSING = 0.7
 VISUAL_AGREEMENT = 0.35
@@ -343,8 +342,10 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
                 truths[v, t], readies[v, t] = truth, world.ready[product]
             keys = [world.keys[s] for s in world.available[product]]
             category = str(world.category[product])
+            # One epoch per visit: the shop's is the UTC day (identity.current_epoch), and a
+            # simulated visit is one day's.
             choice = choose(state, keys, model.within(category), params, visitor=f"v{seed}-{v}",
-                            epoch=t // IMPRESSIONS_PER_EPOCH, remembered=shown.get(product))
+                            epoch=0, remembered=shown.get(product))
             if choice.style is not None and choice.reason not in NOT_DRAWN:
                 shown[product] = Remembered(choice.style, choice.propensity, tuple(keys))
             original[v] += world.original_truth(base)
