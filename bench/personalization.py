@@ -397,7 +397,7 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
                                 for c, cells in by_category.items()})
             due, since_refit = False, 0
         visitor = shopping.popleft()
-        if next(visitor, StopIteration) is not StopIteration:
+        if next(visitor, StopIteration) is not StopIteration:  # one more impression; else the visit is over
             shopping.append(visitor)
             since_refit += 1
 
@@ -459,6 +459,12 @@ def ratio(a: np.ndarray, b: np.ndarray) -> Tuple[float, float, float]:
     se = np.sqrt(units * z.var(ddof=1)) / b.sum()
     half = t_quantile(units - 1) * se
     return float(r), float(r - half), float(r + half)
+
+
+def run_phases(cold: int, visitors: int):
+    """The reported phases, (name, slice of a run's visitors): the cold start, then the
+    measured visitors when there are any."""
+    return (("cold start", slice(0, cold)), ("measured", slice(cold, None)))[:2 if visitors else 1]
 
 
 def report(kind: str, runs: List[Run], phases) -> int:
@@ -615,7 +621,7 @@ def main(argv=None) -> int:
     print(f"personalization simulation: seeds {seeds}; per world and seed {args.cold} cold-start visitors of an "
           f"empty shop, then {args.visitors} measured; {IMPRESSIONS} views each; {STYLES} styles; "
           f"{cadence}\n  {params}")
-    phases = (("cold start", slice(0, args.cold)), ("measured", slice(args.cold, None)))[:2 if args.visitors else 1]
+    phases = run_phases(args.cold, args.visitors)
     failures = covered = checked = 0
     jobs = [(kind, seed, args.cold + args.visitors, args.cold, cadence, params, args.counted_per_day)
             for kind in args.worlds for seed in seeds]

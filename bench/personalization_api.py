@@ -280,7 +280,7 @@ def main(argv=None) -> int:
     print(f"personalization through the API: seeds {args.seeds}; per world and seed {args.cold} cold-start "
           f"visitors of an empty shop of {args.products} products, then {args.visitors}; {args.threads} at once; "
           f"refit every {args.refit_seconds} s (in process: every {args.refit_every} visitors, as many at once)")
-    phases = (("cold start", slice(0, args.cold)), ("measured", slice(args.cold, None)))[:2 if args.visitors else 1]
+    phases = simulation.run_phases(args.cold, args.visitors)
     failures = 0
     for kind in args.worlds:
         try:
