@@ -100,8 +100,8 @@ def apply_style_view(modeladmin, request, queryset, *, changelist_url=None):
         styles = form.cleaned_data["styles"]
         with transaction.atomic():
             result = requests.request_for_objects(objects, image_field, styles, form.cleaned_data["render_request"])
-            batch = batches.record(result, user=request.user, origin=Batch.Origin.ADMIN,
-                                   description=batches.describe(styles, len(objects), model_ngettext(objects[0], len(objects))))
+            batch = batches.record(result, styles, {type(objects[0]): len(objects)}, user=request.user,
+                                   origin=Batch.Origin.ADMIN)
         skipped = len(objects) * len(styles) - len(result.ids)
         modeladmin.message_user(request, success_message(result, skipped, batch_link(modeladmin.admin_site, batch)),
                                 messages.SUCCESS)

@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -328,9 +327,8 @@ class JobRequestSerializer(serializers.Serializer):
                     part = requests.request_for_objects(objects, name, styles, render_request)
                     result.created += part.created
                     result.reused += part.reused
-            count = sum(len(objects) for objects in sources.values())
-            batch = batches.record(result, user=self.context["request"].user, origin=Batch.Origin.API,
-                                   description=batches.describe(styles, count, ngettext("source", "sources", count)))
+            batch = batches.record(result, styles, {model: len(objects) for model, objects in sources.items()},
+                                   user=self.context["request"].user, origin=Batch.Origin.API)
         return {
             "batch": batch.pk,
             "created": sorted(result.created),
@@ -368,6 +366,8 @@ class BatchCountsSerializer(serializers.Serializer):
 class BatchSerializer(serializers.ModelSerializer):
     """What one job request (or "Apply style" in the admin) queued, and where it stands."""
 
+    description = serializers.CharField(read_only=True, help_text=_(
+        "What was asked for, in words, in the request's language: \"Great Wave, Ink on 3 products\"."))
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     status = serializers.SerializerMethodField(help_text=_("queued (no job started yet), rendering, finished "
                                                            "or cancelled."))

@@ -5,8 +5,11 @@ A batch covers every variant the request stands for, the ones that already exist
 (reused) as well as the new ones: "3 of 3 ready" means what was asked for is there.
 One variant can belong to several batches."""
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .variants import StylizedImage
 
@@ -20,8 +23,15 @@ class Batch(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", verbose_name=_("queued by"))
     origin = models.CharField(_("origin"), max_length=8, choices=Origin.choices)
-    # What was asked for, in words ("Great Wave, Ink on 3 products"): the notice says it.
-    description = models.CharField(_("description"), max_length=200, blank=True)
+    # What was asked for, kept in parts so that ``description`` says it in the reader's
+    # language, not in the language of whoever queued it.
+    style_names = models.CharField(_("styles"), max_length=200, blank=True,
+                                   help_text=_("The styles' names when queued. A batch queued before this field "
+                                               "existed keeps its whole description here (object count empty)."))
+    object_count = models.PositiveIntegerField(_("objects"), null=True, blank=True)
+    # The model of the objects; null when they were of several models.
+    object_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    verbose_name=_("object type"))
     variants = models.ManyToManyField(StylizedImage, related_name="batches", blank=True)
     created_at = models.DateTimeField(_("queued at"), auto_now_add=True, db_index=True)
     # Set once, when no variant of the batch is queued or rendering any more (or on cancel).
@@ -43,3 +53,20 @@ class Batch(models.Model):
 
     def __str__(self):
         return _("Batch %(id)s") % {"id": self.pk}
+
+    @property
+    def description(self) -> str:
+        """What was asked for, in the active language: "Great Wave, Ink on 3 products"."""
+        if self.object_count is None:
+            return self.style_names
+        count = self.object_count
+        # get_for_id is served from ContentType's cache: no query per batch of a list.
+        model = ContentType.objects.get_for_id(self.object_type_id).model_class() if self.object_type_id else None
+        if model is None:
+            name = ngettext("item", "items", count)
+        else:
+            name = model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural
+        return gettext("%(styles)s on %(count)d %(name)s") % {"styles": self.style_names, "count": count,
+                                                               "name": name}
+
+    description.fget.short_description = _("description")

@@ -14,6 +14,7 @@ workers render it, finished when nothing of it is left to render, and cancellabl
   claims nothing) and rendering ones too, so their worker's ``finish`` finds no row,
   publishes nothing and removes the file it wrote (``worker``).
 """
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -32,19 +33,19 @@ CHUNK = 500
 EMPTY_COUNTS = {"total": 0, **dict.fromkeys(requests.STYLE_STATE_ORDER, 0)}
 
 
-def describe(styles, objects: int, objects_name: str) -> str:
-    """What a request asked for, in words: "Great Wave, Ink on 3 products"."""
-    names = ", ".join(str(style) for style in styles)
-    return _("%(styles)s on %(count)d %(name)s") % {"styles": names, "count": objects, "name": objects_name}
-
-
-def record(result, *, user=None, origin=Batch.Origin.ADMIN, description="") -> Batch:
+def record(result, styles, objects_per_model, *, user=None, origin=Batch.Origin.ADMIN) -> Batch:
     """The batch of a request's result, in the caller's transaction (so a request that
-    rolls back leaves no batch, and the batch never exists without its variants)."""
+    rolls back leaves no batch, and the batch never exists without its variants).
+
+    ``styles`` and ``objects_per_model`` (``{model: how many of its objects}``) are
+    what was asked for; the batch keeps them in parts, for ``Batch.description``."""
+    models = [model for model, count in objects_per_model.items() if count]
     with transaction.atomic():
         batch = Batch.objects.create(
-            created_by=user if user is not None and user.is_authenticated else None,
-            origin=origin, description=description[:200],
+            created_by=user if user is not None and user.is_authenticated else None, origin=origin,
+            style_names=", ".join(str(style) for style in styles)[:Batch._meta.get_field("style_names").max_length],
+            object_count=sum(objects_per_model.values()),
+            object_type=ContentType.objects.get_for_model(models[0]) if len(models) == 1 else None,
         )
         ids = sorted(set(result.ids))
         for start in range(0, len(ids), CHUNK):

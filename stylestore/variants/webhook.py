@@ -20,7 +20,8 @@ import urllib.error
 import urllib.request
 import uuid
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 
 from ..conf import stylestore_settings
 from . import queue
@@ -77,8 +78,11 @@ def on_variant_ready(sender, variant, **kwargs):
 
 def on_batch_finished(sender, batch, counts, **kwargs):
     if wanted(BATCH_FINISHED):
+        # In the site's language, whoever's request (a cancel) or worker finished it.
+        with translation.override(settings.LANGUAGE_CODE):
+            description = batch.description
         queue_event(BATCH_FINISHED, {"batch": {
-            "id": batch.pk, "description": batch.description, "origin": batch.origin,
+            "id": batch.pk, "description": description, "origin": batch.origin,
             "created_at": batch.created_at.isoformat(), "finished_at": batch.finished_at.isoformat(),
             "cancelled": batch.cancelled_at is not None, "dropped": batch.dropped, "counts": counts,
         }})

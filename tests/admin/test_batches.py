@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import strip_tags
 from django_q.conf import Conf
 
@@ -206,6 +206,20 @@ def test_batch_list_says_where_each_stands(root, products, styles):
     queue(root, products[:2], styles["ink"])
     page = root.get(reverse("admin:stylestore_batch_changelist")).content.decode()
     assert "Ink on 2 products" in page and "queued, waiting for a worker" in page and "about " in page
+
+
+def test_a_batch_is_described_in_the_readers_language_whoever_queued_it(root, products, styles):
+    root.post(PRODUCTS, confirm_post(products[:2], [styles["ink"]]), HTTP_ACCEPT_LANGUAGE="fr")
+    batch = Batch.objects.get()
+    pages = {language: root.get(reverse("admin:stylestore_batch_changelist"), HTTP_ACCEPT_LANGUAGE=language)
+             .content.decode() for language in ("en", "fr", "zh-hans")}
+    assert "Ink on 2 products" in pages["en"]
+    assert "Ink sur 2 produits" in pages["fr"]
+    assert "Ink，应用于 2 个商品" in pages["zh-hans"]
+    with translation.override("fr"):
+        assert batch.description == "Ink sur 2 produits"
+        batch.object_type = None  # objects of several models
+        assert batch.description == "Ink sur 2 éléments"
 
 
 def test_the_batch_pages_warn_when_no_worker_is_taking_jobs(root, products, styles):

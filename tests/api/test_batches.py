@@ -26,7 +26,8 @@ def test_a_job_request_names_its_batch(editor, queued, users):
     batch = Batch.objects.get(pk=queued["batch"])
     assert batch.origin == Batch.Origin.API and batch.created_by == users["editor"]
     assert sorted(batch.variants.values_list("pk", flat=True)) == queued["created"]
-    assert batch.description == "Ink on 2 sources"
+    assert batch.description == "Ink on 2 products"
+    assert editor.get(batch_url(batch.pk), HTTP_ACCEPT_LANGUAGE="fr").json()["description"] == "Ink sur 2 produits"
 
     body = editor.get(batch_url(batch.pk)).json()
     assert body["status"] == "queued" and body["created_by"] == "editor" and body["finished_at"] is None

@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 
 from stylestore import tasks
 from stylestore.management.commands import stylize
-from stylestore.models import StylizedImage
+from stylestore.models import Batch, StylizedImage
 from stylestore.variants import requests, state
 from tests.admin.conftest import categories, products, styles  # noqa: F401 - shared fixtures
 
@@ -33,6 +33,7 @@ def test_all_requests_every_source_then_reuses(products, styles):
     out, _ = run("--style", "ink", "--style", "wave", "--all", "--size", "256")
     assert "Queued 6 images (0 already existed)." in out
     assert StylizedImage.objects.filter(status=Status.PENDING, max_side=256).count() == 6
+    assert Batch.objects.get().description == "Ink, Wave on 3 products"  # one count per product, not per field
     out, _ = run("--style", "ink", "--style", "wave", "--all", "--size", "256")
     assert "Queued 0 images (6 already existed)." in out
     assert StylizedImage.objects.count() == 6

@@ -9,9 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.utils import translation
 from django_q.conf import Conf
 from django_q.models import Schedule
 
+from shop.models import Product
 from stylestore import tasks
 from stylestore.models import Batch
 from stylestore.variants import batches, requests, webhook
@@ -83,7 +85,7 @@ def render_a_batch(sources, styles, capture):
     """Two sources in one style: requested as a batch, then rendered by the worker's
     entry point; the batch finishes and its signal goes out after commit."""
     result = requests.request_variants(sources(2), [styles[0]], requests.RenderRequest(max_side=256), enqueue=False)
-    batch = batches.record(result, description="Ink on 2 products")
+    batch = batches.record(result, [styles[0]], {Product: 2})
     with capture(execute=True):
         outcome = tasks.render_variants(result.ids)
     assert outcome["ready"] == 2, outcome
@@ -94,7 +96,8 @@ def test_batch_finished_is_posted_signed_and_retried_after_a_failure(
         receiver, webhook_settings, sync_tasks, sources, styles, django_capture_on_commit_callbacks):
     hook = receiver(500, 200)
     webhook_settings(hook.url)
-    batch = render_a_batch(sources, styles, django_capture_on_commit_callbacks)
+    with translation.override("fr"):  # the payload is in the site's language, whoever finished the batch
+        batch = render_a_batch(sources, styles, django_capture_on_commit_callbacks)
 
     # The first delivery got a 500: the next attempt is scheduled after the backoff, not made now.
     assert len(hook.received) == 1
@@ -115,6 +118,7 @@ def test_batch_finished_is_posted_signed_and_retried_after_a_failure(
     assert first == second  # the same event (same id) each attempt: receivers deduplicate on it
     assert first["event"] == "batch.finished"
     assert first["data"]["batch"]["id"] == batch.pk and first["data"]["batch"]["cancelled"] is False
+    assert first["data"]["batch"]["description"] == f"{styles[0].name} on 2 products"
     assert first["data"]["batch"]["counts"] == {**batches.EMPTY_COUNTS, "total": 2, "ready": 2}
 
 

@@ -93,9 +93,9 @@ class Command(BaseCommand):
                 part = requests.request_for_objects(queryset, field, styles, request, enqueue=not options["sync"])
                 result.created += part.created
                 result.reused += part.reused
-            objects = sum(queryset.count() for queryset, _field in targets)
-            batch = batches.record(result, origin=Batch.Origin.COMMAND,
-                                   description=batches.describe(styles, objects, "objects" if objects != 1 else "object"))
+            # One queryset per model, repeated for each of its image fields.
+            objects = {queryset.model: queryset.count() for queryset, _field in targets}
+            batch = batches.record(result, styles, objects, origin=Batch.Origin.COMMAND)
         if options["verbosity"]:
             self.stdout.write(self.style.SUCCESS(
                 f"Queued {len(result.created)} images ({len(result.reused)} already existed). Batch {batch.pk}."

@@ -122,9 +122,8 @@ class ApplyStyleView(generic.View):
             styles, render_request = form.cleaned_data["styles"], form.cleaned_data["render_request"]
             with transaction.atomic():
                 result = requests.request_for_objects(images, field, styles, render_request)
-                batch = batches.record(result, user=request.user, origin=Batch.Origin.ADMIN,
-                                       description=batches.describe(styles, len(products),
-                                                                    Product._meta.verbose_name_plural))
+                batch = batches.record(result, styles, {Product: len(products)}, user=request.user,
+                                       origin=Batch.Origin.ADMIN)
             skipped = len(images) * len(styles) - len(result.ids)
             message = success_message(result, skipped, batch_link(admin.site, batch))
             # Oscar's dashboard shows a message's HTML (the batch's link) only when tagged "safe".
