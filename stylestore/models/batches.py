@@ -70,3 +70,4 @@ class Batch(models.Model):
                                                                "name": name}
 
     description.fget.short_description = _("description")
+    description.fget.admin_order_field = "style_names"  # the admin sorts it as it did the field

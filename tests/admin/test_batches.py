@@ -214,6 +214,7 @@ def test_a_batch_is_described_in_the_readers_language_whoever_queued_it(root, pr
     pages = {language: root.get(reverse("admin:stylestore_batch_changelist"), HTTP_ACCEPT_LANGUAGE=language)
              .content.decode() for language in ("en", "fr", "zh-hans")}
     assert "Ink on 2 products" in pages["en"]
+    assert 'class="sortable column-description' in pages["en"]  # sorted as the field was
     assert "Ink sur 2 produits" in pages["fr"]
     assert "Ink，应用于 2 个商品" in pages["zh-hans"]
     with translation.override("fr"):
