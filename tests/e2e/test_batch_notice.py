@@ -96,6 +96,13 @@ def test_the_notice_link_and_cancel_before_a_worker_takes_it(live_server, new_co
     expect(page.locator(".field-state")).to_contain_text("queued, waiting for a worker")
     expect(page.locator(".field-progress")).to_contain_text("3 queued, waiting for a worker")
     artifacts.shot(page, "batch", docs="admin-batch.png", full_page=True)
+    # Another admin reads the batch in their own language, not in its author's.
+    french = new_context().new_page()
+    log_in(french, live_server)
+    french.context.set_extra_http_headers({"Accept-Language": "fr"})
+    french.goto(page.url)
+    expect(french.locator(".field-description")).to_contain_text(f"{style.name} sur 3 produits")
+    artifacts.shot(french, "batch-fr")
 
     # Ten minutes on, still no worker: the page says what is wrong, not only "waiting".
     StylizedImage.objects.update(created_at=timezone.now() - timedelta(seconds=state.STALLED_AFTER + 60))
