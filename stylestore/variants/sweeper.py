@@ -80,9 +80,16 @@ class LeaseWatcher(threading.Thread):
 _watcher = None
 
 
-def watch_leases(**kwargs) -> LeaseWatcher:
+def watch_leases(proc_name=None, **kwargs) -> LeaseWatcher | None:
     """Receiver of django-q2's ``post_spawn`` (in each worker process as it starts):
-    start this process's ``LeaseWatcher`` once."""
+    start this process's ``LeaseWatcher`` once.
+
+    Not in the main process: django-q2's sync mode (tests, a shop run without a
+    cluster) sends the signal there for every task it runs in the caller, which is no
+    worker; a watcher started there outlived the task, querying the database every few
+    seconds from a web or test process (and reviving leases a test had just expired)."""
+    if proc_name == "MainProcess":  # a cluster's workers are its child processes, never this
+        return None
     global _watcher
     if _watcher is None or not _watcher.is_alive():
         _watcher = LeaseWatcher()

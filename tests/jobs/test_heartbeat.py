@@ -10,6 +10,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
 from django_q.signals import post_spawn
 from django_q.timeout import TimeoutHandler
@@ -80,6 +81,23 @@ def test_every_worker_process_revives_dead_workers_jobs_busy_or_idle(sources, st
     assert StylizedImage.objects.get(pk=mine).status == Status.PENDING  # never claimed: left alone
     (again,) = state.claim([theirs])  # back in work, claimed under a new token
     assert again.worker != dead_row.worker and again.attempts == 2
+
+
+def test_a_task_run_in_sync_mode_starts_no_watcher_in_the_calling_process(
+        sources, styles, monkeypatch, django_capture_on_commit_callbacks):
+    """django-q2's sync mode runs a task in the caller (a test, a shop without a
+    cluster) and announces it as a worker spawn: no watcher may start there, to query
+    the database from that process for as long as it lives."""
+    monkeypatch.setattr(Conf, "SYNC", True)  # read once at import: switched on its Conf
+
+    def watchers():
+        return {thread for thread in threading.enumerate() if thread.name == "stylestore-lease-watcher"}
+
+    before = watchers()
+    with django_capture_on_commit_callbacks(execute=True):  # the task is sent, and run, after commit
+        (pk,) = requests.request_variants(sources(1), styles[:1], requests.RenderRequest(max_side=256)).created
+    assert StylizedImage.objects.get(pk=pk).status == Status.READY  # it ran, here
+    assert watchers() <= before
 
 
 def test_a_revived_job_whose_task_was_lost_is_sent_again_by_any_watcher(sources, styles, monkeypatch):
