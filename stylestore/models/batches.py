@@ -5,6 +5,7 @@ A batch covers every variant the request stands for, the ones that already exist
 (reused) as well as the new ones: "3 of 3 ready" means what was asked for is there.
 One variant can belong to several batches."""
 from django.conf import settings
+from django.contrib.admin.utils import model_ngettext
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils.translation import gettext
@@ -62,10 +63,7 @@ class Batch(models.Model):
         count = self.object_count
         # get_for_id is served from ContentType's cache: no query per batch of a list.
         model = ContentType.objects.get_for_id(self.object_type_id).model_class() if self.object_type_id else None
-        if model is None:
-            name = ngettext("item", "items", count)
-        else:
-            name = model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural
+        name = ngettext("item", "items", count) if model is None else model_ngettext(model, count)
         return gettext("%(styles)s on %(count)d %(name)s") % {"styles": self.style_names, "count": count,
                                                                "name": name}
 
