@@ -2,47 +2,28 @@
 the example shop's settings and a process of its own like scenario.py: ``python
 dashboard_scenario.py`` prints one JSON object of observations that
 tests/oscar/test_dashboard.py asserts on. Needs OSCAR_SHOP_VAR (a fresh folder)."""
-import io
 import json
-import os
 import re
 import sys
 import types
-from pathlib import Path
 from unittest import mock
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO / "examples" / "oscar_shop"), str(REPO)]
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oscar_shop.settings")
+from example_shop import photo, ready_variant  # first: it sets Django up
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from oscar.core.loading import get_model
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.contrib.auth.models import Permission, User  # noqa: E402
-from django.core.files.base import ContentFile  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test import Client, override_settings  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-from oscar.core.loading import get_model  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from stylestore.contrib.oscar import checks  # noqa: E402
-from stylestore.models import Batch, SourceImage, Style, StylizedImage, params_hash  # noqa: E402
-from stylestore.storage import variant_storage  # noqa: E402
+from stylestore.contrib.oscar import checks
+from stylestore.models import Batch, SourceImage, Style, StylizedImage
 
 Product, ProductClass, ProductImage = (get_model("catalogue", name) for name in ("Product", "ProductClass",
                                                                                   "ProductImage"))
 BASE = "/dashboard/stylestore"
 PAGES = {"styles": f"{BASE}/styles/", "progress": f"{BASE}/progress/", "review": f"{BASE}/review/",
          "analytics": f"{BASE}/analytics/"}
-
-
-def photo(i):
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 64), (i * 37 % 256, 90, 160)).save(buffer, "JPEG")
-    return ContentFile(buffer.getvalue(), f"d{i}.jpg")
 
 
 def user(name, *codenames):
@@ -53,21 +34,13 @@ def user(name, *codenames):
     return client
 
 
-def ready_variant(source, style, review):
-    """A rendered variant (a file of a few bytes: the pages only link to it)."""
-    params = dict(strength=1.0, preserve_color=True, max_side=512, output_format="webp",
-                  engine=style.effective_engine, region="all")
-    digest = params_hash(**params, style_fingerprint=style.fingerprint)
-    name = variant_storage().save(f"stylestore/{source.content_hash[:8]}/{style.pk}/{digest}.webp",
-                                  ContentFile(b"variant"))
-    metrics = {"gate": {"passed": review != StylizedImage.Review.HELD,
-                        "reasons": ["product colour changed (ΔE 9.0, at most 3.0)"]
-                        if review == StylizedImage.Review.HELD else []},
-               "product_delta_e": 9.0 if review == StylizedImage.Review.HELD else 1.2}
-    return StylizedImage.objects.create(
-        source=source, style=style, source_hash=source.content_hash, params_hash=digest,
-        style_fingerprint=style.fingerprint, status=StylizedImage.Status.READY, review=review, file=name,
-        width=512, height=341, file_size=7, metrics=metrics, **params)
+def reviewed_variant(source, style, review):
+    """A rendered variant whose quality-gate metrics agree with its review: a held one
+    failed the gate on colour."""
+    held = review == StylizedImage.Review.HELD
+    metrics = {"gate": {"passed": not held, "reasons": ["product colour changed (ΔE 9.0, at most 3.0)"] if held else []},
+               "product_delta_e": 9.0 if held else 1.2}
+    return ready_variant(source, style, review, metrics)
 
 
 def messages_of(html):
@@ -181,9 +154,9 @@ def main():
     StylizedImage.objects.all().delete()
     sources = {SourceImage.objects.get(object_id=str(p.images.get().pk)).pk: p for p in products}
     first, second = (SourceImage.objects.get(pk=pk) for pk in list(sources)[:2])
-    unreviewed = ready_variant(first, styles[0], StylizedImage.Review.UNREVIEWED)
-    held = ready_variant(second, styles[0], StylizedImage.Review.HELD)
-    approved = ready_variant(first, styles[1], StylizedImage.Review.APPROVED)
+    unreviewed = reviewed_variant(first, styles[0], StylizedImage.Review.UNREVIEWED)
+    held = reviewed_variant(second, styles[0], StylizedImage.Review.HELD)
+    approved = reviewed_variant(first, styles[1], StylizedImage.Review.APPROVED)
     queue = editor.get(PAGES["review"]).content.decode()
     held_only = editor.get(PAGES["review"], {"held": "1"}).content.decode()
     listed = lambda html: sorted(int(pk) for pk in re.findall(r'<tr id="variant-(\d+)"', html))  # noqa: E731
@@ -216,11 +189,11 @@ def main():
     })
     # What a page of the queue costs: the same queries for one row as for three.
     third = SourceImage.objects.get(pk=list(sources)[2])
-    ready_variant(second, styles[1], StylizedImage.Review.UNREVIEWED)
+    reviewed_variant(second, styles[1], StylizedImage.Review.UNREVIEWED)
     queries = []
     for more in ([], [(third, styles[0]), (third, styles[1])]):
         for source, style in more:
-            ready_variant(source, style, StylizedImage.Review.UNREVIEWED)
+            reviewed_variant(source, style, StylizedImage.Review.UNREVIEWED)
         with CaptureQueriesContext(connection) as captured:
             page = editor.get(PAGES["review"]).content.decode()
         queries.append([len(listed(page)), len(captured)])

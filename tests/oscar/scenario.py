@@ -1,34 +1,21 @@
 """The django-oscar example shop at work, run in its own process (its settings are
 not the demo's): ``python scenario.py`` prints one JSON object of observations that
 tests/oscar/test_oscar_shop.py asserts on. Needs OSCAR_SHOP_VAR (a fresh folder)."""
-import io
 import json
-import os
 import re
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO / "examples" / "oscar_shop"), str(REPO)]
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oscar_shop.settings")
+from example_shop import photo, ready_variant  # first: it sets Django up
+from django.conf import settings
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from oscar.core.loading import get_model
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.contrib.auth.models import Permission, User  # noqa: E402
-from django.core.files.base import ContentFile  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.test import Client, override_settings  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-from oscar.core.loading import get_model  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from stylestore import tasks  # noqa: E402
-from stylestore.models import SourceImage, Style, StylizedImage, params_hash  # noqa: E402
-from stylestore.storage import variant_storage  # noqa: E402
+from stylestore import tasks
+from stylestore.models import SourceImage, Style, StylizedImage
+from stylestore.storage import variant_storage
 
 Product, ProductClass, ProductImage = (get_model("catalogue", name) for name in ("Product", "ProductClass",
                                                                                   "ProductImage"))
@@ -36,12 +23,6 @@ IMG = re.compile(r"<img [^>]*>")
 REF = re.compile(r'data-stylestore-ref="([^"]+)"')
 #: The style of each shown variant, from its file name (``make_variants``'s).
 GALLERY_LOOK = re.compile(r'<source type="image/webp" srcset="[^" ]*stylestore/[0-9a-f]{8}/(\d+)/')
-
-
-def photo(i):
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 64), (i * 37 % 256, 90, 160)).save(buffer, "JPEG")
-    return ContentFile(buffer.getvalue(), f"p{i}.jpg")
 
 
 def unit(i):
@@ -61,15 +42,7 @@ def make_variants(styles):
     for source in SourceImage.objects.filter(variants__isnull=True):
         SourceImage.objects.filter(pk=source.pk).update(embedding=unit(int(source.object_id) % 3))
         for style in styles:
-            params = dict(strength=1.0, preserve_color=True, max_side=512, output_format="webp",
-                          engine=style.effective_engine, region="all")
-            digest = params_hash(**params, style_fingerprint=style.fingerprint)
-            name = variant_storage().save(f"stylestore/{source.content_hash[:8]}/{style.pk}/{digest}.webp",
-                                          ContentFile(b"variant"))
-            StylizedImage.objects.create(
-                source=source, style=style, source_hash=source.content_hash, params_hash=digest,
-                style_fingerprint=style.fingerprint, status=StylizedImage.Status.READY,
-                review=StylizedImage.Review.APPROVED, file=name, width=512, height=341, file_size=7, **params)
+            ready_variant(source, style)
 
 
 def listing(client):
