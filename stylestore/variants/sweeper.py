@@ -8,7 +8,6 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
-from ..conf import stylestore_settings
 from . import batches, files, queue, state
 
 logger = logging.getLogger(__name__)

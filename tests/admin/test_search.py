@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from shop.models import Product
 from stylestore.admin.sources import SourceModelFilter
-from stylestore.models import SourceImage, StyleEvent, StylizedImage, Visitor
+from stylestore.models import SourceImage, StyleEvent, Visitor
 from stylestore.variants import requests
 
 pytestmark = pytest.mark.django_db

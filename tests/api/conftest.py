@@ -7,10 +7,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from shop.models import Category, Product
-from stylestore.models import Style, StylizedImage, params_hash
-from stylestore.storage import variant_storage
+from stylestore.models import Style
 from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
+from tests.variants import ready_variant
 
 STAFF_PERMISSIONS = ("apply_style", "add_style", "change_style", "view_style", "change_stylizedimage")
 
@@ -98,21 +98,6 @@ def source(product):
 
 @pytest.fixture
 def make_variant():
-    """A variant row with a real file, ready and approved unless told otherwise."""
+    """``tests.variants.ready_variant``: a variant row with a real file, ready and approved unless told otherwise."""
+    return ready_variant
 
-    def make(source, style, *, size=512, width=None, output_format="webp", strength=1.0,
-             status=StylizedImage.Status.READY, review=StylizedImage.Review.APPROVED):
-        params = dict(strength=strength, preserve_color=True, max_side=size, output_format=output_format,
-                      engine=style.effective_engine, region="all")
-        digest = params_hash(**params, style_fingerprint=style.fingerprint)
-        name = ""
-        if status == StylizedImage.Status.READY:
-            name = variant_storage().save(f"stylestore/{source.content_hash}/{style.slug}/{digest}.{output_format}",
-                                          ContentFile(b"variant"))
-        return StylizedImage.objects.create(
-            source=source, style=style, source_hash=source.content_hash, params_hash=digest,
-            style_fingerprint=style.fingerprint, status=status, review=review, file=name,
-            width=width or size, height=(width or size) * 2 // 3, file_size=7, **params,
-        )
-
-    return make

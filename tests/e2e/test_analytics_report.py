@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from shop.models import Product
-from stylestore.models import SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
+from stylestore.models import Style, StyleEvent, StyleHourlyStats, Visitor
 from stylestore.personalization import population
 from stylestore.variants.sources import sync_sources
 

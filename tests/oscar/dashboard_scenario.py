@@ -40,7 +40,7 @@ def reviewed_variant(source, style, review):
     held = review == StylizedImage.Review.HELD
     metrics = {"gate": {"passed": not held, "reasons": ["product colour changed (ΔE 9.0, at most 3.0)"] if held else []},
                "product_delta_e": 9.0 if held else 1.2}
-    return ready_variant(source, style, review, metrics)
+    return ready_variant(source, style, review=review, metrics=metrics)
 
 
 def messages_of(html):

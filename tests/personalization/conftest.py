@@ -11,11 +11,11 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 
 from shop.models import Category, Product
-from stylestore.models import SourceImage, Style, StylizedImage, params_hash
+from stylestore.models import SourceImage, Style, StylizedImage
 from stylestore.personalization import caches
-from stylestore.storage import variant_storage
 from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
+from tests.variants import ready_variant
 
 DIM = 16
 
@@ -89,18 +89,7 @@ def make_variant(db):
 
     def make(product, style, *, size=512, review=StylizedImage.Review.APPROVED, status=StylizedImage.Status.READY):
         source = SourceImage.objects.get(object_id=str(product.pk), field_name="image")
-        params = dict(strength=1.0, preserve_color=True, max_side=size, output_format="webp",
-                      engine=style.effective_engine, region="all")
-        digest = params_hash(**params, style_fingerprint=style.fingerprint)
-        name = ""
-        if status == StylizedImage.Status.READY:
-            name = variant_storage().save(f"stylestore/{source.content_hash[:8]}/{style.pk}/{digest}.webp",
-                                          ContentFile(b"variant"))
-        return StylizedImage.objects.create(
-            source=source, style=style, source_hash=source.content_hash, params_hash=digest,
-            style_fingerprint=style.fingerprint, status=status, review=review, file=name,
-            width=size, height=size * 2 // 3, file_size=7, **params,
-        )
+        return ready_variant(source, style, size=size, review=review, status=status)
 
     return make
 
