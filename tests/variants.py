@@ -1,6 +1,6 @@
 """A rendered variant row for tests of the pages and the API, which only read what is
-ready and link to its file: one helper for every surface's fixtures (and the Oscar
-scenarios), so they all build the row the way the worker's results look."""
+ready and link to its file: one helper for every surface's fixtures and the Oscar
+scenarios."""
 from django.core.files.base import ContentFile
 
 from stylestore.models import StylizedImage, params_hash
@@ -10,7 +10,9 @@ from stylestore.storage import variant_storage
 def ready_variant(source, style, *, size=512, width=None, output_format="webp", strength=1.0,
                   status=StylizedImage.Status.READY, review=StylizedImage.Review.APPROVED, metrics=None):
     """A variant of ``source`` in ``style``, ready and approved unless told otherwise;
-    a ready one gets a file of a few bytes at the path the worker would use."""
+    a ready one gets a file of a few bytes. Its name is readable, not the worker's keyed
+    one (``variants.files.variant_name``): tests read the style's pk from
+    ``stylestore/<source hash[:8]>/<style pk>/`` in a page's image URLs."""
     params = dict(strength=strength, preserve_color=True, max_side=size, output_format=output_format,
                   engine=style.effective_engine, region="all")
     digest = params_hash(**params, style_fingerprint=style.fingerprint)

@@ -8,7 +8,7 @@ import sys
 import types
 from unittest import mock
 
-from example_shop import photo, ready_variant  # first: it sets Django up
+from example_shop import photo  # first: it sets Django up
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import connection
@@ -18,6 +18,7 @@ from oscar.core.loading import get_model
 
 from stylestore.contrib.oscar import checks
 from stylestore.models import Batch, SourceImage, Style, StylizedImage
+from tests.variants import ready_variant
 
 Product, ProductClass, ProductImage = (get_model("catalogue", name) for name in ("Product", "ProductClass",
                                                                                   "ProductImage"))

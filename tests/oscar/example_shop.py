@@ -1,7 +1,6 @@
 """What both Oscar scenarios (scenario.py, dashboard_scenario.py) stand on: the example
-shop's settings in this process, a product photo, and ``tests.variants``'s rendered
-variant. Importing it sets Django up, so the scenarios import it before anything that
-needs the apps."""
+shop's settings in this process, and a product photo. Importing it sets Django up, so
+the scenarios import it before anything that needs the apps."""
 import io
 import os
 import sys
@@ -17,8 +16,6 @@ django.setup()
 
 from django.core.files.base import ContentFile  # noqa: E402
 from PIL import Image  # noqa: E402
-
-from tests.variants import ready_variant  # noqa: E402,F401 (the scenarios import it from here)
 
 
 def photo(i):

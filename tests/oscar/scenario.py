@@ -4,7 +4,7 @@ tests/oscar/test_oscar_shop.py asserts on. Needs OSCAR_SHOP_VAR (a fresh folder)
 import json
 import re
 
-from example_shop import photo, ready_variant  # first: it sets Django up
+from example_shop import photo  # first: it sets Django up
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
@@ -16,6 +16,7 @@ from oscar.core.loading import get_model
 from stylestore import tasks
 from stylestore.models import SourceImage, Style, StylizedImage
 from stylestore.storage import variant_storage
+from tests.variants import ready_variant
 
 Product, ProductClass, ProductImage = (get_model("catalogue", name) for name in ("Product", "ProductClass",
                                                                                   "ProductImage"))
