@@ -244,23 +244,6 @@ REST_FRAMEWORK = {
     # clients share the proxy's limit) until API_NUM_PROXIES says how many there are.
     "NUM_PROXIES": int(os.environ.get("API_NUM_PROXIES", "0")),
 }
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Stylestore API",
-    "DESCRIPTION": (
-        "Styled product images and stylization jobs for headless storefronts. Public endpoints need no "
-        "credentials; staff endpoints take a token (`Authorization: Token <key>`) or an admin session "
-        "with a CSRF token. Every error has the body of the `Error` schema, including 405 and 406."
-    ),
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # Separate request and response components: uploads are binary, responses give URLs.
-    "COMPONENT_SPLIT_REQUEST": True,
-    # Paths are /api/v1/<resource>/...: tags and operation ids start at the resource.
-    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-}
 
 LOGGING = {
     "version": 1,

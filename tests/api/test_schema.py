@@ -1,6 +1,7 @@
 import re
 
 import pytest
+import yaml
 from django.core.management import call_command
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,10 @@ def test_schema_documents_errors_and_conditional_get(schema):
 
 
 def test_schema_is_valid_without_warnings(tmp_path):
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    call_command("spectacular", "--custom-settings", "stylestore.api.schema.SCHEMA_SETTINGS", "--validate",
+                 "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    schema = yaml.safe_load((tmp_path / "schema.yaml").read_text())
+    assert schema["info"]["title"] == "Stylestore API" and "/api/v1/styles/" in schema["paths"]
 
 
 def test_schema_in_yaml(api):
