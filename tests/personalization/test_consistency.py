@@ -82,6 +82,16 @@ def one_product_in_every_style(make_products, make_styles, make_variant):
     return products, styles
 
 
+def listing_seen_but_one_card(client, ref):
+    """A new visitor's listing, every card's impression reported but ``ref``'s (the
+    card about to be clicked, below the fold): the cards' attributes by reference."""
+    listing = page_images(client.get("/").content.decode())
+    seen_first = [{"kind": "impression", "choice": attrs["data-stylestore-choice"]}
+                  for other, attrs in listing.items() if other != ref]
+    assert post_events(client, seen_first).status_code == 202
+    return listing
+
+
 def test_a_refresh_keeps_the_pages_look_when_the_cards_click_arrives_after_the_page(
         make_products, make_styles, make_variant):
     """A card is clicked: its impression and click are sent as the browser leaves the
@@ -94,10 +104,7 @@ def test_a_refresh_keeps_the_pages_look_when_the_cards_click_arrives_after_the_p
     differed = 0
     for visitor in range(12):
         client = Client()
-        listing = page_images(client.get("/").content.decode())
-        seen_first = [{"kind": "impression", "choice": attrs["data-stylestore-choice"]}
-                      for other, attrs in listing.items() if other != ref]
-        assert post_events(client, seen_first).status_code == 202  # the clicked card was below the fold
+        listing = listing_seen_but_one_card(client, ref)
         page = page_images(client.get(products[0].get_absolute_url()).content.decode())[ref]
         differed += style_of(page["src"]) != style_of(listing[ref]["src"])
         card = listing[ref]["data-stylestore-choice"]
@@ -130,10 +137,7 @@ def test_a_clicked_card_opens_in_its_look_before_its_impression_is_recorded(
     differed = 0
     for visitor in range(12):
         client = Client()
-        listing = page_images(client.get("/").content.decode())
-        seen_first = [{"kind": "impression", "choice": attrs["data-stylestore-choice"]}
-                      for other, attrs in listing.items() if other != ref]
-        assert post_events(client, seen_first).status_code == 202
+        listing = listing_seen_but_one_card(client, ref)
         card = listing[ref]
         unnamed = page_images(client.get(products[0].get_absolute_url()).content.decode())[ref]
         differed += style_of(unnamed["src"]) != style_of(card["src"])
