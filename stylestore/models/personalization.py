@@ -154,8 +154,12 @@ class StyleHourlyStats(models.Model):
     ``picked_*`` the part of them shown because the customer picked the style. The
     policy's global model is fitted on the rest (what the shop chose), with the
     history-share sums ``policy.StyleStats`` needs, for whichever outcome
-    ``STYLESTORE["REWARD"]`` names. ``revenue`` adds up the purchases' values as they
-    came (Stylestore converts no currency). A row without a style counts the original
+    ``STYLESTORE["REWARD"]`` names. ``revenue`` adds up the purchases' values in
+    ``currency``: Stylestore converts no currency, so a purchase's value goes to the row
+    of its currency, one style's hour has a row per currency its purchases came in, and
+    the counts add up over them (``currency`` is empty in the rows of counts alone, and
+    in rows kept from before revenue was per currency where their currency could not be
+    told). A row without a style counts the original
     photo where the policy chose it as one more look (``STYLESTORE["ORIGINAL_AS_ARM"]``).
     Rows are per product category too (``category``, the ``SOURCE_MODELS`` entry's
     ``category`` lookup; empty for images without one): the policy learns which styles
@@ -170,6 +174,7 @@ class StyleHourlyStats(models.Model):
     add_to_carts = models.PositiveIntegerField(default=0)
     purchases = models.PositiveIntegerField(default=0)
     revenue = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    currency = models.CharField(max_length=3, blank=True, default="")
     picks = models.PositiveIntegerField(default=0)
     picked_impressions = models.PositiveIntegerField(default=0)
     picked_clicks = models.PositiveIntegerField(default=0)
@@ -185,16 +190,18 @@ class StyleHourlyStats(models.Model):
         verbose_name = _("style hourly statistics")
         verbose_name_plural = _("style hourly statistics")
         constraints = [
-            models.UniqueConstraint(fields=["style", "hour", "category"], name="stylestore_style_hour_category"),
-            # NULLs are distinct in the constraint above: one original-photo row per hour
-            # and category.
-            models.UniqueConstraint(fields=["hour", "category"], condition=models.Q(style__isnull=True),
-                                    name="stylestore_original_hour_category"),
+            models.UniqueConstraint(fields=["style", "hour", "category", "currency"],
+                                    name="stylestore_style_hour_category_currency"),
+            # NULLs are distinct in the constraint above: one original-photo row per hour,
+            # category and currency.
+            models.UniqueConstraint(fields=["hour", "category", "currency"], condition=models.Q(style__isnull=True),
+                                    name="stylestore_original_hour_category_currency"),
         ]
         indexes = [models.Index(fields=["hour"], name="stylestore_stats_hour")]
 
     def __str__(self):
-        return f"{self.style_id} at {self.hour:%Y-%m-%d %H}h" + (f" in {self.category}" if self.category else "")
+        return (f"{self.style_id} at {self.hour:%Y-%m-%d %H}h" + (f" in {self.category}" if self.category else "")
+                + (f", revenue in {self.currency}" if self.currency else ""))
 
 
 class ErasedVisitor(models.Model):

@@ -40,8 +40,11 @@ visitor's group in the control comparison (groups are compared as assigned).
 
 **The outcome.** Where a figure is "the" success rate (the comparison of question 2,
 the headline), it is the outcome ``STYLESTORE["REWARD"]`` names: what the policy is
-optimising. A purchase's value is added up as sent: a shop selling in several
-currencies sees them summed (``purchase_currencies`` says which).
+optimising. **Revenue is per currency**: a purchase's value is added up as sent, in
+its own currency (Stylestore converts none), so a style's or category's revenue is an
+amount per currency (``Revenue``); the control comparison's revenue per visitor counts
+the purchases in the comparison's most frequent currency only (``Control.currency``),
+the others are left out of that figure (``purchase_currencies`` lists the window's).
 
 Impressions shown because the customer picked the style (probability 1, not the
 shop's choice) are left out of the comparison; so are impressions logged before the
@@ -75,6 +78,10 @@ Kind = StyleEvent.Kind
 #: interval, which says how much they tell.
 MAX_IMPRESSIONS = 50_000
 
+#: Revenue: ``{currency code: amount}``, codes in alphabetical order; the code is ""
+#: for revenue counted before it was kept per currency, whose currency is unknown.
+Revenue = dict[str, Decimal]
+
 
 @dataclass(frozen=True)
 class StyleRow:
@@ -83,7 +90,7 @@ class StyleRow:
     clicks: int
     add_to_carts: int
     purchases: int
-    revenue: Decimal
+    revenue: Revenue
     picks: int
     ctr: evaluation.Estimate
 
@@ -98,7 +105,7 @@ class CategoryRow:
     clicks: int
     add_to_carts: int
     purchases: int
-    revenue: Decimal
+    revenue: Revenue
     rate: evaluation.Estimate
 
 
@@ -139,6 +146,10 @@ class Control:
     add_to_carts_lift: evaluation.Estimate | None
     purchases_lift: evaluation.Estimate | None
     revenue_lift: evaluation.Estimate | None
+    #: The currency the revenue figures are in: the comparison's most frequent one
+    #: (revenue in others is left out of them, as amounts of different money cannot be
+    #: added up); None without purchases.
+    currency: str | None = None
 
 
 def today_start():
@@ -159,16 +170,18 @@ def window_end():
 def style_rows(since, until=None) -> list[StyleRow]:
     """Per-style totals in ``[since, until)`` (None: up to now), most impressions first."""
     until = until or window_end()
+    counters = StyleHourlyStats.objects.filter(hour__gte=since, hour__lt=until)
     totals = (
-        StyleHourlyStats.objects.filter(hour__gte=since, hour__lt=until)
-        .values("style_id")
+        counters.values("style_id")
         .annotate(
             impressions=Sum("impressions"), clicks=Sum("clicks"), add_to_carts=Sum("add_to_carts"),
-            purchases=Sum("purchases"), revenue=Sum("revenue"), picks=Sum("picks"),
+            purchases=Sum("purchases"), picks=Sum("picks"),
         )
         .order_by()
     )
     totals = {row["style_id"]: row for row in totals}
+    revenue = _per_currency(counters.filter(revenue__gt=0).values("style_id", "currency")
+                            .annotate(amount=Sum("revenue")).order_by().values_list("style_id", "currency", "amount"))
     styles = Style.objects.in_bulk(list(totals))
     # The original photo's row (no style): an unsaved Style, so it reads like the others.
     styles[None] = Style(name=_("Original photo"))
@@ -179,7 +192,7 @@ def style_rows(since, until=None) -> list[StyleRow]:
             clicks=row["clicks"],
             add_to_carts=row["add_to_carts"],
             purchases=row["purchases"],
-            revenue=row["revenue"] or Decimal(0),
+            revenue=revenue.get(pk, {}),
             picks=row["picks"],
             ctr=evaluation.wilson(min(row["clicks"], row["impressions"]), row["impressions"]),
         )
@@ -195,12 +208,16 @@ def styled_vs_original(since, until=None) -> Control | None:
     group if any of their impressions says so (it is drawn once per visitor); each
     visitor's clicks and add to carts count against their impressions, and their
     purchases and revenue per visitor, whatever they saw (a customer's own pick
-    included: the groups are compared as assigned)."""
+    included: the groups are compared as assigned). Revenue counts the purchases in the
+    comparison's most frequent currency (``Control.currency``)."""
     until = until or window_end()
+    events = _outcome_events(since, until)
+    currency = next(iter(_currencies(events.filter(kind=Kind.PURCHASE))), None)
     per_visitor = (
-        _outcome_events(since, until)
+        events
         .values("visitor_id")
-        .annotate(**_outcome_totals(), control=Max("reason", filter=Q(kind=Kind.IMPRESSION, reason="control")))
+        .annotate(**_outcome_totals(), revenue=Sum("value", filter=Q(kind=Kind.PURCHASE, currency=currency)),
+                  control=Max("reason", filter=Q(kind=Kind.IMPRESSION, reason="control")))
         .filter(impressions__gt=0)
         .order_by()
         .values_list("control", "impressions", "clicks", "add_to_carts", "purchases", "revenue")
@@ -227,7 +244,7 @@ def styled_vs_original(since, until=None) -> Control | None:
         return evaluation.relative_lift((styled[:, column], trials[0]), (original[:, column], trials[1]))
 
     return Control(arm(outcomes[False]), arm(outcomes[True]), lift(1), lift(2), lift(3, per_visitor=True),
-                   lift(4, per_visitor=True))
+                   lift(4, per_visitor=True), currency)
 
 
 def _outcome_events(since, until):
@@ -238,15 +255,29 @@ def _outcome_events(since, until):
 
 
 def _outcome_totals() -> dict:
-    """The sums every grouping of the log reports: impressions, clicks, add to carts,
-    purchases and revenue."""
+    """The counts every grouping of the log reports: impressions, clicks, add to carts
+    and purchases."""
     return {
         "impressions": Count("id", filter=Q(kind=Kind.IMPRESSION)),
         "clicks": Count("id", filter=Q(kind=Kind.CLICK)),
         "add_to_carts": Count("id", filter=Q(kind=Kind.ADD_TO_CART)),
         "purchases": Count("id", filter=Q(kind=Kind.PURCHASE)),
-        "revenue": Sum("value", filter=Q(kind=Kind.PURCHASE)),
     }
+
+
+def _per_currency(rows) -> dict:
+    """``{key: Revenue}`` from ``(key, currency, amount)`` rows."""
+    found = defaultdict(lambda: defaultdict(Decimal))
+    for key, currency, amount in rows:
+        found[key][currency] += amount
+    return {key: dict(sorted(amounts.items())) for key, amounts in found.items()}
+
+
+def _currencies(purchases) -> list[str]:
+    """The currencies of these purchase events, the most frequent first (then in code
+    order)."""
+    counts = purchases.values("currency").annotate(n=Count("id")).order_by("-n", "currency")
+    return [row["currency"] for row in counts]
 
 
 def category_rows(since, until=None) -> list[CategoryRow]:
@@ -257,35 +288,34 @@ def category_rows(since, until=None) -> list[CategoryRow]:
     of its ``SOURCE_MODELS`` entry (the first in name order where there are several)."""
     until = until or window_end()
     # Within the visitors' daily allowance, as the per-style counters.
-    per_source = _outcome_events(since, until).filter(source__isnull=False, counted=True).values("source_id").annotate(
-        **_outcome_totals()
-    ).order_by()
+    events = _outcome_events(since, until).filter(source__isnull=False, counted=True)
+    per_source = events.values("source_id").annotate(**_outcome_totals()).order_by()
     per_source = {row.pop("source_id"): row for row in per_source}
     category_of = categories_of(per_source)
-    totals = defaultdict(lambda: {"impressions": 0, "clicks": 0, "add_to_carts": 0, "purchases": 0,
-                                  "revenue": Decimal(0)})
+    totals = defaultdict(lambda: {"impressions": 0, "clicks": 0, "add_to_carts": 0, "purchases": 0})
     for source_id, row in per_source.items():
         total = totals[category_of.get(source_id)]
         for name, value in row.items():
-            total[name] += value or 0
+            total[name] += value
+    revenue = _per_currency(
+        (category_of.get(source_id), currency, amount)
+        for source_id, currency, amount in events.filter(kind=Kind.PURCHASE).values("source_id", "currency")
+        .annotate(amount=Sum("value")).order_by().values_list("source_id", "currency", "amount"))
     reward = {Kind.CLICK: "clicks", Kind.ADD_TO_CART: "add_to_carts", Kind.PURCHASE: "purchases"}[
         stylestore_settings.REWARD]
     rows = [
-        CategoryRow(category=category, rate=evaluation.wilson(min(total[reward], total["impressions"]),
-                                                              total["impressions"]), **total)
+        CategoryRow(category=category, revenue=revenue.get(category, {}),
+                    rate=evaluation.wilson(min(total[reward], total["impressions"]), total["impressions"]), **total)
         for category, total in totals.items()
     ]
     return sorted(rows, key=lambda r: (r.category is None, -r.impressions, r.category or ""))
 
 
 def purchase_currencies(since, until=None) -> list[str]:
-    """The currencies of the window's purchases, in code order: more than one means the
-    revenue figures add up different money."""
+    """The currencies of the window's purchases, the most frequent first: with more than
+    one, the control comparison's revenue leaves some out."""
     until = until or window_end()
-    return list(
-        StyleEvent.objects.filter(kind=Kind.PURCHASE, created_at__gte=since, created_at__lt=until)
-        .values_list("currency", flat=True).distinct().order_by("currency")
-    )
+    return _currencies(StyleEvent.objects.filter(kind=Kind.PURCHASE, created_at__gte=since, created_at__lt=until))
 
 
 def _recent(since, until):

@@ -437,7 +437,7 @@ def _purchase(visitor, event, look, seen_choices, state, params, counters, now):
     seen_choices.add((Kind.PURCHASE, look.choice_id))
     _apply_choice_event(Kind.PURCHASE, state, look, params, counters)
     if look.style_key is not None:
-        row = counters.row(look.style_id, look.source_id)
+        row = counters.row(look.style_id, look.source_id, event.currency)
         row["revenue"] = row.get("revenue", Decimal(0)) + event.value
     return StyleEvent(
         visitor=visitor, kind=Kind.PURCHASE, source_id=event.source_id, style_id=look.style_id,
@@ -560,32 +560,35 @@ def _apply_view(state, source_id, embedding, params):
 
 class _Counters(defaultdict):
     """A batch's sums per ``StyleHourlyStats`` row: (style id, None for the original
-    photo; the image's category, "" for none)."""
+    photo; the image's category, "" for none; the currency of its revenue, "" for the
+    rows of counts)."""
 
     def __init__(self, categories):
         super().__init__(lambda: defaultdict(float))
         self.categories = categories
 
-    def row(self, style_id, source_id):
-        return self[(style_id, self.categories.get(source_id) or "")]
+    def row(self, style_id, source_id, currency=""):
+        return self[(style_id, self.categories.get(source_id) or "", currency)]
 
 
 def _add_to_counters(counters, hour):
     """Add the batch's sums to this hour's rows. Styles in id order, the original
-    first, then categories, so two batches touching the same rows lock them in the same
-    order (no deadlock)."""
+    first, then categories and currencies, so two batches touching the same rows lock
+    them in the same order (no deadlock)."""
     integer_fields = {"impressions", "picks", "picked_impressions", *(
         name for count, picked, share_sum in population.OUTCOME_COUNTERS.values() for name in (count, picked))}
-    for style_id, category in sorted(counters, key=lambda key: (key[0] is not None, key[0] or 0, key[1])):
-        values = {k: (int(v) if k in integer_fields else v) for k, v in counters[(style_id, category)].items() if v}
+    for key in sorted(counters, key=lambda key: (key[0] is not None, key[0] or 0, *key[1:])):
+        values = {k: (int(v) if k in integer_fields else v) for k, v in counters[key].items() if v}
         if not values:
             continue
-        rows = StyleHourlyStats.objects.filter(style_id=style_id, hour=hour, category=category)
+        style_id, category, currency = key
+        rows = StyleHourlyStats.objects.filter(style_id=style_id, hour=hour, category=category, currency=currency)
         if rows.update(**{k: F(k) + v for k, v in values.items()}):
             continue
         try:
             with transaction.atomic():
-                StyleHourlyStats.objects.create(style_id=style_id, hour=hour, category=category, **values)
+                StyleHourlyStats.objects.create(style_id=style_id, hour=hour, category=category, currency=currency,
+                                                **values)
         except IntegrityError:  # created concurrently since the update found nothing
             rows.update(**{k: F(k) + v for k, v in values.items()})
 

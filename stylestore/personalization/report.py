@@ -116,12 +116,14 @@ def context(params) -> dict:
         "range_form": span.form,
         "reward": reward,
         "csv_query": "&".join(f"{key}={value}" for key, value in query.items()),
-        "currencies": analytics.purchase_currencies(since, until),
+        "other_currencies": [c for c in analytics.purchase_currencies(since, until)
+                             if control is not None and control.currency and c != control.currency],
         "counted_per_day": stylestore_settings.COUNTED_IMPRESSIONS_PER_DAY,
-        "rows": [{"row": row, "ctr": percent(row.ctr.value), "interval": interval(row.ctr, digits=2)} for row in rows],
+        "rows": [{"row": row, "ctr": percent(row.ctr.value), "interval": interval(row.ctr, digits=2),
+                  "revenue": money(row.revenue)} for row in rows],
         "categories": [
             {"row": row, "label": row.category or _("Uncategorised"), "rate": percent(row.rate.value),
-             "interval": interval(row.rate)}
+             "interval": interval(row.rate), "revenue": money(row.revenue)}
             for row in categories
         ],
         "control": control,
@@ -139,8 +141,14 @@ def percent(value, digits=2, signed=False, unit="%"):
     return f"{value * 100:{'+' if signed else ''}.{digits}f} {unit}"
 
 
-def amount(value, digits=2):
-    return f"{value:,.{digits}f}"
+def amount(value, digits=2, currency=""):
+    # A no-break space: a narrow column wraps between amounts, never inside one.
+    return f"{value:,.{digits}f}" + (f"\N{NO-BREAK SPACE}{currency}" if currency else "")
+
+
+def money(revenue):
+    """A ``analytics.Revenue``, one amount per currency: "1,250.00 USD · 80.00 EUR"."""
+    return " · ".join(amount(value, currency=currency) for currency, value in revenue.items()) or amount(0)
 
 
 def interval(estimate, digits=2, signed=False, unit="%"):
@@ -150,11 +158,12 @@ def interval(estimate, digits=2, signed=False, unit="%"):
                                         "high": percent(estimate.high, digits, signed, unit)}
 
 
-def amount_interval(estimate, digits=2):
+def amount_interval(estimate, digits=2, currency=""):
     """The interval of an amount per visitor (purchases, revenue)."""
     if not math.isfinite(estimate.high):
         return _("unbounded: needs purchases from more visitors")
-    return _("%(low)s to %(high)s") % {"low": amount(estimate.low, digits), "high": amount(estimate.high, digits)}
+    return _("%(low)s to %(high)s") % {"low": amount(estimate.low, digits, currency),
+                                        "high": amount(estimate.high, digits, currency)}
 
 
 def control_headlines(control):
@@ -214,8 +223,8 @@ def control_groups(control):
             "add_to_carts_interval": interval(arm.add_to_carts),
             "purchases": amount(arm.purchases.value, 3),
             "purchases_interval": amount_interval(arm.purchases, 3),
-            "revenue": amount(arm.revenue.value),
-            "revenue_interval": amount_interval(arm.revenue),
+            "revenue": amount(arm.revenue.value, currency=control.currency),
+            "revenue_interval": amount_interval(arm.revenue, currency=control.currency),
         }
         for label, arm in ((_("Styled images"), control.styled), (_("Original photos (control group)"), control.original))
     ]
@@ -252,7 +261,9 @@ CSV_TABLES = ("styles", "categories", "groups")
 def csv_response(params):
     """One of the report's tables (``?table=``: ``CSV_TABLES``) for the query's window,
     as a CSV download: plain numbers (rates as fractions, intervals as two columns),
-    so a spreadsheet can compute with them. None for an unknown table."""
+    so a spreadsheet can compute with them; revenue in a column per currency of the
+    window's purchases (``revenue_USD``...), or, per visitor, with a column naming its
+    currency. None for an unknown table."""
     table = params.get("table")
     if table not in CSV_TABLES:
         return None
@@ -264,31 +275,51 @@ def csv_response(params):
         f'attachment; filename="stylestore-{table}-{since.date().isoformat()}-{last_day.isoformat()}.csv"')
     writer = csv.writer(response)
     if table == "styles":
+        rows = analytics.style_rows(since, until)
+        currencies = _currencies(rows)
         writer.writerow(["style", "impressions", "clicks", "ctr", "ctr_low", "ctr_high", "add_to_carts", "purchases",
-                         "revenue", "picks"])
-        for row in analytics.style_rows(since, until):
+                         *_revenue_columns(currencies), "picks"])
+        for row in rows:
             writer.writerow([row.style.name, row.impressions, row.clicks, _fraction(row.ctr.value),
                              _fraction(row.ctr.low), _fraction(row.ctr.high), row.add_to_carts, row.purchases,
-                             row.revenue, row.picks])
+                             *(_money_cell(row.revenue.get(c, 0)) for c in currencies), row.picks])
     elif table == "categories":
         reward = stylestore_settings.REWARD
-        writer.writerow(["category", "impressions", "clicks", "add_to_carts", "purchases", "revenue",
-                         f"{reward}_rate", f"{reward}_rate_low", f"{reward}_rate_high"])
-        for row in analytics.category_rows(since, until):
+        rows = analytics.category_rows(since, until)
+        currencies = _currencies(rows)
+        writer.writerow(["category", "impressions", "clicks", "add_to_carts", "purchases",
+                         *_revenue_columns(currencies), f"{reward}_rate", f"{reward}_rate_low", f"{reward}_rate_high"])
+        for row in rows:
             writer.writerow([row.category or "", row.impressions, row.clicks, row.add_to_carts, row.purchases,
-                             row.revenue, _fraction(row.rate.value), _fraction(row.rate.low),
-                             _fraction(row.rate.high)])
+                             *(_money_cell(row.revenue.get(c, 0)) for c in currencies), _fraction(row.rate.value),
+                             _fraction(row.rate.low), _fraction(row.rate.high)])
     else:
         control = analytics.styled_vs_original(since, until)
         columns = ["clicks_per_impression", "add_to_carts_per_impression", "purchases_per_visitor",
                    "revenue_per_visitor"]
         writer.writerow(["group", "visitors", "impressions",
-                         *(f"{name}{end}" for name in columns for end in ("", "_low", "_high"))])
+                         *(f"{name}{end}" for name in columns for end in ("", "_low", "_high")), "revenue_currency"])
         for name, arm in (("styled", control.styled), ("original", control.original)) if control else ():
             estimates = (arm.clicks, arm.add_to_carts, arm.purchases, arm.revenue)
             writer.writerow([name, arm.visitors, arm.impressions,
-                             *(_fraction(x) for e in estimates for x in (e.value, e.low, e.high))])
+                             *(_fraction(x) for e in estimates for x in (e.value, e.low, e.high)),
+                             control.currency or ""])
     return response
+
+
+def _currencies(rows):
+    """The currencies of the rows' revenue, in code order: a CSV column each."""
+    return sorted({currency for row in rows for currency in row.revenue})
+
+
+def _revenue_columns(currencies):
+    # Revenue of unknown currency (counted before revenue was per currency): plain "revenue".
+    return [f"revenue_{currency}" if currency else "revenue" for currency in currencies]
+
+
+def _money_cell(value):
+    """An amount for CSV: the purchases' four decimal places, alike on every database."""
+    return f"{value:.4f}"
 
 
 def _fraction(value):

@@ -61,7 +61,7 @@ def traffic(visitors=700, control_share=0.15, days=20, seed=7):
                     row[outcome] = row.get(outcome, 0) + 1
                 row["revenue"] += product.price if "purchases" in outcomes else 0
     StyleEvent.objects.bulk_create(rows)
-    StyleHourlyStats.objects.bulk_create([StyleHourlyStats(style_id=style, hour=hour, **row)
+    StyleHourlyStats.objects.bulk_create([StyleHourlyStats(style_id=style, hour=hour, currency="USD", **row)
                                           for (style, hour), row in counters.items()])
 
 
@@ -85,6 +85,7 @@ def test_the_analytics_page_with_purchases_categories_a_range_and_csv(live_serve
     styles = page.locator(".stylestore-analytics-styles tbody tr")
     expect(styles).to_have_count(3)
     assert all(int(row.locator("td").nth(5).inner_text()) > 0 for row in styles.all())  # purchases
+    assert all(re.fullmatch(r"[\d,]+\.\d\d\xa0USD", row.locator("td").nth(6).inner_text()) for row in styles.all())
     artifacts.shot(page, "analytics-purchases", docs="admin-analytics-purchases.png", full_page=True)
 
     csv = page.request.get(page.get_by_role("link", name="Download as CSV").nth(1).get_attribute("href")

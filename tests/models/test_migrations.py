@@ -1,9 +1,12 @@
 """Migrations that move data: what a shop upgrading from an earlier release keeps."""
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
-from stylestore.models import Batch
+from stylestore.models import Batch, StyleHourlyStats
 
 BEFORE, AFTER = ("stylestore", "0016_event_counted"), ("stylestore", "0017_batch_description_parts")
 
@@ -26,3 +29,24 @@ def test_batches_queued_before_the_description_was_kept_in_parts_keep_their_word
         assert migrate(BEFORE).get_model("stylestore", "Batch").objects.get().description == "Ink sur 2 produits"
     finally:
         migrate()  # every app's latest, for the tests that follow
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("currencies, tagged", [(["EUR", "EUR"], "EUR"), (["EUR", "USD"], "")])
+def test_revenue_counted_before_it_was_per_currency_gets_its_currency_where_it_can_be_told(currencies, tagged):
+    old = migrate(("stylestore", "0017_batch_description_parts"))
+    visitor = old.get_model("stylestore", "Visitor").objects.create(key="a" * 32)
+    for currency in currencies:
+        old.get_model("stylestore", "StyleEvent").objects.create(visitor=visitor, kind="purchase", value=10,
+                                                                 currency=currency)
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    counters = old.get_model("stylestore", "StyleHourlyStats").objects
+    counters.create(hour=hour, impressions=40, purchases=2, revenue=20)
+    counters.create(hour=hour, category="Lamps", impressions=30)
+    try:
+        migrate(("stylestore", "0018_hourly_stats_revenue_currency"))
+        rows = StyleHourlyStats.objects.order_by("category")
+        assert [(r.category, r.impressions, r.revenue, r.currency) for r in rows] == [
+            ("", 40, Decimal(20), tagged), ("Lamps", 30, Decimal(0), "")]
+    finally:
+        migrate()

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 ANALYTICS_URL = "/admin/stylestore/styleevent/analytics/"
 
 
-def shoppers(style, *, styled, original, buy_styled, buy_original, value="50.00", seed=0, at=None, sources=(None,)):
+def shoppers(style, *, styled, original, buy_styled, buy_original, value="50.00", currency="USD", seed=0, at=None,
+             sources=(None,)):
     """Visitors with 5 impressions each (of ``sources`` in turn), a click on the first,
     and a purchase of the first image's product with the given probabilities, logged as
     the events endpoint logs them; the style's hourly counters to match."""
@@ -40,11 +41,12 @@ def shoppers(style, *, styled, original, buy_styled, buy_original, value="50.00"
                 rows.append(StyleEvent(kind="click", **kwargs))
                 counts["clicks"] += not control
                 if rng.random() < (buy_original if control else buy_styled):
-                    rows.append(StyleEvent(kind="purchase", value=Decimal(value), currency="USD", **kwargs))
+                    rows.append(StyleEvent(kind="purchase", value=Decimal(value), currency=currency, **kwargs))
                     counts["purchases"] += not control
                     counts["revenue"] += Decimal(value) if not control else 0
     StyleEvent.objects.bulk_create(rows)
-    StyleHourlyStats.objects.create(style=style, hour=at.replace(minute=0, second=0, microsecond=0), **counts)
+    StyleHourlyStats.objects.create(style=style, hour=at.replace(minute=0, second=0, microsecond=0),
+                                    currency=currency, **counts)
 
 
 def test_purchases_and_revenue_per_visitor_styled_vs_original(client, analyst, make_styles, settings):
@@ -68,11 +70,30 @@ def test_purchases_and_revenue_per_visitor_styled_vs_original(client, analyst, m
     assert "The shop optimises purchases" in html
 
 
+def test_revenue_per_visitor_counts_one_currency_and_says_which(client, analyst, make_styles):
+    (style,) = make_styles(1)
+    shoppers(style, styled=60, original=30, buy_styled=1.0, buy_original=1.0, currency="USD", seed=1)
+    shoppers(style, styled=20, original=10, buy_styled=1.0, buy_original=1.0, value="9000", currency="JPY", seed=2)
+    control = analytics.styled_vs_original(analytics.window_start(30))
+    assert control.currency == "USD"
+    # Every visitor bought once; only the USD orders count, per visitor of either currency.
+    assert control.styled.revenue.value == pytest.approx(50 * 60 / 80)
+    assert control.styled.purchases.value == 1.0
+
+    html = unescape(client.get(ANALYTICS_URL).content.decode())
+    assert ("Revenue per visitor counts the purchases in USD, the most frequent currency, and leaves out those "
+            "in JPY") in html
+    assert "37.50\xa0USD" in html  # the styled group's revenue per visitor
+    (row,) = analytics.style_rows(analytics.window_start(30))
+    assert row.revenue == {"JPY": Decimal(9000 * 20), "USD": Decimal(50 * 60)}
+    assert "180,000.00\xa0JPY · 3,000.00\xa0USD" in html
+
+
 def test_no_purchases_yet_says_so_and_keeps_the_intervals_valid(client, analyst, make_styles):
     (style,) = make_styles(1)
     shoppers(style, styled=8, original=4, buy_styled=0.0, buy_original=0.0)
     control = analytics.styled_vs_original(analytics.window_start(30))
-    assert control.purchases_lift is None and control.revenue_lift is None
+    assert control.purchases_lift is None and control.revenue_lift is None and control.currency is None
     assert control.styled.revenue.value == 0 and control.styled.revenue.low == 0 < control.styled.revenue.high
     html = unescape(client.get(ANALYTICS_URL).content.decode())
     assert "Styled images and purchases: not enough data yet" in html
@@ -106,7 +127,7 @@ def test_the_category_table_groups_products_by_their_category(client, analyst, m
     assert rows["Ceramics"].impressions > rows["Textiles"].impressions > 0
     purchases = StyleEvent.objects.filter(kind="purchase")
     assert rows["Ceramics"].purchases == purchases.filter(source=sources[vase]).count()
-    assert rows["Textiles"].revenue == Decimal(50) * purchases.filter(source=sources[rug]).count()
+    assert rows["Textiles"].revenue == {"USD": Decimal(50) * purchases.filter(source=sources[rug]).count()}
     assert 0 <= rows["Ceramics"].rate.low < rows["Ceramics"].rate.high <= 1
 
     html = unescape(client.get(ANALYTICS_URL).content.decode())
@@ -131,9 +152,9 @@ def test_a_date_range_counts_only_its_days(client, analyst, make_styles):
     html = unescape(client.get(ANALYTICS_URL, {"days": 7}).content.decode())
     assert "not enough data yet (5 visitors saw styled images, 5 the original photos" in html
     (row,) = analytics.style_rows(analytics.window_start(30), analytics.window_end())
-    assert (row.purchases, row.revenue) == (35, Decimal("1750.00"))
+    assert (row.purchases, row.revenue) == (35, {"USD": Decimal("1750.00")})
     (row,) = analytics.style_rows(analytics.window_start(11), analytics.window_start(9))
-    assert (row.purchases, row.revenue) == (30, Decimal("1500.00"))
+    assert (row.purchases, row.revenue) == (30, {"USD": Decimal("1500.00")})
 
 
 @pytest.mark.parametrize(
@@ -173,17 +194,19 @@ def test_csv_export_of_each_table(client, analyst, make_styles, make_products):
     assert response["Content-Disposition"] == f'attachment; filename="stylestore-styles-{today}-{today}.csv"'
     (row,) = csv.DictReader(io.StringIO(response.content.decode()))
     assert (row["style"], row["impressions"], row["clicks"], row["purchases"]) == (style.name, "100", "20", "20")
-    assert Decimal(row["revenue"]) == Decimal("1000") and 0 < float(row["ctr_low"]) < 0.2 < float(row["ctr_high"])
+    assert Decimal(row["revenue_USD"]) == Decimal("1000") and 0 < float(row["ctr_low"]) < 0.2 < float(row["ctr_high"])
 
     categories = list(csv.DictReader(io.StringIO(client.get(ANALYTICS_URL, {"table": "categories",
                                                                              "format": "csv"}).content.decode())))
     assert [(r["category"], r["impressions"], r["purchases"]) for r in categories] == [("Ceramics", "150", "20")]
     assert {"click_rate", "click_rate_low", "click_rate_high"} <= set(categories[0])
+    assert categories[0]["revenue_USD"] == "1000.0000"
 
     groups = {r["group"]: r for r in csv.DictReader(io.StringIO(
         client.get(ANALYTICS_URL, {"table": "groups", "format": "csv"}).content.decode()))}
     assert groups["styled"]["visitors"] == "20" and float(groups["styled"]["purchases_per_visitor"]) == 1.0
     assert float(groups["original"]["revenue_per_visitor"]) == 0 and groups["original"]["revenue_per_visitor_high"] == ""
+    assert groups["styled"]["revenue_currency"] == "USD" and float(groups["styled"]["revenue_per_visitor"]) == 50
 
 
 def test_csv_export_needs_the_page_permission(client, django_user_model, make_styles):

@@ -1,19 +1,23 @@
 """Purchases: through the events API and the checkout's Python call, attributed to the
 look the visitor saw, counted per style; and the reward the policy optimises."""
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.test import RequestFactory
+from django.db.models import Sum
+from django.test import Client, RequestFactory
 
 from stylestore.conf import stylestore_settings
 from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
-from stylestore.personalization import events, population
+from stylestore.personalization import analytics, events, population
 from stylestore.personalization.identity import get_visitor
 
 from .conftest import impressions, page_images, post_events, style_of
 
 pytestmark = pytest.mark.django_db
+
+ANALYTICS_URL = "/admin/stylestore/styleevent/analytics/"
 
 
 @pytest.fixture
@@ -24,6 +28,15 @@ def seen(client, world):
     assert post_events(client, impressions(html)).status_code == 202
     looks = {ref: int(style_of(attrs["src"])) for ref, attrs in page_images(html).items()}
     return products, styles, looks
+
+
+def counted(style_id):
+    """(purchases, {currency: revenue}) of a style's hourly counters: the counts and each
+    currency's revenue may sit in rows of their own."""
+    rows = StyleHourlyStats.objects.filter(style_id=style_id)
+    revenue = dict(rows.filter(revenue__gt=0).values("currency").annotate(sum=Sum("revenue"))
+                   .values_list("currency", "sum"))
+    return rows.aggregate(n=Sum("purchases"))["n"], revenue
 
 
 def purchase(product, value="49.90", currency="USD", event_id="order-1042-1", **extra):
@@ -41,20 +54,43 @@ def test_a_purchase_is_attributed_to_the_look_seen_and_counted_once(client, seen
     assert (row.style_id, row.choice_id, row.value, row.currency) == (style_id, impression.choice_id,
                                                                       Decimal("49.90"), "USD")
     assert row.propensity == impression.propensity and row.reason == impression.reason
-    stats = StyleHourlyStats.objects.get(style_id=style_id)
-    assert (stats.purchases, stats.revenue) == (1, Decimal("49.90"))
+    assert counted(style_id) == (1, {"USD": Decimal("49.90")})
 
     retried = post_events(client, [purchase(products[0])]).json()  # the same order line again
     assert (retried["accepted"], retried["duplicates"]) == (0, 1)
     assert StyleEvent.objects.filter(kind="purchase").count() == 1
-    assert StyleHourlyStats.objects.get(style_id=style_id).purchases == 1
+    assert counted(style_id) == (1, {"USD": Decimal("49.90")})
 
     # Another order of the same product: counted, the impression's choice id kept by the first.
     post_events(client, [purchase(products[0], value="10", event_id="order-1043-1")])
     second = StyleEvent.objects.get(kind="purchase", event_id="order-1043-1")
     assert second.style_id == style_id and second.choice_id == ""
-    stats = StyleHourlyStats.objects.get(style_id=style_id)
-    assert (stats.purchases, stats.revenue) == (2, Decimal("59.90"))
+    assert counted(style_id) == (2, {"USD": Decimal("59.90")})
+
+
+def test_revenue_is_kept_and_shown_per_currency(client, seen, django_user_model):
+    """Stylestore converts no currency: a shop selling in several sees each one's revenue."""
+    products, styles, looks = seen
+    style_id = looks[f"shop.product:{products[0].pk}"]
+    response = post_events(client, [purchase(products[0]), purchase(products[0], "20", "EUR", "order-1043-1"),
+                                     purchase(products[0], "5.10", "USD", "order-1044-1")])
+    assert response.json()["accepted"] == 3
+    assert counted(style_id) == (3, {"EUR": Decimal("20"), "USD": Decimal("55.00")})
+
+    (row,) = [row for row in analytics.style_rows(analytics.window_start(1)) if row.style.pk == style_id]
+    assert (row.purchases, row.revenue) == (3, {"EUR": Decimal("20"), "USD": Decimal("55.00")})
+    (category,) = [c for c in analytics.category_rows(analytics.window_start(1)) if c.purchases]
+    assert category.revenue == row.revenue
+    analyst_client = Client()
+    analyst_client.force_login(django_user_model.objects.create_superuser("ana", password="secret-pass-123"))
+    html = unescape(analyst_client.get(ANALYTICS_URL).content.decode())
+    assert "20.00\xa0EUR · 55.00\xa0USD" in html and "75.00" not in html  # never added up across currencies
+
+    sheet = analyst_client.get(ANALYTICS_URL, {"table": "styles", "format": "csv"}).content.decode().splitlines()
+    header, *lines = sheet
+    assert header.split(",")[7:10] == ["purchases", "revenue_EUR", "revenue_USD"]
+    (line,) = [line for line in lines if line.startswith(f"{row.style.name},")]
+    assert line.split(",")[7:10] == ["3", "20.0000", "55.0000"]
 
 
 def test_a_purchase_of_a_product_never_shown_counts_for_no_style(client, world, make_products):
