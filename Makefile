@@ -43,7 +43,7 @@ wrk:
 run: setup
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py stylestore_rekey_files  # files of older runs, under guessable names
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --render  # a new catalogue: every demo style queued for every product
 	exec scripts/run-shop.sh
 
 test: setup browser

@@ -3,7 +3,7 @@ from django.core.management import call_command
 from PIL import Image
 
 from shop.models import Category, Product
-from stylestore.models import Style
+from stylestore.models import Batch, Style, StylizedImage
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,19 @@ def test_seed_demo_is_idempotent():
             assert min(img.size) >= 256
     for style in Style.objects.filter(kind=Style.Kind.IMAGE):
         assert style.image and style.image.storage.exists(style.image.name)
+
+
+def test_seed_demo_render_queues_every_style_for_every_product_of_a_new_catalogue():
+    call_command("seed_demo", "--render")
+    queued = StylizedImage.objects.all()
+    assert queued.count() == 8 * 11 and set(queued.values_list("status", flat=True)) == {"pending"}
+    assert {(v.source.object_id, v.style_id) for v in queued} == {
+        (str(p.pk), s.pk) for p in Product.objects.all() for s in Style.objects.all()}
+    assert Batch.objects.get().origin == Batch.Origin.COMMAND
+    # An existing catalogue: nothing queued again, whatever an admin has done since.
+    queued.filter(style__kind=Style.Kind.PRESET).delete()
+    call_command("seed_demo", "--render")
+    assert StylizedImage.objects.count() == 8 * 8 and Batch.objects.count() == 1
 
 
 def test_seed_demo_restores_a_missing_file():

@@ -4,6 +4,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.core.files import File
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -16,6 +17,13 @@ DEMO_DIR = Path(__file__).resolve().parents[2] / "demo_data"
 
 class Command(BaseCommand):
     help = "Load the demo catalogue (8 products, 4 categories) and styles (8 paintings, 3 presets)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--render", action="store_true",
+            help="When this run creates the catalogue, also queue every demo style for every demo product (what "
+                 "the admin's \"Apply style...\" queues), so the storefront shows styled looks once the worker "
+                 "has rendered them. make run passes it.")
 
     def handle(self, *args, **options):
         data = json.loads((DEMO_DIR / "catalogue.json").read_text())
@@ -58,6 +66,11 @@ class Command(BaseCommand):
         previews.swatches(previews.every_swatch())
         summary = ", ".join(f"{n} {what}" for what, n in created.items())
         self.stdout.write(self.style.SUCCESS(f"Demo data in place (new: {summary})."))
+        # Only for a new catalogue: variants an admin rejected or deleted since stay so.
+        if options["render"] and created["products"]:
+            slugs = [item["slug"] for item in data["styles"] + data["presets"]]
+            call_command("stylize", "--model", "shop.product", *(arg for slug in slugs for arg in ("--style", slug)),
+                         stdout=self.stdout, verbosity=options["verbosity"])
 
 
 def _ensure_file(obj, field_name, path):
