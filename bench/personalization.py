@@ -98,6 +98,11 @@ visitor's true CTR on the original photos of the products they viewed; the inter
 ``evaluation.relative_lift`` on the counted clicks, as the page computes it. At least 95 %
 of the intervals should hold the truth.
 
+``--late-best`` holds each world's most appealing style back until the cold start is
+over (a product it alone was ready in shows another style meanwhile), as a style an admin
+adds to a running shop: the measured phase then shows how soon the policy adopts a new
+style that is better than everything it has learnt.
+
 Last, each run's measured logs are replayed with ``evaluation.ipw`` and ``snipw`` for
 the random style, whose true CTR on those impressions is known: at least 19 in 20 of
 the 95 % intervals should hold it, or the logged probabilities (or the intervals) are
@@ -170,6 +175,7 @@ BOT_VIEWS = 200
 #: ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``'s default.
 COUNTED_IMPRESSIONS_PER_DAY = 40
 
+LATE_BEST_NOTE = "; each world's most appealing style joins after the cold start (--late-best)"
 WORLDS = ("embedding", "visual", "category", "unrelated", "drift", "clickers", "no_signal", "original_best", "bots")
 #: The worlds ``--control-coverage`` cycles through (its figures were measured on these).
 CONTROL_WORLDS = WORLDS[:8]
@@ -187,7 +193,7 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 class World:
     """The hidden truth of one world and seed."""
 
-    def __init__(self, kind: str, seed: int, products: int = PRODUCTS):
+    def __init__(self, kind: str, seed: int, products: int = PRODUCTS, late_best_after: int | None = None):
         rng = np.random.default_rng([seed, WORLDS.index(kind)])
         self.kind = kind
         self.products = products
@@ -227,11 +233,30 @@ class World:
             self.available = [np.flatnonzero(row) for row in self.ready]
             self.original_appeal = ORIGINAL_LEAD * self.appeal.max()
             self.appeal = np.append(self.appeal, self.original_appeal)
+        self._late = None
+        if late_best_after is not None:
+            # The most appealing style joins after that many visitors; until then a product
+            # it alone was ready in shows another style (fixed by the seed).
+            best = int(np.argmax(self.appeal[:STYLES]))
+            alone = np.flatnonzero(self.ready.sum(axis=1) == self.ready[:, best])
+            # Its own stream: the visitors stay those of the same seed without --late-best.
+            other = (best + 1 + np.random.default_rng([seed, WORLDS.index(kind), 2]).integers(
+                STYLES - 1, size=len(alone))) % STYLES
+            self.ready[alone, other] = True
+            self._late = (late_best_after, best, self.ready[:, best].copy())
+            self.ready[:, best] = False
+            self.available = [np.flatnonzero(row) for row in self.ready]
+        self._visitors = 0
 
     def visitor(self):
         """A base click rate, a function (view index -> (product, taste style or -1)) and
         how many products the visitor views."""
         rng, kind = self.rng, self.kind
+        self._visitors += 1
+        if self._late is not None and self._visitors == self._late[0] + 1:
+            _after, best, ready = self._late
+            self.ready[:, best] = ready
+            self.available = [np.flatnonzero(row) for row in self.ready]
         views = IMPRESSIONS
         if kind == "clickers":
             base = HEAVY_CTR if rng.random() < HEAVY_CLICKERS else LIGHT_CTR
@@ -513,8 +538,8 @@ def ipw_check(world: World, run: Run, cold: int) -> int:
 def measure(job) -> Tuple[Run, int]:
     """One world and seed: the run (without its logs, which stay in the worker) and
     how many of its two replayed intervals held the truth."""
-    kind, seed, visitors, cold, cadence, params, counted_per_day = job
-    world = World(kind, seed)
+    kind, seed, visitors, cold, cadence, params, counted_per_day, late_best = job
+    world = World(kind, seed, late_best_after=cold if late_best else None)
     run = simulate(world, seed, visitors, cadence, params, counted_per_day)
     return dataclasses.replace(run, logs=[]), ipw_check(world, run, cold) if visitors > cold else 0
 
@@ -602,6 +627,9 @@ def main(argv=None) -> int:
     parser.add_argument("--counted-per-day", type=int, default=COUNTED_IMPRESSIONS_PER_DAY,
                         help="a visitor's impressions that count for the population's counters (default "
                              f"{COUNTED_IMPRESSIONS_PER_DAY}, the setting's; 0 or less: all)")
+    parser.add_argument("--late-best", action="store_true",
+                        help="hold each world's most appealing style back until the cold start is over, as a style "
+                             "an admin adds to a running shop: the measured phase shows how soon the policy adopts it")
     parser.add_argument("--latency", action="store_true", help="also time choose()")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs simulated at once (default: the cores)")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override PolicyParams fields")
@@ -620,10 +648,10 @@ def main(argv=None) -> int:
         return 0 if ok else 1
     print(f"personalization simulation: seeds {seeds}; per world and seed {args.cold} cold-start visitors of an "
           f"empty shop, then {args.visitors} measured; {IMPRESSIONS} views each; {STYLES} styles; "
-          f"{cadence}\n  {params}")
+          f"{cadence}{LATE_BEST_NOTE if args.late_best else ''}\n  {params}")
     phases = run_phases(args.cold, args.visitors)
     failures = covered = checked = 0
-    jobs = [(kind, seed, args.cold + args.visitors, args.cold, cadence, params, args.counted_per_day)
+    jobs = [(kind, seed, args.cold + args.visitors, args.cold, cadence, params, args.counted_per_day, args.late_best)
             for kind in args.worlds for seed in seeds]
     with multiprocessing.Pool(args.jobs) as pool:
         results = pool.map(measure, jobs)
