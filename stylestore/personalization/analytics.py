@@ -44,7 +44,7 @@ optimising. **Revenue is per currency**: a purchase's value is added up as sent,
 its own currency (Stylestore converts none), so a style's or category's revenue is an
 amount per currency (``Revenue``); the control comparison's revenue per visitor counts
 the purchases in the comparison's most frequent currency only (``Control.currency``),
-the others are left out of that figure (``purchase_currencies`` lists the window's).
+the others are left out of that figure (``Control.currencies`` lists them all).
 
 Impressions shown because the customer picked the style (probability 1, not the
 shop's choice) are left out of the comparison; so are impressions logged before the
@@ -146,10 +146,15 @@ class Control:
     add_to_carts_lift: evaluation.Estimate | None
     purchases_lift: evaluation.Estimate | None
     revenue_lift: evaluation.Estimate | None
-    #: The currency the revenue figures are in: the comparison's most frequent one
-    #: (revenue in others is left out of them, as amounts of different money cannot be
-    #: added up); None without purchases.
-    currency: str | None = None
+    #: The currencies of the comparison's purchases, the most frequent first: the
+    #: revenue figures are in that one, and leave the others out (amounts of different
+    #: money do not add up).
+    currencies: tuple[str, ...] = ()
+
+    @property
+    def currency(self) -> str | None:
+        """The currency of the revenue figures; None without purchases."""
+        return self.currencies[0] if self.currencies else None
 
 
 def today_start():
@@ -212,7 +217,8 @@ def styled_vs_original(since, until=None) -> Control | None:
     comparison's most frequent currency (``Control.currency``)."""
     until = until or window_end()
     events = _outcome_events(since, until)
-    currency = next(iter(_currencies(events.filter(kind=Kind.PURCHASE))), None)
+    currencies = _currencies(events.filter(kind=Kind.PURCHASE))
+    currency = currencies[0] if currencies else None
     per_visitor = (
         events
         .values("visitor_id")
@@ -244,7 +250,7 @@ def styled_vs_original(since, until=None) -> Control | None:
         return evaluation.relative_lift((styled[:, column], trials[0]), (original[:, column], trials[1]))
 
     return Control(arm(outcomes[False]), arm(outcomes[True]), lift(1), lift(2), lift(3, per_visitor=True),
-                   lift(4, per_visitor=True), currency)
+                   lift(4, per_visitor=True), tuple(currencies))
 
 
 def _outcome_events(since, until):
@@ -309,13 +315,6 @@ def category_rows(since, until=None) -> list[CategoryRow]:
         for category, total in totals.items()
     ]
     return sorted(rows, key=lambda r: (r.category is None, -r.impressions, r.category or ""))
-
-
-def purchase_currencies(since, until=None) -> list[str]:
-    """The currencies of the window's purchases, the most frequent first: with more than
-    one, the control comparison's revenue leaves some out."""
-    until = until or window_end()
-    return _currencies(StyleEvent.objects.filter(kind=Kind.PURCHASE, created_at__gte=since, created_at__lt=until))
 
 
 def _recent(since, until):

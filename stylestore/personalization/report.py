@@ -116,8 +116,7 @@ def context(params) -> dict:
         "range_form": span.form,
         "reward": reward,
         "csv_query": "&".join(f"{key}={value}" for key, value in query.items()),
-        "other_currencies": [c for c in analytics.purchase_currencies(since, until)
-                             if control is not None and control.currency and c != control.currency],
+        "other_currencies": control.currencies[1:] if control is not None else (),
         "counted_per_day": stylestore_settings.COUNTED_IMPRESSIONS_PER_DAY,
         "rows": [{"row": row, "ctr": percent(row.ctr.value), "interval": interval(row.ctr, digits=2),
                   "revenue": money(row.revenue)} for row in rows],
@@ -276,7 +275,7 @@ def csv_response(params):
     writer = csv.writer(response)
     if table == "styles":
         rows = analytics.style_rows(since, until)
-        currencies = _currencies(rows)
+        currencies = _row_currencies(rows)
         writer.writerow(["style", "impressions", "clicks", "ctr", "ctr_low", "ctr_high", "add_to_carts", "purchases",
                          *_revenue_columns(currencies), "picks"])
         for row in rows:
@@ -286,7 +285,7 @@ def csv_response(params):
     elif table == "categories":
         reward = stylestore_settings.REWARD
         rows = analytics.category_rows(since, until)
-        currencies = _currencies(rows)
+        currencies = _row_currencies(rows)
         writer.writerow(["category", "impressions", "clicks", "add_to_carts", "purchases",
                          *_revenue_columns(currencies), f"{reward}_rate", f"{reward}_rate_low", f"{reward}_rate_high"])
         for row in rows:
@@ -307,7 +306,7 @@ def csv_response(params):
     return response
 
 
-def _currencies(rows):
+def _row_currencies(rows):
     """The currencies of the rows' revenue, in code order: a CSV column each."""
     return sorted({currency for row in rows for currency in row.revenue})
 
