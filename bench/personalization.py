@@ -18,9 +18,14 @@ product is the nearest style), 6 product categories, each product ready in each 
 probability 0.85 (at least one), style popularity Dirichlet(2) and a per-style appeal
 exp(N(0, 0.1)). A visitor has a base click rate (log-normal, median 3 %, sigma 0.5, clipped
 to 0.5-15 %), 20 product views, and sees one image per view, chosen by the policy from the
-views before it (a product viewed again in the look it was shown in before, as the shop
-remembers it: ``personalization.looks``). The click probability of a style is base x appeal x 2.5 when it is the
-visitor's taste for that product (capped at 50 %). What differs:
+views so far, this one included, as the shop's product page chooses (``events.expect_view``;
+a headless storefront posts the view before it asks for the image); a product viewed
+again is shown in the look it was shown in before, as the shop remembers it
+(``personalization.looks``). The click probability of a style is base x appeal x 2.5 when
+it is the visitor's taste for that product (capped at 50 %). ``--products`` sets the
+catalogue's size: in a small one (48, as the outside measurement of the personalization
+issue had) a visitor views the same products again, so more of their impressions keep
+the looks chosen early in the visit. What differs:
 
 * ``embedding``  the policy's own assumption, for reference: a favourite style (by
   popularity); 60 % of views are products whose embedding look is the favourite.
@@ -367,6 +372,13 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
                 truths[v, t], readies[v, t] = truth, world.ready[product]
             keys = [world.keys[s] for s in world.available[product]]
             category = str(world.category[product])
+            # The product page's view counts before its image is chosen, as the shop's
+            # does (events.expect_view; a headless storefront posts the view first). A
+            # product viewed again within events.VIEW_REPEAT_SECONDS (30 min, longer than
+            # a simulated visit) is a refresh, not a new view.
+            if product not in viewed:
+                state.record_view(preferences[product], params)
+                viewed.add(product)
             # One epoch per visit: the shop's is the UTC day (identity.current_epoch), and a
             # simulated visit is one day's.
             choice = choose(state, keys, model.within(category), params, visitor=f"v{seed}-{v}",
@@ -401,11 +413,6 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
                 state.record_click(choice.style, params)
                 if world.outcomes.random() < CART_RATE:
                     state.record_add_to_cart(choice.style, params)
-            # The shop takes a product viewed again within events.VIEW_REPEAT_SECONDS (30 min,
-            # longer than a simulated visit) for a refresh, not a new view.
-            if product not in viewed:
-                state.record_view(preferences[product], params)
-                viewed.add(product)
             yield
 
     shopping: Deque = deque()
@@ -538,8 +545,8 @@ def ipw_check(world: World, run: Run, cold: int) -> int:
 def measure(job) -> Tuple[Run, int]:
     """One world and seed: the run (without its logs, which stay in the worker) and
     how many of its two replayed intervals held the truth."""
-    kind, seed, visitors, cold, cadence, params, counted_per_day, late_best = job
-    world = World(kind, seed, late_best_after=cold if late_best else None)
+    kind, seed, visitors, cold, cadence, params, counted_per_day, late_best, products = job
+    world = World(kind, seed, products, late_best_after=cold if late_best else None)
     run = simulate(world, seed, visitors, cadence, params, counted_per_day)
     return dataclasses.replace(run, logs=[]), ipw_check(world, run, cold) if visitors > cold else 0
 
@@ -630,6 +637,9 @@ def main(argv=None) -> int:
     parser.add_argument("--late-best", action="store_true",
                         help="hold each world's most appealing style back until the cold start is over, as a style "
                              "an admin adds to a running shop: the measured phase shows how soon the policy adopts it")
+    parser.add_argument("--products", type=int, default=PRODUCTS,
+                        help=f"products in each world's catalogue (default {PRODUCTS}); in a small one a visitor views "
+                             "the same products again, in the looks they were first shown in")
     parser.add_argument("--latency", action="store_true", help="also time choose()")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs simulated at once (default: the cores)")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override PolicyParams fields")
@@ -647,11 +657,13 @@ def main(argv=None) -> int:
         print(f"{line}\n\n  {time.perf_counter() - started:.0f} s")
         return 0 if ok else 1
     print(f"personalization simulation: seeds {seeds}; per world and seed {args.cold} cold-start visitors of an "
-          f"empty shop, then {args.visitors} measured; {IMPRESSIONS} views each; {STYLES} styles; "
+          f"empty shop, then {args.visitors} measured; {IMPRESSIONS} views each of {args.products} products; "
+          f"{STYLES} styles; "
           f"{cadence}{LATE_BEST_NOTE if args.late_best else ''}\n  {params}")
     phases = run_phases(args.cold, args.visitors)
     failures = covered = checked = 0
-    jobs = [(kind, seed, args.cold + args.visitors, args.cold, cadence, params, args.counted_per_day, args.late_best)
+    jobs = [(kind, seed, args.cold + args.visitors, args.cold, cadence, params, args.counted_per_day, args.late_best,
+             args.products)
             for kind in args.worlds for seed in seeds]
     with multiprocessing.Pool(args.jobs) as pool:
         results = pool.map(measure, jobs)

@@ -12,10 +12,9 @@ shop with them (one preset style per world style with the world's style vector, 
 product per world product with its photo embedding and category, and a ready variant
 wherever the world has one), serves it with gunicorn (two processes, each with its own
 population model, as a deployment has), and lets the world's visitors shop through
-the API only, as a headless storefront would: per view, ``GET
-v1/sources/<reference>/personalized/`` for the image, then one ``POST
-v1/visitor/events/`` with its impression, the click and add to cart the world draws,
-and the view. ``--threads`` visitors shop at once, so a visitor's outcomes reach the
+the API only, as a headless storefront would: per view, a ``POST v1/visitor/events/``
+with the view, ``GET v1/sources/<reference>/personalized/`` for the image, then one more
+events post with its impression and the click and add to cart the world draws. ``--threads`` visitors shop at once, so a visitor's outcomes reach the
 model while others shop; the model is refitted every ``--refit-seconds`` (the
 setting ``POPULATION_REFIT_SECONDS``: about as many visitors between refits as the
 in-process simulation's 20 at the default rate). Once the visitors are gone, the shop's
@@ -183,6 +182,11 @@ class Visits:
         reasons, sent = {}, {"impression": 0, "click": 0}
         for t, (product, taste) in enumerate(views):
             reference = f"shop.product:{self.products[product]}"
+            # The view first, as the README's headless storefront does: the image is then
+            # chosen knowing it, as the shop's own product page chooses (expect_view).
+            viewed = shopper.send("POST", "/api/v1/visitor/events/", headers, json.dumps([{"kind": "view",
+                                                                                         "source": reference}]))
+            headers["X-Visitor-Id"] = viewed["visitor"]
             image = shopper.send("GET", f"/api/v1/sources/{reference}/personalized/", headers)
             headers["X-Visitor-Id"] = image["visitor"]
             truth = world.truth(base, taste)
@@ -200,11 +204,11 @@ class Visits:
                     batch.append({"kind": "click", "choice": image["choice_id"]})
                     if outcomes.random() < simulation.CART_RATE:
                         batch.append({"kind": "add_to_cart", "choice": image["choice_id"]})
-            batch.append({"kind": "view", "source": reference})
             for event in batch:
                 if event["kind"] in sent:
                     sent[event["kind"]] += 1
-            shopper.send("POST", "/api/v1/visitor/events/", headers, json.dumps(batch))
+            if batch:
+                shopper.send("POST", "/api/v1/visitor/events/", headers, json.dumps(batch))
         # The shop counts a visitor's first impressions of the day only (a crawler's
         # later ones, which never click).
         sent["impression"] = min(sent["impression"], simulation.COUNTED_IMPRESSIONS_PER_DAY)

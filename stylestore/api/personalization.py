@@ -249,7 +249,9 @@ class PersonalizedAPIView(StylestoreAPIMixin, APIView):
     summary="The personalized image of a source object",
     description="Chooses among the object's ready, approved variants for this visitor (an explicit pick wins; "
                 "the same visitor gets the same look on every request of the day) and falls back to the "
-                "original photo. Never triggers rendering.",
+                "original photo. Never triggers rendering. On a product page, post the product's view "
+                "(events) first: the look of an image not seen yet is then chosen knowing that view, as the "
+                "HTML product page chooses.",
     parameters=[REFERENCE, FIELD, SIZE, VISITOR, CONSENT],
     responses={200: PersonalizedResponseSerializer},
 )

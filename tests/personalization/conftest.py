@@ -9,10 +9,11 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from shop.models import Category, Product
-from stylestore.models import SourceImage, Style, StylizedImage
-from stylestore.personalization import caches
+from stylestore.models import SourceImage, Style, StyleHourlyStats, StylizedImage
+from stylestore.personalization import caches, population
 from stylestore.variants.sources import sync_sources
 from tests.conftest import make_image_bytes
 from tests.variants import ready_variant
@@ -108,6 +109,18 @@ def world(make_products, make_styles, make_variant):
         return products, styles
 
     return make
+
+
+def browsing_predicts_clicks(styles):
+    """Counters of a shop where clicks rise with the history share as ``0.03 (1 + 3 q)``
+    (q uniform): the fitted history weight is well above 0, so views move looks."""
+    hour = population.hour_start(timezone.now())
+    StyleHourlyStats.objects.bulk_create([
+        StyleHourlyStats(style=style, hour=hour, impressions=10_000, clicks=750, share_sum=5_000,
+                         share_sq_sum=10_000 / 3, click_share_sum=450)
+        for style in styles
+    ])
+    assert population.global_model().history_weight > 1
 
 
 # ---------------------------------------------------------------------- page helpers

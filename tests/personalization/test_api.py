@@ -6,7 +6,7 @@ from shop.models import Product
 from stylestore.models import SourceImage, StyleEvent, StylizedImage, Visitor
 from stylestore.personalization import identity
 
-from .conftest import post_events, view_product
+from .conftest import browsing_predicts_clicks, post_events, view_product
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +43,28 @@ def test_a_headless_visitor_keeps_its_look_and_can_report_it(world):
                                     {"kind": "click", "choice": again["choice_id"]}], HTTP_X_VISITOR_ID=token)
     assert response.status_code == 202 and response.json()["accepted"] == 2
     assert Visitor.objects.get().key == identity.unsign_token(token)[0]
+
+
+def test_a_headless_product_page_that_posts_its_view_first_gets_a_look_chosen_knowing_it(world, settings):
+    """The README's headless flow: the view, then the image. Where browsing predicts
+    clicks, a new visitor opening a product that looks like one style is shown that
+    style, chosen from their own data; asked before the view, the same product gets
+    the population's draw."""
+    settings.STYLESTORE = {**settings.STYLESTORE, "EXPLORATION_EPSILON": 0.0}
+    products, styles = world(3, 3, looks=[2, 2, 2])
+    browsing_predicts_clicks(styles)
+    before = [personalized(Client(), products[0]).json() for _ in range(6)]
+    assert {body["reason"] for body in before} == {"global"}
+    for visitor in range(6):
+        client = Client()
+        ref = f"shop.product:{products[visitor % 3].pk}"
+        response = post_events(client, [{"kind": "view", "source": ref}])
+        assert response.status_code == 202 and response.json()["accepted"] == 1
+        body = personalized(client, products[visitor % 3]).json()
+        assert (body["reason"], body["style"]["slug"]) == ("history", styles[2].slug), visitor
+        post_events(client, [{"kind": "impression", "choice": body["choice_id"]}])
+    shares = StyleEvent.objects.filter(kind=StyleEvent.Kind.IMPRESSION).values_list("history_share", flat=True)
+    assert len(shares) == 6 and min(shares) > 0.4
 
 
 def test_original_when_nothing_is_ready(client, make_products, make_styles, make_variant):

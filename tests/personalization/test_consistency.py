@@ -8,21 +8,9 @@ from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
 from stylestore.personalization import caches, looks, policy, population
 from stylestore.personalization.choices import ChoiceRecord
 
-from .conftest import impressions, page_images, post_events, shown_styles, style_of
+from .conftest import browsing_predicts_clicks, impressions, page_images, post_events, shown_styles, style_of
 
 pytestmark = pytest.mark.django_db
-
-
-def browsing_predicts_clicks(styles):
-    """Counters of a shop where clicks rise with the history share as ``0.03 (1 + 3 q)``
-    (q uniform): the fitted history weight is well above 0, so views move looks."""
-    hour = population.hour_start(timezone.now())
-    StyleHourlyStats.objects.bulk_create([
-        StyleHourlyStats(style=style, hour=hour, impressions=10_000, clicks=750, share_sum=5_000,
-                         share_sq_sum=10_000 / 3, click_share_sum=450)
-        for style in styles
-    ])
-    assert population.global_model().history_weight > 1
 
 
 #: The demo's product view calls ``expect_view``; a shop's generic DetailView does not.
