@@ -570,7 +570,8 @@ def control_coverage(runs: int, visitors: int, cadence: Cadence, params: PolicyP
     a line to print, and whether at least 95 % did."""
     params = dataclasses.replace(params, control_share=CONTROL_SHARE)
     with multiprocessing.Pool(jobs) as pool:
-        results = pool.map(control_lift, [(seed, visitors, cadence, params) for seed in range(1, runs + 1)])
+        results = pool.map(control_lift, [(seed, visitors, cadence, params) for seed in range(1, runs + 1)],
+                           chunksize=1)
     shown = [(truth, estimate) for truth, estimate in results if estimate is not None]
     covered = sum(estimate.low <= truth <= estimate.high for truth, estimate in shown)
     widths = [estimate.high - estimate.low for _truth, estimate in shown]
@@ -666,7 +667,9 @@ def main(argv=None) -> int:
              args.products)
             for kind in args.worlds for seed in seeds]
     with multiprocessing.Pool(args.jobs) as pool:
-        results = pool.map(measure, jobs)
+        # One run at a time: in chunks, the last (a world's heaviest runs, bots') was left
+        # to one core while the other idled.
+        results = pool.map(measure, jobs, chunksize=1)
     by_world: Dict[str, List[Run]] = {kind: [] for kind in args.worlds}
     for (kind, *_rest), (run, inside) in zip(jobs, results):
         by_world[kind].append(run)
