@@ -659,8 +659,7 @@ def main(argv=None) -> int:
         return 0 if ok else 1
     print(f"personalization simulation: seeds {seeds}; per world and seed {args.cold} cold-start visitors of an "
           f"empty shop, then {args.visitors} measured; {IMPRESSIONS} views each of {args.products} products; "
-          f"{STYLES} styles; "
-          f"{cadence}{LATE_BEST_NOTE if args.late_best else ''}\n  {params}")
+          f"{STYLES} styles; {cadence}{LATE_BEST_NOTE if args.late_best else ''}\n  {params}")
     phases = run_phases(args.cold, args.visitors)
     failures = covered = checked = 0
     jobs = [(kind, seed, args.cold + args.visitors, args.cold, cadence, params, args.counted_per_day, args.late_best,

@@ -14,8 +14,9 @@ wherever the world has one), serves it with gunicorn (two processes, each with i
 population model, as a deployment has), and lets the world's visitors shop through
 the API only, as a headless storefront would: per view, a ``POST v1/visitor/events/``
 with the view, ``GET v1/sources/<reference>/personalized/`` for the image, then one more
-events post with its impression and the click and add to cart the world draws. ``--threads`` visitors shop at once, so a visitor's outcomes reach the
-model while others shop; the model is refitted every ``--refit-seconds`` (the
+events post with its impression and the click and add to cart the world draws.
+``--threads`` visitors shop at once, so a visitor's outcomes reach the model while
+others shop; the model is refitted every ``--refit-seconds`` (the
 setting ``POPULATION_REFIT_SECONDS``: about as many visitors between refits as the
 in-process simulation's 20 at the default rate). Once the visitors are gone, the shop's
 hourly counters must hold every impression and click they sent (a visitor's first
