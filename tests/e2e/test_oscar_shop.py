@@ -130,6 +130,9 @@ def test_a_pick_shows_on_every_image_of_an_oscar_gallery_at_once(oscar_shop, new
     page = offline(new_context()).new_page()
     page.goto(f"{oscar_shop}/")
     page.locator("article.product_pod h3 a", has_text="Peonies").click()  # oscar_setup.GALLERY
+    # Until the page has loaded, the storefront script may not be running yet, and a
+    # click on the picker would post its form (the no-script confirmation page).
+    page.wait_for_url("**/catalogue/**", wait_until="load")
     gallery = page.locator("#product_gallery picture img")
     expect(gallery).to_have_count(2)
 
