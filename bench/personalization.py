@@ -68,7 +68,11 @@ learns only from its own logged impressions (style, history share, click), aggre
 ``--counted-per-day`` impressions, as ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``
 counts them, each simulated visit being one day's) and refitted every ``--refit-every``
 visitors (20: about a minute of a shop with 1,000 visitors an hour; ``--refit-every
-1000`` is a fit once per hour). Visitors shop one after another unless ``--at-once K``
+1000`` is a fit once per hour). The same counted impressions and clicks are credited,
+per style, to each product among the visitor's last ``MAX_RECENT_VIEWS`` views, as
+``ViewerDailyStats`` counts them, and read as of the last refit: a product's view counts
+for the look its viewers click (``policy.learned_view_preference``, the shop's
+``personalization.viewers``). Visitors shop one after another unless ``--at-once K``
 lets K shop in turn, an impression each, as a live shop's concurrent shoppers do; and
 ``--refit-impressions R`` refits also after every R impressions, as a small shop's
 ``POPULATION_REFIT_SECONDS`` does (after nearly every visitor). The views are the same
@@ -139,6 +143,7 @@ from stylestore.personalization.policy import (  # noqa: E402
     Remembered,
     StyleStats,
     VisitorState,
+    learned_view_preference,
     choose,
     fit_global,
     view_preference,
@@ -179,6 +184,8 @@ BOT_SHARE = 0.2
 BOT_VIEWS = 200
 #: ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``'s default.
 COUNTED_IMPRESSIONS_PER_DAY = 40
+#: ``events.MAX_RECENT_VIEWS``: the products a visitor's reactions are credited to.
+MAX_RECENT_VIEWS = 16
 
 LATE_BEST_NOTE = "; each world's most appealing style joins after the cold start (--late-best)"
 WORLDS = ("embedding", "visual", "category", "unrelated", "drift", "clickers", "no_signal", "original_best", "bots")
@@ -351,6 +358,11 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
     stats: Dict[str, List[float]] = {key: [0.0] * 5 for key in world.keys}
     by_category = {str(c): {key: [0.0] * 5 for key in world.keys} for c in range(CATEGORIES)}
     model = fit_global({}, params)
+    # Per product and style, the impressions and clicks of its viewers (the visitors
+    # who had viewed it, among their last MAX_RECENT_VIEWS), counted as the shop's
+    # ProductLookStats; read as of the last refit, as a process's cache holds them.
+    look_counts = np.zeros((world.products, 2, STYLES))
+    looks = look_counts.copy()
     reasons: Dict[str, int] = {}
     logs: List[Logged] = []
     clicks = 0
@@ -364,6 +376,7 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
         base, view, views = world.visitor()
         plan = [view(t) for t in range(views)]
         state, shown, seen, viewed = VisitorState(), {}, 0, set()
+        recent: Deque[int] = deque(maxlen=MAX_RECENT_VIEWS)
         for t, (product, taste) in enumerate(plan):
             # The shop keeps the state between requests as stored (two decimals).
             state = VisitorState.from_dict(state.to_dict())
@@ -377,8 +390,10 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
             # product viewed again within events.VIEW_REPEAT_SECONDS (30 min, longer than
             # a simulated visit) is a refresh, not a new view.
             if product not in viewed:
-                state.record_view(preferences[product], params)
+                viewers = {key: (looks[product, 0, i], looks[product, 1, i]) for i, key in enumerate(world.keys[:STYLES])}
+                state.record_view(learned_view_preference(preferences[product], viewers, model, params), params)
                 viewed.add(product)
+                recent.append(product)
             # One epoch per visit: the shop's is the UTC day (identity.current_epoch), and a
             # simulated visit is one day's.
             choice = choose(state, keys, model.within(category), params, visitor=f"v{seed}-{v}",
@@ -401,6 +416,10 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
             # The control group's impressions are no style's evidence; nor are a visitor's
             # beyond the day's allowance, nor their outcomes (events._Allowance).
             if choice.style is not None and seen <= counted_per_day:
+                if choice.style != ORIGINAL_ARM and choice.reason != "pick":
+                    credited = list(recent)
+                    look_counts[credited, 0, index[choice.style]] += 1
+                    look_counts[credited, 1, index[choice.style]] += clicked
                 q = choice.history_share
                 for row in (stats[choice.style], by_category[category][choice.style]):
                     row[0] += 1
@@ -427,6 +446,7 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
             model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params,
                                {c: {k: StyleStats(*row) for k, row in cells.items()}
                                 for c, cells in by_category.items()})
+            looks = look_counts.copy()
             due, since_refit = False, 0
         visitor = shopping.popleft()
         if next(visitor, StopIteration) is not StopIteration:  # one more impression; else the visit is over

@@ -39,7 +39,7 @@ LAYERS = [
     ["stylestore.personalization.caches", "stylestore.personalization.choices", "stylestore.personalization.erase",
      "stylestore.personalization.looks"],
     ["stylestore.personalization.population", "stylestore.personalization.embeddings", "stylestore.personalization.identity"],
-    ["stylestore.personalization.page"],
+    ["stylestore.personalization.page", "stylestore.personalization.viewers"],
     ["stylestore.personalization.events"],
     ["stylestore.personalization.analytics"],
     ["stylestore.personalization"],

@@ -6,10 +6,18 @@ label, so the package layout is free of migrations):
 - ``variants``: ``StylizedImage``, one variant (source x style x parameters) and its job;
 - ``batches``: ``Batch``, what one "Apply style" queued;
 - ``personalization``: ``Visitor``, ``StyleEvent`` (and ``PersonalizationAnalytics``, its
-  proxy for the analytics page's admin entry), ``StyleHourlyStats``, ``ErasedVisitor``.
+  proxy for the analytics page's admin entry), ``StyleHourlyStats``, ``ViewerDailyStats``,
+  ``ErasedVisitor``.
 """
 from .batches import Batch
-from .personalization import ErasedVisitor, PersonalizationAnalytics, StyleEvent, StyleHourlyStats, Visitor
+from .personalization import (
+    ErasedVisitor,
+    PersonalizationAnalytics,
+    StyleEvent,
+    StyleHourlyStats,
+    ViewerDailyStats,
+    Visitor,
+)
 from .sources import SourceImage
 from .styles import Region, Style, validate_preset_weights
 from .variants import ENGINE_VERSION, RenderParams, StylizedImage, group_by_render, params_hash
@@ -26,6 +34,7 @@ __all__ = [
     "StyleEvent",
     "StyleHourlyStats",
     "StylizedImage",
+    "ViewerDailyStats",
     "Visitor",
     "group_by_render",
     "params_hash",

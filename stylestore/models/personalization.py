@@ -15,6 +15,10 @@
   so all processes agree on it (and on the probabilities they log) until the next
   hour starts. They hold no visitor identity, so erasing a visitor leaves them alone;
   they are purged with the same retention as events.
+- ``ViewerDailyStats``: anonymous per-image, per-style, per-day sums of how the image's
+  viewers reacted to each style: the look shoppers see in a product, which the policy
+  learns where its photo's embedding reads it wrongly (``personalization.viewers``).
+  Purged with the same retention.
 - ``ErasedVisitor``: the hash of an erased visitor's key, kept while its token could
   still be presented, so the token cannot bring the visitor back.
 
@@ -30,7 +34,7 @@ from .styles import Style
 #: Longest category name the hourly counters keep; a longer one is cut to it.
 MAX_CATEGORY_LENGTH = 100
 
-__all__ = ["Visitor", "StyleEvent", "PersonalizationAnalytics", "StyleHourlyStats", "ErasedVisitor"]
+__all__ = ["Visitor", "StyleEvent", "PersonalizationAnalytics", "StyleHourlyStats", "ViewerDailyStats", "ErasedVisitor"]
 
 
 class Visitor(models.Model):
@@ -202,6 +206,31 @@ class StyleHourlyStats(models.Model):
     def __str__(self):
         return (f"{self.style_id} at {self.hour:%Y-%m-%d %H}h" + (f" in {self.category}" if self.category else "")
                 + (f", revenue in {self.currency}" if self.currency else ""))
+
+
+class ViewerDailyStats(models.Model):
+    """How the visitors who had viewed one image (``source``, among their recent views)
+    reacted to one style, anywhere in the shop, in one day (``day``, UTC): impressions
+    and their outcomes, counted as the hourly counters count them (the day's allowance
+    of impressions; a customer's own picks left out). Days, not hours: a row per image
+    and style is many, and the learnt look needs no finer time."""
+
+    source = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="+")
+    style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    impressions = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    add_to_carts = models.PositiveIntegerField(default=0)
+    purchases = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("viewer daily statistics")
+        verbose_name_plural = _("viewer daily statistics")
+        constraints = [models.UniqueConstraint(fields=["source", "style", "day"], name="stylestore_viewer_day")]
+        indexes = [models.Index(fields=["day"], name="stylestore_viewer_stats_day")]
+
+    def __str__(self):
+        return f"viewers of {self.source_id} on {self.style_id} on {self.day}"
 
 
 class ErasedVisitor(models.Model):

@@ -35,7 +35,9 @@ What one batch does:
   otherwise bury that style's clicks under its impressions. A click or add to cart
   counts where its impression did (``StyleEvent.counted``, read with the lookup of the
   batch's choices the log already holds), however many impressions came between.
-  Purchases, revenue and picks always count.
+  Purchases, revenue and picks always count. What counts (a customer's own picks
+  left out) is counted again for each image the visitor viewed lately
+  (``ViewerDailyStats``): the look shoppers see in a product (``viewers``).
 
 The log is bounded in time: ``purge_expired`` (a daily django-q2 schedule) deletes
 events, counters and idle visitors older than ``STYLESTORE["EVENT_RETENTION_DAYS"]``;
@@ -60,9 +62,9 @@ from django.utils.translation import gettext as _
 
 from .. import ratelimit
 from ..conf import stylestore_settings
-from ..models import ErasedVisitor, SourceImage, Style, StyleEvent, StyleHourlyStats, Visitor
+from ..models import ErasedVisitor, SourceImage, Style, StyleEvent, StyleHourlyStats, ViewerDailyStats, Visitor
 from ..variants.sources import product_key_of, source_fields
-from . import caches, choices, embeddings, looks, policy, population
+from . import caches, choices, embeddings, looks, policy, population, viewers
 from .identity import get_visitor
 
 logger = logging.getLogger(__name__)
@@ -281,7 +283,7 @@ def _record(context, events) -> RecordReport:
     seen_looks = _seen_looks(visitor, events, seen_choices)
 
     counters = _Counters(population.image_categories(
-        {event.choice.source_id if event.choice is not None else event.source_id for event in events}))
+        {event.choice.source_id if event.choice is not None else event.source_id for event in events}), recent_views)
     allowance = _Allowance(visitor, now, counted_choices)
     rows, duplicates, picked = [], 0, None
     for event in events:
@@ -341,7 +343,7 @@ def _record(context, events) -> RecordReport:
         StyleEvent.objects.filter(visitor=visitor, kind=Kind.PICK).delete()
         rows.append(picked)
     StyleEvent.objects.bulk_create(rows)
-    _add_to_counters(counters, population.hour_start(now))
+    _add_to_counters(counters, now)
     visitor.state = state.to_dict()
     visitor.recent_views = dict(sorted(recent_views.items(), key=lambda item: item[1])[-MAX_RECENT_VIEWS:])
     visitor.looks = shown
@@ -510,9 +512,11 @@ def _apply_impression(state, choice, params, counters):
     row["impressions"] += 1
     if choice.reason == "pick":
         row["picked_impressions"] += 1
-    else:
-        row["share_sum"] += choice.history_share
-        row["share_sq_sum"] += choice.history_share**2
+        return
+    row["share_sum"] += choice.history_share
+    row["share_sq_sum"] += choice.history_share**2
+    if choice.style_id is not None:
+        counters.credit_viewers(choice.style_id, "impressions")
 
 
 def _apply_choice_event(kind, state, choice, params, counters):
@@ -534,8 +538,10 @@ def _apply_choice_event(kind, state, choice, params, counters):
     row[count] += 1
     if choice.reason == "pick":
         row[picked] += 1
-    else:
-        row[share_sum] += choice.history_share
+        return
+    row[share_sum] += choice.history_share
+    if choice.style_id is not None:
+        counters.credit_viewers(choice.style_id, count)
 
 
 def _teach(state, kind, style_key, params):
@@ -551,9 +557,10 @@ def _teach(state, kind, style_key, params):
 
 
 def _apply_view(state, source_id, embedding, params):
-    """Spread the view over the styles by the photo's style embedding. A photo without
-    an embedding yet (the worker has not computed it) teaches nothing."""
-    preference = embeddings.view_preference(source_id, embedding, params.temperature)
+    """Spread the view over the styles by the photo's style embedding, corrected by
+    what its viewers clicked (``viewers``). A photo without an embedding yet (the
+    worker has not computed it) teaches nothing."""
+    preference = viewers.view_preference(source_id, embedding, params)
     if preference:
         state.record_view(preference, params)
 
@@ -561,36 +568,64 @@ def _apply_view(state, source_id, embedding, params):
 class _Counters(defaultdict):
     """A batch's sums per ``StyleHourlyStats`` row: (style id, None for the original
     photo; the image's category, "" for none; the currency of its revenue, "" for the
-    rows of counts)."""
+    rows of counts); and per ``ViewerDailyStats`` row (``viewers``: (source id, style
+    id)), credited to the images in ``recent_views``, the visitor's as the batch adds
+    to them."""
 
-    def __init__(self, categories):
+    def __init__(self, categories, recent_views):
         super().__init__(lambda: defaultdict(float))
         self.categories = categories
+        self.recent_views = recent_views
+        self.viewers = defaultdict(lambda: defaultdict(int))
 
     def row(self, style_id, source_id, currency=""):
         return self[(style_id, self.categories.get(source_id) or "", currency)]
 
+    def credit_viewers(self, style_id, column):
+        """Count one of ``column`` (impressions or an outcome) on ``style_id`` for each
+        image the visitor viewed lately: its viewers' reactions teach the policy the
+        look shoppers see in it (``viewers``)."""
+        latest = sorted(self.recent_views.items(), key=lambda item: item[1])[-MAX_RECENT_VIEWS:]
+        for source, _at in latest:
+            self.viewers[(int(source), style_id)][column] += 1
 
-def _add_to_counters(counters, hour):
-    """Add the batch's sums to this hour's rows. Styles in id order, the original
-    first, then categories and currencies, so two batches touching the same rows lock
-    them in the same order (no deadlock)."""
+
+def _add_to_counters(counters, now):
+    """Add the batch's sums to this hour's ``StyleHourlyStats`` rows and this day's
+    ``ViewerDailyStats`` rows. Rows in key order (styles in id order, the original
+    first, then categories and currencies; images then styles), so two batches touching
+    the same rows lock them in the same order (no deadlock)."""
     integer_fields = {"impressions", "picks", "picked_impressions", *(
         name for count, picked, share_sum in population.OUTCOME_COUNTERS.values() for name in (count, picked))}
+    hour = population.hour_start(now)
     for key in sorted(counters, key=lambda key: (key[0] is not None, key[0] or 0, *key[1:])):
-        values = {k: (int(v) if k in integer_fields else v) for k, v in counters[key].items() if v}
-        if not values:
-            continue
         style_id, category, currency = key
-        rows = StyleHourlyStats.objects.filter(style_id=style_id, hour=hour, category=category, currency=currency)
-        if rows.update(**{k: F(k) + v for k, v in values.items()}):
-            continue
-        try:
-            with transaction.atomic():
-                StyleHourlyStats.objects.create(style_id=style_id, hour=hour, category=category, currency=currency,
-                                                **values)
-        except IntegrityError:  # created concurrently since the update found nothing
-            rows.update(**{k: F(k) + v for k, v in values.items()})
+        _increment(StyleHourlyStats, {"style_id": style_id, "hour": hour, "category": category, "currency": currency},
+                   {k: (int(v) if k in integer_fields else v) for k, v in counters[key].items()})
+    if not counters.viewers:
+        return
+    # A recent view may name an image deleted since: its row has nowhere to go.
+    existing = set(SourceImage.objects.filter(pk__in={source for source, _style in counters.viewers})
+                   .values_list("pk", flat=True))
+    for source_id, style_id in sorted(counters.viewers):
+        if source_id in existing:
+            _increment(ViewerDailyStats, {"source_id": source_id, "style_id": style_id, "day": now.date()},
+                       counters.viewers[(source_id, style_id)])
+
+
+def _increment(model, key, values):
+    """Add ``values`` to the columns of ``model``'s row ``key``, creating it if need be."""
+    values = {k: v for k, v in values.items() if v}
+    if not values:
+        return
+    rows = model.objects.filter(**key)
+    if rows.update(**{k: F(k) + v for k, v in values.items()}):
+        return
+    try:
+        with transaction.atomic():
+            model.objects.create(**key, **values)
+    except IntegrityError:  # created concurrently since the update found nothing
+        rows.update(**{k: F(k) + v for k, v in values.items()})
 
 
 def expect_view(request, obj, field_name) -> bool:
@@ -689,6 +724,7 @@ def purge_expired() -> dict:
         "events": _delete_in_chunks(StyleEvent.objects.filter(created_at__lt=cutoff)),
         "visitors": _delete_in_chunks(Visitor.objects.filter(last_seen_at__lt=cutoff)),
         "hourly_stats": _delete_in_chunks(StyleHourlyStats.objects.filter(hour__lt=cutoff)),
+        "viewer_stats": _delete_in_chunks(ViewerDailyStats.objects.filter(day__lt=cutoff.date())),
         # Revocations outlive the visitor until its tokens have expired anyway.
         "erased_visitors": _delete_in_chunks(ErasedVisitor.objects.filter(
             erased_at__lt=now - timedelta(seconds=stylestore_settings.VISITOR_COOKIE_AGE))),

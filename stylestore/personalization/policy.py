@@ -21,7 +21,9 @@ up to a factor common to all styles (the visitor's own propensity to click), as:
          categories differ (``GlobalModel.within``).
 ``q_s``  the share of the visitor's recent browsing that looks like ``s``: every product
          view spreads one unit of mass over the styles by the similarity of the
-         product photo's style embedding to each style's embedding.
+         product photo's style embedding to each style's embedding, corrected, as
+         the product's earlier viewers accumulate clicks, towards the styles they
+         click more than the shop does (``learned_view_preference``).
 ``w``    how much that share predicts clicks. It is *fitted from the population's logs*
          rather than fixed: browsing is the main lever when it carries taste (a visitor
          who looks at impressionist products clicks on the impressionist variant), and a
@@ -81,7 +83,9 @@ What the Django layer does
   keys are short strings; ``str(style.pk)`` is the intended key (at most
   ``MAX_KEY_LENGTH`` characters keeps the state bounded).
 * Builds an ``EmbeddingTable`` of the active styles' vectors once per process (and
-  after styles change) for ``view_preference``.
+  after styles change) for ``view_preference``, and counts per product and style the
+  impressions and clicks of the visitors who had viewed the product, for
+  ``learned_view_preference``.
 * Aggregates the impression log into one ``StyleStats`` per style, and per style and
   product category, and periodically refits ``fit_global`` (a cached ``GlobalModel``;
   fitting is not per request, and it is deterministic, so every process that fits the
@@ -116,6 +120,10 @@ STATE_VERSION = 1
 #: Views' worth of uniform mass added to the history before taking shares, so one view
 #: does not claim a share of 1.
 HISTORY_PSEUDO_VIEWS = 1.0
+#: Clicks of pseudo-evidence on each side of a style's relative rate among a product's
+#: viewers (``learned_view_preference``): a style that one or two of them clicked does
+#: not yet stand out.
+LOOK_PSEUDO_CLICKS = 2.0
 #: Prior standard deviation of the history weight around ``PolicyParams.history_weight``:
 #: the fitted weight overrides the configured one once its standard error is below this.
 HISTORY_WEIGHT_PRIOR_SD = 1.0
@@ -248,6 +256,14 @@ class PolicyParams:
     #: Share of visitors who see the original photos everywhere (the control group that
     #: measures styling against no styling), drawn once per visitor, not per epoch.
     control_share: float = 0.0
+    #: How sharply a product's look learnt from its viewers' reactions
+    #: (``learned_view_preference``) picks out the styles they click more than the shop
+    #: does: the learnt preference is proportional to the relative rate to this power.
+    #: 0 turns the learning off (a view counts by its photo's embedding alone).
+    look_power: float = 16.0
+    #: Clicks of the product's viewers at which the learnt look and the embedding's
+    #: count equally in a view (the learnt one's weight is ``C / (C + look_clicks)``).
+    look_clicks: float = 200.0
 
     def __post_init__(self):
         checks = [
@@ -261,6 +277,8 @@ class PolicyParams:
             (self.cart_weight >= 1, "cart_weight must be >= 1"),
             (1 <= self.max_styles <= MAX_STYLES_LIMIT, f"max_styles must be in [1, {MAX_STYLES_LIMIT}]"),
             (0.0 <= self.control_share < 1.0, "control_share must be in [0, 1)"),
+            (self.look_power >= 0, "look_power must be >= 0"),
+            (self.look_clicks > 0, "look_clicks must be positive"),
         ]
         for ok, message in checks:
             if not ok:
@@ -327,6 +345,42 @@ def view_preference(styles: EmbeddingTable, product_embedding: Sequence[float], 
     weights = np.exp(logits - logits.max())
     weights /= weights.sum()
     return dict(zip(styles.keys, weights.tolist()))
+
+
+def learned_view_preference(
+    preference: Mapping[str, float],
+    viewers: Mapping[str, Tuple[float, float]],
+    model: "GlobalModel",
+    params: PolicyParams,
+) -> Dict[str, float]:
+    """A product view's ``preference`` (``view_preference``) corrected by what the
+    product's earlier viewers clicked: ``viewers`` holds, per style key, the
+    impressions and clicks of the visitors who had viewed this product (on any image,
+    later in their visit).
+
+    The embedding reads a product photo's look only partly: where shoppers see it
+    otherwise, a view of it counted for the wrong style and sent its viewer after a
+    look they do not want. Its viewers' reactions show the look they see: a style
+    they click more than the shop does (``r``, the ratio of their clicks to their
+    impressions times the style's base CTR, with ``LOOK_PSEUDO_CLICKS`` on each side)
+    is the product's look to them. The learnt preference, proportional to
+    ``r ** look_power``, is mixed in with weight ``C / (C + look_clicks)``, ``C`` the
+    viewers' clicks: a new product counts by its photo, a well-known one by its
+    viewers. The sharp power keeps the learnt look on the one or two styles that stand
+    out, not on the noise of the others.
+    """
+    clicks = sum(seen[1] for seen in viewers.values())
+    if params.look_power == 0 or clicks <= 0 or not preference:
+        return dict(preference)
+    keys = list(preference)
+    rows = [viewers.get(key, (0.0, 0.0)) for key in keys]
+    rates = np.array([(c + LOOK_PSEUDO_CLICKS) / (n * model.base_ctr(key) + LOOK_PSEUDO_CLICKS)
+                      for key, (n, c) in zip(keys, rows)])
+    weight = clicks / (clicks + params.look_clicks)
+    logits = params.look_power * np.log(rates)
+    learned = np.exp(logits - logits.max())
+    learned /= learned.sum()
+    return {key: (1.0 - weight) * preference[key] + weight * float(share) for key, share in zip(keys, learned)}
 
 
 def rank_styles(query: Sequence[float], candidates: EmbeddingTable, limit: Optional[int] = None) -> List[Tuple[Hashable, float]]:

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from stylestore.models import Style, StyleEvent, StyleHourlyStats, Visitor
+from stylestore.models import Style, StyleEvent, StyleHourlyStats, ViewerDailyStats, Visitor
 from stylestore.personalization import analytics, caches, choices, embeddings, events, policy, population
 from stylestore.schedules import PURGE_SCHEDULE, ensure_schedules
 
@@ -167,18 +167,23 @@ def test_state_stays_under_1kb_after_many_events(client, make_products, make_sty
 
 def test_purge_deletes_what_is_older_than_the_retention(client, page, settings):
     products, styles, html = page
-    post_events(client, impressions(html))
     view_product(client, products[0])
+    post_events(client, impressions(html))
     old = timezone.now() - timedelta(days=91)
     StyleEvent.objects.filter(kind="impression").update(created_at=old)
     StyleHourlyStats.objects.update(hour=old)
+    viewer_rows = ViewerDailyStats.objects.count()
+    assert viewer_rows  # the impressions were credited to the product viewed before them
+    ViewerDailyStats.objects.update(day=old.date())
     from django.test import Client
 
     idle = Client()
     view_product(idle, products[1])
     Visitor.objects.exclude(pk=Visitor.objects.order_by("pk").first().pk).update(last_seen_at=old)
 
-    assert events.purge_expired() == {"events": 3, "visitors": 1, "hourly_stats": 1, "erased_visitors": 0}
+    assert events.purge_expired() == {"events": 3, "visitors": 1, "hourly_stats": 1, "viewer_stats": viewer_rows,
+                                      "erased_visitors": 0}
+    assert not ViewerDailyStats.objects.exists()
     assert list(StyleEvent.objects.values_list("kind", flat=True)) == ["view"]
     assert Visitor.objects.count() == 1
 

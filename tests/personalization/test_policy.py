@@ -23,6 +23,7 @@ from stylestore.personalization.policy import (
     action_probabilities,
     choose,
     fit_global,
+    learned_view_preference,
     rank_styles,
     view_preference,
 )
@@ -454,6 +455,27 @@ def test_view_preference_favours_the_closest_style_whatever_the_shared_component
     assert max(weights, key=weights.get) == "c" and weights["c"] > 0.8
     assert view_preference(table, photo * 7, 0.5) == pytest.approx(weights)
     assert view_preference(EmbeddingTable({"only": [1.0, 0.0]}), [0.0, 1.0], 0.5) == {"only": 1.0}
+
+
+def test_a_view_learns_the_look_its_viewers_click():
+    # The photo reads as "a"; its viewers click "c" well above the shop's CTR for it.
+    model = rich_model({"a": 0.03, "b": 0.03, "c": 0.03})
+    photo = {"a": 0.8, "b": 0.1, "c": 0.1}
+    params = PolicyParams()
+
+    def viewed(clicks_on_c):
+        viewers = {"a": (1000.0, 30.0), "b": (1000.0, 30.0), "c": (1000.0, float(clicks_on_c))}
+        return learned_view_preference(photo, viewers, model, params)
+
+    assert learned_view_preference(photo, {}, model, params) == photo  # no viewers yet
+    alike = viewed(30)  # they click every style as the shop does: the photo's look holds
+    assert max(alike, key=alike.get) == "a" and alike["a"] > 0.5
+    few, many = viewed(60), viewed(300)
+    assert sum(many.values()) == pytest.approx(1.0)
+    assert photo["c"] < few["c"] < many["c"] and many["c"] > many["a"]  # more evidence, more weight
+    assert learned_view_preference(photo, {"c": (1000.0, 300.0)}, model, PolicyParams(look_power=0)) == photo
+    with pytest.raises(ValueError):
+        PolicyParams(look_clicks=0)
 
 
 def test_rank_styles_returns_the_closest_products_first():
