@@ -129,7 +129,8 @@ DEFAULTS = {
     # The signed visitor-key cookie and its lifetime in seconds.
     "VISITOR_COOKIE": "stylestore_vid",
     "VISITOR_COOKIE_AGE": 365 * 24 * 3600,
-    # Events, hourly counters and idle visitors older than this are purged daily.
+    # Events, hourly and viewer counters and idle visitors older than this are purged
+    # daily.
     "EVENT_RETENTION_DAYS": 90,
     # What the events endpoint accepts, in DRF's rate format ("N/second|minute|hour|day";
     # None switches one off): events per client address (as the API's rate limits tell
@@ -138,7 +139,8 @@ DEFAULTS = {
     # was lost writes that too), so one address adds at most 2 x IP rows per period.
     "EVENT_BUDGETS": {"IP": "3000/hour", "VISITOR": "1000/hour", "NEW_VISITORS_PER_IP": "60/hour"},
     # Most impressions of one visitor a UTC day that count as evidence for the shop-wide
-    # counters the population model learns from (StyleHourlyStats) and the analytics;
+    # counters the population model learns from (StyleHourlyStats; and ViewerDailyStats,
+    # the look each product's viewers click) and the analytics;
     # their later impressions, and the clicks and add to carts answering those, are
     # still logged (StyleEvent.counted false), and still teach the visitor's own state.
     # Purchases always count. A crawler that runs the page's script sees
@@ -166,7 +168,8 @@ DEFAULTS = {
     "EXPLORATION_EPSILON": 0.01,
     # Seconds each process keeps the population model before refitting it from the
     # counters, the current hour's included: a new shop learns within minutes. Processes
-    # refit on the same clock buckets (see stylestore.personalization.population).
+    # refit on the same clock buckets (see stylestore.personalization.population). A
+    # product's viewer counters (stylestore.personalization.viewers) are kept as long.
     "POPULATION_REFIT_SECONDS": 60,
     # Share of consenting visitors (drawn once per visitor) who see the original photos
     # everywhere: the control group behind the analytics' "styled vs original". 0.10

@@ -2,8 +2,9 @@
 
 What is tied to a person is the ``Visitor`` row (key, user link, policy state) and
 its ``StyleEvent`` rows; deleting the visitor cascades to the events, in one
-transaction. The per-style hourly counters (``StyleHourlyStats``) are sums over all
-visitors with no identity in them, so they stay (like any aggregate statistic);
+transaction. The per-style hourly counters (``StyleHourlyStats``) and the per-image
+viewer counters (``ViewerDailyStats``) are sums over all visitors with no identity in
+them, so they stay (like any aggregate statistic);
 counts in the returned report are of the deleted rows.
 
 An erased visitor's key is revoked (``ErasedVisitor``, hashed): its token is still
