@@ -20,7 +20,8 @@ others shop; the model is refitted every ``--refit-seconds`` (the
 setting ``POPULATION_REFIT_SECONDS``: about as many visitors between refits as the
 in-process simulation's 20 at the default rate). Once the visitors are gone, the shop's
 hourly counters must hold every impression and click they sent (a visitor's first
-``COUNTED_IMPRESSIONS_PER_DAY``), or the run stops with the difference.
+``COUNTED_IMPRESSIONS_PER_DAY``), and its viewer counters each of them once per product
+among the visitor's recent views, or the run stops with the difference.
 
 The same visitors (the same products viewed, in the same order) are then run through
 the in-process simulation, and both are reported the same way: the policy's true CTR
@@ -113,10 +114,12 @@ SEED = textwrap.dedent('''
 LEARNT = textwrap.dedent('''
     import json
     from django.db.models import Sum
-    from stylestore.models import StyleHourlyStats
+    from stylestore.models import StyleHourlyStats, ViewerDailyStats
     from stylestore.personalization import population
     counted = StyleHourlyStats.objects.aggregate(impressions=Sum("impressions"), clicks=Sum("clicks"))
-    print(json.dumps({"history_weight": population.global_model().history_weight, **counted}))
+    credited = ViewerDailyStats.objects.aggregate(impressions=Sum("impressions"), clicks=Sum("clicks"))
+    print(json.dumps({"history_weight": population.global_model().history_weight, **counted,
+                      "credited": [credited["impressions"] or 0, credited["clicks"] or 0]}))
 ''')
 
 
@@ -155,6 +158,9 @@ class Visits:
         self.policy = np.zeros(visitors)
         self.reasons = {}
         self.sent = {"impression": 0, "click": 0}
+        #: The same, each counted once per product among the visitor's recent views when
+        #: it was sent, as the shop credits its viewer counters (a styled look only).
+        self.credited = {"impression": 0, "click": 0}
         self.next = 0
         self.lock = threading.Lock()
         self.error = None
@@ -180,7 +186,8 @@ class Visits:
         base, views = self.plans[v]
         outcomes = np.random.default_rng([seed, simulation.WORLDS.index(world.kind), 2, v])
         headers = {"X-Visitor-Consent": "1"}
-        reasons, sent = {}, {"impression": 0, "click": 0}
+        reasons, sent, credited = {}, {"impression": 0, "click": 0}, {"impression": 0, "click": 0}
+        recent = {}  # product -> when first viewed, as the shop keeps recent views (a visit is quick)
         for t, (product, taste) in enumerate(views):
             reference = f"shop.product:{self.products[product]}"
             # The view first, as the README's headless storefront does: the image is then
@@ -188,6 +195,9 @@ class Visits:
             viewed = shopper.send("POST", "/api/v1/visitor/events/", headers, json.dumps([{"kind": "view",
                                                                                          "source": reference}]))
             headers["X-Visitor-Id"] = viewed["visitor"]
+            if product not in recent:
+                recent[product] = t
+                recent = dict(sorted(recent.items(), key=lambda item: item[1])[-simulation.MAX_RECENT_VIEWS:])
             image = shopper.send("GET", f"/api/v1/sources/{reference}/personalized/", headers)
             headers["X-Visitor-Id"] = image["visitor"]
             truth = world.truth(base, taste)
@@ -208,6 +218,8 @@ class Visits:
             for event in batch:
                 if event["kind"] in sent:
                     sent[event["kind"]] += 1
+                    if style is not None and sent["impression"] <= simulation.COUNTED_IMPRESSIONS_PER_DAY:
+                        credited[event["kind"]] += len(recent)
             if batch:
                 shopper.send("POST", "/api/v1/visitor/events/", headers, json.dumps(batch))
         # The shop counts a visitor's first impressions of the day only (a crawler's
@@ -218,6 +230,7 @@ class Visits:
                 self.reasons[key] = self.reasons.get(key, 0) + n
             for key, n in sent.items():
                 self.sent[key] += n
+                self.credited[key] += credited[key]
 
 
 def run_world(kind, seed, args):
@@ -257,6 +270,9 @@ def run_world(kind, seed, args):
     if (learnt["impressions"], learnt["clicks"]) != sent:
         raise SystemExit(f"{kind} seed {seed}: the shop counted {learnt['impressions']} impressions and "
                          f"{learnt['clicks']} clicks of the {sent[0]} and {sent[1]} sent")
+    if learnt["credited"] != [visits.credited["impression"], visits.credited["click"]]:
+        raise SystemExit(f"{kind} seed {seed}: the shop credited its products' viewers with {learnt['credited']} "
+                         f"impressions and clicks, not the {visits.credited} sent")
     through_api = simulation.Run(
         simulation.baselines(visits.truths, visits.readies, visits.policy, seed), np.zeros(visitors, dtype=bool),
         np.zeros(visitors), np.zeros(visitors), sent[1], visits.reasons, [], learnt["history_weight"])
