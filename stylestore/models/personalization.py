@@ -151,7 +151,19 @@ class PersonalizationAnalytics(StyleEvent):
         default_permissions = ()  # seeing it takes the permission to view the events
 
 
-class StyleHourlyStats(models.Model):
+class OutcomeCounts(models.Model):
+    """Impressions and the outcomes counted on them: what every counter table sums."""
+
+    impressions = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    add_to_carts = models.PositiveIntegerField(default=0)
+    purchases = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class StyleHourlyStats(OutcomeCounts):
     """One style's event sums in one hour (``hour``: its start).
 
     ``impressions``, ``clicks``, ``add_to_carts`` and ``purchases`` count everything;
@@ -173,10 +185,6 @@ class StyleHourlyStats(models.Model):
     style = models.ForeignKey(Style, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     hour = models.DateTimeField()
     category = models.CharField(max_length=MAX_CATEGORY_LENGTH, blank=True, default="")
-    impressions = models.PositiveIntegerField(default=0)
-    clicks = models.PositiveIntegerField(default=0)
-    add_to_carts = models.PositiveIntegerField(default=0)
-    purchases = models.PositiveIntegerField(default=0)
     revenue = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     currency = models.CharField(max_length=3, blank=True, default="")
     picks = models.PositiveIntegerField(default=0)
@@ -208,7 +216,7 @@ class StyleHourlyStats(models.Model):
                 + (f", revenue in {self.currency}" if self.currency else ""))
 
 
-class ViewerDailyStats(models.Model):
+class ViewerDailyStats(OutcomeCounts):
     """How the visitors who had viewed one image (``source``, among their recent views)
     reacted to one style, anywhere in the shop, in one day (``day``, UTC): impressions
     and their outcomes, counted as the hourly counters count them (the day's allowance
@@ -218,10 +226,6 @@ class ViewerDailyStats(models.Model):
     source = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="+")
     style = models.ForeignKey(Style, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
-    impressions = models.PositiveIntegerField(default=0)
-    clicks = models.PositiveIntegerField(default=0)
-    add_to_carts = models.PositiveIntegerField(default=0)
-    purchases = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("viewer daily statistics")
