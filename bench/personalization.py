@@ -360,7 +360,7 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
     model = fit_global({}, params)
     # Per product and style, the impressions and clicks of its viewers (the visitors
     # who had viewed it, among their last MAX_RECENT_VIEWS), counted as the shop's
-    # ProductLookStats; read as of the last refit, as a process's cache holds them.
+    # ViewerDailyStats; read as of the last refit, as a process's cache holds them.
     look_counts = np.zeros((world.products, 2, STYLES))
     looks = look_counts.copy()
     reasons: Dict[str, int] = {}
@@ -390,7 +390,8 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
             # product viewed again within events.VIEW_REPEAT_SECONDS (30 min, longer than
             # a simulated visit) is a refresh, not a new view.
             if product not in viewed:
-                viewers = {key: (looks[product, 0, i], looks[product, 1, i]) for i, key in enumerate(world.keys[:STYLES])}
+                viewers = {key: (looks[product, 0, i], looks[product, 1, i])
+                           for i, key in enumerate(world.keys[:STYLES])}
                 state.record_view(learned_view_preference(preferences[product], viewers, model, params), params)
                 viewed.add(product)
                 recent.append(product)
