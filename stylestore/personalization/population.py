@@ -121,17 +121,24 @@ def global_model() -> policy.GlobalModel:
     One aggregate query per process and ``POPULATION_REFIT_SECONDS``; the buckets are
     aligned on the clock, so processes refit together (see the module's docstring).
     """
-    now = time.time()
-    period = stylestore_settings.POPULATION_REFIT_SECONDS
-    bucket = int(now // period)  # plain arithmetic: this runs for every image on a page
-
-    def fit():
+    def fit(now):
         since = hour_start(datetime.fromtimestamp(now, tz=dt_timezone.utc)) - timedelta(
             days=stylestore_settings.EVENT_RETENTION_DAYS
         )
         return policy.fit_global(style_stats(since), policy_params(), category_stats(since))
 
-    return cache.get(("global", period, bucket, stylestore_settings.REWARD), (bucket + 1) * period - now, fit)
+    return per_refit(("global",), fit)
+
+
+def per_refit(key, compute):
+    """``compute(now)``, kept per process until the next aligned refit bucket of
+    ``POPULATION_REFIT_SECONDS`` (per ``STYLESTORE["REWARD"]``): what the population
+    model and the values weighed against it are read at."""
+    now = time.time()
+    period = stylestore_settings.POPULATION_REFIT_SECONDS
+    bucket = int(now // period)  # plain arithmetic: this runs for every image on a page
+    return cache.get((*key, period, bucket, stylestore_settings.REWARD), (bucket + 1) * period - now,
+                     lambda: compute(now))
 
 
 def best_style(available, model: policy.GlobalModel):

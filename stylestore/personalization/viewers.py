@@ -14,7 +14,6 @@ The sums are read per image when it is viewed, kept per process for
 ``POPULATION_REFIT_SECONDS`` (as the population model they are weighed against), over
 the retention window, for the outcome ``STYLESTORE["REWARD"]`` names.
 """
-import time
 from datetime import timedelta
 
 from django.db.models import Sum
@@ -23,24 +22,20 @@ from django.utils import timezone
 from ..conf import stylestore_settings
 from ..models import ViewerDailyStats
 from . import embeddings, policy, population
-from .caches import cache
 
 
 def reactions(source_id) -> dict:
     """``{style key: (impressions, successes)}`` of the image's viewers over the
     retention window, the successes being ``STYLESTORE["REWARD"]``'s outcome."""
-    period, reward = stylestore_settings.POPULATION_REFIT_SECONDS, stylestore_settings.REWARD
-    column = population.OUTCOME_COUNTERS[reward][0]
-    now = time.time()
-    bucket = int(now // period)
+    column = population.OUTCOME_COUNTERS[stylestore_settings.REWARD][0]
 
-    def load():
+    def load(_now):
         since = timezone.now().date() - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
         rows = (ViewerDailyStats.objects.filter(source_id=source_id, day__gte=since).values("style_id")
                 .annotate(impressions=Sum("impressions"), successes=Sum(column)).order_by())
         return {str(row["style_id"]): (float(row["impressions"]), float(row["successes"])) for row in rows}
 
-    return cache.get(("viewers", source_id, period, bucket, reward), (bucket + 1) * period - now, load)
+    return population.per_refit(("viewers", source_id), load)
 
 
 def view_preference(source_id, embedding, params) -> dict:
