@@ -164,10 +164,10 @@ def retention(days_spanned):
     from django.db import connection
     from django.test.utils import override_settings
 
-    from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
+    from stylestore.models import StyleEvent, StyleHourlyStats, ViewerDailyStats, Visitor
     from stylestore.personalization.events import purge_expired
 
-    tables = [model._meta.db_table for model in (StyleEvent, Visitor, StyleHourlyStats)]
+    tables = [model._meta.db_table for model in (StyleEvent, Visitor, StyleHourlyStats, ViewerDailyStats)]
     with connection.cursor() as cursor:
         # An index's pages count for its table.
         cursor.execute("SELECT m.tbl_name, SUM(s.pgsize) FROM dbstat s JOIN sqlite_master m ON m.name = s.name "
@@ -282,7 +282,7 @@ def main():
         deleted = purge["deleted"]
         print(f"retention purge, {purge['days']}-day retention: {purge['seconds']:.1f} s for "
               f"{deleted['events']:,} events, {deleted['visitors']:,} visitors, {deleted['hourly_stats']:,} "
-              f"hourly rows ({'PASS' if purge['seconds'] < 60 else 'FAIL'}: < 1 min)")
+              f"hourly rows, {deleted['viewer_stats']:,} viewer rows ({'PASS' if purge['seconds'] < 60 else 'FAIL'}: < 1 min)")
 
 
 if __name__ == "__main__":

@@ -6,17 +6,19 @@ page, API read and admin list must cost the same number of queries at both sizes
 counts are of a second request (the visitor cookie set, per-process caches warm), the
 cost every later request pays."""
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Sum
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from shop.models import Product
 from stylestore.conf import stylestore_settings
-from stylestore.models import Visitor
+from stylestore.models import StyleEvent, ViewerDailyStats, Visitor
 from stylestore.personalization import caches
 from stylestore.personalization.identity import sign_key
 
@@ -87,3 +89,23 @@ def test_queries_per_request_do_not_grow_with_the_catalogue(settings):
     # (``date_hierarchy``'s SELECT DISTINCT over all rows).
     assert b"created_at__gte=" in large_pages["admin variants list"].content
     assert not [q for q in large_sql["admin variants list"] if "DISTINCT" in q and "created_at" in q]
+
+
+@pytest.mark.django_db
+def test_the_fixture_credits_each_impression_and_outcome_to_the_product_its_visitor_viewed():
+    fill(SMALL)
+    events = StyleEvent.objects.order_by("created_at")
+    viewer_rows = {(row.source_id, row.style_id, row.day): row for row in ViewerDailyStats.objects.all()}
+    totals = ViewerDailyStats.objects.aggregate(impressions=Sum("impressions"), clicks=Sum("clicks"),
+                                                carts=Sum("add_to_carts"))
+    # Each of a visit's impressions, clicks and adds to cart follows its view within
+    # seconds: all are credited to the viewed product (and to any other the visitor
+    # viewed in the half hour before).
+    assert totals["impressions"] >= events.filter(kind="impression").count() == 210
+    assert totals["clicks"] >= events.filter(kind="click").count() == 30
+    assert totals["carts"] >= events.filter(kind="add_to_cart").count() == 30
+    for view in events.filter(kind="view"):
+        visit = events.filter(visitor_id=view.visitor_id, created_at__gte=view.created_at,
+                              created_at__lte=view.created_at + timedelta(seconds=10)).exclude(kind="view")
+        for event in visit:
+            assert (view.source_id, event.style_id, event.created_at.date()) in viewer_rows

@@ -2,7 +2,8 @@
 
 N products with small generated photos (64 px), 20 image styles, one ready variant of
 every product in every style, and M personalization events spread over visitors and
-days, with the hourly counters the population model and analytics read.
+days, with the hourly counters the population model and analytics read and the
+counters of each product's viewers the learnt look reads.
 
 The variant files are real images but tiny (64 px, one picture per style shared by
 every product): they exist so that pages, the API and the admin meet real rows and real
@@ -29,7 +30,10 @@ from PIL import Image
 
 from shop.models import Category, Product
 from stylestore.management.progress import ProgressBar, unstyled
-from stylestore.models import SourceImage, Style, StyleEvent, StyleHourlyStats, StylizedImage, Visitor, params_hash
+from stylestore.models import (SourceImage, Style, StyleEvent, StyleHourlyStats, StylizedImage, ViewerDailyStats,
+                               Visitor, params_hash)
+from stylestore.personalization.events import MAX_RECENT_VIEWS, VIEW_REPEAT_SECONDS
+from stylestore.personalization.population import OUTCOME_COUNTERS
 from stylestore.storage import variant_storage
 from stylestore.variants.files import variant_name
 
@@ -208,6 +212,7 @@ class Command(BaseCommand):
         bar.close()
         if m > start:
             self.rebuild_hourly_stats(styles)
+            self.rebuild_viewer_stats(styles)
 
     def event(self, i, visitor_ids, visitors, days, sources, available):
         session, step = divmod(i, SESSION)
@@ -251,3 +256,31 @@ class Command(BaseCommand):
             StyleHourlyStats.objects.filter(style__in=styles).delete()
             for batch in chunks(list(sums)):
                 StyleHourlyStats.objects.bulk_create([StyleHourlyStats(**row) for row in batch])
+
+    def rebuild_viewer_stats(self, styles):
+        """The fixture's ``ViewerDailyStats``, summed from its events as the shop credits
+        them: each impression and outcome to every image the visitor viewed within
+        ``VIEW_REPEAT_SECONDS`` before it (at most ``MAX_RECENT_VIEWS``), per UTC day."""
+        columns = {Kind.IMPRESSION: "impressions", **{Kind(kind): counts[0] for kind, counts in OUTCOME_COUNTERS.items()}}
+        fixture = (StyleEvent.objects.filter(visitor__key__startswith=VISITOR_PREFIX)
+                   .filter(Q(kind=Kind.VIEW) | Q(kind__in=list(columns), style__in=styles))
+                   .order_by("visitor_id", "created_at", "pk")
+                   .values_list("visitor_id", "kind", "source_id", "style_id", "created_at"))
+        sums = {}
+        visitor, views = None, {}
+        for visitor_id, kind, source_id, style_id, at in fixture.iterator(chunk_size=CHUNK):
+            if visitor_id != visitor:
+                visitor, views = visitor_id, {}
+            if kind == Kind.VIEW:
+                views[source_id] = at
+                continue
+            recent = sorted((seen, source) for source, seen in views.items()
+                            if (at - seen).total_seconds() <= VIEW_REPEAT_SECONDS)[-MAX_RECENT_VIEWS:]
+            for _seen, source in recent:
+                row = sums.setdefault((source, style_id, at.date()), dict.fromkeys(columns.values(), 0))
+                row[columns[kind]] += 1
+        with transaction.atomic():
+            ViewerDailyStats.objects.filter(style__in=styles).delete()
+            for batch in chunks(list(sums.items())):
+                ViewerDailyStats.objects.bulk_create([ViewerDailyStats(source_id=source, style_id=style, day=day, **counts)
+                                                      for (source, style, day), counts in batch])
