@@ -95,7 +95,7 @@ def test_queries_per_request_do_not_grow_with_the_catalogue(settings):
 def test_the_fixture_credits_each_impression_and_outcome_to_the_product_its_visitor_viewed():
     fill(SMALL)
     events = StyleEvent.objects.order_by("created_at")
-    viewer_rows = {(row.source_id, row.style_id, row.day): row for row in ViewerDailyStats.objects.all()}
+    viewer_rows = set(ViewerDailyStats.objects.values_list("source_id", "style_id", "day"))
     totals = ViewerDailyStats.objects.aggregate(impressions=Sum("impressions"), clicks=Sum("clicks"),
                                                 carts=Sum("add_to_carts"))
     # Each of a visit's impressions, clicks and adds to cart follows its view within
