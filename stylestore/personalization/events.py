@@ -283,7 +283,8 @@ def _record(context, events) -> RecordReport:
     seen_looks = _seen_looks(visitor, events, seen_choices)
 
     counters = _Counters(population.image_categories(
-        {event.choice.source_id if event.choice is not None else event.source_id for event in events}), recent_views)
+        {event.choice.source_id if event.choice is not None else event.source_id for event in events}), recent_views,
+        now)
     allowance = _Allowance(visitor, now, counted_choices)
     rows, duplicates, picked = [], 0, None
     for event in events:
@@ -572,10 +573,11 @@ class _Counters(defaultdict):
     id)), credited to the images in ``recent_views``, the visitor's as the batch adds
     to them."""
 
-    def __init__(self, categories, recent_views):
+    def __init__(self, categories, recent_views, now):
         super().__init__(lambda: defaultdict(float))
         self.categories = categories
         self.recent_views = recent_views
+        self.now = now.timestamp()
         self.viewers = defaultdict(lambda: defaultdict(int))
 
     def row(self, style_id, source_id, currency=""):
@@ -585,9 +587,17 @@ class _Counters(defaultdict):
         """Count one of ``column`` (impressions or an outcome) on ``style_id`` for each
         image the visitor viewed lately: its viewers' reactions teach the policy the
         look shoppers see in it (``viewers``)."""
-        latest = sorted(self.recent_views.items(), key=lambda item: item[1])[-MAX_RECENT_VIEWS:]
-        for source, _at in latest:
+        for source in credited_views(self.recent_views, self.now):
             self.viewers[(int(source), style_id)][column] += 1
+
+
+def credited_views(recent_views, now) -> list:
+    """The images a visitor's impression or outcome at ``now`` (unix time) is credited
+    to (``viewers``): of ``recent_views`` (``{source id: unix time}``), the latest
+    ``MAX_RECENT_VIEWS`` viewed within ``VIEW_REPEAT_SECONDS``. One rule for the shop and
+    for data loaded in bulk (the scale fixture)."""
+    recent = [(source, at) for source, at in recent_views.items() if at >= now - VIEW_REPEAT_SECONDS]
+    return [source for source, _at in sorted(recent, key=lambda item: item[1])[-MAX_RECENT_VIEWS:]]
 
 
 def _add_to_counters(counters, now):

@@ -60,6 +60,15 @@ def test_only_the_latest_views_are_credited(client, world):
     assert credited == {source_of(product).pk for product in products[-events.MAX_RECENT_VIEWS:]}
 
 
+def test_views_older_than_a_visit_are_not_credited():
+    now = 1_000_000
+    recent = {"7": now - events.VIEW_REPEAT_SECONDS - 1, "8": now - events.VIEW_REPEAT_SECONDS, "9": now}
+    assert events.credited_views(recent, now) == ["8", "9"]
+    # Views in the same second (one batch's) keep the order they were viewed in.
+    same_second = {str(n): now for n in range(events.MAX_RECENT_VIEWS + 2, 0, -1)}
+    assert events.credited_views(same_second, now) == list(same_second)[-events.MAX_RECENT_VIEWS:]
+
+
 def history(style):
     """The visitor's browsing mass on ``style``."""
     row = Visitor.objects.get().state["s"].get(str(style.pk))

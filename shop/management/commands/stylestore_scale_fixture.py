@@ -32,7 +32,7 @@ from shop.models import Category, Product
 from stylestore.management.progress import ProgressBar, unstyled
 from stylestore.models import (SourceImage, Style, StyleEvent, StyleHourlyStats, StylizedImage, ViewerDailyStats,
                                Visitor, params_hash)
-from stylestore.personalization.events import MAX_RECENT_VIEWS, VIEW_REPEAT_SECONDS
+from stylestore.personalization.events import credited_views
 from stylestore.personalization.population import OUTCOME_COUNTERS
 from stylestore.storage import variant_storage
 from stylestore.variants.files import variant_name
@@ -259,8 +259,7 @@ class Command(BaseCommand):
 
     def rebuild_viewer_stats(self, styles):
         """The fixture's ``ViewerDailyStats``, summed from its events as the shop credits
-        them: each impression and outcome to every image the visitor viewed within
-        ``VIEW_REPEAT_SECONDS`` before it (at most ``MAX_RECENT_VIEWS``), per UTC day."""
+        them (``events.credited_views``), per UTC day."""
         columns = {Kind.IMPRESSION: "impressions", **{Kind(kind): counts[0] for kind, counts in OUTCOME_COUNTERS.items()}}
         fixture = (StyleEvent.objects.filter(visitor__key__startswith=VISITOR_PREFIX)
                    .filter(Q(kind=Kind.VIEW) | Q(kind__in=list(columns), style__in=styles))
@@ -272,11 +271,9 @@ class Command(BaseCommand):
             if visitor_id != visitor:
                 visitor, views = visitor_id, {}
             if kind == Kind.VIEW:
-                views[source_id] = at
+                views[source_id] = at.timestamp()
                 continue
-            recent = sorted((seen, source) for source, seen in views.items()
-                            if (at - seen).total_seconds() <= VIEW_REPEAT_SECONDS)[-MAX_RECENT_VIEWS:]
-            for _seen, source in recent:
+            for source in credited_views(views, at.timestamp()):
                 row = sums.setdefault((source, style_id, at.date()), dict.fromkeys(columns.values(), 0))
                 row[columns[kind]] += 1
         with transaction.atomic():
