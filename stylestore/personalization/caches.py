@@ -18,14 +18,22 @@ class TTLCache:
     """A few values computed from the database, kept per process for ``ttl`` seconds.
 
     Concurrent misses may compute a value twice; that is cheaper than a lock held
-    across a query. Expired entries are dropped whenever a value is stored, so keys
-    that embed a time (the global model's hour) do not pile up; values kept with
-    ``refresh`` stay, to be brought up to date rather than computed again.
+    across a query. Expired entries are dropped when a value is stored into a cache
+    that has doubled since it was last swept, so keys that embed a time (the refit
+    bucket) do not pile up, and a store costs the same however many entries there are:
+    sweeping on every store made each product page new to the process cost in
+    proportion to the products seen lately (their pickers' and viewers' entries).
+    Values kept with ``refresh`` stay, to be brought up to date rather than computed
+    again.
     """
+
+    #: Fewest entries a sweep is put off to.
+    MIN_SWEEP = 256
 
     def __init__(self):
         self._values = {}
         self._lock = threading.Lock()
+        self._sweep_at = self.MIN_SWEEP
 
     def get(self, key, ttl, compute):
         return self._get(key, ttl, lambda previous: compute(), kept=False)
@@ -40,11 +48,9 @@ class TTLCache:
         missing = [key for key in entries if key not in values]
         if missing:
             found = compute_many(missing)
-            with self._lock:
-                self._values = {k: v for k, v in self._values.items() if v[0] > now or v[2]}
-                for key in missing:
-                    values[key] = found.get(key)
-                    self._values[key] = (now + ttl, values[key], False)
+            for key in missing:
+                values[key] = found.get(key)
+            self._store({key: (now + ttl, values[key], False) for key in missing}, now)
         return values
 
     def refresh(self, key, ttl, update):
@@ -59,14 +65,23 @@ class TTLCache:
         if entry is not None and entry[0] > now:
             return entry[1]
         value = update(entry[1] if entry is not None else None)
-        with self._lock:
-            self._values = {k: v for k, v in self._values.items() if v[0] > now or v[2]}
-            self._values[key] = (now + ttl, value, kept)
+        self._store({key: (now + ttl, value, kept)}, now)
         return value
+
+    def _store(self, entries, now):
+        """Add ``{key: (expires at, value, kept)}``, first dropping the expired entries
+        if the cache has doubled since its last sweep (amortized: see the class)."""
+        with self._lock:
+            if len(self._values) >= self._sweep_at:
+                for key in [key for key, entry in self._values.items() if entry[0] <= now and not entry[2]]:
+                    del self._values[key]
+                self._sweep_at = max(2 * len(self._values), self.MIN_SWEEP)
+            self._values.update(entries)
 
     def clear(self):
         with self._lock:
             self._values.clear()
+            self._sweep_at = self.MIN_SWEEP
 
 
 #: The model, embedding tables and parameters.
