@@ -35,7 +35,8 @@ from ..conf import stylestore_settings
 from ..models import StylizedImage
 from ..models.personalization import MAX_CATEGORY_LENGTH
 from ..storage import variant_storage
-from ..variants.sources import is_source, object_categories, owned_source, product_key, source_model
+from ..variants.sources import (is_source, loaded_category, object_categories, owned_source, product_key,
+                                source_model)
 from . import looks, policy
 from .caches import EMBEDDINGS_TTL, cache
 from .choices import ORIGINAL, ChoiceRecord, new_choice_id, sign_choice, stored_look
@@ -198,11 +199,19 @@ def load_images(context, objects, field_name) -> None:
             "style_id", "style__slug", "style__name", "style__description", "max_side", "file", "width", "height",
         )
     )
-    # The images' product categories, kept per process for a minute: read from their
-    # objects (one query per source model) only for those the process does not know.
-    categories = cache.get_many(
-        [("object category", content_type_id, object_id) for content_type_id, objs in by_type.items()
-         for object_id in objs], EMBEDDINGS_TTL, _object_categories)
+    # The images' product categories: from the objects where their query joined them,
+    # else kept per process for a minute and read (one query per source model) only
+    # for those the process does not know.
+    categories, unknown = {}, []
+    for content_type_id, objs in by_type.items():
+        for object_id, obj in objs.items():
+            loaded, name = loaded_category(obj)
+            if loaded:
+                categories[("object category", content_type_id, object_id)] = name and name[:MAX_CATEGORY_LENGTH]
+            else:
+                unknown.append(("object category", content_type_id, object_id))
+    if unknown:
+        categories.update(cache.get_many(unknown, EMBEDDINGS_TTL, _object_categories))
     styles = {}
     for content_type_id, objs in by_type.items():
         for object_id, obj in objs.items():

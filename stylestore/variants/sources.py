@@ -8,9 +8,12 @@ replaced photo can never be served with old variants.
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models.constants import LOOKUP_SEP
 from django.utils.module_loading import import_string
 
 from ..conf import image_limits, stylestore_settings
@@ -42,7 +45,11 @@ class SourceModel:
     category: str | None = None
 
     def public_queryset(self, model):
+        """The objects customers may see, fetched to be shown: with their category
+        joined where a join can name it (``loaded_category``)."""
         queryset = model._default_manager.all()
+        if relation := self.category_relation(model):
+            queryset = queryset.select_related(relation)
         if self.public is None:
             return queryset
         if isinstance(self.public, dict):
@@ -51,6 +58,15 @@ class SourceModel:
 
     def group_attname(self, model):
         return model._meta.get_field(self.group).attname if self.group else None
+
+    def category_relation(self, model) -> str | None:
+        """The relations ``category`` follows (``"category"`` of ``"category__name"``),
+        for ``select_related``, where they are all forward and single-valued: objects
+        fetched with them name their category without a query (``loaded_category``)."""
+        path = _category_path(model, self.category) if self.category else None
+        if not path or len(path) == 1:
+            return None
+        return LOOKUP_SEP.join(field.name for field in path[:-1])
 
 
 def parse_source_models(raw) -> tuple[dict, list[str]]:
@@ -145,6 +161,52 @@ def categories_of(source_ids) -> dict:
         objects[content_type_id][object_id] = pk
     return {objects[content_type_id][object_id]: name
             for (content_type_id, object_id), name in object_categories(objects).items()}
+
+
+@lru_cache(maxsize=None)
+def _category_path(model, lookup):
+    """The fields ``lookup`` goes through from ``model``, its last the category's own;
+    None where it crosses a reverse or many-valued relation or ends in a transform (an
+    object names such a category only through a query)."""
+    path, opts = [], model._meta
+    parts = lookup.split(LOOKUP_SEP)
+    for index, part in enumerate(parts):
+        try:
+            field = opts.get_field(part)
+        except FieldDoesNotExist:
+            return None
+        if not field.concrete:  # a reverse relation or a many-to-many
+            return None
+        if index < len(parts) - 1:
+            if not (field.many_to_one or field.one_to_one):
+                return None
+            opts = field.related_model._meta
+        path.append(field)
+    return tuple(path)
+
+
+def loaded_category(obj) -> tuple[bool, str | None]:
+    """``(True, category name or None)`` of ``obj`` where it can be read from what was
+    fetched with it (its ``SOURCE_MODELS`` entry names no category; or the category's
+    relations were joined, as by ``select_related``), else ``(False, None)``: a page
+    whose query joined the category needs no query for it (``object_categories``)."""
+    config = source_model(type(obj))
+    if config is None or not config.category:
+        return True, None
+    path = _category_path(type(obj), config.category)
+    if path is None:
+        return False, None
+    target = obj
+    for field in path[:-1]:
+        if getattr(target, field.attname) is None:
+            return True, None
+        if not field.is_cached(target):
+            return False, None
+        target = field.get_cached_value(target)
+    if path[-1].attname in target.get_deferred_fields():
+        return False, None
+    value = getattr(target, path[-1].attname)
+    return True, None if value is None else str(value)
 
 
 def object_categories(object_ids) -> dict:

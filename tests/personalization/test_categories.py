@@ -1,11 +1,14 @@
 """Styles per product category: the hourly counters keep each image's category, and each
 category's images are shown in the style that wins there."""
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from shop.models import Category, Product
 from stylestore.models import StyleHourlyStats
-from stylestore.personalization import population
+from stylestore.personalization import caches, population
+from stylestore.variants.sources import loaded_category, source_model
 
 from .conftest import impressions, post_events, shown_styles
 
@@ -40,3 +43,35 @@ def test_each_category_is_shown_the_style_that_wins_there(client, world, setting
     vases = {f"shop.product:{p.pk}" for p in products[:2]}
     assert {shown[ref] for ref in vases} == {str(first.pk)}
     assert {shown[ref] for ref in shown if ref not in vases} == {str(second.pk)}
+
+
+def test_a_category_fetched_with_its_product_is_read_without_a_query(world, django_assert_num_queries):
+    products, _styles = world(1, 1)
+    joined = Product.objects.select_related("category").get(pk=products[0].pk)
+    with django_assert_num_queries(0):
+        assert loaded_category(joined) == (True, "Ceramics")
+    assert loaded_category(Product.objects.get(pk=products[0].pk)) == (False, None)  # not joined: ask
+    assert source_model(Product).category_relation(Product) == "category"
+
+
+@pytest.mark.parametrize("lookup", ["category__products__name", "category__name__lower"])
+def test_a_category_no_join_names_is_read_by_a_query(world, settings, lookup):
+    """Through a reverse relation, or ending in a transform: ``object_categories`` asks."""
+    settings.STYLESTORE = {**settings.STYLESTORE,
+                           "SOURCE_MODELS": {"shop.product": {"fields": ["image"], "category": lookup}}}
+    products, _styles = world(1, 1)
+    assert loaded_category(Product.objects.select_related("category").get(pk=products[0].pk)) == (False, None)
+    assert source_model(Product).category_relation(Product) is None
+
+
+def test_pages_new_to_the_process_ask_for_no_category_their_query_joined(client, world):
+    """The listing and the product page join each product's category (and "More in this
+    style" its candidates'), so no query asks for the categories apart; each product is
+    still shown in its category's style (``test_each_category_is_shown_the_style_that_wins_there``)."""
+    products, _styles = world(6, 2)
+    for url in ("/", f"/products/{products[0].slug}/"):
+        caches.clear_caches()
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        asked = [q["sql"] for q in queries.captured_queries if '"shop_category"."name" IS NOT NULL' in q["sql"]]
+        assert asked == [], url
