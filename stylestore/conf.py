@@ -30,7 +30,9 @@ DEFAULTS = {
     #    # product has several): the analytics' per-category table, and the policy
     #    # learns which styles suit which category (where the data show categories
     #    # differ). Without it, or where an object has none, its images are
-    #    # "Uncategorised" and get the shop's best styles.
+    #    # "Uncategorised" and get the shop's best styles. Through forward relations
+    #    # only ("category__name"), pages read it off objects fetched with it joined;
+    #    # otherwise it costs a query per page for images new to the process.
     #    "category": "product__categories__name"}
     "SOURCE_MODELS": {},
     # Variants are only shown to customers once approved, unless this is True.

@@ -17,8 +17,9 @@ For a page of products this module
 
 So a listing costs a constant number of queries however many products it shows:
 variants (1) + visitor (1), plus the population model's aggregate queries once per
-process and refit period, and for images new to the process their product categories
-(one query per source model that names a category).
+process and refit period, and for images new to the process whose objects did not
+come with their product category joined (``variants.sources.loaded_category``) those
+categories (one query per source model that names a category).
 """
 import time
 from collections.abc import Mapping
