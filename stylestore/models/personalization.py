@@ -34,6 +34,13 @@ from .styles import Style
 #: Longest category name the hourly counters keep; a longer one is cut to it.
 MAX_CATEGORY_LENGTH = 100
 
+
+def counted_category(name: str | None) -> str | None:
+    """``name`` as the hourly counters keep it (cut to ``MAX_CATEGORY_LENGTH``): what
+    a page's image and a batch of events must both call a category, so the policy
+    reads the counters its events wrote."""
+    return name and name[:MAX_CATEGORY_LENGTH]
+
 __all__ = ["Visitor", "StyleEvent", "PersonalizationAnalytics", "StyleHourlyStats", "ViewerDailyStats", "ErasedVisitor"]
 
 

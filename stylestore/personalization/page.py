@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 
 from ..conf import stylestore_settings
 from ..models import StylizedImage
-from ..models.personalization import MAX_CATEGORY_LENGTH
+from ..models.personalization import counted_category
 from ..storage import variant_storage
 from ..variants.sources import (is_source, loaded_category, object_categories, owned_source, product_key,
                                 source_model)
@@ -208,7 +208,7 @@ def load_images(context, objects, field_name) -> None:
         for object_id, obj in objs.items():
             loaded, name = loaded_category(obj)
             if loaded:
-                categories[("object category", content_type_id, object_id)] = name and name[:MAX_CATEGORY_LENGTH]
+                categories[("object category", content_type_id, object_id)] = counted_category(name)
             else:
                 unknown.append(("object category", content_type_id, object_id))
     if unknown:
@@ -237,11 +237,11 @@ def load_images(context, objects, field_name) -> None:
 
 def _object_categories(keys) -> dict:
     """``load_images``' categories: ``object_categories`` of the keys' objects, cut as
-    the hourly counters cut them (``MAX_CATEGORY_LENGTH``)."""
+    the hourly counters cut them (``counted_category``)."""
     objects = {}
     for _kind, content_type_id, object_id in keys:
         objects.setdefault(content_type_id, []).append(object_id)
-    return {("object category", *key): name[:MAX_CATEGORY_LENGTH] for key, name in object_categories(objects).items()}
+    return {("object category", *key): counted_category(name) for key, name in object_categories(objects).items()}
 
 
 def page_image(context, obj, field_name) -> PageImage | None:

@@ -25,7 +25,7 @@ from django.db.models import Sum
 
 from ..conf import stylestore_settings
 from ..models import StyleHourlyStats
-from ..models.personalization import MAX_CATEGORY_LENGTH
+from ..models.personalization import counted_category
 from ..variants.sources import categories_of
 from . import policy
 from .caches import EMBEDDINGS_TTL, cache
@@ -103,12 +103,12 @@ def _stats(since, groups) -> dict:
 
 def image_categories(source_ids) -> dict:
     """``{source id: category or None}`` of the images, as the hourly counters name
-    them (cut to ``MAX_CATEGORY_LENGTH``); kept per process for ``EMBEDDINGS_TTL``:
+    them (``counted_category``); kept per process for ``EMBEDDINGS_TTL``:
     every batch of events asks for its images'. (Pages ask by object, which they know:
     ``variants.sources.object_categories``.)"""
     def load(keys):
         found = categories_of([source_id for _kind, source_id in keys])
-        return {("category", source_id): name[:MAX_CATEGORY_LENGTH] for source_id, name in found.items()}
+        return {("category", source_id): counted_category(name) for source_id, name in found.items()}
 
     values = cache.get_many([("category", source_id) for source_id in source_ids if source_id is not None],
                             EMBEDDINGS_TTL, load)

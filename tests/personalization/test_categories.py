@@ -2,6 +2,7 @@
 category's images are shown in the style that wins there."""
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -75,3 +76,27 @@ def test_pages_new_to_the_process_ask_for_no_category_their_query_joined(client,
             assert client.get(url).status_code == 200
         asked = [q["sql"] for q in queries.captured_queries if '"shop_category"."name" IS NOT NULL' in q["sql"]]
         assert asked == [], url
+
+
+@pytest.mark.parametrize("lookup", ["description", "category__products__description"])
+def test_a_category_longer_than_the_counters_keep_is_counted_and_read_cut(client, world, settings, lookup):
+    """A category of 150 characters is counted under its first 100, and a page reads it
+    by that name, whether read off the product (``description``) or by a query (through
+    a reverse relation): the long-named products are shown the style their counters favour."""
+    settings.STYLESTORE = {**settings.STYLESTORE, "EXPLORATION_EPSILON": 0.0,
+                           "SOURCE_MODELS": {"shop.product": {"fields": ["image"], "category": lookup}}}
+    products, (first, second) = world(2, 2)
+    Product.objects.update(description="D" * 150)
+    batch = impressions(client.get("/").content.decode())
+    assert post_events(client, batch).status_code == 202
+    assert set(StyleHourlyStats.objects.values_list("category", flat=True)) == {"D" * 100}
+    StyleHourlyStats.objects.all().delete()
+    hour = population.hour_start(timezone.now())
+    StyleHourlyStats.objects.bulk_create([  # the shop favours the first style; this category, the second
+        StyleHourlyStats(style=style, hour=hour, category=category, impressions=3000, clicks=clicks)
+        for category, clicks_by_style in (("D" * 100, (50, 150)), ("Lamps", (600, 50)))
+        for style, clicks in zip((first, second), clicks_by_style)
+    ])
+    caches.clear_caches()
+    shown = shown_styles(Client())  # a new visitor: no look kept from the first page
+    assert set(shown.values()) == {str(second.pk)}
