@@ -17,7 +17,9 @@ def _tick_step(raw: float) -> float:
 @dataclass(frozen=True)
 class Bar:
     """One row: the bar from 0 to the estimate and a whisker over its interval, in SVG
-    user units (y of the bar's top, its middle and the whisker caps' ends)."""
+    user units (y of the bar's top, its middle and the whisker caps' ends). A whisker
+    whose interval has no upper bound (too few visitors) runs to the plot's edge and is
+    drawn open there, so it is not read as ending at the axis's last tick."""
 
     label: str
     value: str
@@ -28,6 +30,7 @@ class Bar:
     width: float
     low: float
     high: float
+    bounded: bool
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,11 @@ class Chart:
 
 
 def chart(items, *, label_width=180, plot_width=420) -> Chart | None:
-    """Lay out ``[(label, Estimate)]`` as rates on a shared 0..max scale."""
+    """Lay out ``[(label, Estimate)]`` as rates on a shared 0..max scale; None when there
+    is nothing to draw, or no interval has an upper bound yet: the table beside says
+    "unbounded", and a chart would only show bars of unknown length on a made-up scale."""
     items = [(label, estimate) for label, estimate in items if estimate is not None]
-    if not items:
+    if not any(math.isfinite(estimate.high) for _, estimate in items):
         return None
     # An interval can be unbounded (a single visitor): the scale follows what is finite.
     finite = [x for _, e in items for x in (e.value, e.high) if math.isfinite(x)]
@@ -68,6 +73,7 @@ def chart(items, *, label_width=180, plot_width=420) -> Chart | None:
                 width=max(estimate.value, 0.0) * scale,
                 low=max(estimate.low, 0.0) * scale,
                 high=min(estimate.high, top) * scale,
+                bounded=math.isfinite(estimate.high),
             )
         )
     digits = max(0, -math.floor(math.log10(step * 100) + 1e-9))

@@ -1,10 +1,13 @@
 """The admin's analytics page and the off-policy estimate of personalization's lift."""
+import math
+
 import numpy as np
 import pytest
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from stylestore.models import StyleEvent, StyleHourlyStats, Visitor
-from stylestore.personalization import analytics, evaluation
+from stylestore.personalization import analytics, charts, evaluation
 
 from .conftest import impressions, post_events
 
@@ -183,3 +186,18 @@ def test_the_admin_index_leads_to_the_analytics_for_those_who_may_see_them(clien
     client.force_login(staff)
     assert "personalizationanalytics" not in client.get("/admin/").content.decode()
     assert client.get("/admin/stylestore/personalizationanalytics/").status_code == 403
+
+
+def test_a_chart_draws_an_unbounded_interval_open_and_is_left_out_when_nothing_is_bounded():
+    """One visitor's impressions give no upper bound: drawn to the plot's edge as an open
+    arrowhead, not as a whisker ending on the last tick; with no bound at all, no chart
+    (the table says "unbounded"), rather than bars on a made-up 0.01 % scale."""
+    unbounded = evaluation.Estimate(0.0, -math.inf, math.inf, 3)
+    bounded = evaluation.Estimate(0.04, 0.02, 0.07, 900)
+    assert charts.chart([("Personalized", unbounded), ("Best single", unbounded)]) is None
+    chart = charts.chart([("Personalized", bounded), ("Best single", unbounded)])
+    assert [bar.bounded for bar in chart.bars] == [True, False]
+    assert chart.bars[1].high == chart.plot_width and chart.bars[0].high < chart.plot_width
+    html = render_to_string("stylestore/admin/includes/bar_chart.html",
+                            {"chart": chart, "chart_id": "c", "chart_title": "t"})
+    assert html.count("stylestore-chart-unbounded") == 1 and "Best single: no upper bound yet" in html
