@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/quality.py                 # table + bench/out/quality_sheet.jpg
     .venv/bin/python bench/quality.py --size 512      # another output size (default: DEFAULT_SIZE)
+    .venv/bin/python bench/quality.py --photos DIR    # your own product photos instead of the demo's
 
 For each variant it prints the product's CIEDE2000 to the photo (mean and 95th
 percentile over the product mask, lightness included), its structure (SSIM structure
@@ -74,12 +75,21 @@ def main():
     parser.add_argument("--cost-rounds", type=int, default=0,
                         help="instead: rounds of rendering the demo photos without metrics, then measuring "
                              "them, interleaved; prints the metrics' time as a share of the render's")
+    parser.add_argument("--photos", type=Path,
+                        help="judge every photo (.jpg, .jpeg, .png, .webp) in this folder instead of the demo "
+                             "products: product truth on photos the defaults were not chosen on")
     args = parser.parse_args()
     if args.cost_rounds:
         return metric_cost(args.size, args.cost_rounds)
 
     catalogue = json.loads((DEMO / "catalogue.json").read_text())
-    products = [(p["name"], open_image(DEMO / "products" / f"{p['slug']}.jpg")) for p in catalogue["products"]]
+    if args.photos:
+        products = [(path.stem, open_image(path)) for path in sorted(args.photos.iterdir())
+                    if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}]
+        if not products:
+            parser.error(f"no .jpg, .jpeg, .png or .webp photos in {args.photos}")
+    else:
+        products = [(p["name"], open_image(DEMO / "products" / f"{p['slug']}.jpg")) for p in catalogue["products"]]
     photos = [image for _, image in products]
     stylizer = Stylizer(device=stylestore_settings.DEVICE)
     started = time.perf_counter()
