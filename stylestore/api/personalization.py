@@ -206,6 +206,27 @@ CONSENT = OpenApiParameter(CONSENT_HEADER, OpenApiTypes.STR, OpenApiParameter.HE
                            description='With CONSENT_REQUIRED: the visitor\'s consent ("1"), else the cookie.')
 
 
+EXPECT_VIEW = OpenApiParameter(
+    "expect_view", OpenApiTypes.BOOL,
+    description="`true` when the image is the object's own product page, whose view the client reports in the "
+                "same events batch as this image's impression: the look is chosen as if that view were already "
+                "recorded, as the HTML product page chooses (nothing is written; a refresh changes nothing). "
+                "Saves posting the view before asking for the image.",
+)
+
+
+def _bool_param(request, name):
+    """A boolean query parameter, read as DRF reads a form's (true/false, 1/0, yes/no,
+    on/off); absent or empty is False, anything else a 400 naming it."""
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return False
+    try:
+        return serializers.BooleanField().to_internal_value(value)
+    except exceptions.ValidationError as exc:  # DRF's own message, in the request's language
+        raise exceptions.ValidationError({name: exc.detail})
+
+
 def _int_param(request, name, default, low, high):
     value = request.query_params.get(name)
     if value in (None, ""):
@@ -249,16 +270,18 @@ class PersonalizedAPIView(StylestoreAPIMixin, APIView):
     summary="The personalized image of a source object",
     description="Chooses among the object's ready, approved variants for this visitor (an explicit pick wins; "
                 "the same visitor gets the same look on every request of the day) and falls back to the "
-                "original photo. Never triggers rendering. On a product page, post the product's view "
-                "(events) first: the look of an image not seen yet is then chosen knowing that view, as the "
-                "HTML product page chooses.",
-    parameters=[REFERENCE, FIELD, SIZE, VISITOR, CONSENT],
+                "original photo. Never triggers rendering. On a product page, either pass `expect_view=true` and "
+                "report the view with the impression, or post the product's view (events) first: the look of "
+                "an image not seen yet is then chosen knowing that view, as the HTML product page chooses.",
+    parameters=[REFERENCE, FIELD, SIZE, EXPECT_VIEW, VISITOR, CONSENT],
     responses={200: PersonalizedResponseSerializer},
 )
 class PersonalizedImageView(PersonalizedAPIView):
     def get(self, request, reference, **kwargs):
         obj, field = self.source(request, reference)
         size = _int_param(request, "size", None, 1, MAX_IMAGE_SIZE)
+        if _bool_param(request, "expect_view"):
+            events.expect_view(request._request, obj, field)
         context = visitor_context(request)
         image = page.styled_image(context, obj, field, size=size)
         if image is None:

@@ -174,3 +174,34 @@ def test_erase_endpoint(client, world):
     assert response.status_code == 200 and response.json() == {"visitors": 1, "events": 2}
     assert response.cookies["stylestore_vid"]["max-age"] == 0
     assert not Visitor.objects.exists() and not StyleEvent.objects.exists()
+
+
+def test_a_headless_product_page_can_ask_with_expect_view_and_report_the_view_with_the_impression(world, settings):
+    """Two requests instead of three: the image with ``expect_view=true`` (chosen as if
+    the view were recorded, nothing written), then the view and the impression in one
+    batch; the look is the one the view-first flow gets, and the view counts once."""
+    settings.STYLESTORE = {**settings.STYLESTORE, "EXPLORATION_EPSILON": 0.0}
+    products, styles = world(3, 3, looks=[2, 2, 2])
+    browsing_predicts_clicks(styles)
+    for visitor in range(6):
+        client = Client()
+        product = products[visitor % 3]
+        body = personalized(client, product, expect_view="true").json()
+        assert (body["reason"], body["style"]["slug"]) == ("history", styles[2].slug), visitor
+        assert not StyleEvent.objects.filter(kind=StyleEvent.Kind.VIEW, visitor__key=identity.unsign_token(
+            body["visitor"])[0]).exists()  # asking wrote nothing
+        ref = f"shop.product:{product.pk}"
+        batch = [{"kind": "view", "source": ref}, {"kind": "impression", "choice": body["choice_id"]}]
+        assert post_events(client, batch).json()["accepted"] == 2
+        again = personalized(client, product, expect_view="true").json()  # a refresh: the same look
+        assert again["style"] == body["style"]
+        assert post_events(client, [{"kind": "view", "source": ref}]).json()["accepted"] == 0
+    assert StyleEvent.objects.filter(kind=StyleEvent.Kind.VIEW).count() == 6
+    shares = StyleEvent.objects.filter(kind=StyleEvent.Kind.IMPRESSION).values_list("history_share", flat=True)
+    assert len(shares) == 6 and min(shares) > 0.4
+
+
+def test_expect_view_must_be_a_boolean(client, world):
+    products, _ = world(1, 1)
+    response = personalized(client, products[0], expect_view="maybe")
+    assert response.status_code == 400 and "expect_view" in response.json()["error"]["fields"]
