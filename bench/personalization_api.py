@@ -14,7 +14,9 @@ wherever the world has one), serves it with gunicorn (two processes, each with i
 population model, as a deployment has), and lets the world's visitors shop through
 the API only, as a headless storefront would: per view, a ``POST v1/visitor/events/``
 with the view, ``GET v1/sources/<reference>/personalized/`` for the image, then one more
-events post with its impression and the click and add to cart the world draws.
+events post with its impression and the click and add to cart the world draws
+(``--expect-view``: the README's two-request flow instead, the image asked for with
+``expect_view=true`` and the view sent in the batch before the impression).
 ``--threads`` visitors shop at once, so a visitor's outcomes reach the model while
 others shop; the model is refitted every ``--refit-seconds`` (the
 setting ``POPULATION_REFIT_SECONDS``: about as many visitors between refits as the
@@ -144,8 +146,9 @@ class Visits:
     """The world's visitors, drawn up front in the order the in-process simulation
     draws them, and what each was shown through the API."""
 
-    def __init__(self, world, visitors, products, styles):
+    def __init__(self, world, visitors, products, styles, expect_view=False):
         self.world = world
+        self.expect_view = expect_view
         self.plans = []
         for _ in range(visitors):
             base, view, views = world.visitor()
@@ -192,13 +195,17 @@ class Visits:
             reference = f"shop.product:{self.products[product]}"
             # The view first, as the README's headless storefront does: the image is then
             # chosen knowing it, as the shop's own product page chooses (expect_view).
-            viewed = shopper.send("POST", "/api/v1/visitor/events/", headers, json.dumps([{"kind": "view",
-                                                                                         "source": reference}]))
-            headers["X-Visitor-Id"] = viewed["visitor"]
+            # With --expect-view the image is asked for as if it were, and the view goes
+            # with the impression.
+            view = {"kind": "view", "source": reference}
+            if not self.expect_view:
+                viewed = shopper.send("POST", "/api/v1/visitor/events/", headers, json.dumps([view]))
+                headers["X-Visitor-Id"] = viewed["visitor"]
             if product not in recent:
                 recent[product] = t
                 recent = dict(sorted(recent.items(), key=lambda item: item[1])[-simulation.MAX_RECENT_VIEWS:])
-            image = shopper.send("GET", f"/api/v1/sources/{reference}/personalized/", headers)
+            query = "?expect_view=true" if self.expect_view else ""
+            image = shopper.send("GET", f"/api/v1/sources/{reference}/personalized/{query}", headers)
             headers["X-Visitor-Id"] = image["visitor"]
             truth = world.truth(base, taste)
             style = image["style"]
@@ -208,7 +215,7 @@ class Visits:
                 self.truths[v, t], self.readies[v, t] = truth, world.ready[product]
             self.policy[v] += p_click
             reasons[image["reason"]] = reasons.get(image["reason"], 0) + 1
-            batch = []
+            batch = [view] if self.expect_view else []
             if image["choice_id"]:
                 batch.append({"kind": "impression", "choice": image["choice_id"]})
                 if outcomes.random() < p_click:
@@ -251,7 +258,7 @@ def run_world(kind, seed, args):
         shop.manage("migrate", "--noinput", "-v0")
         seeded = json.loads(shop.manage("shell", "-c", SEED).strip().splitlines()[-1])
         shop.start()
-        visits = Visits(world, args.cold + args.visitors, seeded["products"], seeded["styles"])
+        visits = Visits(world, args.cold + args.visitors, seeded["products"], seeded["styles"], args.expect_view)
         started = time.perf_counter()
         threads = [threading.Thread(target=visits.shop, args=(shop.ports[i % len(shop.ports)], seed))
                    for i in range(args.threads)]
@@ -296,6 +303,9 @@ def main(argv=None) -> int:
                         help="POPULATION_REFIT_SECONDS of the shop (default 3)")
     parser.add_argument("--refit-every", type=int, default=20,
                         help="visitors between refits of the in-process simulation (default 20)")
+    parser.add_argument("--expect-view", action="store_true",
+                        help="two requests per view: the image with expect_view=true, then the view, the impression "
+                             "and its outcomes in one batch (default: the view posted before the image is asked for)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     print(f"personalization through the API: seeds {args.seeds}; per world and seed {args.cold} cold-start "

@@ -15,9 +15,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_shoppers_through_the_api_are_all_counted_and_reported_beside_the_simulation():
+    """In the README's two-request flow (``expect_view``), the views travelling with the
+    impressions: the run stops unless the shop counted every impression and click, and
+    credited each to the products among the visitor's recent views."""
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--worlds", "category", "--cold", "12", "--visitors", "6", "--threads", "3",
-         "--refit-seconds", "1"],
+         "--refit-seconds", "1", "--expect-view"],
         capture_output=True, text=True, timeout=600,
     )
     # Exit 1 is a missed target, which a dozen visitors cannot be held to; the shop's
