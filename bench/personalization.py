@@ -77,7 +77,8 @@ lets K shop in turn, an impression each, as a live shop's concurrent shoppers do
 ``--refit-impressions R`` refits also after every R impressions, as a small shop's
 ``POPULATION_REFIT_SECONDS`` does (after nearly every visitor). The views are the same
 whatever the cadence, so runs that differ only in it are paired. As in the shop, a
-product viewed again within a visit is a refresh, not a new view, and the visitor's
+product viewed again while it is among the visitor's ``MAX_RECENT_VIEWS`` latest views
+is a refresh, not a new view, and the visitor's
 state passes through its stored form (two decimals) between views;
 ``bench/personalization_api.py`` checks this mirror against a live shop. Clicks are
 drawn from a stream of their own, so the visitors are the same whatever a policy shows
@@ -375,7 +376,7 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
         # number shopping at once.
         base, view, views = world.visitor()
         plan = [view(t) for t in range(views)]
-        state, shown, seen, viewed = VisitorState(), {}, 0, set()
+        state, shown, seen = VisitorState(), {}, 0
         recent: Deque[int] = deque(maxlen=MAX_RECENT_VIEWS)
         for t, (product, taste) in enumerate(plan):
             # The shop keeps the state between requests as stored (two decimals).
@@ -387,13 +388,13 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
             category = str(world.category[product])
             # The product page's view counts before its image is chosen, as the shop's
             # does (events.expect_view; a headless storefront posts the view first). A
-            # product viewed again within events.VIEW_REPEAT_SECONDS (30 min, longer than
-            # a simulated visit) is a refresh, not a new view.
-            if product not in viewed:
+            # product among the visitor's MAX_RECENT_VIEWS latest views (all within
+            # events.VIEW_REPEAT_SECONDS: 30 min, longer than a simulated visit) is a
+            # refresh, not a new view; one that has left them counts again.
+            if product not in recent:
                 viewers = {key: (looks[product, 0, i], looks[product, 1, i])
                            for i, key in enumerate(world.keys[:STYLES])}
                 state.record_view(learned_view_preference(preferences[product], viewers, model, params), params)
-                viewed.add(product)
                 recent.append(product)
             # One epoch per visit: the shop's is the UTC day (identity.current_epoch), and a
             # simulated visit is one day's.
