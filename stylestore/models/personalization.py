@@ -41,6 +41,7 @@ def counted_category(name: str | None) -> str | None:
     reads the counters its events wrote."""
     return name and name[:MAX_CATEGORY_LENGTH]
 
+
 __all__ = ["Visitor", "StyleEvent", "PersonalizationAnalytics", "StyleHourlyStats", "ViewerDailyStats", "ErasedVisitor"]
 
 

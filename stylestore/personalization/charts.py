@@ -32,6 +32,14 @@ class Bar:
     high: float
     bounded: bool
 
+    #: How far back from an unbounded whisker's end its open arrowhead reaches.
+    ARROW = 5
+
+    @property
+    def arrow_back(self) -> float:
+        """x of the open arrowhead's two arms (an unbounded interval's end)."""
+        return self.high - self.ARROW
+
 
 @dataclass(frozen=True)
 class Chart:
