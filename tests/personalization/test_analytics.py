@@ -195,6 +195,8 @@ def test_a_chart_draws_an_unbounded_interval_open_and_is_left_out_when_nothing_i
     unbounded = evaluation.Estimate(0.0, -math.inf, math.inf, 3)
     bounded = evaluation.Estimate(0.04, 0.02, 0.07, 900)
     assert charts.chart([("Personalized", unbounded), ("Best single", unbounded)]) is None
+    assert render_to_string("stylestore/admin/includes/bar_chart.html",
+                            {"chart": None, "chart_id": "c", "chart_title": "t"}).strip() == ""  # no empty <svg>
     chart = charts.chart([("Personalized", bounded), ("Best single", unbounded)])
     assert [bar.bounded for bar in chart.bars] == [True, False]
     assert chart.bars[1].high == chart.plot_width and chart.bars[0].high < chart.plot_width
