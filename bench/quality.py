@@ -84,6 +84,8 @@ def main():
 
     catalogue = json.loads((DEMO / "catalogue.json").read_text())
     if args.photos:
+        if not args.photos.is_dir():
+            parser.error(f"{args.photos} is not a folder")
         products = [(path.stem, open_image(path)) for path in sorted(args.photos.iterdir())
                     if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}]
         if not products:
