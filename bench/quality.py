@@ -14,7 +14,9 @@ demo's presets at their catalogue weights), rendered as a worker does: one batch
 style, each photo's product mask computed once.
 
 The contact sheet has one row per product: the photo, its mask, then its variant in
-every style; a red frame marks a variant the gate holds back.
+every style; a red frame marks a variant the gate holds back. The exit status is 1 when
+a variant fails the product's truth (colour or shape); variants held because the style
+barely shows (a product that fills its photo) are counted apart.
 """
 from __future__ import annotations
 
@@ -104,7 +106,7 @@ def main():
     print(f"Defaults: {chosen}; size {args.size} px; gate {stylestore_settings.QUALITY_GATE}\n")
     header = f"{'product':28} {'style':22} {'dE mean':>7} {'dE p95':>7} {'struct':>6} {'style':>6}  verdict"
     print(header + "   metric cost")
-    rows, shares, failures = [], [], 0
+    rows, shares, failures, faint = [], [], 0, 0
     sheet_rows = {name: [thumb(image), thumb(m.mask)] for (name, image), m in zip(products, masks)}
     all_styles = styles(catalogue)
     for style_name, spec, engine in all_styles:
@@ -116,8 +118,13 @@ def main():
                 failures += 1
                 continue
             m, t = result.metrics, result.timings
-            verdict = quality.verdict(m, preserve_color=options.preserve_color)
-            failures += not verdict["passed"]
+            verdict = quality.verdict(m, preserve_color=options.preserve_color, region=options.region)
+            # The product's truth is the verdict without the style's visibility: a photo the
+            # product fills is held for a style that barely shows, not for the product.
+            truth = quality.verdict({**m, "style_visibility": None}, preserve_color=options.preserve_color,
+                                    region=options.region)
+            failures += not truth["passed"]
+            faint += truth["passed"] and not verdict["passed"]
             render_ms = t["prepare_ms"] + t["infer_ms"] + t["encode_ms"]
             shares.append(t["metrics_ms"] / render_ms)
             words = "pass" if verdict["passed"] else "HELD: " + "; ".join(verdict["reasons"])
@@ -127,7 +134,8 @@ def main():
             sheet_rows[name].append(thumb(result.image, held=not verdict["passed"]))
 
     means = [m["product_delta_e"] for _, _, m, _ in rows]
-    print(f"\n{len(rows)} variants, {failures} held or failed; product dE00 mean: median {statistics.median(means):.2f}, "
+    print(f"\n{len(rows)} variants, {failures} held for the product or failed, {faint} held as the style barely "
+          f"shows; product dE00 mean: median {statistics.median(means):.2f}, "
           f"worst {max(means):.2f}; metric cost / render: median {statistics.median(shares):.1%}, "
           f"worst {max(shares):.1%}")
 

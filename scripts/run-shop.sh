@@ -10,6 +10,8 @@ PORT=${PORT:-8000}
 # Each worker process renders with torch; one thread each keeps two workers from
 # oversubscribing a small CPU (set more on a big machine, or use a GPU).
 export STYLESTORE_ENGINE_THREADS=${STYLESTORE_ENGINE_THREADS:-1}
+# Hold looks whose style barely shows (STYLESTORE["QUALITY_GATE"]["STYLE_VISIBILITY"]).
+export STYLESTORE_STYLE_VISIBILITY=${STYLESTORE_STYLE_VISIBILITY:-0.05}
 "$PY" manage.py qcluster &
 worker=$!
 "$PY" manage.py runserver --noreload "$HOST:$PORT" &

@@ -53,6 +53,7 @@ def check_settings(app_configs, **kwargs):
         errors.append(Error("STYLESTORE['COUNTED_IMPRESSIONS_PER_DAY'] must be a positive integer (or None).",
                             id="stylestore.E015"))
     errors.extend(_check_event_budgets())
+    errors.extend(_check_quality_gate())
     errors.extend(_check_sources())
     return errors
 
@@ -72,6 +73,18 @@ def _check_event_budgets():
             errors.append(Error(f"STYLESTORE['EVENT_BUDGETS'][{name!r}] = {rate!r} is not a rate like '1000/hour' "
                                 "(or None).", id="stylestore.E008"))
     return errors
+
+
+def _check_quality_gate():
+    gate = stylestore_settings.QUALITY_GATE
+    names = {"PRODUCT_DELTA_E", "STRUCTURE", "STYLE_VISIBILITY"}
+    if not isinstance(gate, dict) or set(gate) - names:
+        return [Error(f"STYLESTORE['QUALITY_GATE'] must be a dict with keys among {', '.join(sorted(names))}.",
+                      id="stylestore.E016")]
+    return [Error(f"STYLESTORE['QUALITY_GATE'][{name!r}] = {limit!r} is not a number of at least 0 (or None).",
+                  id="stylestore.E016")
+            for name, limit in gate.items()
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0)]
 
 
 def _check_sources():

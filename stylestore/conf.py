@@ -3,7 +3,9 @@
 Modelled on DRF's ``api_settings``: a shop sets only what it changes in one
 ``STYLESTORE`` dict; everything else falls back to the documented defaults below, and
 ``override_settings`` in tests takes effect immediately (the cache is reset on the
-``setting_changed`` signal).
+``setting_changed`` signal). A setting whose default is a dict of named limits
+(``QUALITY_GATE``, ``EVENT_BUDGETS``) takes the shop's keys over the defaults' others:
+tightening one limit keeps the others (``None`` switches one off).
 
 Usage::
 
@@ -80,8 +82,14 @@ DEFAULTS = {
     # PRODUCT_DELTA_E: most mean CIEDE2000 (lightness included) between photo and variant
     # over the product, when colours are to be preserved (3: about where a difference
     # becomes noticeable side by side). STRUCTURE: least SSIM of the product's luminance
-    # (the product's shape and detail survived). None switches a check off.
-    "QUALITY_GATE": {"PRODUCT_DELTA_E": 3.0, "STRUCTURE": 0.5},
+    # (the product's shape and detail survived). STYLE_VISIBILITY: least visibility of
+    # the style (0: the photo, 1: the full stylization) where it is to show around the
+    # product (region "all" or "background"): a product that fills its photo leaves the
+    # style nowhere to go, and its variants look like the photo, no look to offer. Off
+    # by default (a shop turning it on sees such variants held for review); 0.05 holds
+    # the demo's full-frame textile (0.00-0.03) and no other demo variant (0.07 and up).
+    # None switches a check off.
+    "QUALITY_GATE": {"PRODUCT_DELTA_E": 3.0, "STRUCTURE": 0.5, "STYLE_VISIBILITY": None},
     # --- Jobs
     # Executions per job (a worker that dies mid-job counts as one).
     "MAX_ATTEMPTS": 3,
@@ -224,6 +232,8 @@ class StylestoreSettings:
         if attr not in self.defaults:
             raise AttributeError(f"Invalid STYLESTORE setting: {attr!r}")
         value = self.user_settings.get(attr, self.defaults[attr])
+        if isinstance(value, dict) and isinstance(self.defaults[attr], dict):
+            value = {**self.defaults[attr], **value}
         if attr in CHOICES and value not in CHOICES[attr]:
             raise ImproperlyConfigured(f"STYLESTORE[{attr!r}] must be one of "
                                        f"{', '.join(map(repr, CHOICES[attr]))}; got {value!r}.")

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from django.core.checks import run_checks
 
+from stylestore.conf import stylestore_settings
+
 
 def ids(errors):
     return {e.id for e in errors}
@@ -58,6 +60,17 @@ def test_event_budgets_must_be_rates(settings):
     assert "stylestore.E008" in ids(run_checks())
     settings.STYLESTORE = {**settings.STYLESTORE, "EVENT_BUDGETS": {"IP": "10/minute", "VISITOR": None}}
     assert "stylestore.E008" not in ids(run_checks())
+
+
+def test_quality_gate_limits_are_known_numbers_and_a_partial_gate_keeps_the_other_defaults(settings):
+    for bad in ({"COLOUR": 2.0}, {"STRUCTURE": "high"}, {"PRODUCT_DELTA_E": -1}, {"STYLE_VISIBILITY": True}, [3.0]):
+        settings.STYLESTORE = {**settings.STYLESTORE, "QUALITY_GATE": bad}
+        assert "stylestore.E016" in ids(run_checks()), bad
+    settings.STYLESTORE = {**settings.STYLESTORE, "QUALITY_GATE": {"PRODUCT_DELTA_E": 2, "STRUCTURE": None}}
+    assert "stylestore.E016" not in ids(run_checks())
+    # Tightening one limit keeps the others' defaults.
+    settings.STYLESTORE = {**settings.STYLESTORE, "QUALITY_GATE": {"PRODUCT_DELTA_E": 2, "STYLE_VISIBILITY": 0.1}}
+    assert stylestore_settings.QUALITY_GATE == {"PRODUCT_DELTA_E": 2, "STRUCTURE": 0.5, "STYLE_VISIBILITY": 0.1}
 
 
 def test_the_daily_allowance_of_counted_impressions_is_a_positive_integer_or_none(settings):

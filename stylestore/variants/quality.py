@@ -12,11 +12,14 @@ from django.utils.translation import gettext as _
 from ..conf import stylestore_settings
 
 
-def verdict(metrics: dict, *, preserve_color: bool) -> dict:
+def verdict(metrics: dict, *, preserve_color: bool, region: str) -> dict:
     """``{"passed": bool, "reasons": [str]}`` for one variant's metrics.
 
     The colour ceiling applies only when colours were to be preserved: a creative
-    render that was asked to change the product is not held for doing so.
+    render that was asked to change the product is not held for doing so. The style's
+    visibility floor applies only where the style is to show around the product (region
+    ``all`` or ``background``): styling the product alone with its colours kept is meant
+    to be faint.
     """
     limits = stylestore_settings.QUALITY_GATE
     reasons = []
@@ -30,6 +33,11 @@ def verdict(metrics: dict, *, preserve_color: bool) -> dict:
     if floor is not None and structure is not None and structure < floor:
         reasons.append(_("product shape lost (structure %(found).2f, at least %(limit).2f)")
                        % {"found": structure, "limit": floor})
+    visibility = metrics.get("style_visibility")
+    least = limits.get("STYLE_VISIBILITY")
+    if region != "product" and least is not None and visibility is not None and visibility < least:
+        reasons.append(_("the style barely shows (%(found).2f, at least %(limit).2f): the product fills the photo, "
+                         "leaving the style no room around it") % {"found": visibility, "limit": least})
     return {"passed": not reasons, "reasons": reasons}
 
 

@@ -239,7 +239,7 @@ def _render_group(rows, outcome):
         timings = {**result.timings, "decode_ms": round(decode_ms[row.pk], 1),
                    "write_ms": round((time.perf_counter() - t0) * 1000, 1), "batch_ms": round(batch_ms, 1),
                    "batch_size": len(live), "device": get_stylizer().device.torch_device.type}
-        gate = quality.verdict(result.metrics, preserve_color=row.preserve_color)
+        gate = quality.verdict(result.metrics, preserve_color=row.preserve_color, region=row.region)
         if state.finish(row, name=name, width=result.width, height=result.height, size=len(result.data),
                         metrics={**result.metrics, "gate": gate}, timings=timings,
                         held=not gate["passed"]):
