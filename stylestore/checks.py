@@ -58,14 +58,19 @@ def check_settings(app_configs, **kwargs):
     return errors
 
 
+def _named_limits(setting, error_id):
+    """A dict setting of named limits (``EVENT_BUDGETS``, ``QUALITY_GATE``), or None with
+    the error when it is not a dict of its default's names."""
+    value, names = getattr(stylestore_settings, setting), sorted(stylestore_settings.defaults[setting])
+    if not isinstance(value, dict) or set(value) - set(names):
+        return None, [Error(f"STYLESTORE[{setting!r}] must be a dict with keys among {', '.join(names)}.",
+                            id=error_id)]
+    return value, []
+
+
 def _check_event_budgets():
-    budgets = stylestore_settings.EVENT_BUDGETS
-    names = {"IP", "VISITOR", "NEW_VISITORS_PER_IP"}
-    if not isinstance(budgets, dict) or set(budgets) - names:
-        return [Error(f"STYLESTORE['EVENT_BUDGETS'] must be a dict with keys among {', '.join(sorted(names))}.",
-                      id="stylestore.E008")]
-    errors = []
-    for name, rate in budgets.items():
+    budgets, errors = _named_limits("EVENT_BUDGETS", "stylestore.E008")
+    for name, rate in (budgets or {}).items():
         try:
             if rate is not None and ratelimit.parse_rate(rate)[0] < 1:
                 raise ValueError
@@ -76,15 +81,12 @@ def _check_event_budgets():
 
 
 def _check_quality_gate():
-    gate = stylestore_settings.QUALITY_GATE
-    names = {"PRODUCT_DELTA_E", "STRUCTURE", "STYLE_VISIBILITY"}
-    if not isinstance(gate, dict) or set(gate) - names:
-        return [Error(f"STYLESTORE['QUALITY_GATE'] must be a dict with keys among {', '.join(sorted(names))}.",
-                      id="stylestore.E016")]
-    return [Error(f"STYLESTORE['QUALITY_GATE'][{name!r}] = {limit!r} is not a number of at least 0 (or None).",
-                  id="stylestore.E016")
-            for name, limit in gate.items()
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0)]
+    gate, errors = _named_limits("QUALITY_GATE", "stylestore.E016")
+    return errors + [
+        Error(f"STYLESTORE['QUALITY_GATE'][{name!r}] = {limit!r} is not a number of at least 0 (or None).",
+              id="stylestore.E016")
+        for name, limit in (gate or {}).items()
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0)]
 
 
 def _check_sources():
