@@ -4,7 +4,8 @@ A mask is computed once per photo content by a worker (with the embedding, or by
 first render that needs it) and kept as an 8-bit PNG matte under a name derived from
 the photo's content hash, so a changed photo never meets its old mask
 (``sources.refresh`` forgets it). The photo's own transparency wins over the network
-whenever it has some.
+whenever it has some. ``SourceImage.mask_info["method"]`` says how the product was found
+(``engine.saliency.ProductMask.method``).
 """
 import io
 import logging
@@ -18,9 +19,6 @@ from ..models import SourceImage
 from . import files
 
 logger = logging.getLogger(__name__)
-
-#: How a photo's product was found (``SourceImage.mask_info["method"]``).
-ALPHA, NETWORK, FULL_FRAME = "alpha", "network", "full_frame"
 
 
 def mask_name(source: SourceImage) -> str:

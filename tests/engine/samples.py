@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 DEMO = Path(__file__).resolve().parents[2] / "shop" / "demo_data"
 
@@ -26,6 +26,23 @@ def photo(name: str = "delft-basin", size=None) -> Image.Image:
 def painting(name: str = "great-wave", size=None) -> Image.Image:
     image = _load("styles", name)
     return image.resize(size, Image.Resampling.LANCZOS) if size else image.copy()
+
+
+def print_on_wall(name: str, margin: float, wall=(250, 250, 250), size=(240, 200), seed: int = 0):
+    """A print of a demo painting (or product photo, ``products/<name>``) hung on a
+    plain wall with ``margin`` of the frame around it, and its true mask: the whole print
+    is the product, its picture's ground included. The wall has a little sensor noise."""
+    kind, _, name = name.rpartition("/")
+    art = _load(kind or "styles", name)
+    width, height = size
+    left, top = round(width * margin), round(height * margin)
+    shot = Image.new("RGB", size, wall)
+    shot.paste(ImageOps.fit(art, (width - 2 * left, height - 2 * top), Image.Resampling.LANCZOS), (left, top))
+    noise = np.random.default_rng(seed).normal(0, 2, (height, width, 3))
+    shot = Image.fromarray(np.clip(np.asarray(shot, dtype=np.float64) + noise, 0, 255).astype(np.uint8))
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (left, top, width - left, height - top))
+    return shot, mask
 
 
 def pixels(image: Image.Image) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from stylestore.engine import RenderOptions, StyleSpec, Stylizer, colorspace, metrics, product, runtime
-from tests.engine.samples import DEEP_RED, NAVY, one_thread, painting, studio, woven  # noqa: F401 - fixture
+from tests.engine.samples import DEEP_RED, NAVY, one_thread, painting, print_on_wall, studio, woven  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -94,6 +94,19 @@ def test_a_textile_filling_the_frame_is_the_product_and_keeps_its_tone(stylizer,
     (result,) = stylizer.render([cloth], wave, RenderOptions(max_side=384, **DEFAULTS), masks=[found.mask])
     assert result.metrics["product_coverage"] == 1.0
     assert result.metrics["product_delta_e"] <= 3.0
+
+
+def test_a_print_keeps_its_whole_picture_while_the_wall_is_styled(stylizer, wave):
+    """The network marks the flowers of a print of Irises; styled as background, the
+    print's light ground changed (mean ΔE 6.8 over the print before the mask was
+    completed from the wall, while the metric over the flowers said 2.0). The whole
+    print is the product now: true, and the wall styled."""
+    shot, true = print_on_wall("irises", 0.03)
+    (found,) = stylizer.product_masks([shot])
+    (result,) = stylizer.render([shot], wave, RenderOptions(max_side=240, **DEFAULTS), masks=[found.mask])
+    on_print = np.asarray(true) >= 128
+    assert delta_e(shot, result.image, on_print) <= 3.0
+    assert delta_e(shot, result.image, ~on_print) > 5  # the wall took the style
 
 
 def test_the_photos_own_transparency_wins_over_the_network(stylizer):

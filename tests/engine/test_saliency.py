@@ -12,11 +12,12 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 from stylestore.engine import colorspace, runtime, saliency, weights
 from stylestore.engine.errors import WeightsError
-from tests.engine.samples import CREAM, DEEP_RED, NAVY, ORANGE, SIZE, SKY, one_thread, photo, studio, woven  # noqa: F401
+from tests.engine.samples import (  # noqa: F401 - one_thread is a fixture
+    CREAM, DEEP_RED, NAVY, ORANGE, SIZE, SKY, one_thread, photo, print_on_wall, studio, woven)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -107,3 +108,33 @@ def test_the_demo_serape_fills_the_frame_when_cropped_to_the_cloth():
     whole, cloth = saliency.product_masks([serape, serape.crop((w // 5, h // 6, w * 4 // 5, h * 5 // 6))], CPU)
     assert not whole.fills_frame and 0.6 < whole.coverage < 0.9
     assert cloth.fills_frame and cloth.mask.getextrema() == (255, 255)
+
+
+@pytest.mark.parametrize("name, margin, wall", [
+    ("irises", 0.03, (250, 250, 250)),
+    ("the-bedroom", 0.06, (236, 234, 230)),
+    ("products/moche-portrait-vessel", 0.1, (250, 250, 250)),  # a print of a product photo
+])
+def test_a_print_is_the_whole_print_not_the_subject_of_its_picture(name, margin, wall):
+    """The network marks the picture's subject (the flowers, the vessel: IoU 0.18-0.4
+    with the print); on a plain wall the mask is completed to all the wall surrounds."""
+    shot, true = print_on_wall(name, margin, wall)
+    (found,) = saliency.product_masks([shot], CPU)
+    assert found.method == "backdrop" and not found.fills_frame
+    assert iou(found.mask, true) >= 0.95
+
+
+def test_a_cast_shadow_is_not_made_part_of_the_product():
+    """A hard light's shadow stands out from the backdrop too, but the network's object
+    is most of what stands out: its mask stays."""
+    size = (240, 200)
+    shadow = Image.new("L", size, 0)
+    ImageDraw.Draw(shadow).rounded_rectangle((90, 72, 198, 190), radius=12, fill=120)
+    backdrop = np.full((size[1], size[0], 3), (245, 245, 243), dtype=np.float64)
+    backdrop -= np.asarray(shadow.filter(ImageFilter.GaussianBlur(6)), dtype=np.float64)[..., None]
+    shot = Image.fromarray(backdrop.clip(0, 255).astype(np.uint8))
+    true = Image.new("L", size, 0)
+    ImageDraw.Draw(true).rounded_rectangle((72, 60, 180, 178), radius=12, fill=255)
+    shot.paste((150, 80, 120), mask=true)
+    (found,) = saliency.product_masks([shot], CPU)
+    assert found.method == "network" and iou(found.mask, true) >= 0.9
