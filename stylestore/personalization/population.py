@@ -21,6 +21,7 @@ import time
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
+from django.conf import settings
 from django.db.models import Sum
 
 from ..conf import stylestore_settings
@@ -48,9 +49,15 @@ def policy_params() -> policy.PolicyParams:
     )
 
 
-def hour_start(moment):
-    """The start of ``moment``'s hour: the bucket of the hourly counters."""
-    return moment.replace(minute=0, second=0, microsecond=0)
+def hour_start(when):
+    """The start of ``when``'s hour: the bucket of the hourly counters."""
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+def moment(seconds):
+    """``seconds`` after the epoch as the counters keep moments (as ``timezone.now()``
+    gives them): aware, in UTC, with ``USE_TZ``; else naive, in the shop's time zone."""
+    return datetime.fromtimestamp(seconds, tz=dt_timezone.utc if settings.USE_TZ else None)
 
 
 def style_stats(since) -> dict:
@@ -122,7 +129,7 @@ def global_model() -> policy.GlobalModel:
     aligned on the clock, so processes refit together (see the module's docstring).
     """
     def fit(now):
-        since = hour_start(datetime.fromtimestamp(now, tz=dt_timezone.utc)) - timedelta(
+        since = hour_start(moment(now)) - timedelta(
             days=stylestore_settings.EVENT_RETENTION_DAYS
         )
         return policy.fit_global(style_stats(since), policy_params(), category_stats(since))

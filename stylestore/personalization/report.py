@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
 from django import forms
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -70,8 +71,8 @@ def window(params) -> Window:
     link within the retention; anything else falls back to 30 days, or the longest kept)."""
     form = RangeForm(params if params.get("start") or params.get("end") else None)
     if form.is_bound and form.is_valid():
-        since, end = (datetime.combine(form.cleaned_data[name], time(), tzinfo=dt_timezone.utc)
-                      for name in ("start", "end"))
+        zone = dt_timezone.utc if settings.USE_TZ else None  # naive datetimes are the shop's own zone's
+        since, end = (datetime.combine(form.cleaned_data[name], time(), tzinfo=zone) for name in ("start", "end"))
         return Window(since, end + timedelta(days=1), None, form)
     windows = quick_windows()
     try:

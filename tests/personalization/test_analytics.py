@@ -124,7 +124,11 @@ def test_analytics_page_shows_per_style_numbers_and_the_lift(client, analyst, ma
     assert "<script src=\"http" not in html
 
 
-def test_analytics_page_from_real_traffic_and_its_window(client, analyst, world):
+@pytest.mark.parametrize("use_tz", [True, False], ids=["aware", "naive datetimes"])
+def test_analytics_page_from_real_traffic_and_its_window(client, analyst, world, settings, use_tz):
+    """A shop with ``USE_TZ = False`` (naive datetimes in the database) works as well:
+    its product pages and counters once failed on an aware moment (a 500 on every page)."""
+    settings.USE_TZ = use_tz
     products, styles = world(3, 2)
     shopper = client.__class__()
     html = shopper.get("/").content.decode()
@@ -134,6 +138,8 @@ def test_analytics_page_from_real_traffic_and_its_window(client, analyst, world)
     assert 'aria-current="page">last 7 days' in html
     assert "From 3 impressions chosen by the shop (1 with clicks)" in html
     assert client.get(ANALYTICS_URL, {"days": "nonsense"}).status_code == 200
+    today = timezone.now().date().isoformat()
+    assert "From 3 impressions" in client.get(ANALYTICS_URL, {"start": today, "end": today}).content.decode()
 
 
 @pytest.mark.parametrize("counted, note", [
