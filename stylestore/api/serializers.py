@@ -5,15 +5,18 @@ any request timeout, so it belongs to the workers); they show what is stored. Fi
 storefront on another origin can use them as they are.
 """
 import copy
+from datetime import datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import models, transaction
+from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
 from rest_framework.fields import get_error_detail
+from rest_framework.settings import api_settings
 
 from ..engine import formats
 from ..models import Batch, Region, Style, StylizedImage
@@ -37,6 +40,25 @@ from ..variants.sources import source_fields
 MAX_JOB_SOURCES = 100
 MAX_JOB_STYLES = 20
 MAX_SIZE = 16384
+
+
+class ZonedDateTimeField(serializers.DateTimeField):
+    """A moment with its UTC offset also where the project keeps naive datetimes
+    (``USE_TZ = False``, whose datetimes are in ``TIME_ZONE``): the schema's
+    ``date-time`` (RFC 3339) requires one, and a client cannot guess the shop's zone."""
+
+    def to_representation(self, value):
+        output_format = getattr(self, "format", api_settings.DATETIME_FORMAT)
+        if isinstance(value, datetime) and timezone.is_naive(value) and str(output_format).lower() == ISO_8601:
+            return timezone.make_aware(value).isoformat()
+        return super().to_representation(value)
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """DRF's, with the model's datetimes as ``ZonedDateTimeField``."""
+
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.DateTimeField: ZonedDateTimeField}
 
 
 def absolute_url(request, url):
@@ -86,7 +108,7 @@ class PresetWeightsField(serializers.JSONField):
 # judged by their content, and stored as the gate's re-encoding. The model's own rules
 # (an image style needs an image, the engine must suit the kind) are checked with
 # ``Style.clean``, so the API and the admin accept the same styles.
-class StyleSerializer(serializers.ModelSerializer):
+class StyleSerializer(ModelSerializer):
     """A look that can be applied to product images: what a storefront's style picker shows."""
 
     image = serializers.FileField(
@@ -181,7 +203,7 @@ def build_srcsets(variants, request) -> dict:
     }
 
 
-class VariantSerializer(serializers.ModelSerializer):
+class VariantSerializer(ModelSerializer):
     """A ready, current, approved variant of a source object: what a storefront may show."""
 
     style = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text=_("Slug of the style."))
@@ -207,7 +229,7 @@ class VariantSerializer(serializers.ModelSerializer):
 # ------------------------------------------------------------------------------ jobs
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(ModelSerializer):
     """A stylization job: one variant row, from pending to ready (or failed)."""
 
     source = serializers.CharField(
@@ -363,7 +385,7 @@ class BatchCountsSerializer(serializers.Serializer):
     failed = serializers.IntegerField(help_text=_("Failed or dead: retry them with the jobs' retry."))
 
 
-class BatchSerializer(serializers.ModelSerializer):
+class BatchSerializer(ModelSerializer):
     """What one job request (or "Apply style" in the admin) queued, and where it stands."""
 
     description = serializers.CharField(read_only=True, help_text=_(

@@ -1,3 +1,6 @@
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
@@ -101,6 +104,19 @@ def test_detail_by_slug(api, styles):
     for slug in ("retired", "missing", "x" * 200):  # inactive, unknown, longer than any slug
         response = api.get(f"{STYLES}{slug}/")
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("use_tz", [True, False], ids=["aware", "naive datetimes"])
+def test_moments_carry_their_utc_offset(api, db, settings, use_tz):
+    """RFC 3339, as the schema's date-time says, also where the project keeps naive
+    datetimes (in its TIME_ZONE): DRF alone wrote those without an offset."""
+    settings.USE_TZ, settings.TIME_ZONE = use_tz, "America/New_York"
+    Style.objects.create(name="Ink", slug="ink", kind=Style.Kind.PRESET, preset_weights={"3": 1})
+    style = api.get(f"{STYLES}ink/").json()
+    for name in ("created_at", "updated_at"):
+        moment = datetime.fromisoformat(style[name].replace("Z", "+00:00"))
+        assert moment.tzinfo is not None, style[name]
+        assert abs(moment - datetime.now(dt_timezone.utc)) < timedelta(minutes=5)  # the right moment
 
 
 def test_etag_and_conditional_get(api, styles):
