@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent / "stylestore"
 #: Lowest first. A module may import from its own layer and the layers below it.
 LAYERS = [
     ["stylestore.engine"],
-    ["stylestore.conf", "stylestore.ratelimit"],
+    ["stylestore.conf", "stylestore.ratelimit", "stylestore.moments"],
     ["stylestore.storage", "stylestore.validators"],
     ["stylestore.fields"],
     ["stylestore.models"],

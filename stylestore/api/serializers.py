@@ -18,6 +18,7 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.fields import get_error_detail
 from rest_framework.settings import api_settings
 
+from .. import moments
 from ..engine import formats
 from ..models import Batch, Region, Style, StylizedImage
 from ..models import validate_preset_weights as normalise_preset_weights
@@ -50,7 +51,7 @@ class ZonedDateTimeField(serializers.DateTimeField):
     def to_representation(self, value):
         output_format = getattr(self, "format", api_settings.DATETIME_FORMAT)
         if isinstance(value, datetime) and timezone.is_naive(value) and str(output_format).lower() == ISO_8601:
-            return timezone.make_aware(value).isoformat()
+            return moments.rfc3339(value)
         return super().to_representation(value)
 
 

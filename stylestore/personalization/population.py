@@ -18,12 +18,11 @@ model learns each category's styles where the data show that categories differ
 """
 import math
 import time
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import timedelta
 
-from django.conf import settings
 from django.db.models import Sum
 
+from .. import moments
 from ..conf import stylestore_settings
 from ..models import StyleHourlyStats
 from ..models.personalization import counted_category
@@ -53,11 +52,6 @@ def hour_start(when):
     """The start of ``when``'s hour: the bucket of the hourly counters."""
     return when.replace(minute=0, second=0, microsecond=0)
 
-
-def moment(seconds):
-    """``seconds`` after the epoch as the counters keep moments (as ``timezone.now()``
-    gives them): aware, in UTC, with ``USE_TZ``; else naive, in the shop's time zone."""
-    return datetime.fromtimestamp(seconds, tz=dt_timezone.utc if settings.USE_TZ else None)
 
 
 def style_stats(since) -> dict:
@@ -129,7 +123,7 @@ def global_model() -> policy.GlobalModel:
     aligned on the clock, so processes refit together (see the module's docstring).
     """
     def fit(now):
-        since = hour_start(moment(now)) - timedelta(
+        since = hour_start(moments.at(now)) - timedelta(
             days=stylestore_settings.EVENT_RETENTION_DAYS
         )
         return policy.fit_global(style_stats(since), policy_params(), category_stats(since))

@@ -7,15 +7,14 @@ same permission as the page."""
 import csv
 import math
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import moments
 from ..conf import stylestore_settings
 from . import analytics, charts
 
@@ -71,8 +70,7 @@ def window(params) -> Window:
     link within the retention; anything else falls back to 30 days, or the longest kept)."""
     form = RangeForm(params if params.get("start") or params.get("end") else None)
     if form.is_bound and form.is_valid():
-        zone = dt_timezone.utc if settings.USE_TZ else None  # naive datetimes are the shop's own zone's
-        since, end = (datetime.combine(form.cleaned_data[name], time(), tzinfo=zone) for name in ("start", "end"))
+        since, end = (moments.midnight(form.cleaned_data[name]) for name in ("start", "end"))
         return Window(since, end + timedelta(days=1), None, form)
     windows = quick_windows()
     try:

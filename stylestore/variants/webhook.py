@@ -23,6 +23,7 @@ import uuid
 from django.conf import settings
 from django.utils import timezone, translation
 
+from .. import moments
 from ..conf import stylestore_settings
 from . import queue
 
@@ -57,7 +58,7 @@ def wanted(event: str) -> bool:
 
 def queue_event(event: str, data: dict):
     """Queue the delivery of one event (the body is fixed now, with its id)."""
-    body = json.dumps({"id": uuid.uuid4().hex, "event": event, "created": timezone.now().isoformat(), "data": data},
+    body = json.dumps({"id": uuid.uuid4().hex, "event": event, "created": moments.rfc3339(timezone.now()), "data": data},
                       sort_keys=True)
     queue.send("deliver_webhook", body, 1, task_name=f"stylestore-webhook-{event}")
 
@@ -83,7 +84,7 @@ def on_batch_finished(sender, batch, counts, **kwargs):
             description = batch.description
         queue_event(BATCH_FINISHED, {"batch": {
             "id": batch.pk, "description": description, "origin": batch.origin,
-            "created_at": batch.created_at.isoformat(), "finished_at": batch.finished_at.isoformat(),
+            "created_at": moments.rfc3339(batch.created_at), "finished_at": moments.rfc3339(batch.finished_at),
             "cancelled": batch.cancelled_at is not None, "dropped": batch.dropped, "counts": counts,
         }})
 
