@@ -26,3 +26,9 @@ def midnight(day: date) -> datetime:
 def rfc3339(moment: datetime) -> str:
     """ISO 8601 with the UTC offset (a naive moment is in ``TIME_ZONE``)."""
     return (timezone.make_aware(moment) if timezone.is_naive(moment) else moment).isoformat()
+
+
+def zone() -> str:
+    """The name of the zone whose days the counters and the analytics keep: "UTC", or
+    ``TIME_ZONE`` without ``USE_TZ``."""
+    return "UTC" if settings.USE_TZ else settings.TIME_ZONE

@@ -28,7 +28,7 @@ OUTCOME_NAMES = {"click": gettext_lazy("clicks"), "add_to_cart": gettext_lazy("a
 
 
 class RangeForm(forms.Form):
-    """A date range (whole UTC days, both ends included) within the event retention."""
+    """A date range (whole days of ``moments.zone()``, both ends included) within the event retention."""
 
     start = forms.DateField(label=gettext_lazy("From"), required=False,
                             widget=forms.DateInput(attrs={"type": "date"}))
@@ -50,7 +50,8 @@ class RangeForm(forms.Form):
                 _("Events are kept for %(days)d days: the range cannot start before %(first)s.")
                 % {"days": stylestore_settings.EVENT_RETENTION_DAYS, "first": first.isoformat()})
         if end > today:
-            raise forms.ValidationError(_("The range cannot end after today (%s, UTC).") % today.isoformat())
+            raise forms.ValidationError(_("The range cannot end after today (%(today)s, %(zone)s).")
+                                        % {"today": today.isoformat(), "zone": moments.zone()})
         return data
 
 
@@ -112,6 +113,7 @@ def context(params) -> dict:
         "windows": quick_windows(),
         "since": since,
         "last_day": until - timedelta(days=1),
+        "zone": moments.zone(),
         "range_form": span.form,
         "reward": reward,
         "csv_query": "&".join(f"{key}={value}" for key, value in query.items()),

@@ -139,7 +139,10 @@ def test_analytics_page_from_real_traffic_and_its_window(client, analyst, world,
     assert "From 3 impressions chosen by the shop (1 with clicks)" in html
     assert client.get(ANALYTICS_URL, {"days": "nonsense"}).status_code == 200
     today = timezone.now().date().isoformat()
-    assert "From 3 impressions" in client.get(ANALYTICS_URL, {"start": today, "end": today}).content.decode()
+    html = client.get(ANALYTICS_URL, {"start": today, "end": today}).content.decode()
+    assert "From 3 impressions" in html
+    # Whole days of the zone the counters keep: UTC's, or TIME_ZONE's with naive datetimes.
+    assert f"from {today} to {today}, {'UTC' if use_tz else settings.TIME_ZONE}" in html
 
 
 @pytest.mark.parametrize("counted, note", [
