@@ -59,8 +59,8 @@ def check_settings(app_configs, **kwargs):
 
 
 def _named_limits(setting, error_id):
-    """A dict setting of named limits (``EVENT_BUDGETS``, ``QUALITY_GATE``), or None with
-    the error when it is not a dict of its default's names."""
+    """``(value, [])`` for a dict setting of named limits (``EVENT_BUDGETS``,
+    ``QUALITY_GATE``), or ``(None, [the error])`` when it is not a dict of its default's names."""
     value, names = getattr(stylestore_settings, setting), sorted(stylestore_settings.defaults[setting])
     if not isinstance(value, dict) or set(value) - set(names):
         return None, [Error(f"STYLESTORE[{setting!r}] must be a dict with keys among {', '.join(names)}.",

@@ -13,14 +13,19 @@ from django.conf import settings
 from django.utils import timezone
 
 
+def _kept_zone():
+    """The ``tzinfo`` of the moments the database keeps: UTC, or none (naive)."""
+    return dt_timezone.utc if settings.USE_TZ else None
+
+
 def at(seconds: float) -> datetime:
     """``seconds`` after the epoch."""
-    return datetime.fromtimestamp(seconds, tz=dt_timezone.utc if settings.USE_TZ else None)
+    return datetime.fromtimestamp(seconds, tz=_kept_zone())
 
 
 def midnight(day: date) -> datetime:
     """The start of ``day``: UTC's with ``USE_TZ``, else ``TIME_ZONE``'s."""
-    return datetime.combine(day, time(), tzinfo=dt_timezone.utc if settings.USE_TZ else None)
+    return datetime.combine(day, time(), tzinfo=_kept_zone())
 
 
 def rfc3339(moment: datetime) -> str:

@@ -58,8 +58,8 @@ def wanted(event: str) -> bool:
 
 def queue_event(event: str, data: dict):
     """Queue the delivery of one event (the body is fixed now, with its id)."""
-    body = json.dumps({"id": uuid.uuid4().hex, "event": event, "created": moments.rfc3339(timezone.now()), "data": data},
-                      sort_keys=True)
+    created = moments.rfc3339(timezone.now())
+    body = json.dumps({"id": uuid.uuid4().hex, "event": event, "created": created, "data": data}, sort_keys=True)
     queue.send("deliver_webhook", body, 1, task_name=f"stylestore-webhook-{event}")
 
 
