@@ -68,7 +68,11 @@ learns only from its own logged impressions (style, history share, click), aggre
 ``--counted-per-day`` impressions, as ``STYLESTORE["COUNTED_IMPRESSIONS_PER_DAY"]``
 counts them, each simulated visit being one day's) and refitted every ``--refit-every``
 visitors (20: about a minute of a shop with 1,000 visitors an hour; ``--refit-every
-1000`` is a fit once per hour). The same counted impressions and clicks are credited,
+1000`` is a fit once per hour), and sooner while the counters grow fast, as the shop's
+``refits.RefitClock`` refits: once the impressions since the last refit reach
+``--refit-share`` (its ``REFIT_GROWTH``) of those counted, after at least
+``--refit-least`` (its ``MIN_REFIT_SECONDS`` at that traffic). A busier shop is a larger
+``--refit-every`` with a larger ``--refit-least``. The same counted impressions and clicks are credited,
 per style, to each product among the visitor's last ``MAX_RECENT_VIEWS`` views, as
 ``ViewerDailyStats`` counts them, and read as of the last refit: a product's view counts
 for the look its viewers click (``policy.learned_view_preference``, the shop's
@@ -149,6 +153,7 @@ from stylestore.personalization.policy import (  # noqa: E402
     fit_global,
     view_preference,
 )
+from stylestore.personalization.refits import REFIT_GROWTH  # noqa: E402
 
 STYLES = 11
 DIM = 64
@@ -340,9 +345,17 @@ class Cadence:
     #: concurrent shoppers do: one visitor's early impressions are then fitted while
     #: others are still mid-visit.
     at_once: int = 1
+    #: Refit also once the impressions since the last refit reach this share of those
+    #: counted before it (0: never), but after no fewer than ``least``: the shop's
+    #: ``population.RefitClock`` (``least``: its ``MIN_REFIT_SECONDS`` at the traffic
+    #: ``visitors`` stands for, about 7 impressions a second).
+    share: float = REFIT_GROWTH
+    least: int = 7
 
     def __str__(self) -> str:
         every = f"every {self.visitors} visitors" + (f" and {self.impressions} impressions" if self.impressions else "")
+        if self.share:
+            every += f" and once they grew by {self.share:g} (at least {self.least} impressions)"
         return f"refit {every}; {self.at_once} visitor(s) at once"
 
 
@@ -437,19 +450,21 @@ def simulate(world: World, seed: int, visitors: int, cadence: Cadence, params: P
             yield
 
     shopping: Deque = deque()
-    started = since_refit = 0
+    started = since_refit = fitted = 0
     due = False
     while started < visitors or shopping:
         while len(shopping) < cadence.at_once and started < visitors:
             due |= started % cadence.visitors == 0 and started > 0
             shopping.append(visit(started))
             started += 1
-        if due or 0 < cadence.impressions <= since_refit:
+        grown = cadence.share and since_refit >= max(cadence.least, cadence.share * fitted)
+        if due or grown or 0 < cadence.impressions <= since_refit:
             model = fit_global({k: StyleStats(*row) for k, row in stats.items()}, params,
                                {c: {k: StyleStats(*row) for k, row in cells.items()}
                                 for c, cells in by_category.items()})
-            looks = look_counts.copy()
-            due, since_refit = False, 0
+            if due:  # a product's viewers keep the full period (population.per_refit)
+                looks = look_counts.copy()
+            due, since_refit, fitted = False, 0, sum(row[0] for row in stats.values())
         visitor = shopping.popleft()
         if next(visitor, StopIteration) is not StopIteration:  # one more impression; else the visit is over
             shopping.append(visitor)
@@ -652,6 +667,10 @@ def main(argv=None) -> int:
                         help=f"visitors between refits of the population model (default {Cadence.visitors})")
     parser.add_argument("--refit-impressions", type=int, default=Cadence.impressions,
                         help="also refit after this many impressions of all visitors (default: never)")
+    parser.add_argument("--refit-share", type=float, default=Cadence.share,
+                        help="also refit once the impressions since the last refit reach this share of those counted")
+    parser.add_argument("--refit-least", type=int, default=Cadence.least,
+                        help=f"fewest impressions between refits by --refit-share (default {Cadence.least})")
     parser.add_argument("--at-once", type=int, default=Cadence.at_once,
                         help=f"visitors shopping at once, an impression each in turn (default {Cadence.at_once})")
     parser.add_argument("--counted-per-day", type=int, default=COUNTED_IMPRESSIONS_PER_DAY,
@@ -673,7 +692,7 @@ def main(argv=None) -> int:
     if args.counted_per_day <= 0:
         args.counted_per_day = sys.maxsize
     params = _override(PolicyParams(), args.set)
-    cadence = Cadence(args.refit_every, args.refit_impressions, args.at_once)
+    cadence = Cadence(args.refit_every, args.refit_impressions, args.at_once, args.refit_share, args.refit_least)
     started = time.perf_counter()
     if args.control_coverage:
         line, ok = control_coverage(args.control_coverage, args.cold, cadence, params, args.jobs)

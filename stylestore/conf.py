@@ -176,10 +176,12 @@ DEFAULTS = {
     # The policy's other constants are fixed in
     # stylestore.personalization.policy.PolicyParams.
     "EXPLORATION_EPSILON": 0.01,
-    # Seconds each process keeps the population model before refitting it from the
-    # counters, the current hour's included: a new shop learns within minutes. Processes
-    # refit on the same clock buckets (see stylestore.personalization.population). A
-    # product's viewer counters (stylestore.personalization.viewers) are kept as long.
+    # Longest seconds each process keeps the population model before refitting it from
+    # the counters, the current hour's included. While the counters grow fast for what
+    # they hold (a new shop's first minutes, whatever its traffic) it refits sooner, down
+    # to every second (stylestore.personalization.refits). Processes refit on the same
+    # clock buckets (see stylestore.personalization.population). A product's viewer
+    # counters (stylestore.personalization.viewers) are kept this long.
     "POPULATION_REFIT_SECONDS": 60,
     # Share of consenting visitors (drawn once per visitor) who see the original photos
     # everywhere: the control group behind the analytics' "styled vs original". 0.10

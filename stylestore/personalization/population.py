@@ -1,8 +1,10 @@
 """The population model: what every visitor's choice starts from.
 
 Fitted from every ``StyleHourlyStats`` row in the retention window, the current hour's
-partial counters included, and refitted every ``POPULATION_REFIT_SECONDS`` (default 60):
-a new shop learns from its first minutes, not from its second hour.
+partial counters included, and refitted at least every ``POPULATION_REFIT_SECONDS``
+(default 60): a new shop learns from its first minutes, not from its second hour. While
+the counters grow fast for what they hold (a new shop's first minutes, whatever its
+traffic), it refits sooner (``refits.RefitClock``).
 
 The trade-off: processes refit at aligned moments (the same wall-clock buckets) but read
 the counters at slightly different instants, so two processes may hold models fitted
@@ -30,6 +32,7 @@ from ..variants.sources import categories_of
 from . import policy
 from .caches import EMBEDDINGS_TTL, cache
 from .choices import ORIGINAL
+from .refits import RefitClock
 
 #: Per outcome (an event kind), its ``StyleHourlyStats`` columns: the count, the part of
 #: it on looks the customer picked, and the sum of the history shares of the rest.
@@ -119,22 +122,27 @@ def image_categories(source_ids) -> dict:
 def global_model() -> policy.GlobalModel:
     """The population model, fitted from the retention window's counters up to now.
 
-    One aggregate query per process and ``POPULATION_REFIT_SECONDS``; the buckets are
-    aligned on the clock, so processes refit together (see the module's docstring).
+    One pair of aggregate queries per process and refit (``RefitClock``); the buckets
+    are aligned on the clock, so processes refit together (see the module's docstring).
     """
-    def fit(now):
-        since = hour_start(moments.at(now)) - timedelta(
-            days=stylestore_settings.EVENT_RETENTION_DAYS
-        )
-        return policy.fit_global(style_stats(since), policy_params(), category_stats(since))
+    clock = cache.get(("refit clock",), math.inf, RefitClock)
+    now = time.time()
+    period, bucket = clock.bucket(now, stylestore_settings.POPULATION_REFIT_SECONDS)
 
-    return per_refit(("global",), fit)
+    def fit():
+        since = hour_start(moments.at(now)) - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
+        stats = style_stats(since)
+        clock.fitted(now, sum(found.impressions for found in stats.values()))
+        return policy.fit_global(stats, policy_params(), category_stats(since))
+
+    return cache.get(("global", period, bucket, stylestore_settings.REWARD), (bucket + 1) * period - now, fit)
 
 
 def per_refit(key, compute):
-    """``compute(now)``, kept per process until the next aligned refit bucket of
-    ``POPULATION_REFIT_SECONDS`` (per ``STYLESTORE["REWARD"]``): what the population
-    model and the values weighed against it are read at."""
+    """``compute(now)``, kept per process until the next aligned bucket of
+    ``POPULATION_REFIT_SECONDS`` (per ``STYLESTORE["REWARD"]``): how long values weighed
+    against the population model are read at (a product's viewers: one query per image,
+    so they keep the full period even while the model refits sooner)."""
     now = time.time()
     period = stylestore_settings.POPULATION_REFIT_SECONDS
     bucket = int(now // period)  # plain arithmetic: this runs for every image on a page
