@@ -18,9 +18,11 @@ events post with its impression and the click and add to cart the world draws
 (``--expect-view``: the README's two-request flow instead, the image asked for with
 ``expect_view=true`` and the view sent in the batch before the impression).
 ``--threads`` visitors shop at once, so a visitor's outcomes reach the model while
-others shop; the model is refitted every ``--refit-seconds`` (the
-setting ``POPULATION_REFIT_SECONDS``: about as many visitors between refits as the
-in-process simulation's 20 at the default rate). Once the visitors are gone, the shop's
+others shop; the model is refitted at least every ``--refit-seconds`` (the setting
+``POPULATION_REFIT_SECONDS``; 3 s is about as many visitors between refits as the
+in-process simulation's 20 at the default rate, and the shop's 60 s with
+``--refit-every`` at its visitors a minute compares a busier shop), and sooner while its
+counters grow fast (``refits.RefitClock``, as in process). Once the visitors are gone, the shop's
 hourly counters must hold every impression and click they sent (a visitor's first
 ``COUNTED_IMPRESSIONS_PER_DAY``), and its viewer counters each of them once per product
 among the visitor's recent views, or the run stops with the difference.
