@@ -347,7 +347,7 @@ class Cadence:
     at_once: int = 1
     #: Refit also once the impressions since the last refit reach this share of those
     #: counted before it (0: never), but after no fewer than ``least``: the shop's
-    #: ``population.RefitClock`` (``least``: its ``MIN_REFIT_SECONDS`` at the traffic
+    #: ``refits.RefitClock`` (``least``: its ``MIN_REFIT_SECONDS`` at the traffic
     #: ``visitors`` stands for, about 7 impressions a second).
     share: float = REFIT_GROWTH
     least: int = 7

@@ -51,10 +51,9 @@ def policy_params() -> policy.PolicyParams:
     )
 
 
-def hour_start(when):
-    """The start of ``when``'s hour: the bucket of the hourly counters."""
-    return when.replace(minute=0, second=0, microsecond=0)
-
+def hour_start(moment):
+    """The start of ``moment``'s hour: the bucket of the hourly counters."""
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def style_stats(since) -> dict:
@@ -122,30 +121,31 @@ def image_categories(source_ids) -> dict:
 def global_model() -> policy.GlobalModel:
     """The population model, fitted from the retention window's counters up to now.
 
-    One pair of aggregate queries per process and refit (``RefitClock``); the buckets
-    are aligned on the clock, so processes refit together (see the module's docstring).
+    One pair of aggregate queries per process and refit, as often as ``RefitClock``
+    says; the buckets are aligned on the clock, so processes refit together (see the
+    module's docstring).
     """
     clock = cache.get(("refit clock",), math.inf, RefitClock)
-    now = time.time()
-    period, bucket = clock.bucket(now, stylestore_settings.POPULATION_REFIT_SECONDS)
 
-    def fit():
+    def fit(now):
         since = hour_start(moments.at(now)) - timedelta(days=stylestore_settings.EVENT_RETENTION_DAYS)
         stats = style_stats(since)
         clock.fitted(now, sum(found.impressions for found in stats.values()))
         return policy.fit_global(stats, policy_params(), category_stats(since))
 
-    return cache.get(("global", period, bucket, stylestore_settings.REWARD), (bucket + 1) * period - now, fit)
+    return per_refit(("global",), fit, clock)
 
 
-def per_refit(key, compute):
-    """``compute(now)``, kept per process until the next aligned bucket of
-    ``POPULATION_REFIT_SECONDS`` (per ``STYLESTORE["REWARD"]``): how long values weighed
-    against the population model are read at (a product's viewers: one query per image,
-    so they keep the full period even while the model refits sooner)."""
+def per_refit(key, compute, clock: RefitClock | None = None):
+    """``compute(now)``, kept per process until the next aligned bucket of ``clock``'s
+    period, or else of ``POPULATION_REFIT_SECONDS`` (per ``STYLESTORE["REWARD"]``).
+    Values weighed against the population model without a clock of their own (a
+    product's viewers: one query per image) keep the full period even while the model
+    refits sooner."""
     now = time.time()
-    period = stylestore_settings.POPULATION_REFIT_SECONDS
-    bucket = int(now // period)  # plain arithmetic: this runs for every image on a page
+    longest = stylestore_settings.POPULATION_REFIT_SECONDS
+    # This runs for every image on a page: plain arithmetic and a dict lookup.
+    period, bucket = clock.bucket(now, longest) if clock else (longest, int(now // longest))
     return cache.get((*key, period, bucket, stylestore_settings.REWARD), (bucket + 1) * period - now,
                      lambda: compute(now))
 

@@ -11,8 +11,9 @@ viewers click more than the shop does is the product's look to them, and
 ``policy.learned_view_preference`` mixes it into the view as their clicks accumulate.
 
 The sums are read per image when it is viewed, kept per process for
-``POPULATION_REFIT_SECONDS`` (as the population model they are weighed against), over
-the retention window, for the outcome ``STYLESTORE["REWARD"]`` names.
+``POPULATION_REFIT_SECONDS`` (the population model they are weighed against refits at
+least as often), over the retention window, for the outcome ``STYLESTORE["REWARD"]``
+names.
 """
 from datetime import timedelta
 
