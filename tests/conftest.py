@@ -26,6 +26,17 @@ def clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def refits_once_a_minute(monkeypatch):
+    """The population model refits at most every POPULATION_REFIT_SECONDS, as before
+    ``refits.RefitClock``: a new shop's refits every second would land on whichever
+    request a test counts the queries of. The clock's own tests
+    (``tests/personalization/test_population.py``) put the real minimum back."""
+    from stylestore.personalization import refits
+
+    monkeypatch.setattr(refits, "MIN_REFIT_SECONDS", 3600)
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Every test writes media under its own temporary directory."""
     settings.MEDIA_ROOT = tmp_path / "media"

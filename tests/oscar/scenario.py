@@ -15,6 +15,7 @@ from oscar.core.loading import get_model
 
 from stylestore import tasks
 from stylestore.models import SourceImage, Style, StylizedImage
+from stylestore.personalization import refits
 from stylestore.storage import variant_storage
 from tests.variants import ready_variant
 
@@ -56,6 +57,7 @@ def listing(client):
 
 
 def main():
+    refits.MIN_REFIT_SECONDS = 3600  # refits once a minute, as tests/conftest.py holds them: the pages' queries are counted
     call_command("migrate", verbosity=0)
     kind = ProductClass.objects.create(name="Vases", requires_shipping=False, track_stock=False)
     styles = [Style.objects.create(name=f"Look {i}", slug=f"look-{i}", kind=Style.Kind.PRESET,
