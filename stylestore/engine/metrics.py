@@ -139,6 +139,17 @@ def _structure(x: torch.Tensor, y: torch.Tensor, selected: torch.Tensor) -> floa
     return float(structure[inner].mean()) if bool(inner.any()) else float(structure.mean())
 
 
+def _inside(selected: torch.Tensor) -> torch.Tensor:
+    """``selected`` without its outermost pixels, unless that leaves under half of it.
+    At the metric size a pixel on the product's outline is partly what surrounds the
+    product, which the style may change: judging it holds the product to its
+    surroundings' colours. With the seam unmixed by colour (``product.backdrop_matte``)
+    a drawn near-black bag and red kettle on light backdrops, 22 variants, scored a
+    median 2.58 and two over the gate with their outlines, 1.86 and none without."""
+    inner = -F.max_pool2d(-selected.float()[None, None], 3, stride=1, padding=1)[0, 0] > 0
+    return inner if 2 * int(inner.sum()) >= int(selected.sum()) else selected
+
+
 def measure(
     original: Image.Image,
     final: Image.Image,
@@ -148,7 +159,9 @@ def measure(
     """The metrics of one published variant, as plain floats for storage and display.
 
     The product is ``mask >= 128`` (``L``) if a mask is given, else the original's
-    alpha if it has real transparency, else the whole image. ``stylized`` is the
+    alpha if it has real transparency, else the whole image; its colours are judged
+    without its outline at the metric size (``_inside``), its structure with it (the
+    outline is its shape). ``stylized`` is the
     network's unconstrained output, before colour preservation and regions: the style
     at full reach on this photo. ``style_visibility`` is how much of the way from the
     photo to it the published picture went, in mean CIEDE2000 over the whole picture
@@ -163,10 +176,11 @@ def measure(
         selected = torch.ones(a.height, a.width, dtype=torch.bool)
     else:
         selected = torch.from_numpy(np.asarray(mask.convert("L").resize(a.size, Image.Resampling.BILINEAR)) >= 128)
+    judged = _inside(selected)
     pixels_a, pixels_b = _pixels(a), _pixels(b)
     lab_a, lab_b = colorspace.srgb_to_lab(pixels_a), colorspace.srgb_to_lab(pixels_b)
     difference = ciede2000(lab_a, lab_b)
-    product = difference[selected] if bool(selected.any()) else difference.flatten()
+    product = difference[judged] if bool(judged.any()) else difference.flatten()
     luma = torch.tensor((0.299, 0.587, 0.114)) * 255.0
     visibility = None
     if stylized is not None:

@@ -125,6 +125,23 @@ def test_only_the_product_counts(photo):
     assert metrics.measure(cutout, background_changed)["product_coverage"] == pytest.approx(share, abs=0.03)
 
 
+def test_the_products_outline_is_judged_without_its_surroundings():
+    """At the metric size a pixel on the product's outline is part surroundings: a
+    product restyled around right up to its edge is still true (0.73 with its outline
+    judged, all of it from the outline), and a changed product is still seen."""
+    box = (101, 77, 299, 223)  # not on the 160 px grid: the outline's pixels are mixed
+    photo = Image.new("RGB", (400, 300), (240, 240, 240))
+    photo.paste((20, 20, 80), box)
+    mask = Image.new("L", photo.size, 0)
+    mask.paste(255, box)
+    restyled = Image.new("RGB", photo.size, (200, 40, 30))
+    restyled.paste(photo.crop(box), box)
+    assert metrics.measure(photo, restyled, mask)["product_delta_e"] < 0.1
+    changed = restyled.copy()
+    changed.paste((20, 60, 80), box)
+    assert metrics.measure(photo, changed, mask)["product_delta_e"] > 10
+
+
 def test_structure_sees_lost_detail_but_not_a_tone_shift(photo):
     blurred = photo.filter(ImageFilter.GaussianBlur(3))
     darker = Image.eval(photo, lambda v: int(v * 0.7))

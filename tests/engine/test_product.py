@@ -8,7 +8,7 @@ metrics judge the product against its photo.
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from stylestore.engine import RenderOptions, StyleSpec, Stylizer, colorspace, metrics, product, runtime
 from tests.engine.samples import DEEP_RED, NAVY, one_thread, painting, print_on_wall, studio, woven  # noqa: F401 - fixture
@@ -139,6 +139,38 @@ def test_no_ring_of_the_photos_backdrop_around_the_product():
     weights = product.soft_mask(mask, mask.size)
     assert float(weights[256, 568 + 4:].max()) == 0.0  # 4 px outside the product's right edge
     assert float(weights[100:412, 200:568].min()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("region, preserve_color", [("all", True), ("background", False)])
+def test_no_ring_of_a_light_backdrop_around_a_dark_product(stylizer, region, preserve_color):
+    """Around the product the seam shows the style, not the photo's backdrop: with the
+    network's mask, a navy product on a light backdrop under a dark style had a light
+    ring a few pixels wide where the mask fades (mean L* 47 and up to 80 against the
+    style's 14). The product's own pixels stay the photo's."""
+    shot, true_mask = studio("ellipse", NAVY, (200, 170), seed=5)
+    (found,) = stylizer.product_masks([shot])
+    dusk = Image.new("RGB", shot.size, (40, 30, 60))
+    published = product.compose(dusk, shot, found.mask, region, preserve_color)
+    true = np.asarray(true_mask)
+    ring = (np.asarray(true_mask.filter(ImageFilter.MaxFilter(13))) > 0) & (true == 0)  # 6 px outside
+    lightness = lab(published)[..., 0][torch.from_numpy(ring)]
+    style_lightness = float(lab(dusk)[0, 0, 0])
+    assert float(lightness.mean()) < style_lightness + 4
+    assert float(lightness.max()) < style_lightness + 20
+    assert delta_e(shot, published, true >= 250) < 0.5
+
+
+def test_a_product_like_its_backdrop_keeps_the_masks_seam():
+    """Where colour cannot tell the product from its backdrop (a white plate on white:
+    only the mask knows where it is), the seam is the mask's feather, as without the
+    colour matte."""
+    shot = Image.new("RGB", (160, 120), (240, 240, 240))
+    mask = Image.new("L", shot.size, 0)
+    mask.paste(255, (40, 30, 120, 90))
+    dusk = Image.new("RGB", shot.size, (40, 30, 60))
+    published = lab(product.compose(dusk, shot, mask, "background"))
+    weights = product.soft_mask(mask, shot.size)[..., None]
+    assert torch.allclose(published, lab(shot) * weights + lab(dusk) * (1 - weights), atol=0.6)
 
 
 def test_metrics_cost_a_small_share_of_what_they_measure():
