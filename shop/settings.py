@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,6 +30,26 @@ PRODUCTION = os.environ.get("DJANGO_PRODUCTION") == "1"
 
 def _env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_rate(name, default):
+    """A rate ("300/minute") from the environment; "off" switches the limit off (None)."""
+    value = os.environ.get(name, default).strip()
+    return None if value.lower() == "off" else value
+
+
+def _env_budgets(name, keys):
+    """Named rates from the environment: "off" (every one off) or "KEY=rate,..."."""
+    value = os.environ.get(name, "").strip()
+    if value.lower() == "off":
+        return dict.fromkeys(keys)
+    budgets = {}
+    for item in _env_list(name):
+        key, _, rate = item.partition("=")
+        if key.strip() not in keys:
+            raise ImproperlyConfigured(f"{name}: {key.strip()!r} is not one of {', '.join(keys)}")
+        budgets[key.strip()] = None if rate.strip().lower() == "off" else rate.strip()
+    return budgets
 
 
 if PRODUCTION:
@@ -226,6 +247,10 @@ STYLESTORE = {
     # the tests' generated photos fill theirs too, so the check is the run script's.
     "QUALITY_GATE": {"STYLE_VISIBILITY": float(os.environ["STYLESTORE_STYLE_VISIBILITY"])
                      if os.environ.get("STYLESTORE_STYLE_VISIBILITY") else None},
+    # The events endpoint's budgets (the plugin's defaults unless set): "off" for none,
+    # or some of them, "IP=10000/hour,NEW_VISITORS_PER_IP=off". A load test or a
+    # simulation sends every visitor from one address, which they are there to stop.
+    "EVENT_BUDGETS": _env_budgets("STYLESTORE_EVENT_BUDGETS", ("IP", "VISITOR", "NEW_VISITORS_PER_IP")),
 }
 
 # The Stylestore API (/api/) sets its own authentication, permissions, parsers and
@@ -237,8 +262,8 @@ REST_FRAMEWORK = {
     # anonymous rate well above one page's worth. None switches a limit off.
     # Counters live in the default cache: use a shared one (Redis) with several workers.
     "DEFAULT_THROTTLE_RATES": {
-        "stylestore_anon": os.environ.get("API_ANON_RATE", "300/minute"),
-        "stylestore_user": os.environ.get("API_USER_RATE", "3000/minute"),
+        "stylestore_anon": _env_rate("API_ANON_RATE", "300/minute"),
+        "stylestore_user": _env_rate("API_USER_RATE", "3000/minute"),
     },
     # Reverse proxies in front of Django (load balancer, CDN). The anonymous limits key
     # on the client address, read from X-Forwarded-For that many hops back; 0 means the
