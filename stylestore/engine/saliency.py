@@ -44,6 +44,12 @@ from torch import nn
 from . import colorspace, onnx_weights, runtime
 from .errors import WeightsError
 
+#: The rule that finds the product, as a number stored with each mask. Raise it when
+#: a change to this module would find other masks: masks stored under an older number
+#: are computed again, by the photo's next render or analysis, or for a whole
+#: catalogue by ``manage.py stylestore_backfill``. Version 1: the network's map, the
+#: full-frame detection and the completion of a print from its plain backdrop.
+MASK_VERSION = 1
 #: the side the network was trained and exported at; every photo is resized to it
 INPUT_SIZE = 320
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

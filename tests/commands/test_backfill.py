@@ -9,6 +9,7 @@ from django.db.models.signals import post_save
 from django_q.brokers import get_broker
 
 from shop.models import Category, Product
+from stylestore.engine import saliency
 from stylestore.models import SourceImage
 from stylestore.personalization import caches
 from stylestore.variants import handlers
@@ -53,7 +54,8 @@ def test_hashes_sizes_and_queues_embeddings_once(old_catalogue):
     assert [(sources[str(p.pk)].width, sources[str(p.pk)].height) for p in old_catalogue] == [
         (64, 48), (96, 64), (128, 96)]
     assert all(len(s.content_hash) == 64 for s in sources.values())
-    assert "Hashed 3 photos (0 unreadable); 3 need an embedding or a product mask." in out
+    assert ("Hashed 3 photos (0 unreadable); 3 need an embedding or a product mask (3 without a mask by "
+            "today's rule).") in out
     assert "3/3 done (3 hashed, 0 unreadable)" in err
     # One task for the three photos, one for the preset swatches the admin lacks (any broker).
     assert get_broker().queue_size() == before + 2
@@ -84,6 +86,17 @@ def test_sync_computes_the_embeddings_here_and_more_in_this_style_follows(old_ca
     assert len(vectors) == 3 and all(len(v) == len(vectors[0]) > 8 for v in vectors)
     out, _ = run("--sync")
     assert "0 need an embedding or a product mask" in out
+    # After an upgrade that finds products better: only the masks are computed again.
+    masked = {s.pk: (s.mask.name, s.mask_info, s.embedding) for s in SourceImage.objects.all()}
+    storage = SourceImage.mask.field.storage
+    for pk, (name, info, _) in masked.items():
+        SourceImage.objects.filter(pk=pk).update(mask_info={**info, "version": saliency.MASK_VERSION - 1})
+        storage.delete(name)
+    out, _ = run("--sync")
+    assert "3 need an embedding or a product mask (3 without a mask by today's rule)" in out
+    for source in SourceImage.objects.all():
+        name, info, embedding = masked[source.pk]
+        assert source.mask_info == info and source.embedding == embedding and storage.exists(name)
     (style,) = make_styles(1)
     for product in old_catalogue:  # "More in this style" lists products shown in a style
         make_variant(product, style)

@@ -10,7 +10,8 @@ from PIL import Image
 
 from stylestore import tasks
 from stylestore.conf import stylestore_settings
-from stylestore.models import StylizedImage
+from stylestore.engine import saliency
+from stylestore.models import SourceImage, StylizedImage
 from stylestore.storage import variant_storage
 from stylestore.variants import files, queue, requests, sweeper
 
@@ -50,7 +51,22 @@ def test_render_in_process_produces_every_variant(sources, styles, media_root):
     assert {"product_delta_e", "structure", "style_visibility", "gate"} <= set(row.metrics)
     # The photo's product mask was computed once and stored beside it.
     assert row.source.mask and row.source.mask_info["hash"] == row.source.content_hash
+    assert row.source.mask_info["version"] == saliency.MASK_VERSION
     assert row.timings["batch_size"] == 3 and row.attempts == 1
+
+
+def test_a_mask_by_an_older_rule_is_computed_again_by_the_next_render(sources, styles, media_root):
+    (made,) = sources(1)
+    first = requests.request_variants([made], styles[:1], requests.RenderRequest(max_side=256)).created
+    tasks.render_variants(first)
+    source = StylizedImage.objects.get(pk=first[0]).source
+    stored, storage = source.mask.name, source.mask.storage
+    storage.delete(stored)  # so only a new computation can bring it back
+    SourceImage.objects.filter(pk=source.pk).update(mask_info={**source.mask_info, "version": 0})
+    again = requests.request_variants([made], styles[1:2], requests.RenderRequest(max_side=256)).created
+    assert tasks.render_variants(again)["ready"] == 1
+    source.refresh_from_db()
+    assert source.mask_info["version"] == saliency.MASK_VERSION and storage.exists(stored)
 
 
 def test_bad_source_fails_only_its_own_job(sources, styles, media_root):

@@ -10,8 +10,9 @@ browsing history have nothing to work with). This command makes them::
     manage.py stylestore_backfill --model catalogue.ProductImage --sync   # embeddings computed here
 
 Idempotent and resumable: photos already hashed are skipped (``--rehash`` reads them
-all again), and only photos without an embedding get one, so an interrupted run just
-continues when started again. Embeddings are computed by the same task as after an
+all again), and only photos without an embedding or a current product mask get one
+(a mask by an older rule, ``engine.saliency.MASK_VERSION``, is computed again), so an
+interrupted run just continues when started again. Embeddings are computed by the same task as after an
 upload (``stylestore.tasks.analyse_sources``), with whatever else is computed once
 per photo. The preset swatches the admin shows (``previews.every_swatch``) that are
 missing are rendered too (``stylestore.tasks.render_swatches``).
@@ -25,7 +26,7 @@ from django.db.models import Q
 
 from ... import tasks
 from ...models import SourceImage
-from ...variants import previews, queue
+from ...variants import masks, previews, queue
 from ...variants.sources import parse_source_models, source_models, sync_sources
 from ..progress import ProgressBar
 
@@ -69,13 +70,13 @@ class Command(BaseCommand):
                         unreadable += 1
                 bar.update(hashed, unreadable)
         bar.close()
-        ids = list(
-            SourceImage.objects.filter(self.sources_of(work), Q(embedding__isnull=True) | Q(mask=""))
-            .exclude(content_hash="")
-            .order_by("pk").values_list("pk", flat=True)
-        )
-        self.stdout.write(f"Hashed {hashed} photos ({unreadable} unreadable); "
-                          f"{len(ids)} need an embedding or a product mask.")
+        sources = SourceImage.objects.filter(self.sources_of(work)).exclude(content_hash="")
+        unembedded = set(sources.filter(embedding__isnull=True).values_list("pk", flat=True))
+        unmasked = {source.pk for source in sources.only("pk", "mask", "mask_info", "content_hash").iterator()
+                    if not masks.is_current(source)}
+        ids = sorted(unembedded | unmasked)
+        self.stdout.write(f"Hashed {hashed} photos ({unreadable} unreadable); {len(ids)} need an embedding or a "
+                          f"product mask ({len(unmasked)} without a mask by today's rule).")
         if sync:
             bar = ProgressBar(self.stderr, len(ids), labels=("embedded", "failed"))
             embedded = failed = 0
