@@ -71,13 +71,13 @@ def _from_lab(lab: torch.Tensor) -> Image.Image:
     return Image.fromarray(colorspace.lab_to_srgb(lab).mul(255).round().to(torch.uint8).numpy())
 
 
-def _blur(plane: torch.Tensor, radius: float) -> torch.Tensor:
-    """Two separable box blurs of width ``2 * radius + 1``: a cheap, close Gaussian.
-    ``plane`` is ``(H, W)``, or ``(C, H, W)`` for several planes in one pass."""
+def _blur(plane: torch.Tensor, radius: float, passes: int = 2) -> torch.Tensor:
+    """Separable box blurs of width ``2 * radius + 1``; two make a cheap, close
+    Gaussian. ``plane`` is ``(H, W)``, or ``(C, H, W)`` for several planes at once."""
     height, width = plane.shape[-2:]
     pad = min(max(1, round(radius)), height - 1, width - 1)
     x = plane.reshape(1, -1, height, width)
-    for _ in range(2):
+    for _ in range(passes):
         x = _box(F.pad(x, (0, 0, pad, pad), mode="reflect"), 2 * pad + 1, dim=2)
         x = _box(F.pad(x, (pad, pad, 0, 0), mode="reflect"), 2 * pad + 1, dim=3)
     return x.reshape(plane.shape)
@@ -124,10 +124,11 @@ def feather(weights: torch.Tensor) -> torch.Tensor:
 
 
 def _near_mean(lab: torch.Tensor, where: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean colour of the ``where`` pixels around each pixel, and how much of the
-    neighbourhood they fill (0: none within reach, the mean is meaningless there)."""
+    """The mean colour of the ``where`` pixels within ``radius`` of each pixel (one box),
+    and how much of the box they fill (0: none within reach, the mean is meaningless
+    there)."""
     where = where.float()
-    share, *sums = _blur(torch.cat([where[None], (lab * where[..., None]).permute(2, 0, 1)]), radius)
+    share, *sums = _blur(torch.cat([where[None], (lab * where[..., None]).permute(2, 0, 1)]), radius, passes=1)
     return torch.stack(sums, dim=-1) / share.clamp_min(1e-6)[..., None], share
 
 
@@ -146,17 +147,34 @@ def backdrop_matte(photo: torch.Tensor, raw: torch.Tensor, weights: torch.Tensor
     seam = (weights > 0) & (core < 1)
     if not bool(seam.any()):
         return None
-    # The backdrop is what lies beyond the feather's reach (``feather``: grown by two
-    # radii, blurred by two more) from the product; a network's faint haze of weights
-    # further out is backdrop too.
+    # The feather's reach (``feather``: grown by two radii, blurred by two more).
     extent = 4 * max(1, round(max(raw.shape) * FEATHER))
+    # Worked out on the seam's bounding box only (a product on a plain backdrop leaves
+    # most of the picture out): its margin holds every pixel the seam's pixels are
+    # worked out from, so the result is the same as on the whole picture.
+    rows, columns = seam.any(1).nonzero(), seam.any(0).nonzero()
+    margin = 3 * extent + 2
+    top, bottom = max(0, int(rows[0]) - margin), int(rows[-1]) + margin + 1
+    left, right = max(0, int(columns[0]) - margin), int(columns[-1]) + margin + 1
+    box = (slice(top, bottom), slice(left, right))
+    alpha, trust = weights.clone(), torch.zeros_like(weights)
+    backdrop = torch.zeros_like(photo)
+    alpha[box], backdrop[box], trust[box] = _matte(photo[box], inside[..., top:bottom, left:right], core[box],
+                                                   seam[box], weights[box], extent)
+    return alpha, backdrop, trust
+
+
+def _matte(photo, inside, core, seam, weights, extent):
+    """``backdrop_matte`` on a picture (or a part holding the seam with its margin)."""
+    # The backdrop is what lies beyond the feather's reach from the product; a
+    # network's faint haze of weights further out is backdrop too.
     size = 2 * extent + 1  # one square dilation as two strokes: far cheaper on big pictures
     near = F.max_pool2d(F.max_pool2d(inside, (size, 1), stride=1, padding=(extent, 0)), (1, size), stride=1,
                         padding=(0, extent))
     clear = near[0, 0] == 0
-    # Two box blurs reach twice their radius: across the seam to both sides.
-    product, product_share = _near_mean(photo, core, extent // 2 + 1)
-    backdrop, backdrop_share = _near_mean(photo, clear, extent // 2 + 1)
+    # Reaching across the seam to both sides.
+    product, product_share = _near_mean(photo, core, extent + 1)
+    backdrop, backdrop_share = _near_mean(photo, clear, extent + 1)
     span = product - backdrop
     contrast = span.norm(dim=-1)
     along = ((photo - backdrop) * span).sum(-1) / contrast.square().clamp_min(1e-6)
