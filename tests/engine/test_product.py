@@ -8,7 +8,7 @@ metrics judge the product against its photo.
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from stylestore.engine import RenderOptions, StyleSpec, Stylizer, colorspace, metrics, product, runtime
 from tests.engine.samples import DEEP_RED, NAVY, one_thread, painting, print_on_wall, studio, woven  # noqa: F401 - fixture
@@ -171,6 +171,25 @@ def test_a_product_like_its_backdrop_keeps_the_masks_seam():
     published = lab(product.compose(dusk, shot, mask, "background"))
     weights = product.soft_mask(mask, shot.size)[..., None]
     assert torch.allclose(published, lab(shot) * weights + lab(dusk) * (1 - weights), atol=0.6)
+
+
+@pytest.mark.parametrize("box", [(40, 30, 200, 150), (-30, 60, 120, 260)], ids=["inside", "off the edge"])
+def test_the_matte_worked_out_around_the_seam_equals_the_whole_pictures(box):
+    """The matte is worked out on the seam's bounding box with a margin: the same
+    result as on the whole picture, for a product inside it or cut by its edge."""
+    mask = Image.new("L", (320, 240), 0)
+    ImageDraw.Draw(mask).ellipse(box, fill=255)
+    mask = mask.filter(ImageFilter.GaussianBlur(1.5))
+    photo = torch.from_numpy(np.random.default_rng(4).uniform(0, 100, (240, 320, 3)).astype(np.float32))
+    raw = product.mask_weights(mask, mask.size)
+    weights = product.feather(raw)
+    alpha, backdrop, trust = product.backdrop_matte(photo, raw, weights)
+    inside = (raw >= 0.5).float()[None, None]
+    core = -torch.nn.functional.max_pool2d(-inside, 3, stride=1, padding=1)[0, 0]
+    seam = (weights > 0) & (core < 1)
+    whole = product._matte(photo, inside, core, seam, weights, 4)
+    assert torch.equal(alpha, whole[0]) and torch.equal(trust, whole[2])
+    assert torch.equal(backdrop[seam], whole[1][seam])
 
 
 def test_metrics_cost_a_small_share_of_what_they_measure():
