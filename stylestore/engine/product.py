@@ -11,8 +11,8 @@ mask (the photo's alpha when it has one, else the saliency network's map, see
   image's size, just outside the product (its own edge stays true), so the seam is
   soft; the mask is applied as a matte rather than thresholded, so the soft edges the
   network finds (hair, fringes) blend without a hard line. Where the product stands
-  out from its backdrop, the seam (the feather and the product's outermost pixel) is
-  unmixed by colour (:func:`backdrop_matte`): each pixel's share of product is read
+  out from its backdrop, the seam (the feather, and the product's outermost pixel
+  where the mask is unsure of it) is unmixed by colour (:func:`backdrop_matte`): each pixel's share of product is read
   off its colour between the two, and only that share of the photo stays, without
   its backdrop.
 * **Tone-true colour** (``preserve_color``). Taking only a*b* from the photo (the old
@@ -139,12 +139,11 @@ def backdrop_matte(photo: torch.Tensor, raw: torch.Tensor, weights: torch.Tensor
     averaged nearby; the local backdrop colour; and how far the colours are trusted
     (``MATTE_CONTRAST``; 0 where the two are alike or one is out of reach, where alpha
     is the mask's). ``raw`` is the mask's weights, ``weights`` its feathered form. The
-    seam is the feather and the product's outermost pixel, which an antialiased edge
-    shares with the backdrop; deeper in, alpha is 1. None when there is no seam.
+    seam is the feather and the product's outermost pixel where the mask is unsure of
+    it (an antialiased edge shares it with the backdrop); deeper in, and wherever the
+    mask is sure, alpha is 1. None when there is no seam.
     """
-    inside = (raw >= 0.5).float()[None, None]
-    core = -F.max_pool2d(-inside, 3, stride=1, padding=1)[0, 0]
-    seam = (weights > 0) & (core < 1)
+    inside, core, seam = _seam(raw, weights)
     if not bool(seam.any()):
         return None
     # The feather's reach (``feather``: grown by two radii, blurred by two more).
@@ -162,6 +161,16 @@ def backdrop_matte(photo: torch.Tensor, raw: torch.Tensor, weights: torch.Tensor
     alpha[box], backdrop[box], trust[box] = _matte(photo[box], inside[..., top:bottom, left:right], core[box],
                                                    seam[box], weights[box], extent)
     return alpha, backdrop, trust
+
+
+def _seam(raw: torch.Tensor, weights: torch.Tensor):
+    """The product (``raw >= 0.5``, as ``(1, 1, H, W)``), its core (the product less its
+    outermost pixel) and the seam's pixels."""
+    inside = (raw >= 0.5).float()[None, None]
+    core = -F.max_pool2d(-inside, 3, stride=1, padding=1)[0, 0]
+    # A pixel the mask is sure of is the product's, whatever its colour (a light
+    # fringe of a dark blanket is not backdrop).
+    return inside, core, (weights > 0) & (core < 1) & (raw < 1)
 
 
 def _matte(photo, inside, core, seam, weights, extent):

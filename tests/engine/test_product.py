@@ -160,6 +160,21 @@ def test_no_ring_of_a_light_backdrop_around_a_dark_product(stylizer, region, pre
     assert delta_e(shot, published, true >= 250) < 0.5
 
 
+def test_a_light_fringe_the_mask_is_sure_of_stays_the_products():
+    """A dark blanket with a light fringe on a light backdrop: the fringe's colour is
+    the backdrop's, but where the mask is sure of a pixel it is the product's, and it
+    stays the photo's to the last pixel."""
+    shot = Image.new("RGB", (160, 120), (236, 236, 232))
+    shot.paste((244, 242, 236), (40, 30, 120, 90))  # the fringe: the outer 3 px
+    shot.paste((120, 20, 30), (43, 33, 117, 87))
+    mask = Image.new("L", shot.size, 0)
+    mask.paste(255, (40, 30, 120, 90))
+    dusk = Image.new("RGB", shot.size, (40, 30, 60))
+    published = product.compose(dusk, shot, mask, "background")
+    on_product = np.asarray(mask) == 255
+    assert np.array_equal(np.asarray(published)[on_product], np.asarray(shot)[on_product])
+
+
 def test_a_product_like_its_backdrop_keeps_the_masks_seam():
     """Where colour cannot tell the product from its backdrop (a white plate on white:
     only the mask knows where it is), the seam is the mask's feather, as without the
@@ -184,9 +199,7 @@ def test_the_matte_worked_out_around_the_seam_equals_the_whole_pictures(box):
     raw = product.mask_weights(mask, mask.size)
     weights = product.feather(raw)
     alpha, backdrop, trust = product.backdrop_matte(photo, raw, weights)
-    inside = (raw >= 0.5).float()[None, None]
-    core = -torch.nn.functional.max_pool2d(-inside, 3, stride=1, padding=1)[0, 0]
-    seam = (weights > 0) & (core < 1)
+    inside, core, seam = product._seam(raw, weights)
     whole = product._matte(photo, inside, core, seam, weights, 4)
     assert torch.equal(alpha, whole[0]) and torch.equal(trust, whole[2])
     assert torch.equal(backdrop[seam], whole[1][seam])
