@@ -117,7 +117,7 @@ def feather(weights: torch.Tensor) -> torch.Tensor:
     radius = max(1, round(max(weights.shape) * FEATHER))
     # Grown by the blur's reach first (two box blurs: twice the radius), so the soft
     # seam falls just outside the product: its own edge pixels stay true, and only
-    # the photo's backdrop blends.
+    # the photo's backdrop is in it (which ``backdrop_matte`` takes out).
     reach = 2 * radius
     grown = F.max_pool2d(weights[None, None], 2 * reach + 1, stride=1, padding=reach)[0, 0]
     return _blur(grown, radius).clamp(0.0, 1.0)
