@@ -6,7 +6,9 @@
 
 For each variant it prints the product's CIEDE2000 to the photo (mean and 95th
 percentile over the product mask, lightness included), its structure (SSIM structure
-term over the product), the style's visibility, the quality gate's verdict with the
+term over the product), the style's visibility, the seam (mean L* of the 1-3 px just
+outside the product less that of the 6-12 px beyond: a ring of the photo's backdrop
+shows as a large offset, the style's own edge glow as a smaller one), the quality gate's verdict with the
 shop's settings, and what measuring cost as a share of rendering that image (prepare
 + its share of the batch's forward pass + colour, region and encoding). The defaults
 are the ``Style`` model's own (colours preserved, whole picture, full strength; the
@@ -28,7 +30,9 @@ import sys
 import time
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageOps
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,7 +43,7 @@ import django  # noqa: E402
 django.setup()
 
 from stylestore.conf import stylestore_settings  # noqa: E402
-from stylestore.engine import RenderOptions, StyleSpec, Stylizer  # noqa: E402
+from stylestore.engine import RenderOptions, StyleSpec, Stylizer, colorspace  # noqa: E402
 from stylestore.engine.gate import open_image  # noqa: E402
 from stylestore.models import Style  # noqa: E402
 from stylestore.variants import quality  # noqa: E402
@@ -61,6 +65,21 @@ def styles(catalogue) -> list[tuple[str, StyleSpec, str]]:
     found += [(p["name"], StyleSpec.preset({int(k): v for k, v in p["weights"].items()}), "preset")
               for p in catalogue["presets"]]
     return found
+
+
+def seam_offset(image: Image.Image, mask: Image.Image) -> float:
+    """Mean L* of the 1-3 px just outside the product less that of the 6-12 px beyond."""
+    product = mask.convert("L").resize(image.size, Image.Resampling.BILINEAR).point(lambda v: 255 if v >= 128 else 0)
+
+    def grown(px):
+        return np.asarray(product.filter(ImageFilter.MaxFilter(2 * px + 1))) > 0
+
+    lightness = colorspace.srgb_to_lab(
+        torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255))[..., 0].numpy()
+    ring, beyond = grown(3) & ~grown(0), grown(12) & ~grown(5)
+    if not ring.any() or not beyond.any():  # the product fills the picture
+        return 0.0
+    return float(lightness[ring].mean() - lightness[beyond].mean())
 
 
 def thumb(image: Image.Image, held=False) -> Image.Image:
@@ -104,15 +123,15 @@ def main():
 
     chosen = defaults()
     print(f"Defaults: {chosen}; size {args.size} px; gate {stylestore_settings.QUALITY_GATE}\n")
-    header = f"{'product':28} {'style':22} {'dE mean':>7} {'dE p95':>7} {'struct':>6} {'style':>6}  verdict"
+    header = f"{'product':28} {'style':22} {'dE mean':>7} {'dE p95':>7} {'struct':>6} {'style':>6} {'seam':>6}  verdict"
     print(header + "   metric cost")
-    rows, shares, failures, faint = [], [], 0, 0
+    rows, shares, seams, failures, faint = [], [], [], 0, 0
     sheet_rows = {name: [thumb(image), thumb(m.mask)] for (name, image), m in zip(products, masks)}
     all_styles = styles(catalogue)
     for style_name, spec, engine in all_styles:
         options = RenderOptions(engine=engine, max_side=args.size, **chosen)
         results = stylizer.render(photos, spec, options, masks=[m.mask for m in masks])
-        for (name, _), result in zip(products, results):
+        for (name, _), result, found in zip(products, results, masks):
             if result.error is not None:
                 print(f"{name[:28]:28} {style_name[:22]:22} ERROR {result.error}")
                 failures += 1
@@ -127,16 +146,19 @@ def main():
             faint += truth["passed"] and not verdict["passed"]
             render_ms = t["prepare_ms"] + t["infer_ms"] + t["encode_ms"]
             shares.append(t["metrics_ms"] / render_ms)
+            seams.append(seam_offset(result.image, found.mask))
             words = "pass" if verdict["passed"] else "HELD: " + "; ".join(verdict["reasons"])
             print(f"{name[:28]:28} {style_name[:22]:22} {m['product_delta_e']:7.2f} {m['product_delta_e_p95']:7.2f} "
-                  f"{m['structure']:6.3f} {m['style_visibility'] or 0:6.2f}  {words:6}   {shares[-1]:.1%}")
+                  f"{m['structure']:6.3f} {m['style_visibility'] or 0:6.2f} {seams[-1]:+6.1f}  {words:6}   "
+                  f"{shares[-1]:.1%}")
             rows.append((name, style_name, m, verdict))
             sheet_rows[name].append(thumb(result.image, held=not verdict["passed"]))
 
     means = [m["product_delta_e"] for _, _, m, _ in rows]
     print(f"\n{len(rows)} variants, {failures} held for the product or failed, {faint} held as the style barely "
           f"shows; product dE00 mean: median {statistics.median(means):.2f}, "
-          f"worst {max(means):.2f}; metric cost / render: median {statistics.median(shares):.1%}, "
+          f"worst {max(means):.2f}; seam L* offset: median {statistics.median(seams):+.1f}, range "
+          f"{min(seams):+.1f} to {max(seams):+.1f}; metric cost / render: median {statistics.median(shares):.1%}, "
           f"worst {max(shares):.1%}")
 
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
