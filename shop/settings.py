@@ -40,8 +40,7 @@ def _env_rate(name, default):
 
 def _env_budgets(name, keys):
     """Named rates from the environment: "off" (every one off) or "KEY=rate,..."."""
-    value = os.environ.get(name, "").strip()
-    if value.lower() == "off":
+    if os.environ.get(name, "").strip().lower() == "off":
         return dict.fromkeys(keys)
     budgets = {}
     for item in _env_list(name):

@@ -106,12 +106,6 @@ def mask_weights(mask: Image.Image | None, size: tuple[int, int]) -> torch.Tenso
     return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)
 
 
-def soft_mask(mask: Image.Image | None, size: tuple[int, int]) -> torch.Tensor:
-    """The product mask as weights in [0, 1] at ``size``, its edge feathered; all ones
-    without a mask (the whole photo is the product)."""
-    return feather(mask_weights(mask, size))
-
-
 def feather(weights: torch.Tensor) -> torch.Tensor:
     """``weights`` (a product mask) with a soft edge just outside the product."""
     radius = max(1, round(max(weights.shape) * FEATHER))
@@ -153,21 +147,19 @@ def backdrop_matte(photo: torch.Tensor, raw: torch.Tensor, weights: torch.Tensor
     # worked out from, so the result is the same as on the whole picture.
     rows, columns = seam.any(1).nonzero(), seam.any(0).nonzero()
     margin = 3 * extent + 2
-    top, bottom = max(0, int(rows[0]) - margin), int(rows[-1]) + margin + 1
-    left, right = max(0, int(columns[0]) - margin), int(columns[-1]) + margin + 1
-    box = (slice(top, bottom), slice(left, right))
+    box = (slice(max(0, int(rows[0]) - margin), int(rows[-1]) + margin + 1),
+           slice(max(0, int(columns[0]) - margin), int(columns[-1]) + margin + 1))
     alpha, trust = weights.clone(), torch.zeros_like(weights)
     backdrop = torch.zeros_like(photo)
-    alpha[box], backdrop[box], trust[box] = _matte(photo[box], inside[..., top:bottom, left:right], core[box],
-                                                   seam[box], weights[box], extent)
+    alpha[box], backdrop[box], trust[box] = _matte(photo[box], inside[box], core[box], seam[box], weights[box], extent)
     return alpha, backdrop, trust
 
 
 def _seam(raw: torch.Tensor, weights: torch.Tensor):
-    """The product (``raw >= 0.5``, as ``(1, 1, H, W)``), its core (the product less its
-    outermost pixel) and the seam's pixels."""
-    inside = (raw >= 0.5).float()[None, None]
-    core = -F.max_pool2d(-inside, 3, stride=1, padding=1)[0, 0]
+    """The product (``raw >= 0.5``), its core (the product less its outermost pixel) and
+    the seam's pixels."""
+    inside = (raw >= 0.5).float()
+    core = -F.max_pool2d(-inside[None, None], 3, stride=1, padding=1)[0, 0]
     # A pixel the mask is sure of is the product's, whatever its colour (a light
     # fringe of a dark blanket is not backdrop).
     return inside, core, (weights > 0) & (core < 1) & (raw < 1)
@@ -178,8 +170,8 @@ def _matte(photo, inside, core, seam, weights, extent):
     # The backdrop is what lies beyond the feather's reach from the product; a
     # network's faint haze of weights further out is backdrop too.
     size = 2 * extent + 1  # one square dilation as two strokes: far cheaper on big pictures
-    near = F.max_pool2d(F.max_pool2d(inside, (size, 1), stride=1, padding=(extent, 0)), (1, size), stride=1,
-                        padding=(0, extent))
+    near = F.max_pool2d(F.max_pool2d(inside[None, None], (size, 1), stride=1, padding=(extent, 0)), (1, size),
+                        stride=1, padding=(0, extent))
     clear = near[0, 0] == 0
     # Reaching across the seam to both sides.
     product, product_share = _near_mean(photo, core, extent + 1)
@@ -264,7 +256,8 @@ def _over_style(kept: torch.Tensor, styled: torch.Tensor, photo: torch.Tensor, r
     if matte is None:
         w = weights[..., None]
         return kept * w + styled * (1 - w)
-    alpha, backdrop, trust = (t if t.dim() == 3 else t[..., None] for t in matte)
+    alpha, backdrop, trust = matte
+    alpha, trust = alpha[..., None], trust[..., None]
     # kept = alpha * product + (1 - alpha) * backdrop where the colours are trusted, so
     # the product's own part is kept - (1 - alpha) * backdrop.
     return alpha * kept + (1 - alpha) * styled + trust * (1 - alpha) * (kept - backdrop)

@@ -123,7 +123,7 @@ def test_the_photos_own_transparency_wins_over_the_network(stylizer):
 def test_the_seam_is_soft_and_outside_the_product():
     mask = Image.new("L", (200, 100), 0)
     mask.paste(255, (50, 20, 150, 80))
-    weights = product.soft_mask(mask, mask.size)
+    weights = product.feather(product.mask_weights(mask, mask.size))
     assert float(weights[20:80, 50:150].min()) == pytest.approx(1.0)  # the product itself: fully inside
     row = weights[50, 140:165].numpy()  # the product's right edge is at x = 150
     soft = np.flatnonzero((row > 0) & (row < 1)) + 140
@@ -136,7 +136,7 @@ def test_no_ring_of_the_photos_backdrop_around_the_product():
     not the photo's backdrop (a black one showed as a dark ring around the product)."""
     mask = Image.new("L", (768, 512), 0)
     mask.paste(255, (200, 100, 568, 412))
-    weights = product.soft_mask(mask, mask.size)
+    weights = product.feather(product.mask_weights(mask, mask.size))
     assert float(weights[256, 568 + 4:].max()) == 0.0  # 4 px outside the product's right edge
     assert float(weights[100:412, 200:568].min()) == pytest.approx(1.0)
 
@@ -184,7 +184,7 @@ def test_a_product_like_its_backdrop_keeps_the_masks_seam():
     mask.paste(255, (40, 30, 120, 90))
     dusk = Image.new("RGB", shot.size, (40, 30, 60))
     published = lab(product.compose(dusk, shot, mask, "background"))
-    weights = product.soft_mask(mask, shot.size)[..., None]
+    weights = product.feather(product.mask_weights(mask, shot.size))[..., None]
     assert torch.allclose(published, lab(shot) * weights + lab(dusk) * (1 - weights), atol=0.6)
 
 
