@@ -51,6 +51,31 @@ def _env_budgets(name, keys):
     return budgets
 
 
+def _env_word(name):
+    return os.environ[name].strip()
+
+
+def _env_number(name):
+    value = _env_word(name)
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: {value!r} is not a number") from None
+
+
+def _env_switch(name):
+    value = _env_word(name)
+    if value not in ("0", "1"):
+        raise ImproperlyConfigured(f"{name}: {value!r} is neither 1 (on) nor 0 (off)")
+    return value == "1"
+
+
+def _env_settings(**readers):
+    """``STYLESTORE`` keys from ``STYLESTORE_<KEY>`` variables, only those set: the
+    plugin's defaults hold for the others, and ``manage.py check`` judges the values."""
+    return {key: read(f"STYLESTORE_{key}") for key, read in readers.items() if os.environ.get(f"STYLESTORE_{key}")}
+
+
 if PRODUCTION:
     SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
     DEBUG = False
@@ -250,6 +275,10 @@ STYLESTORE = {
     # or some of them, "IP=10000/hour,NEW_VISITORS_PER_IP=off". A load test or a
     # simulation sends every visitor from one address, which they are there to stop.
     "EVENT_BUDGETS": _env_budgets("STYLESTORE_EVENT_BUDGETS", ("IP", "VISITOR", "NEW_VISITORS_PER_IP")),
+    # The personalization's choices, so a trial of the running shop (a control group, the
+    # original photo as a look, purchases as the goal) needs no edit of this file.
+    **_env_settings(CONTROL_SHARE=_env_number, ORIGINAL_AS_ARM=_env_switch,
+                    PICK_SCOPE=_env_word, REWARD=_env_word),
 }
 
 # The Stylestore API (/api/) sets its own authentication, permissions, parsers and

@@ -2,11 +2,12 @@
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.module_loading import import_string
 
 from . import ratelimit
-from .conf import DEFAULTS, stylestore_settings
+from .conf import CHOICES, DEFAULTS, stylestore_settings
 from .engine import weights
 from .engine.errors import WeightsError
 from .engine.formats import FORMATS
@@ -54,6 +55,7 @@ def check_settings(app_configs, **kwargs):
                             id="stylestore.E015"))
     errors.extend(_check_event_budgets())
     errors.extend(_check_quality_gate())
+    errors.extend(_check_personalization())
     errors.extend(_check_sources())
     return errors
 
@@ -87,6 +89,30 @@ def _check_quality_gate():
               id="stylestore.E016")
         for name, limit in (gate or {}).items()
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0)]
+
+
+def _share(value, top_included):
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and 0 <= value and (value <= 1 if top_included else value < 1))
+
+
+def _check_personalization():
+    """The policy's settings are read on a visitor's first personalized image, where a
+    wrong one would fail the page: ``check`` names it at start-up instead."""
+    errors = []
+    for attr in CHOICES:
+        try:
+            getattr(stylestore_settings, attr)
+        except ImproperlyConfigured as exc:
+            errors.append(Error(str(exc), id="stylestore.E017"))
+    if not _share(stylestore_settings.CONTROL_SHARE, top_included=False):
+        errors.append(Error(f"STYLESTORE['CONTROL_SHARE'] = {stylestore_settings.CONTROL_SHARE!r} must be a number "
+                            "from 0 (no control group) up to, not including, 1 (no visitor would see a styled "
+                            "image).", id="stylestore.E018"))
+    if not _share(stylestore_settings.EXPLORATION_EPSILON, top_included=True):
+        errors.append(Error(f"STYLESTORE['EXPLORATION_EPSILON'] = {stylestore_settings.EXPLORATION_EPSILON!r} must "
+                            "be a number from 0 to 1.", id="stylestore.E019"))
+    return errors
 
 
 def _check_sources():

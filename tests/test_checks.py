@@ -90,3 +90,22 @@ def test_a_cache_that_keeps_nothing_is_reported_and_the_api_still_answers(settin
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     assert "stylestore.W052" in ids(run_checks())
     assert client.get("/api/v1/styles/").status_code == 200
+
+
+def test_the_policys_settings_are_checked_at_start_up_not_on_a_customers_page(settings):
+    """Read only when a visitor's first personalized image is chosen, a wrong one used to
+    surface there, as a failed page."""
+    cases = {"REWARD": ("purchases", "stylestore.E017"), "PICK_SCOPE": ("site", "stylestore.E017"),
+             "ORIGINAL_AS_ARM": ("yes", "stylestore.E017"), "CONTROL_SHARE": (1.0, "stylestore.E018"),
+             "EXPLORATION_EPSILON": (1.5, "stylestore.E019")}
+    base = settings.STYLESTORE
+    for setting, (bad, error_id) in cases.items():
+        settings.STYLESTORE = {**base, setting: bad}
+        found = [e for e in run_checks() if e.id == error_id]
+        assert len(found) == 1 and repr(bad) in found[0].msg and setting in found[0].msg, (setting, found)
+    for bad in (-0.1, "0.1", True, None):
+        settings.STYLESTORE = {**base, "CONTROL_SHARE": bad, "EXPLORATION_EPSILON": bad}
+        assert {"stylestore.E018", "stylestore.E019"} <= ids(run_checks()), bad
+    settings.STYLESTORE = {**base, "REWARD": "purchase", "PICK_SCOPE": "product",
+                           "ORIGINAL_AS_ARM": True, "CONTROL_SHARE": 0.1, "EXPLORATION_EPSILON": 1}
+    assert not {"stylestore.E017", "stylestore.E018", "stylestore.E019"} & ids(run_checks())
