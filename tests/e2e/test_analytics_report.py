@@ -20,14 +20,18 @@ from .conftest import log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-#: Per visitor: chance of a click on an impression, and of buying what they clicked.
-STYLED, ORIGINAL = (0.12, 0.5), (0.08, 0.45)
+#: Per visitor: chance of a click on an impression, of putting what they clicked in the
+#: cart, and of buying what is in the cart.
+STYLED, ORIGINAL = (0.12, 0.4, 0.5), (0.08, 0.35, 0.45)
+#: Enough visitors in the control group for the purchases' interval: 10 with purchases.
+CONTROL_SHARE = 0.2
 
 
-def traffic(visitors=700, control_share=0.15, days=20, seed=7):
+def traffic(visitors=1500, days=20, seed=7):
     """Visitors of the last ``days`` days as the events endpoint logs them: 6 impressions
     of demo products each, in one of three styles or, for the control group, the original
-    photo; clicks, add to carts of what was clicked, purchases at the product's price;
+    photo; clicks, add to carts of some of what was clicked, purchases of some of what is in
+    the cart, at the product's price;
     the hourly counters to match."""
     rng = np.random.default_rng(seed)
     products = list(Product.objects.order_by("pk"))
@@ -37,8 +41,8 @@ def traffic(visitors=700, control_share=0.15, days=20, seed=7):
     people = Visitor.objects.bulk_create([Visitor(key=f"{i:032x}") for i in range(visitors)])
     rows, counters = [], {}
     for i, visitor in enumerate(people):
-        control = rng.random() < control_share
-        clicks, buys = ORIGINAL if control else STYLED
+        control = rng.random() < CONTROL_SHARE
+        clicks, carts, buys = ORIGINAL if control else STYLED
         at = now - timedelta(days=float(rng.uniform(0, days)))
         for j in range(6):
             product = products[int(rng.integers(len(products)))]
@@ -49,12 +53,13 @@ def traffic(visitors=700, control_share=0.15, days=20, seed=7):
             rows.append(StyleEvent(kind="impression", available=None if control else [s.pk for s in styles],
                                    **kwargs))
             outcomes = ["impressions"]
-            if rng.random() < clicks:
-                rows += [StyleEvent(kind="click", **kwargs), StyleEvent(kind="add_to_cart", **kwargs)]
-                outcomes += ["clicks", "add_to_carts"]
-                if rng.random() < buys:
-                    rows.append(StyleEvent(kind="purchase", value=product.price, currency="USD", **kwargs))
-                    outcomes.append("purchases")
+            for kind, outcome, chance in (("click", "clicks", clicks), ("add_to_cart", "add_to_carts", carts),
+                                          ("purchase", "purchases", buys)):
+                if rng.random() >= chance:
+                    break
+                value = dict(value=product.price, currency="USD") if kind == "purchase" else {}
+                rows.append(StyleEvent(kind=kind, **value, **kwargs))
+                outcomes.append(outcome)
             if style is not None:
                 row = counters.setdefault((style.pk, population.hour_start(at)), {"revenue": 0})
                 for outcome in outcomes:
@@ -67,7 +72,7 @@ def traffic(visitors=700, control_share=0.15, days=20, seed=7):
 
 def test_the_analytics_page_with_purchases_categories_a_range_and_csv(live_server, new_context, admin_user,
                                                                      artifacts, settings):
-    settings.STYLESTORE = {**settings.STYLESTORE, "REWARD": "purchase", "CONTROL_SHARE": 0.15}
+    settings.STYLESTORE = {**settings.STYLESTORE, "REWARD": "purchase", "CONTROL_SHARE": CONTROL_SHARE}
     call_command("seed_demo")
     traffic()
     page = new_context(viewport={"width": 1366, "height": 900}).new_page()
