@@ -398,7 +398,7 @@ def lift(since, until=None) -> Lift | None:
     total = int(n.sum())
     relative = snipw = None
     if weighted.sum() > 0:
-        lifted = evaluation.ratio_of_sums(rewards, weighted, total)
+        lifted = evaluation.fieller_ratio(rewards, weighted, total)
         relative = evaluation.Estimate(lifted.value - 1, lifted.low - 1, lifted.high - 1, total)
         # Self-normalised: sum(w r) / sum(w).
         snipw = evaluation.ratio_of_sums(weighted, weights, total)

@@ -238,7 +238,8 @@ def lift_figures(lift):
         (_("Best single style (SNIPW)"), lift.baseline_snipw, "%", False,
          _("self-normalised IPW (lower variance, slight bias)")),
         (_("Lift, absolute"), lift.absolute, "pp", True, _("paired IPW difference, in percentage points")),
-        (_("Lift, relative"), lift.relative, "%", True, _("ratio of the two, delta-method interval")),
+        (_("Lift, relative"), lift.relative, "%", True,
+         _("ratio of the two, Fieller interval (it tests no difference as the absolute lift does)")),
     ]
     return [
         {
