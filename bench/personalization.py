@@ -118,9 +118,12 @@ adds to a running shop: the measured phase then shows how soon the policy adopts
 style that is better than everything it has learnt.
 
 Last, each run's measured logs are replayed with ``evaluation.ipw`` and ``snipw`` for
-the random style, whose true CTR on those impressions is known: at least 19 in 20 of
-the 95 % intervals should hold it, or the logged probabilities (or the intervals) are
-wrong, and so would be the analytics page's.
+the random style, whose true CTR on those impressions is known, and the policy's lift
+over it as the analytics page's technical section computes a relative lift
+(``evaluation.fieller_ratio``: the policy's clicks per visitor against the random
+style's inverse-propensity-weighted ones): at least 19 in 20 of the 95 % intervals
+should hold the truth, or the logged probabilities (or the intervals) are wrong, and so
+would be the analytics page's.
 """
 from __future__ import annotations
 
@@ -139,7 +142,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylestore.personalization.evaluation import Logged, ipw, relative_lift, snipw, t_quantile  # noqa: E402
+from stylestore.personalization.evaluation import (  # noqa: E402
+    Logged, fieller_ratio, ipw, relative_lift, snipw, t_quantile)
 from stylestore.personalization.looks import NOT_DRAWN  # noqa: E402
 from stylestore.personalization.policy import (  # noqa: E402
     FALLBACK_CTR,
@@ -569,23 +573,30 @@ def report(kind: str, runs: List[Run], phases) -> int:
     return failures
 
 
-def ipw_check(world: World, run: Run, cold: int) -> int:
-    """Replay the measured phase's logs with IPW and SNIPW for the random-style baseline,
-    whose true CTR on these contexts is known: how many of the two intervals hold the
-    truth."""
+def replay_check(world: World, run: Run, cold: int) -> Tuple[int, bool]:
+    """Replay the measured phase's logs for the random-style baseline, whose true CTR on
+    these contexts is known: how many of the IPW and SNIPW intervals hold it, and
+    whether the policy's relative lift over it (the analytics page's estimator) holds
+    the true lift."""
     logs = [entry for entry in run.logs if entry.cluster >= cold]
     truth = run.sums["random"][cold:].sum() / (len(logs))
     target = lambda product, action: 1.0 / len(world.available[product])  # noqa: E731
-    return sum(truth in estimator(logs, target) for estimator in (ipw, snipw))
+    inside = sum(truth in estimator(logs, target) for estimator in (ipw, snipw))
+    clicks, weighted = np.zeros(len(run.sums["policy"])), np.zeros(len(run.sums["policy"]))
+    for entry in logs:
+        clicks[entry.cluster] += entry.reward
+        weighted[entry.cluster] += entry.reward * target(entry.context, entry.action) / entry.propensity
+    lift = run.sums["policy"][cold:].sum() / run.sums["random"][cold:].sum()
+    return inside, lift in fieller_ratio(clicks[cold:], weighted[cold:])
 
 
-def measure(job) -> Tuple[Run, int]:
-    """One world and seed: the run (without its logs, which stay in the worker) and
-    how many of its two replayed intervals held the truth."""
+def measure(job) -> Tuple[Run, Tuple[int, bool]]:
+    """One world and seed: the run (without its logs, which stay in the worker) and its
+    replay (:func:`replay_check`)."""
     kind, seed, visitors, cold, cadence, params, counted_per_day, late_best, products = job
     world = World(kind, seed, products, late_best_after=cold if late_best else None)
     run = simulate(world, seed, visitors, cadence, params, counted_per_day)
-    return dataclasses.replace(run, logs=[]), ipw_check(world, run, cold) if visitors > cold else 0
+    return dataclasses.replace(run, logs=[]), replay_check(world, run, cold) if visitors > cold else (0, False)
 
 
 def control_lift(job) -> Tuple[float, object]:
@@ -702,7 +713,7 @@ def main(argv=None) -> int:
           f"empty shop, then {args.visitors} measured; {IMPRESSIONS} views each of {args.products} products; "
           f"{STYLES} styles; {cadence}{LATE_BEST_NOTE if args.late_best else ''}\n  {params}")
     phases = run_phases(args.cold, args.visitors)
-    failures = covered = checked = 0
+    failures = covered = checked = lifts = 0
     jobs = [(kind, seed, args.cold + args.visitors, args.cold, cadence, params, args.counted_per_day, args.late_best,
              args.products)
             for kind in args.worlds for seed in seeds]
@@ -711,14 +722,14 @@ def main(argv=None) -> int:
         # to one core while the other idled.
         results = pool.map(measure, jobs, chunksize=1)
     by_world: Dict[str, List[Run]] = {kind: [] for kind in args.worlds}
-    for (kind, *_rest), (run, inside) in zip(jobs, results):
+    for (kind, *_rest), (run, (inside, lift_inside)) in zip(jobs, results):
         by_world[kind].append(run)
-        covered, checked = covered + inside, checked + 2 * (args.visitors > 0)
+        covered, checked, lifts = covered + inside, checked + 2 * (args.visitors > 0), lifts + lift_inside
     for kind, runs in by_world.items():
         failures += report(kind, runs, phases)
     if checked:
         print(f"\n  IPW / SNIPW replay of the random style on the measured logs: truth inside the 95 % interval "
-              f"{covered}/{checked}")
+              f"{covered}/{checked}; the policy's relative lift over it (Fieller): {lifts}/{checked // 2}")
     if args.latency:
         print("\n  choose() latency:\n" + "\n".join(latency(params, 20_000)))
     print(f"\n  {time.perf_counter() - started:.0f} s")
