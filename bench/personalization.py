@@ -109,8 +109,8 @@ of ``CONTROL_SHARE`` of the visitors (original photos everywhere, as
 ``ORIGINAL_APPEAL`` (no one's taste). The run's truth is the ratio of the styled
 visitors' true CTR (the true click probabilities of what they were shown) to every
 visitor's true CTR on the original photos of the products they viewed; the interval is
-``evaluation.relative_lift`` on the counted clicks, as the page computes it. At least 95 %
-of the intervals should hold the truth.
+``evaluation.relative_lift`` of the two groups' ``clustered_rate`` of counted clicks, as
+the page computes it. At least 95 % of the intervals should hold the truth.
 
 ``--late-best`` holds each world's most appealing style back until the cold start is
 over (a product it alone was ready in shows another style meanwhile), as a style an admin
@@ -143,7 +143,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylestore.personalization.evaluation import (  # noqa: E402
-    Logged, fieller_ratio, ipw, relative_lift, snipw, t_quantile)
+    Logged, clustered_rate, fieller_ratio, ipw, relative_lift, snipw, t_quantile)
 from stylestore.personalization.looks import NOT_DRAWN  # noqa: E402
 from stylestore.personalization.policy import (  # noqa: E402
     FALLBACK_CTR,
@@ -601,7 +601,7 @@ def measure(job) -> Tuple[Run, Tuple[int, bool]]:
 
 def control_lift(job) -> Tuple[float, object]:
     """One control-group run: its true styled-vs-original lift and the page's estimate
-    (None with too few clicking visitors)."""
+    (None while no control visitor has clicked)."""
     seed, visitors, cadence, params = job
     world = World(CONTROL_WORLDS[seed % len(CONTROL_WORLDS)], seed)
     run = simulate(world, seed, visitors, cadence, params)
@@ -609,7 +609,8 @@ def control_lift(job) -> Tuple[float, object]:
     impressions = np.full(visitors, IMPRESSIONS)
     truth = (run.sums["policy"][styled].sum() / (IMPRESSIONS * styled.sum())) / (
         run.original.sum() / (IMPRESSIONS * visitors)) - 1
-    estimate = relative_lift((run.counted[styled], impressions[styled]), (run.counted[control], impressions[control]))
+    estimate = relative_lift(clustered_rate(run.counted[styled], impressions[styled]),
+                             clustered_rate(run.counted[control], impressions[control]), visitors)
     return truth, estimate
 
 
@@ -627,7 +628,7 @@ def control_coverage(runs: int, visitors: int, cadence: Cadence, params: PolicyP
     held = len(widths)
     return (f"  styled vs original ({CONTROL_SHARE:.0%} control group, {visitors} visitors a run, {runs} runs over "
             f"the worlds): the 95 % interval held the true lift in {covered}/{held} ({covered / max(held, 1):.1%}; "
-            f"target >= 95 %); {runs - held} runs had too few clicking visitors to show one; true lifts "
+            f"target >= 95 %); {runs - held} runs had no click in the control group to show one; true lifts "
             f"{min(lifts):+.1%} .. {max(lifts):+.1%}, mean interval width {np.mean(widths):.1%}",
             covered >= 0.95 * held)
 

@@ -242,15 +242,16 @@ def styled_vs_original(since, until=None) -> Control | None:
                    evaluation.clustered_rate(rows[:, 2], rows[:, 0]), evaluation.mean_per_unit(rows[:, 3]),
                    evaluation.mean_per_unit(rows[:, 4]))
 
-    def lift(column, per_visitor=False):
-        styled, original = outcomes[False], outcomes[True]
-        if len(styled) < 2 or len(original) < 2:
-            return None
-        trials = (np.ones(len(styled)), np.ones(len(original))) if per_visitor else (styled[:, 0], original[:, 0])
-        return evaluation.relative_lift((styled[:, column], trials[0]), (original[:, column], trials[1]))
+    styled, original = arm(outcomes[False]), arm(outcomes[True])
 
-    return Control(arm(outcomes[False]), arm(outcomes[True]), lift(1), lift(2), lift(3, per_visitor=True),
-                   lift(4, per_visitor=True), tuple(currencies))
+    def lift(outcome):
+        if styled.visitors < 2 or original.visitors < 2:
+            return None
+        return evaluation.relative_lift(getattr(styled, outcome), getattr(original, outcome),
+                                        styled.visitors + original.visitors)
+
+    return Control(styled, original, lift("clicks"), lift("add_to_carts"), lift("purchases"), lift("revenue"),
+                   tuple(currencies))
 
 
 def _outcome_events(since, until):

@@ -261,27 +261,27 @@ def ctr_by_style(stats: Mapping[Hashable, StyleStats], z: float = Z95) -> Dict[H
     return {key: wilson(s.clicks, s.impressions, z) for key, s in stats.items()}
 
 
-#: Fewest visitors with a click an arm needs before ``relative_lift`` gives an interval:
-#: below that the normal approximation on the log scale is not to be trusted.
-MIN_CLICKING_VISITORS = 10
-
-
-def clustered_rate(successes: np.ndarray, trials: np.ndarray, z: float = Z95) -> Estimate:
-    """Pooled rate ``sum(successes) / sum(trials)`` over units (visitors), with a Wilson
-    interval on the effective sample size: the trials divided by the design effect
-    (how much more the per-visitor rates vary than independent trials would). Inside
-    [0, 1] and of positive width at any sample size, and as wide as the visitors'
-    correlation makes it."""
+def clustered_rate(successes: np.ndarray, trials: np.ndarray) -> Estimate:
+    """Pooled rate ``sum(successes) / sum(trials)`` over units (visitors), with a 95 %
+    Wilson interval on the effective sample size: the trials divided by the design
+    effect (how much more the per-visitor rates vary than independent trials would).
+    Inside [0, 1] and of positive width at any sample size, and as wide as the
+    visitors' correlation makes it. The design effect is itself estimated from the
+    visitors, so the quantile is Student's t on their effective number
+    (:func:`_effective_clusters`): with a control group of 40 visitors the normal
+    quantile's intervals, and the lift built on them (:func:`relative_lift`), held the
+    truth in 92 % of simulated shops, these in 97 %."""
     successes, trials = np.asarray(successes, dtype=np.float64), np.asarray(trials, dtype=np.float64)
     n, total = float(trials.sum()), float(successes.sum())
     if n <= 0:
         return Estimate(0.0, 0.0, 1.0, 0)
     p = total / n
-    effective = n
+    effective, z = n, Z95
     if len(trials) > 1 and 0 < p < 1:
         residuals = successes - p * trials
         clustered = float((residuals**2).sum()) * len(trials) / (len(trials) - 1)
         effective = n / max(clustered / (n * p * (1 - p)), 1.0)
+        z = t_quantile(_effective_clusters(residuals))
     estimate = wilson(p * effective, effective, z)
     return Estimate(p, estimate.low, estimate.high, int(n))
 
@@ -309,33 +309,34 @@ def mean_per_unit(values: np.ndarray, z: float = Z95) -> Estimate:
     return Estimate(mean, share.low * amount * math.exp(-spread), share.high * amount * math.exp(spread), n)
 
 
-def relative_lift(treated: Tuple[np.ndarray, np.ndarray], control: Tuple[np.ndarray, np.ndarray],
-                  level: float = 0.95) -> Optional[Estimate]:
-    """``rate(treated) / rate(control) - 1`` with its ``level`` interval, or None when
-    either arm has fewer than ``MIN_CLICKING_VISITORS`` visitors with a success.
+def relative_lift(treated: Estimate, control: Estimate, count: int) -> Optional[Estimate]:
+    """``treated / control - 1`` of two independent groups' rates or amounts per visitor
+    (a randomised control group), each given with its own interval
+    (:func:`clustered_rate`, :func:`mean_per_unit`), with the interval their ends
+    recover for the ratio (MOVER on the log scale, Zou and Donner 2008): the lower end
+    ``log(t / c) - sqrt(log(t / t_low)^2 + log(c_high / c)^2)``, the upper one alike.
+    None while the control group has none of the outcome (no ratio yet). ``count`` is
+    the ``Estimate.n`` to report.
 
-    Each arm is ``(successes, trials)`` per visitor; the arms are independent groups of
-    visitors (a randomised control group). The interval is the delta method on the log
-    of the ratio with cluster-robust variances, so it never goes below -100 % and never
-    collapses to a point. Its quantile is Student's t at the Welch-Satterthwaite degrees
-    of freedom: a control group is small (10 % of a young shop's visitors), and its
-    variance, estimated from those few, is itself uncertain."""
-    parts, rates = [], []
-    for successes, trials in (treated, control):
-        successes, trials = np.asarray(successes, dtype=np.float64), np.asarray(trials, dtype=np.float64)
-        if np.count_nonzero(successes) < MIN_CLICKING_VISITORS:
-            return None
-        total = float(successes.sum())
-        rate = total / float(trials.sum())
-        residuals = successes - rate * trials
-        parts.append((float((residuals**2).sum()) * len(trials) / (len(trials) - 1) / total**2, len(trials)))
-        rates.append(rate)
-    ratio = rates[0] / rates[1]
-    logs_variance = sum(variance for variance, _n in parts)
-    welch = sum(variance**2 / (n - 1) for variance, n in parts)
-    df = logs_variance**2 / welch if welch > 0 else sum(n for _variance, n in parts) - 2
-    # Floored for the degenerate case where every visitor did exactly as well (no
-    # spread measured): a finite sample never pins a ratio down to a point.
-    half = t_quantile(df, level) * math.sqrt(max(logs_variance, 1.0 / (len(treated[0]) * len(control[0]))))
-    return Estimate(ratio - 1, ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1,
-                    int(len(treated[0]) + len(control[0])))
+    It follows each group's own interval, skewed and never below 0, so it never goes
+    below -100 % nor collapses to a point, and a few successes give a wide interval
+    rather than none. The delta method on the log it replaced needed 10 visitors with
+    the outcome in each group before it showed anything, and the shops that reached 10
+    by luck were the ones whose control group had done unusually well: near that
+    threshold its intervals held the true lift of purchases per visitor in 0-86 % of
+    simulated shops (control groups of 80-150 visitors, 5 % buying), these in 96-99 %;
+    per impression, with :func:`clustered_rate`'s t quantile, 95-99 % (control groups
+    of 20-300 visitors)."""
+    if control.value <= 0:
+        return None
+    if treated.value <= 0:  # no success among the treated: -100 %, up to what their interval allows
+        high = treated.high / control.low - 1 if control.low > 0 else math.inf
+        return Estimate(-1.0, -1.0, high, count)
+    ratio = math.log(treated.value / control.value)
+
+    def reach(value, end):  # how far an end lies from its estimate, on the log scale
+        return abs(math.log(value / end)) if 0 < end < math.inf else math.inf
+
+    low = ratio - math.hypot(reach(treated.value, treated.low), reach(control.value, control.high))
+    high = ratio + math.hypot(reach(treated.value, treated.high), reach(control.value, control.low))
+    return Estimate(math.exp(ratio) - 1, math.exp(low) - 1, math.exp(high) - 1, count)

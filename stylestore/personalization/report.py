@@ -184,10 +184,9 @@ def control_headlines(control):
         if lift is None:
             sentences.append(
                 _("Styled images and %(outcome)s: not enough data yet (%(styled)d visitors saw styled images, "
-                  "%(original)d the original photos; an interval needs at least %(minimum)d visitors with %(outcome)s "
-                  "in each group).")
-                % {"outcome": name, "styled": control.styled.visitors, "original": control.original.visitors,
-                   "minimum": analytics.evaluation.MIN_CLICKING_VISITORS}
+                  "%(original)d the original photos; a lift needs %(outcome)s among those who saw the original "
+                  "photos).")
+                % {"outcome": name, "styled": control.styled.visitors, "original": control.original.visitors}
             )
             continue
         values = {"value": percent(lift.value, 0, signed=True), "outcome": name,
