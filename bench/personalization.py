@@ -120,7 +120,7 @@ style that is better than everything it has learnt.
 Last, each run's measured logs are replayed with ``evaluation.ipw`` and ``snipw`` for
 the random style, whose true CTR on those impressions is known, and the policy's lift
 over it as the analytics page's technical section computes a relative lift
-(``evaluation.fieller_ratio``: the policy's clicks per visitor against the random
+(``evaluation.logged_over_target``: the policy's clicks per visitor against the random
 style's inverse-propensity-weighted ones): at least 19 in 20 of the 95 % intervals
 should hold the truth, or the logged probabilities (or the intervals) are wrong, and so
 would be the analytics page's.
@@ -143,7 +143,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylestore.personalization.evaluation import (  # noqa: E402
-    Logged, clustered_rate, fieller_ratio, ipw, relative_lift, snipw, t_quantile)
+    Logged, clustered_rate, ipw, logged_over_target, relative_lift, snipw, t_quantile)
 from stylestore.personalization.looks import NOT_DRAWN  # noqa: E402
 from stylestore.personalization.policy import (  # noqa: E402
     FALLBACK_CTR,
@@ -582,12 +582,8 @@ def replay_check(world: World, run: Run, cold: int) -> Tuple[int, bool]:
     truth = run.sums["random"][cold:].sum() / (len(logs))
     target = lambda product, action: 1.0 / len(world.available[product])  # noqa: E731
     inside = sum(truth in estimator(logs, target) for estimator in (ipw, snipw))
-    clicks, weighted = np.zeros(len(run.sums["policy"])), np.zeros(len(run.sums["policy"]))
-    for entry in logs:
-        clicks[entry.cluster] += entry.reward
-        weighted[entry.cluster] += entry.reward * target(entry.context, entry.action) / entry.propensity
     lift = run.sums["policy"][cold:].sum() / run.sums["random"][cold:].sum()
-    return inside, lift in fieller_ratio(clicks[cold:], weighted[cold:])
+    return inside, lift in logged_over_target(logs, target)
 
 
 def measure(job) -> Tuple[Run, Tuple[int, bool]]:

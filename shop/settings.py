@@ -32,22 +32,27 @@ def _env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _rate(text):
+    """A rate ("300/minute"), or None (no limit) for "off"."""
+    text = text.strip()
+    return None if text.lower() == "off" else text
+
+
 def _env_rate(name, default):
-    """A rate ("300/minute") from the environment; "off" switches the limit off (None)."""
-    value = os.environ.get(name, default).strip()
-    return None if value.lower() == "off" else value
+    """A rate from the environment; "off" switches the limit off (None)."""
+    return _rate(os.environ.get(name, default))
 
 
 def _env_budgets(name, keys):
     """Named rates from the environment: "off" (every one off) or "KEY=rate,..."."""
-    if os.environ.get(name, "").strip().lower() == "off":
+    if _rate(os.environ.get(name, "")) is None:
         return dict.fromkeys(keys)
     budgets = {}
     for item in _env_list(name):
         key, _, rate = item.partition("=")
         if key.strip() not in keys:
             raise ImproperlyConfigured(f"{name}: {key.strip()!r} is not one of {', '.join(keys)}")
-        budgets[key.strip()] = None if rate.strip().lower() == "off" else rate.strip()
+        budgets[key.strip()] = _rate(rate)
     return budgets
 
 
@@ -269,7 +274,7 @@ STYLESTORE = {
     "LEASE_SECONDS": int(os.environ.get("STYLESTORE_LEASE_SECONDS", "30")),
     # `make run` holds looks whose style barely shows (the peony panel fills its photo);
     # the tests' generated photos fill theirs too, so the check is the run script's.
-    "QUALITY_GATE": {"STYLE_VISIBILITY": float(os.environ["STYLESTORE_STYLE_VISIBILITY"])
+    "QUALITY_GATE": {"STYLE_VISIBILITY": _env_number("STYLESTORE_STYLE_VISIBILITY")
                      if os.environ.get("STYLESTORE_STYLE_VISIBILITY") else None},
     # The events endpoint's budgets (the plugin's defaults unless set): "off" for none,
     # or some of them, "IP=10000/hour,NEW_VISITORS_PER_IP=off". A load test or a

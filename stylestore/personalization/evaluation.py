@@ -58,9 +58,9 @@ class Logged:
 TargetPolicy = Callable[[Any, Optional[str]], float]
 
 
-def _cluster_sums(logs: Iterable[Logged], target: TargetPolicy) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cluster: the sum of importance-weighted rewards, of importance weights, and
-    the number of impressions."""
+def _cluster_sums(logs: Iterable[Logged], target: TargetPolicy) -> Tuple[np.ndarray, ...]:
+    """Per cluster: the sum of importance-weighted rewards, of importance weights, the
+    number of impressions, and the sum of rewards."""
     weights, rewards, clusters, numbers = [], [], [], {}
     for i, row in enumerate(logs):
         if not 0 < row.propensity <= 1:
@@ -73,7 +73,7 @@ def _cluster_sums(logs: Iterable[Logged], target: TargetPolicy) -> Tuple[np.ndar
         raise ValueError("no logged impressions")
     weights, rewards = np.asarray(weights, dtype=np.float64), np.asarray(rewards, dtype=np.float64)
     return (np.bincount(clusters, weights=weights * rewards), np.bincount(clusters, weights=weights),
-            np.bincount(clusters).astype(np.float64))
+            np.bincount(clusters).astype(np.float64), np.bincount(clusters, weights=rewards))
 
 
 def t_quantile(df: float, level: float = 0.95) -> float:
@@ -220,8 +220,18 @@ def fieller_ratio(numerators: np.ndarray, denominators: np.ndarray, count: Optio
 def ipw(logs: Iterable[Logged], target: TargetPolicy) -> Estimate:
     """Inverse-propensity estimate of the target policy's mean reward (its CTR):
     ``sum(w r) / n``, unbiased; its interval is ``ratio_of_sums``'s."""
-    weighted, _weights, impressions = _cluster_sums(logs, target)
+    weighted, _weights, impressions, _rewards = _cluster_sums(logs, target)
     return ratio_of_sums(weighted, impressions, int(impressions.sum()))
+
+
+def logged_over_target(logs: Iterable[Logged], target: TargetPolicy) -> Estimate:
+    """The logging policy's mean reward over the target policy's (its IPW estimate, on
+    the same impressions), with :func:`fieller_ratio`'s interval: the analytics page's
+    relative lift of the policy over the best single style, from a log."""
+    weighted, _weights, impressions, rewards = _cluster_sums(logs, target)
+    if weighted.sum() <= 0:
+        raise ValueError("the target policy earns no reward on the logged actions")
+    return fieller_ratio(rewards, weighted, int(impressions.sum()))
 
 
 def snipw(logs: Iterable[Logged], target: TargetPolicy) -> Estimate:
@@ -230,7 +240,7 @@ def snipw(logs: Iterable[Logged], target: TargetPolicy) -> Estimate:
     Slightly biased but with lower variance than ``ipw`` and always within the reward
     range; its interval is ``ratio_of_sums``'s.
     """
-    weighted, weights, impressions = _cluster_sums(logs, target)
+    weighted, weights, impressions, _rewards = _cluster_sums(logs, target)
     if weights.sum() <= 0:
         raise ValueError("the target policy takes none of the logged actions")
     return ratio_of_sums(weighted, weights, int(impressions.sum()))

@@ -51,9 +51,9 @@ def policy_params() -> policy.PolicyParams:
     )
 
 
-def hour_start(when):
-    """The start of ``when``'s hour: the bucket of the hourly counters."""
-    return when.replace(minute=0, second=0, microsecond=0)
+def hour_start(moment):
+    """The start of ``moment``'s hour: the bucket of the hourly counters."""
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def style_stats(since) -> dict:

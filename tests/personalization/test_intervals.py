@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from stylestore.personalization.evaluation import (Z95, clustered_rate, fieller_ratio, mean_per_unit, ratio_of_sums,
-                                                   relative_lift, t_quantile)
+from stylestore.personalization.evaluation import (Z95, Logged, clustered_rate, fieller_ratio, logged_over_target,
+                                                   mean_per_unit, ratio_of_sums, relative_lift, t_quantile)
 
 
 def visitors(rng, n, uplift=1.0):
@@ -196,3 +196,22 @@ def test_a_fieller_ratio_without_a_clear_denominator_is_unbounded():
     assert (one.value, one.low, one.high, one.n) == (0.5, -np.inf, np.inf, 9)
     with pytest.raises(ValueError):
         fieller_ratio(np.array([1.0]), np.array([0.0]))
+
+
+def test_the_lift_from_a_log_groups_impressions_by_visitor():
+    """``logged_over_target``: the page's relative lift from logged impressions, each
+    visitor's summed as one cluster (the bench replays it against the true lift)."""
+    rng = np.random.default_rng(6)
+    logs, clicks, weighted = [], np.zeros(300), np.zeros(300)
+    for visitor in range(300):
+        for _ in range(int(rng.integers(1, 8))):
+            action = "a" if rng.random() < 0.9 else "b"
+            reward = float(rng.random() < (0.12 if action == "a" else 0.08))
+            logs.append(Logged(None, action, 0.9 if action == "a" else 0.1, reward, cluster=visitor))
+            clicks[visitor] += reward
+            weighted[visitor] += reward * (action == "b") / 0.1
+    estimate = logged_over_target(logs, lambda context, action: float(action == "b"))
+    by_visitor = fieller_ratio(clicks, weighted)
+    assert (estimate.value, estimate.low, estimate.high) == pytest.approx(
+        (by_visitor.value, by_visitor.low, by_visitor.high))
+    assert estimate.n == len(logs) and estimate.low < 0.116 / 0.08 < estimate.high
