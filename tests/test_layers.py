@@ -32,7 +32,7 @@ LAYERS = [
      "stylestore.variants.quality", "stylestore.variants.signals"],
     ["stylestore.variants.requests", "stylestore.variants.previews"],
     ["stylestore.variants.batches", "stylestore.variants.webhook"],
-    ["stylestore.variants.sweeper", "stylestore.variants.worker"],
+    ["stylestore.variants.sweeper", "stylestore.variants.worker", "stylestore.variants.upgrades"],
     ["stylestore.variants.handlers"],
     ["stylestore.variants"],
     ["stylestore.personalization.policy", "stylestore.personalization.evaluation", "stylestore.personalization.tokens",

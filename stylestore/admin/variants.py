@@ -15,7 +15,7 @@ from ..api.permissions import CanManageJobs
 from ..conf import stylestore_settings
 from ..engine import formats
 from ..models import StylizedImage
-from ..variants import quality, requests
+from ..variants import quality, requests, upgrades
 from . import search, views
 from .batches import BatchFilter
 from .display import admin_change_url, key_value_table, thumbnail
@@ -52,7 +52,7 @@ class StylizedImageAdmin(admin.ModelAdmin):
     list_filter = [StatusFilter, BatchFilter, "review", "style", "engine", "output_format", "max_side",
                    ("created_at", admin.DateFieldListFilter)]
     search_fields = ["style__name", "source__object_id", "last_error"]
-    actions = ["retry", "approve", "reject", "rerender"]
+    actions = ["retry", "approve", "reject", "rerender", "render_outdated"]
     list_select_related = ["style", "source__content_type"]
     fieldsets = [
         (None, {"fields": ["comparison", "review_buttons", "review"]}),
@@ -225,8 +225,10 @@ class StylizedImageAdmin(admin.ModelAdmin):
     @admin.action(description=_("Approve selected images"), permissions=["manage_jobs"])
     def approve(self, request, queryset):
         ready = queryset.filter(status=StylizedImage.Status.READY)
+        ids = list(ready.values_list("pk", flat=True))
         approved = ready.update(review=StylizedImage.Review.APPROVED)
         skipped = queryset.count() - approved
+        upgrades.retire_predecessors(ids)
         message = ngettext("Approved %(count)d image.", "Approved %(count)d images.", approved) % {"count": approved}
         if skipped:
             message += " " + ngettext(
@@ -249,6 +251,23 @@ class StylizedImageAdmin(admin.ModelAdmin):
     def rerender(self, request, queryset):
         """The Apply page for these images' products (``views.rerender_view``)."""
         return views.rerender_view(self, request, queryset)
+
+    @admin.action(description=_("Render again what an older engine made"), permissions=["rerender"])
+    def render_outdated(self, request, queryset):
+        """``manage.py stylize --outdated`` for the selected images (``variants.upgrades``)."""
+        rows = upgrades.outdated(queryset)
+        if not rows:
+            self.message_user(request, _("None of the selected images shown to customers was rendered by an older "
+                                         "engine: nothing to do."), messages.WARNING)
+            return
+        result, batch = upgrades.render_again(rows, user=request.user)
+        message = ngettext(
+            "Queued %(count)d image again with the current engine. Customers see the old one until the new one "
+            "is shown; then the old one is deleted.",
+            "Queued %(count)d images again with the current engine. Customers see each old one until its new one "
+            "is shown; then the old one is deleted.", len(result.ids)) % {"count": len(result.ids)}
+        self.message_user(request, format_html("{} {}", message, views.batch_link(self.admin_site, batch)),
+                          messages.SUCCESS)
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name

@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 
 from ..models import Batch, Style, StylizedImage
 from ..references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReference, UnknownReference, parse_reference
-from ..variants import batches, requests
+from ..variants import batches, requests, upgrades
 from .conditional import ConditionalGetMixin
 from .exceptions import Conflict, exception_handler
 from .filters import JobFilter, SerializerFilterBackend, StyleFilter, VariantFilter
@@ -265,6 +265,7 @@ class JobViewSet(
             review=StylizedImage.Review.APPROVED
         ):
             raise Conflict(_("Only ready images can be approved; this one is %s.") % job.status, code="not_ready")
+        upgrades.retire_predecessors([job.pk])
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 

@@ -48,7 +48,9 @@ def params_hash(*, strength, preserve_color, max_side, output_format, engine, re
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-# Bump when the engine's output for the same inputs changes, so old variants go stale.
+# Bump when the engine's output for the same inputs changes: the variants of the older
+# engine stay shown until `manage.py stylize --outdated` replaces them
+# (stylestore.variants.upgrades).
 ENGINE_VERSION = "2"  # 2: tone-true colour and product masks
 
 

@@ -12,6 +12,8 @@ imports only those before it):
   progress);
 - ``previews``: the admin's style previews, asked for by the web, rendered by a worker;
 - ``sweeper``: recovery from lost tasks and dead workers;
+- ``upgrades``: variants an older engine rendered, rendered again; each old one
+  retired once its successor shows;
 - ``worker``: what a worker does with claimed rows (the engine's Django side);
 - ``handlers``: reactions to saved and deleted photos, styles and variants (connected
   in ``stylestore.signals``).

@@ -155,12 +155,28 @@ def request_variants(sources, styles, request: RenderRequest = RenderRequest(), 
     return result
 
 
+def request_like(rows, *, enqueue=True) -> RequestResult:
+    """Request each row's photo (as it is now) and style again with the row's own
+    parameters: new rows where the photo or the engine changed since, the existing
+    ones reused where nothing did. Two queries for the photos and styles, whatever
+    the number of rows."""
+    rows = list(rows)
+    sources = SourceImage.objects.in_bulk({row.source_id for row in rows})
+    styles = Style.objects.in_bulk({row.style_id for row in rows})
+    result = RequestResult()
+    for group in group_by_render(rows).values():
+        chosen = [sources[source_id] for source_id in dict.fromkeys(row.source_id for row in group)]
+        part = request_variants(chosen, [styles[group[0].style_id]], RenderRequest.like(group[0]), enqueue=enqueue)
+        result.created += part.created
+        result.reused += part.reused
+    return result
+
+
 def request_again(source: SourceImage):
     """After a source's photo changed: request what its old photo had, with the same
     parameters, plus the auto-apply styles."""
-    previous = StylizedImage.objects.filter(source=source, style__active=True).exclude(source_hash=source.content_hash)
-    for group in group_by_render(previous.select_related("style")).values():
-        request_variants([source], list({row.style for row in group}), RenderRequest.like(group[0]))
+    request_like(StylizedImage.objects.filter(source=source, style__active=True)
+                 .exclude(source_hash=source.content_hash))
     auto = list(Style.objects.filter(auto_apply=True, active=True))
     if auto:
         request_variants([source], auto)

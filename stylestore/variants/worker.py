@@ -24,7 +24,7 @@ from ..engine import errors
 from ..engine.gate import open_image
 from ..models import SourceImage, Style, StylizedImage, group_by_render
 from ..storage import variant_storage
-from . import batches, files, masks, previews, quality, state, sweeper
+from . import batches, files, masks, previews, quality, state, sweeper, upgrades
 from .signals import variant_ready
 
 logger = logging.getLogger(__name__)
@@ -244,6 +244,10 @@ def _render_group(rows, outcome):
                         metrics={**result.metrics, "gate": gate}, timings=timings,
                         held=not gate["passed"]):
             outcome["ready"] += 1
+            try:
+                upgrades.retire_predecessors([row.pk])
+            except Exception:  # noqa: BLE001 - the render is done; an old file left over costs only space
+                logger.warning("could not retire what variant %s replaces", row.pk, exc_info=True)
             row.refresh_from_db()
             variant_ready.send(sender=StylizedImage, variant=row)
         elif not StylizedImage.objects.filter(pk=row.pk).exists():

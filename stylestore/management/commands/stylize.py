@@ -6,6 +6,7 @@ Examples::
     manage.py stylize --style ink --style irises --model shop.product --filter category__slug=ceramics --size 512
     manage.py stylize --style ink --all --sync      # render here and now, with a progress bar
     manage.py stylize --style ink --all --wait      # let the workers render; wait for them
+    manage.py stylize --outdated --wait             # after an upgrade: what an older engine rendered
 
 Requests go through the same path as the admin's "Apply style…": rows are created
 under their unique key (existing ones are reused) and tasks are sent on commit.
@@ -26,7 +27,7 @@ from ... import tasks
 from ...conf import stylestore_settings
 from ...engine import formats
 from ...models import Batch, Style, StylizedImage, group_by_render
-from ...variants import batches, requests
+from ...variants import batches, requests, upgrades
 from ...variants.sources import source_models
 from ..progress import ProgressBar
 
@@ -52,6 +53,10 @@ class Command(BaseCommand):
         selection.add_argument("--all", action="store_true",
                                help="Every object of every model in STYLESTORE['SOURCE_MODELS'].")
         selection.add_argument("--model", metavar="APP.MODEL", help="Every object of one source model.")
+        selection.add_argument("--outdated", action="store_true",
+                               help="Every visible image an older Stylestore engine rendered (after an upgrade), "
+                                    "again with its own parameters; --style narrows it. Each old image stays on "
+                                    "the storefront until its new one shows, then goes.")
         parser.add_argument("--filter", action="append", dest="filters", default=[], type=lookup,
                             metavar="LOOKUP=VALUE",
                             help="Only objects matching a Django lookup, e.g. category__slug=ceramics; "
@@ -68,6 +73,27 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, metavar="SECONDS", help="With --wait: give up after this long.")
 
     def handle(self, *args, **options):
+        if options["outdated"]:
+            result, batch = self.request_outdated(options)
+        else:
+            result, batch = self.request_selection(options)
+        if result is None:
+            return
+        if options["verbosity"]:
+            self.stdout.write(self.style.SUCCESS(
+                f"Queued {len(result.created)} images ({len(result.reused)} already existed). Batch {batch.pk}."
+            ))
+        if not result.ids or not (options["sync"] or options["wait"]):
+            return
+        if options["sync"]:
+            self.render_here(result.ids)
+        else:
+            self.wait_for_workers(result.ids, options["timeout"])
+        self.report(result.ids)
+
+    def request_selection(self, options):
+        """``(result, batch)`` of the styles and objects the options name; ``(None, None)``
+        after a dry run."""
         styles = self.get_styles(options["styles"])
         targets = self.get_targets(options)
         request = requests.RenderRequest(strength=options["strength"], max_side=options["size"],
@@ -85,7 +111,7 @@ class Command(BaseCommand):
             counts = [requests.count_for_objects(queryset, field, styles, request) for queryset, field in targets]
             new, existing = sum(c.new for c in counts), sum(c.existing for c in counts)
             self.stdout.write(f"Would queue {new} images ({existing} already exist).")
-            return
+            return None, None
 
         result = requests.RequestResult()
         with transaction.atomic():
@@ -96,17 +122,25 @@ class Command(BaseCommand):
             # One queryset per model, repeated for each of its image fields.
             objects = {queryset.model: queryset.count() for queryset, _field in targets}
             batch = batches.record(result, styles, objects, origin=Batch.Origin.COMMAND)
-        if options["verbosity"]:
-            self.stdout.write(self.style.SUCCESS(
-                f"Queued {len(result.created)} images ({len(result.reused)} already existed). Batch {batch.pk}."
-            ))
-        if not result.ids or not (options["sync"] or options["wait"]):
-            return
-        if options["sync"]:
-            self.render_here(result.ids)
-        else:
-            self.wait_for_workers(result.ids, options["timeout"])
-        self.report(result.ids)
+        return result, batch
+
+    def request_outdated(self, options):
+        """``request_selection`` for ``--outdated``: each image with its own parameters."""
+        given = [f"--{name.replace('_', '-')}" for name in ("model", "filters", "strength", "size", "engine")
+                 if options[name]] + (["--format"] if options["output_format"] else [])
+        if given:
+            raise CommandError(f"--outdated renders each image again with its own parameters and photo; "
+                               f"it takes no {', '.join(given)}.")
+        queryset = StylizedImage.objects.all()
+        if options["styles"]:
+            queryset = queryset.filter(style__in=self.get_styles(options["styles"]))
+        rows = upgrades.outdated(queryset)
+        if options["dry_run"] or not rows:
+            self.stdout.write(f"Would queue {len(rows)} images an older engine rendered." if rows else
+                              "No image shown to customers was rendered by an older engine: nothing to queue.")
+            return None, None
+        return upgrades.render_again(rows, origin=Batch.Origin.COMMAND, enqueue=not options["sync"])
+        return result, batch
 
     def get_styles(self, slugs):
         available = ", ".join(Style.objects.filter(active=True).values_list("slug", flat=True)) or "none"

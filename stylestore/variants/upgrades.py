@@ -1,0 +1,86 @@
+"""Variants rendered by an older engine: find them, render them again, retire each old one
+once its successor shows.
+
+An upgrade that changes what the engine makes of the same inputs bumps
+``models.ENGINE_VERSION``, which is hashed into every variant's key (``params_hash``). The
+old variants stay visible: the storefront shows the newest visible file of each size
+(``personalization.page.load_images``), so customers keep the old look until the new one
+is ready and approved, never the original photo in between. Rendering again
+(``render_again``) creates rows under the new key. Nothing in a row says which
+engine made it: an older one is told by its key no longer matching its own parameters.
+
+Once a successor is visible its predecessor can never be shown again, and it goes, file
+and all (``retire_predecessors``, called where a variant becomes visible: a worker
+finishing it, an admin or API client approving it). A successor held by the quality gate,
+or waiting for an approval, leaves the old one on the storefront.
+"""
+from collections import Counter
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from ..models import Batch, SourceImage, Style, StylizedImage, params_hash
+from . import batches, requests
+
+#: Ids per query: well under SQLite's variable limit.
+CHUNK = 500
+#: The fields ``current_key`` reads.
+KEY_FIELDS = ("strength", "preserve_color", "max_side", "output_format", "engine", "region", "style_fingerprint")
+
+
+def current_key(variant: StylizedImage) -> str:
+    """The key ``variant``'s own parameters have under the engine running now."""
+    return params_hash(**{name: getattr(variant, name) for name in KEY_FIELDS})
+
+
+def is_outdated(variant: StylizedImage) -> bool:
+    return variant.params_hash != current_key(variant)
+
+
+def outdated(queryset=None) -> list[StylizedImage]:
+    """The visible variants among ``queryset`` (default: all) that an older engine
+    rendered. Read in one pass, the keys computed here: a few seconds for 100,000."""
+    rows = (queryset if queryset is not None else StylizedImage.objects.all()).visible()
+    fields = ("pk", "source_id", "style_id", "params_hash", *KEY_FIELDS)
+    return [row for row in rows.only(*fields).order_by("pk").iterator(chunk_size=2000) if is_outdated(row)]
+
+
+def render_again(rows, *, user=None, origin=Batch.Origin.ADMIN, enqueue=True):
+    """Request each row's photo and style again with its own parameters, in one batch
+    (``requests.request_like``): ``(result, batch)``. Where a row's successor exists
+    and shows already, the row goes now."""
+    rows = list(rows)
+    with transaction.atomic():
+        result = requests.request_like(rows, enqueue=enqueue)
+        styles = Style.objects.filter(pk__in={row.style_id for row in rows}).order_by("name")
+        source_ids = sorted({row.source_id for row in rows})
+        owners = set()  # (content type, object id): an object's photo fields count once
+        for start in range(0, len(source_ids), CHUNK):
+            owners.update(SourceImage.objects.filter(pk__in=source_ids[start:start + CHUNK])
+                          .values_list("content_type_id", "object_id"))
+        objects = Counter(ContentType.objects.get_for_id(content_type).model_class() for content_type, _ in owners)
+        batch = batches.record(result, styles, objects, user=user, origin=origin)
+        # Successors shown already (an earlier request's) retire their predecessors now.
+        retire_predecessors(result.reused)
+    return result, batch
+
+
+def retire_predecessors(ids) -> int:
+    """Delete what the visible variants among ``ids`` replace: the same photo, style and
+    parameters rendered by an older engine. Their files go after commit (the
+    ``post_delete`` handler). Two queries per CHUNK ids. Returns how many were deleted."""
+    ids, doomed = list(ids), []
+    for start in range(0, len(ids), CHUNK):
+        successors = (StylizedImage.objects.visible().filter(pk__in=ids[start:start + CHUNK])
+                      .values_list("source_id", "style_id", "source_hash", "max_side", "params_hash"))
+        slots = set(successors)
+        if not slots:
+            continue
+        candidates = StylizedImage.objects.filter(
+            source_id__in={slot[0] for slot in slots}, style_id__in={slot[1] for slot in slots},
+        ).only("pk", "source_id", "style_id", "source_hash", "params_hash", *KEY_FIELDS)
+        doomed += [row.pk for row in candidates if is_outdated(row) and (
+            row.source_id, row.style_id, row.source_hash, row.max_side, current_key(row)) in slots]
+    for start in range(0, len(doomed), CHUNK):
+        StylizedImage.objects.filter(pk__in=doomed[start:start + CHUNK]).delete()
+    return len(doomed)
