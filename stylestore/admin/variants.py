@@ -257,8 +257,8 @@ class StylizedImageAdmin(admin.ModelAdmin):
         """``manage.py stylize --outdated`` for the selected images (``variants.upgrades``)."""
         rows = upgrades.outdated(queryset)
         if not rows:
-            self.message_user(request, _("None of the selected images shown to customers was rendered by an older "
-                                         "engine: nothing to do."), messages.WARNING)
+            self.message_user(request, _("None of the selected ready images was rendered by an older engine: "
+                                         "nothing to do."), messages.WARNING)
             return
         result, batch = upgrades.render_again(rows, user=request.user)
         message = ngettext(

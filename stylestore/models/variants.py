@@ -55,15 +55,20 @@ ENGINE_VERSION = "2"  # 2: tone-true colour and product masks
 
 
 class StylizedImageQuerySet(models.QuerySet):
-    def visible(self):
-        """Variants a customer may see: ready, current, and approved (or auto-approved
-        when neither rejected nor held by the quality gate)."""
-        qs = self.filter(
+    def current(self):
+        """Ready variants of the photo as it is now, in an active style as it is now,
+        whatever their review."""
+        return self.filter(
             status=StylizedImage.Status.READY,
             source_hash=models.F("source__content_hash"),
             style_fingerprint=models.F("style__fingerprint"),
             style__active=True,
         )
+
+    def visible(self):
+        """Variants a customer may see: current, and approved (or auto-approved when
+        neither rejected nor held by the quality gate)."""
+        qs = self.current()
         if not stylestore_settings.AUTO_APPROVE:
             qs = qs.filter(review=StylizedImage.Review.APPROVED)
         return qs.exclude(review__in=[StylizedImage.Review.REJECTED, StylizedImage.Review.HELD])

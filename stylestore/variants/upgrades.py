@@ -10,9 +10,11 @@ is ready and approved, never the original photo in between. Rendering again
 engine made it: an older one is told by its key no longer matching its own parameters.
 
 Once a successor is visible its predecessor can never be shown again, and it goes, file
-and all (``retire_predecessors``, called where a variant becomes visible: a worker
-finishing it, an admin or API client approving it). A successor held by the quality gate,
-or waiting for an approval, leaves the old one on the storefront.
+and all (``retire_predecessors``, called where a variant becomes ready or visible: a
+worker finishing it, an admin or API client approving it). A successor held by the
+quality gate, or waiting for an approval, leaves a shown predecessor on the storefront;
+one that was not shown either (held, or waiting for its own review) goes at once, so a
+reviewer sees only the new engine's image.
 """
 from collections import Counter
 
@@ -38,9 +40,12 @@ def is_outdated(variant: StylizedImage) -> bool:
 
 
 def outdated(queryset=None) -> list[StylizedImage]:
-    """The visible variants among ``queryset`` (default: all) that an older engine
-    rendered. Read in one pass, the keys computed here: a few seconds for 100,000."""
-    rows = (queryset if queryset is not None else StylizedImage.objects.all()).visible()
+    """The variants among ``queryset`` (default: all) that an older engine rendered and
+    that are shown or may be: current and not rejected (held and unreviewed ones are
+    waiting for a review, which the new engine's image should get). Read in one pass,
+    the keys computed here: a few seconds for 100,000."""
+    rows = (queryset if queryset is not None else StylizedImage.objects.all()).current()
+    rows = rows.exclude(review=StylizedImage.Review.REJECTED)
     fields = ("pk", "source_id", "style_id", "params_hash", *KEY_FIELDS)
     return [row for row in rows.only(*fields).order_by("pk").iterator(chunk_size=2000) if is_outdated(row)]
 
@@ -66,21 +71,30 @@ def render_again(rows, *, user=None, origin=Batch.Origin.ADMIN, enqueue=True):
 
 
 def retire_predecessors(ids) -> int:
-    """Delete what the visible variants among ``ids`` replace: the same photo, style and
-    parameters rendered by an older engine. Their files go after commit (the
-    ``post_delete`` handler). Two queries per CHUNK ids. Returns how many were deleted."""
+    """Delete what the ready variants among ``ids`` replace: the same photo, style and
+    parameters rendered by an older engine, once that is no longer needed on the
+    storefront (the successor shows, or the predecessor did not either). Their files go
+    after commit (the ``post_delete`` handler). Four queries per CHUNK ids. Returns how
+    many were deleted."""
     ids, doomed = list(ids), []
     for start in range(0, len(ids), CHUNK):
-        successors = (StylizedImage.objects.visible().filter(pk__in=ids[start:start + CHUNK])
-                      .values_list("source_id", "style_id", "source_hash", "max_side", "params_hash"))
-        slots = set(successors)
+        chunk = ids[start:start + CHUNK]
+        successors = (StylizedImage.objects.current().filter(pk__in=chunk)
+                      .values_list("pk", "source_id", "style_id", "source_hash", "max_side", "params_hash"))
+        shown = set(StylizedImage.objects.visible().filter(pk__in=chunk).values_list("pk", flat=True))
+        slots = {tuple(slot): pk in shown for pk, *slot in successors}
         if not slots:
             continue
         candidates = StylizedImage.objects.filter(
             source_id__in={slot[0] for slot in slots}, style_id__in={slot[1] for slot in slots},
         ).only("pk", "source_id", "style_id", "source_hash", "params_hash", *KEY_FIELDS)
-        doomed += [row.pk for row in candidates if is_outdated(row) and (
-            row.source_id, row.style_id, row.source_hash, row.max_side, current_key(row)) in slots]
+        replaced = {}  # predecessor's pk: whether its successor shows
+        for row in candidates:
+            slot = (row.source_id, row.style_id, row.source_hash, row.max_side, current_key(row))
+            if slot in slots and row.params_hash != slot[-1]:
+                replaced[row.pk] = slots[slot]
+        still_shown = set(StylizedImage.objects.visible().filter(pk__in=list(replaced)).values_list("pk", flat=True))
+        doomed += [pk for pk, successor_shown in replaced.items() if successor_shown or pk not in still_shown]
     for start in range(0, len(doomed), CHUNK):
         StylizedImage.objects.filter(pk__in=doomed[start:start + CHUNK]).delete()
     return len(doomed)

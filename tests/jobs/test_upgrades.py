@@ -36,11 +36,13 @@ def stylize(*args):
 def test_outdated_finds_the_visible_images_an_older_engine_rendered(sources, styles, old_engine, media_root):
     first, second = sources(2)
     old = old_engine(first, styles[0])
-    old_engine(second, styles[0], review=Review.REJECTED)  # never shown: nothing to replace
+    held = old_engine(second, styles[1], review=Review.HELD)  # waiting for a review: the new image should get it
+    old_engine(second, styles[0], review=Review.REJECTED)  # never to be shown: nothing to replace
+    old_engine(first, styles[1], status=Status.FAILED)
     current = ready_variant(second, styles[1], size=256)
     assert upgrades.is_outdated(old) and not upgrades.is_outdated(current)
-    assert [row.pk for row in upgrades.outdated()] == [old.pk]
-    assert upgrades.outdated(StylizedImage.objects.filter(style=styles[1])) == []
+    assert [row.pk for row in upgrades.outdated()] == [old.pk, held.pk]
+    assert [row.pk for row in upgrades.outdated(StylizedImage.objects.filter(style=styles[1]))] == [held.pk]
 
 
 def test_stylize_outdated_renders_again_and_the_old_image_goes_once_the_new_one_shows(sources, styles, old_engine,
@@ -60,7 +62,7 @@ def test_stylize_outdated_renders_again_and_the_old_image_goes_once_the_new_one_
     assert variant_storage().exists(new.file.name) and variant_storage().size(new.file.name) > 100
     assert not variant_storage().exists(old.file.name)
     assert list(StylizedImage.objects.visible()) == [new]
-    assert "rendered by an older engine: nothing to queue." in stylize("--outdated")
+    assert "No ready image was rendered by an older engine: nothing to queue." in stylize("--outdated")
     assert Batch.objects.count() == 1
 
 
@@ -98,6 +100,20 @@ def test_a_successor_held_by_the_quality_gate_leaves_the_old_image_shown(sources
     assert held.review == Review.HELD
     assert list(StylizedImage.objects.visible()) == [old]
     assert variant_storage().exists(old.file.name)
+
+
+def test_an_old_image_no_customer_saw_goes_as_soon_as_its_successor_is_ready(sources, styles, old_engine, media_root,
+                                                                           settings):
+    """Held by the gate or waiting for a review, the old image is replaced at once: the
+    reviewer sees the new engine's image only."""
+    settings.STYLESTORE = {**settings.STYLESTORE, "AUTO_APPROVE": False}
+    first, second = sources(2)
+    olds = [old_engine(first, styles[0], review=Review.HELD), old_engine(second, styles[0], review=Review.UNREVIEWED)]
+    stylize("--outdated", "--sync")
+    news = StylizedImage.objects.all()
+    assert len(news) == 2 and not {row.pk for row in news} & {old.pk for old in olds}
+    assert {(row.status, row.review) for row in news} == {(Status.READY, Review.UNREVIEWED)}
+    assert not any(variant_storage().exists(old.file.name) for old in olds)
 
 
 def test_style_narrows_outdated_and_other_parameters_are_refused(sources, styles, old_engine, media_root):

@@ -54,9 +54,9 @@ class Command(BaseCommand):
                                help="Every object of every model in STYLESTORE['SOURCE_MODELS'].")
         selection.add_argument("--model", metavar="APP.MODEL", help="Every object of one source model.")
         selection.add_argument("--outdated", action="store_true",
-                               help="Every visible image an older Stylestore engine rendered (after an upgrade), "
-                                    "again with its own parameters; --style narrows it. Each old image stays on "
-                                    "the storefront until its new one shows, then goes.")
+                               help="Every ready image an older Stylestore engine rendered (after an upgrade), "
+                                    "rejected ones aside, again with its own parameters; --style narrows it. Each "
+                                    "old image stays on the storefront until its new one shows, then goes.")
         parser.add_argument("--filter", action="append", dest="filters", default=[], type=lookup,
                             metavar="LOOKUP=VALUE",
                             help="Only objects matching a Django lookup, e.g. category__slug=ceramics; "
@@ -137,7 +137,7 @@ class Command(BaseCommand):
         rows = upgrades.outdated(queryset)
         if options["dry_run"] or not rows:
             self.stdout.write(f"Would queue {len(rows)} images an older engine rendered." if rows else
-                              "No image shown to customers was rendered by an older engine: nothing to queue.")
+                              "No ready image was rendered by an older engine: nothing to queue.")
             return None, None
         return upgrades.render_again(rows, origin=Batch.Origin.COMMAND, enqueue=not options["sync"])
         return result, batch
