@@ -44,6 +44,7 @@ run: setup
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py stylestore_rekey_files  # files of older runs, under guessable names
 	$(PY) manage.py seed_demo --render  # a new catalogue: every demo style queued for every product
+	$(PY) manage.py stylize --outdated  # an older run's images, rendered again by this engine
 	exec scripts/run-shop.sh
 
 test: setup browser

@@ -290,29 +290,34 @@ class Stylizer:
         live = [i for i, result in enumerate(results) if result.error is None]
         originals = [fitted[id(jobs[i][0])] for i in live]
         styles = [jobs[i][1] for i in live]
+        masks = [_fitted_mask(jobs[i][2], original) for i, original in zip(live, originals)]
 
         started = time.perf_counter()
         if options.engine == "optimize":
             stylized = self._optimize(originals, styles, options, progress)
         elif live:
-            stylized = self._fast(originals, styles, options)
+            stylized = self._fast(originals, styles, masks, options)
         else:
             stylized = []
         infer_ms = _ms(started) / max(len(live), 1)
 
-        for done, (i, original, outcome) in enumerate(zip(live, originals, stylized), start=1):
+        for done, (i, original, mask, outcome) in enumerate(zip(live, originals, masks, stylized), start=1):
             results[i].timings["infer_ms"] = round(infer_ms, 1)
             if isinstance(outcome, Exception):
                 results[i].error = outcome
             else:
-                self._finish(results[i], original, outcome, jobs[i][2], options, with_metrics)
+                self._finish(results[i], original, outcome, mask, options, with_metrics)
             if progress is not None and options.engine != "optimize":
                 progress(done, len(live))
         return results
 
-    def _fast(self, originals: List[Image.Image], styles: List[StyleSpec], options: RenderOptions) -> List[runtime.Outcome]:
+    def _fast(self, originals: List[Image.Image], styles: List[StyleSpec], masks: List[Optional[Image.Image]],
+              options: RenderOptions) -> List[runtime.Outcome]:
         converted = {id(o): o if o.mode == "RGB" else o.convert("RGB") for o in originals}  # once per image
-        rgb = [converted[id(original)] for original in originals]
+        # The networks see a grain on the backdrop, where it is shown (product.textured_backdrop).
+        seen = {id(o): converted[id(o)] if options.region == "product" else product.textured_backdrop(converted[id(o)], m)
+                for o, m in zip(originals, masks)}
+        rgb = [seen[id(original)] for original in originals]
         if options.engine == "preset":
             conditions = torch.from_numpy(np.stack([spec.value for spec in styles]))
             return runtime.stylize(self._model("presets"), rgb, conditions, self.device)
@@ -357,10 +362,6 @@ class Stylizer:
             rgb = original if original.mode == "RGB" else original.convert("RGB")
             if options.engine != "arbitrary" and options.strength < 1.0:
                 stylized = Image.blend(rgb, stylized, options.strength)
-            if mask is None:
-                mask = imaging.alpha_mask(original)
-            elif mask.size != original.size:  # once, to the prepared size: everything after uses it
-                mask = mask.convert("L").resize(original.size, Image.Resampling.BILINEAR)
             final = product.compose(stylized, original, mask, options.region, options.preserve_color)
             result.data = imaging.encode(final, options.format, options.quality)
             result.timings["encode_ms"] = _ms(started)
@@ -374,6 +375,14 @@ class Stylizer:
             result.error, result.data = exc, b""
             return
         result.image, (result.width, result.height) = final, final.size
+
+def _fitted_mask(mask: Optional[Image.Image], original: Image.Image) -> Optional[Image.Image]:
+    """The product mask at the prepared image's size, once (everything after uses it):
+    the given one, else the image's alpha, else None (the whole image is the product)."""
+    if mask is None:
+        return imaging.alpha_mask(original)
+    return mask if mask.size == original.size else mask.convert("L").resize(original.size, Image.Resampling.BILINEAR)
+
 
 def _prepare(image: Image.Image, max_side: int) -> Image.Image | EngineError:
     """The fitted content image, or why it cannot be rendered."""

@@ -51,7 +51,7 @@ def params_hash(*, strength, preserve_color, max_side, output_format, engine, re
 # Bump when the engine's output for the same inputs changes: the variants of the older
 # engine stay shown until `manage.py stylize --outdated` replaces them
 # (stylestore.variants.upgrades).
-ENGINE_VERSION = "2"  # 2: tone-true colour and product masks
+ENGINE_VERSION = "3"  # 2: tone-true colour and product masks; 3: grain on the backdrop
 
 
 class StylizedImageQuerySet(models.QuerySet):
