@@ -30,7 +30,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from ..engine.preset_names import NUM_PRESETS
-from ..models import SourceImage, Style
+from ..models import ENGINE_VERSION, SourceImage, Style
 from ..models.styles import validate_preset_weights
 from ..storage import variant_storage
 from . import files, queue
@@ -61,8 +61,8 @@ class Preview:
 def render_options(style: Style, settings: dict | None = None) -> dict:
     """The engine's options for a style preview (``RenderOptions`` keywords): the
     style's defaults, or ``settings`` (``PREVIEW_SETTINGS`` of a ``RenderRequest``)
-    where given; small and fast. Its file name is made from them, so whatever changes
-    the pixels changes the name.
+    where given; small and fast. Its file name is made from them and the engine's
+    version, so whatever changes the pixels changes the name.
 
     The slow engine is previewed by the fast one: its own preview would take minutes
     (``estimates``), longer than anyone waits on a page, which says so."""
@@ -74,7 +74,7 @@ def render_options(style: Style, settings: dict | None = None) -> dict:
 
 def preview_name(style: Style, source: SourceImage, settings: dict | None = None) -> str:
     options = json.dumps(render_options(style, settings), sort_keys=True)
-    return files.keyed_name(f"preview/{style.fingerprint}/{source.content_hash}/{options}", "webp")
+    return files.keyed_name(f"preview/{ENGINE_VERSION}/{style.fingerprint}/{source.content_hash}/{options}", "webp")
 
 
 def settings_of(render_request: RenderRequest) -> dict:
@@ -124,7 +124,7 @@ def swatch_name(weights: dict) -> str:
     """Raises ``ValidationError`` for weights that are no preset blend."""
     look = json.dumps(validate_preset_weights(weights), sort_keys=True)
     options = json.dumps(swatch_options(), sort_keys=True)
-    return files.keyed_name(f"swatch/{look}/{swatch_photo_hash()}/{options}", "webp")
+    return files.keyed_name(f"swatch/{ENGINE_VERSION}/{look}/{swatch_photo_hash()}/{options}", "webp")
 
 
 def swatches(blends: list[dict]) -> list[Preview]:

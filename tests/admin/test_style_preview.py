@@ -106,3 +106,12 @@ def test_the_preview_is_found_only_with_the_secret(styles, sample, settings):
     assert sample.content_hash not in name and styles["ink"].fingerprint not in name
     settings.SECRET_KEY = "another-secret-" + "x" * 40
     assert previews.preview_name(styles["ink"], sample) != name
+
+
+def test_a_new_engine_renders_previews_and_swatches_again(styles, sample, monkeypatch):
+    """After an upgrade that changes the pixels (``ENGINE_VERSION``), a stored preview
+    or swatch of the older engine is not shown as the new one's."""
+    preview, swatch = previews.preview_name(styles["ink"], sample), previews.swatch_name({"3": 1})
+    monkeypatch.setattr(previews, "ENGINE_VERSION", "next")
+    assert previews.preview_name(styles["ink"], sample) != preview
+    assert previews.swatch_name({"3": 1}) != swatch
