@@ -340,8 +340,12 @@ def explain(key, value):
 
 
 def status_in_words(obj):
-    """E.g. "Ready · Approved": where the job is and what the review decided."""
-    return f"{obj.get_status_display()} · {obj.get_review_display()}"
+    """E.g. "Ready · Approved": where the job is and what the review decided; and
+    whether an older engine rendered it (``upgrades``)."""
+    words = f"{obj.get_status_display()} · {obj.get_review_display()}"
+    if upgrades.is_outdated(obj):
+        words += " · " + _("rendered by an older engine")
+    return words
 
 
 def variant_title(obj):

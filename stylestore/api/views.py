@@ -251,7 +251,9 @@ class JobViewSet(
     @describe(
         operation_id="jobs_approve",
         summary="Approve a job's image",
-        description="Customers see a ready variant once approved (unless `STYLESTORE['AUTO_APPROVE']`). "
+        description="Customers see a ready variant once approved (unless `STYLESTORE['AUTO_APPROVE']`); "
+                    "the image an older engine rendered with the same photo, style and settings is then "
+                    "deleted (see `manage.py stylize --outdated`). "
                     "Needs `stylestore.apply_style` and `stylestore.change_stylizedimage`.",
         request=None,
         parameters=[JOB_ID],

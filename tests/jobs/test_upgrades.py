@@ -138,6 +138,9 @@ def test_the_admin_action_queues_what_an_older_engine_rendered_in_a_batch(source
     assert "nothing to do" in response.content.decode()
     assert StylizedImage.objects.count() == 2
 
+    page = admin_client.get(f"{changelist}{old.pk}/change/").content.decode()
+    assert "Ready · Approved · rendered by an older engine" in page
+    assert "older engine" not in admin_client.get(f"{changelist}{current.pk}/change/").content.decode()
     response = admin_client.post(changelist, {"action": "render_outdated",
                                               "_selected_action": [old.pk, current.pk]}, follow=True)
     assert "Queued 1 image again with the current engine" in response.content.decode()
