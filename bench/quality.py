@@ -8,8 +8,10 @@ For each variant it prints the product's CIEDE2000 to the photo (mean and 95th
 percentile over the product mask, lightness included), its structure (SSIM structure
 term over the product), the style's visibility, the seam (mean L* of the 1-3 px just
 outside the product less that of the 6-12 px beyond: a ring of the photo's backdrop
-shows as a large offset, the style's own edge glow as a smaller one), the quality gate's verdict with the
-shop's settings, and what measuring cost as a share of rendering that image (prepare
+shows as a large offset, the style's own edge glow as a smaller one), the silhouette
+(the product-mask network run on the variant, against the photo's own mask: intersection
+over union, how legible the product's outline stays; "-" where the product fills the
+photo), the quality gate's verdict with the shop's settings, and what measuring cost as a share of rendering that image (prepare
 + its share of the batch's forward pass + colour, region and encoding). The defaults
 are the ``Style`` model's own (colours preserved, whole picture, full strength; the
 demo's presets at their catalogue weights), rendered as a worker does: one batch per
@@ -82,6 +84,16 @@ def seam_offset(image: Image.Image, mask: Image.Image) -> float:
     return float(lightness[ring].mean() - lightness[beyond].mean())
 
 
+def silhouette(found, refound: Image.Image) -> float | None:
+    """Intersection over union of the product the mask network finds in a variant
+    (``refound``) and the photo's own mask; None where the product fills the photo."""
+    if found.method == "full_frame":
+        return None
+    photo = np.asarray(found.mask.convert("L")) > 127
+    variant = np.asarray(refound.convert("L").resize(found.mask.size)) > 127
+    return float((photo & variant).sum() / max((photo | variant).sum(), 1))
+
+
 def thumb(image: Image.Image, held=False) -> Image.Image:
     tile = ImageOps.pad(image.convert("RGB"), (THUMB, THUMB), color=(255, 255, 255))
     if held:
@@ -123,14 +135,16 @@ def main():
 
     chosen = defaults()
     print(f"Defaults: {chosen}; size {args.size} px; gate {stylestore_settings.QUALITY_GATE}\n")
-    header = f"{'product':28} {'style':22} {'dE mean':>7} {'dE p95':>7} {'struct':>6} {'style':>6} {'seam':>6}  verdict"
+    header = (f"{'product':28} {'style':22} {'dE mean':>7} {'dE p95':>7} {'struct':>6} {'style':>6} {'seam':>6} "
+              f"{'silh':>5}  verdict")
     print(header + "   metric cost")
-    rows, shares, seams, failures, faint = [], [], [], 0, 0
+    rows, shares, seams, outlines, failures, faint = [], [], [], [], 0, 0
     sheet_rows = {name: [thumb(image), thumb(m.mask)] for (name, image), m in zip(products, masks)}
     all_styles = styles(catalogue)
     for style_name, spec, engine in all_styles:
         options = RenderOptions(engine=engine, max_side=args.size, **chosen)
         results = stylizer.render(photos, spec, options, masks=[m.mask for m in masks])
+        refound = iter(stylizer.product_masks([r.image.convert("RGB") for r in results if r.error is None]))
         for (name, _), result, found in zip(products, results, masks):
             if result.error is not None:
                 print(f"{name[:28]:28} {style_name[:22]:22} ERROR {result.error}")
@@ -147,10 +161,13 @@ def main():
             render_ms = t["prepare_ms"] + t["infer_ms"] + t["encode_ms"]
             shares.append(t["metrics_ms"] / render_ms)
             seams.append(seam_offset(result.image, found.mask))
+            outline = silhouette(found, next(refound).mask)
+            if outline is not None:
+                outlines.append(outline)
             words = "pass" if verdict["passed"] else "HELD: " + "; ".join(verdict["reasons"])
             print(f"{name[:28]:28} {style_name[:22]:22} {m['product_delta_e']:7.2f} {m['product_delta_e_p95']:7.2f} "
-                  f"{m['structure']:6.3f} {m['style_visibility'] or 0:6.2f} {seams[-1]:+6.1f}  {words:6}   "
-                  f"{shares[-1]:.1%}")
+                  f"{m['structure']:6.3f} {m['style_visibility'] or 0:6.2f} {seams[-1]:+6.1f} "
+                  f"{'-' if outline is None else f'{outline:.2f}':>5}  {words:6}   {shares[-1]:.1%}")
             rows.append((name, style_name, m, verdict))
             sheet_rows[name].append(thumb(result.image, held=not verdict["passed"]))
 
@@ -158,7 +175,9 @@ def main():
     print(f"\n{len(rows)} variants, {failures} held for the product or failed, {faint} held as the style barely "
           f"shows; product dE00 mean: median {statistics.median(means):.2f}, "
           f"worst {max(means):.2f}; seam L* offset: median {statistics.median(seams):+.1f}, range "
-          f"{min(seams):+.1f} to {max(seams):+.1f}; metric cost / render: median {statistics.median(shares):.1%}, "
+          f"{min(seams):+.1f} to {max(seams):+.1f}; silhouette IoU: median "
+          f"{statistics.median(outlines) if outlines else float('nan'):.2f}, worst "
+          f"{min(outlines, default=float('nan')):.2f}; metric cost / render: median {statistics.median(shares):.1%}, "
           f"worst {max(shares):.1%}")
 
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
