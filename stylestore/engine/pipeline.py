@@ -315,8 +315,8 @@ class Stylizer:
               options: RenderOptions) -> List[runtime.Outcome]:
         converted = {id(o): o if o.mode == "RGB" else o.convert("RGB") for o in originals}  # once per image
         # The networks see a grain on the backdrop, where it is shown (product.textured_backdrop).
-        seen = {id(o): converted[id(o)] if options.region == "product" else product.textured_backdrop(converted[id(o)], m)
-                for o, m in zip(originals, masks)}
+        seen = {id(o): converted[id(o)] if options.region == "product"
+                else product.textured_backdrop(converted[id(o)], mask) for o, mask in zip(originals, masks)}
         rgb = [seen[id(original)] for original in originals]
         if options.engine == "preset":
             conditions = torch.from_numpy(np.stack([spec.value for spec in styles]))
@@ -375,6 +375,7 @@ class Stylizer:
             result.error, result.data = exc, b""
             return
         result.image, (result.width, result.height) = final, final.size
+
 
 def _fitted_mask(mask: Optional[Image.Image], original: Image.Image) -> Optional[Image.Image]:
     """The product mask at the prepared image's size, once (everything after uses it):

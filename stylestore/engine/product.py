@@ -1,7 +1,7 @@
 """Keeping the product true: where the style may go, and what it may change there.
 
 A styled product image is only publishable if the customer still sees the real
-product: its colours, its lightness, its shape. Two tools, both driven by the product
+product: its colours, its lightness, its shape. Three tools, all driven by the product
 mask (the photo's alpha when it has one, else the saliency network's map, see
 ``saliency``):
 
@@ -15,6 +15,9 @@ mask (the photo's alpha when it has one, else the saliency network's map, see
   where the mask is unsure of it) is unmixed by colour (:func:`backdrop_matte`): each pixel's share of product is read
   off its colour between the two, and only that share of the photo stays, without
   its backdrop.
+* **A backdrop to paint** (:func:`textured_backdrop`). The networks are given a faint
+  grain outside the product, so a plain studio backdrop takes the style's strokes
+  instead of one flat colour with a glow along the product's edge.
 * **Tone-true colour** (``preserve_color``). Taking only a*b* from the photo (the old
   rule) keeps hue and chroma but not lightness: a deep-red blanket (L* 25) came out
   salmon pink (L* 61) because the networks lift every picture towards the painting's
