@@ -224,11 +224,9 @@ class StylizedImageAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve selected images"), permissions=["manage_jobs"])
     def approve(self, request, queryset):
-        ready = queryset.filter(status=StylizedImage.Status.READY)
-        ids = list(ready.values_list("pk", flat=True))
-        approved = ready.update(review=StylizedImage.Review.APPROVED)
-        skipped = queryset.count() - approved
-        upgrades.retire_predecessors(ids)
+        selected = queryset.count()
+        approved = upgrades.approve(queryset)
+        skipped = selected - approved
         message = ngettext("Approved %(count)d image.", "Approved %(count)d images.", approved) % {"count": approved}
         if skipped:
             message += " " + ngettext(

@@ -263,11 +263,8 @@ class JobViewSet(
     @action(detail=True, methods=["post"])
     def approve(self, request, *args, **kwargs):
         job = self.get_object()
-        if not StylizedImage.objects.filter(pk=job.pk, status=StylizedImage.Status.READY).update(
-            review=StylizedImage.Review.APPROVED
-        ):
+        if not upgrades.approve(StylizedImage.objects.filter(pk=job.pk)):
             raise Conflict(_("Only ready images can be approved; this one is %s.") % job.status, code="not_ready")
-        upgrades.retire_predecessors([job.pk])
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 

@@ -11,7 +11,7 @@ engine made it: an older one is told by its key no longer matching its own param
 
 Once a successor is visible its predecessor can never be shown again, and it goes, file
 and all (``retire_predecessors``, called where a variant becomes ready or visible: a
-worker finishing it, an admin or API client approving it). A successor held by the
+worker finishing it, ``approve`` for the admin and the API). A successor held by the
 quality gate, or waiting for an approval, leaves a shown predecessor on the storefront;
 one that was not shown either (held, or waiting for its own review) goes at once, so a
 reviewer sees only the new engine's image.
@@ -43,7 +43,8 @@ def outdated(queryset=None) -> list[StylizedImage]:
     """The variants among ``queryset`` (default: all) that an older engine rendered and
     that are shown or may be: current and not rejected (held and unreviewed ones are
     waiting for a review, which the new engine's image should get). Read in one pass,
-    the keys computed here: a few seconds for 100,000."""
+    the keys computed here (0.6 s for 100,000 on a 2-core machine, besides reading the
+    rows)."""
     rows = (queryset if queryset is not None else StylizedImage.objects.all()).current()
     rows = rows.exclude(review=StylizedImage.Review.REJECTED)
     fields = ("pk", "source_id", "style_id", "params_hash", *KEY_FIELDS)
@@ -68,6 +69,16 @@ def render_again(rows, *, user=None, origin=Batch.Origin.ADMIN, enqueue=True):
         # Successors shown already (an earlier request's) retire their predecessors now.
         retire_predecessors(result.reused)
     return result, batch
+
+
+def approve(queryset) -> int:
+    """Approve the ready variants among ``queryset`` (for the admin and the API): they
+    show, so what they replace goes (``retire_predecessors``). Returns how many."""
+    ready = queryset.filter(status=StylizedImage.Status.READY)
+    ids = list(ready.values_list("pk", flat=True))
+    approved = StylizedImage.objects.filter(pk__in=ids).update(review=StylizedImage.Review.APPROVED)
+    retire_predecessors(ids)
+    return approved
 
 
 def retire_predecessors(ids) -> int:

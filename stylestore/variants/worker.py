@@ -229,6 +229,7 @@ def _render_group(rows, outcome):
             _fail(row, f"{type(exc).__name__}: {exc}", retry=True, outcome=outcome)
         return
     batch_ms = (time.perf_counter() - started) * 1000
+    finished = []  # ready now: what they replace goes after the batch (upgrades)
     for row, result in zip(live, results):
         if result.error is not None:
             retry = not isinstance(result.error, (errors.ImageError, errors.StyleSpecError))
@@ -244,10 +245,7 @@ def _render_group(rows, outcome):
                         metrics={**result.metrics, "gate": gate}, timings=timings,
                         held=not gate["passed"]):
             outcome["ready"] += 1
-            try:
-                upgrades.retire_predecessors([row.pk])
-            except Exception:  # noqa: BLE001 - the render is done; an old file left over costs only space
-                logger.warning("could not retire what variant %s replaces", row.pk, exc_info=True)
+            finished.append(row.pk)
             row.refresh_from_db()
             variant_ready.send(sender=StylizedImage, variant=row)
         elif not StylizedImage.objects.filter(pk=row.pk).exists():
@@ -257,6 +255,10 @@ def _render_group(rows, outcome):
             outcome["cancelled"] += 1
         else:
             logger.warning("lost the claim on variant %s; its new owner writes the same file", row.pk)
+    try:
+        upgrades.retire_predecessors(finished)
+    except Exception:  # noqa: BLE001 - the renders are done; an old file left over costs only space
+        logger.warning("could not retire what variants %s replace", finished, exc_info=True)
 
 
 def _fail(row, message, *, retry, outcome, burn_attempt=True):
