@@ -38,7 +38,7 @@ from PIL import Image
 
 from . import imaging, metrics, optimize, presets, product, runtime, saliency
 from .arbitrary import STYLE_DIM, STYLE_SIZE, StylePredictor, Transformer, blend_vectors
-from .errors import EngineError, ImageTooSmall, NonFiniteOutput, StyleSpecError
+from .errors import CorruptImage, EngineError, ImageTooSmall, NonFiniteOutput, StyleSpecError
 from .formats import FORMATS
 from .gate import MIN_SIDE
 from .presets import MultiStyleNet
@@ -280,17 +280,24 @@ class Stylizer:
             style.check_engine(options.engine)
         results = [Result(format=options.format) for _ in jobs]
         fitted: Dict[int, Image.Image | EngineError] = {}  # one preparation per distinct image
-        for result, (image, _, _) in zip(results, jobs):
+        fitted_masks: Dict[int, Optional[Image.Image]] = {}
+        for i, (result, (image, _, mask)) in enumerate(zip(results, jobs)):
             started = time.perf_counter()
             if id(image) not in fitted:
                 fitted[id(image)] = _prepare(image, options.max_side)
+            original = fitted[id(image)]
+            if isinstance(original, EngineError):
+                result.error = original
+            else:
+                try:  # a mask that cannot be read fails its own image, not the batch
+                    fitted_masks[i] = _fitted_mask(mask, original)
+                except Exception as exc:  # noqa: BLE001 - PIL raises OSError, ValueError, struct.error...
+                    result.error = CorruptImage(f"the product mask cannot be read: {exc}")
             result.timings["prepare_ms"] = _ms(started)
-            if isinstance(fitted[id(image)], EngineError):
-                result.error = fitted[id(image)]
         live = [i for i, result in enumerate(results) if result.error is None]
         originals = [fitted[id(jobs[i][0])] for i in live]
         styles = [jobs[i][1] for i in live]
-        masks = [_fitted_mask(jobs[i][2], original) for i, original in zip(live, originals)]
+        masks = [fitted_masks[i] for i in live]
 
         started = time.perf_counter()
         if options.engine == "optimize":
@@ -382,7 +389,8 @@ def _fitted_mask(mask: Optional[Image.Image], original: Image.Image) -> Optional
     the given one, else the image's alpha, else None (the whole image is the product)."""
     if mask is None:
         return imaging.alpha_mask(original)
-    return mask if mask.size == original.size else mask.convert("L").resize(original.size, Image.Resampling.BILINEAR)
+    mask = mask.convert("L")  # loads it here, where a broken one fails only its image
+    return mask if mask.size == original.size else mask.resize(original.size, Image.Resampling.BILINEAR)
 
 
 def _prepare(image: Image.Image, max_side: int) -> Image.Image | EngineError:

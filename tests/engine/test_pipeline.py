@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from stylestore.engine import (
+    CorruptImage,
     ImageTooSmall,
     NonFiniteOutput,
     RenderOptions,
@@ -128,6 +129,16 @@ def test_a_bad_image_does_not_fail_its_batch(stylizer, wave):
     results = stylizer.render([sliver, good, good], wave, RenderOptions(**FAST), with_metrics=False)
     assert isinstance(results[0].error, ImageTooSmall) and results[0].data == b"" and results[0].image is None
     assert all(r.error is None and r.data for r in results[1:])
+
+
+def test_an_unreadable_mask_fails_only_its_image(stylizer, wave):
+    buffer = io.BytesIO()
+    photo(size=(64, 64)).convert("L").save(buffer, "PNG")
+    truncated = Image.open(io.BytesIO(buffer.getvalue()[:200]))  # opens; its pixels never load
+    results = stylizer.render([photo(size=(64, 64))] * 2, wave, RenderOptions(**FAST),
+                              masks=[truncated, None], with_metrics=False)
+    assert isinstance(results[0].error, CorruptImage) and results[0].data == b""
+    assert results[1].error is None and results[1].data
 
 
 def test_regions_work_on_opaque_photos_with_a_mask_and_alpha_wins(stylizer):
