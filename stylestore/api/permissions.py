@@ -11,7 +11,9 @@ everywhere:
   of the admin action "Apply style…");
 - retrying, approving or rejecting a job: additionally
   ``stylestore.change_stylizedimage`` (what the admin's retry / approve / reject
-  actions on variants require).
+  actions on variants require);
+- reading the analytics: ``stylestore.view_styleevent`` (what the admin's analytics
+  page requires).
 
 Staff status is required on top of the permissions, as in the admin: a permission
 granted to a customer account by mistake does not open the staff API. Superusers
@@ -44,6 +46,10 @@ class CanApplyStyles(StaffPermission):
 
 class CanManageJobs(StaffPermission):
     required_permissions = ("stylestore.apply_style", "stylestore.change_stylizedimage")
+
+
+class CanViewAnalytics(StaffPermission):
+    required_permissions = ("stylestore.view_styleevent",)
 
 
 class StaffModelPermissions(DjangoModelPermissions):

@@ -16,6 +16,7 @@ list/detail routes are registered on ``router``, other paths appended to the lis
 from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
+from .analytics import AnalyticsView
 from .personalization import personalization_urlpatterns
 from .views import BatchViewSet, DocsView, JobViewSet, NotFoundView, SchemaView, SourceVariantsView, StyleViewSet
 
@@ -29,6 +30,7 @@ router.register("batches", BatchViewSet, basename="batch")
 v1_urlpatterns = [
     path("sources/<str:reference>/variants/", SourceVariantsView.as_view(), name="source-variants"),
     *personalization_urlpatterns,
+    path("analytics/", AnalyticsView.as_view(), name="analytics"),
     *router.urls,
 ]
 
