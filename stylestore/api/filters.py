@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.filters import BaseFilterBackend
 
-from ..models import Style, StylizedImage
+from ..models import Batch, Style, StylizedImage
 from ..references import EXAMPLE_REFERENCE, MalformedReference, UnknownReference, parse_reference
 
 MAX_FILTER_IDS = 100
@@ -125,4 +125,23 @@ class JobFilter(serializers.Serializer):
             queryset = queryset.filter(batches=data["batch"])
         if "ids" in data:
             queryset = queryset.filter(pk__in=data["ids"])
+        return queryset
+
+
+class BatchFilter(serializers.Serializer):
+    finished = serializers.BooleanField(required=False, help_text=_(
+        "Only batches that are finished or cancelled (true), or still queued or rendering (false)."))
+    origin = serializers.ChoiceField(choices=Batch.Origin.choices, required=False, help_text=_(
+        "Only batches queued from the admin, the API or a command."))
+    mine = serializers.BooleanField(required=False, help_text=_("Only (true) or all but (false) your own batches."))
+
+    def filter(self, queryset):
+        data = self.validated_data
+        if "finished" in data:
+            queryset = queryset.filter(finished_at__isnull=not data["finished"])
+        if "origin" in data:
+            queryset = queryset.filter(origin=data["origin"])
+        if "mine" in data:
+            mine = {"created_by": self.context["request"].user}
+            queryset = queryset.filter(**mine) if data["mine"] else queryset.exclude(**mine)
         return queryset

@@ -29,7 +29,7 @@ from ..references import EXAMPLE_REFERENCE, REFERENCE_PATTERN, MalformedReferenc
 from ..variants import batches, requests, upgrades
 from .conditional import ConditionalGetMixin
 from .exceptions import Conflict, exception_handler
-from .filters import JobFilter, SerializerFilterBackend, StyleFilter, VariantFilter
+from .filters import BatchFilter, JobFilter, SerializerFilterBackend, StyleFilter, VariantFilter
 from .pagination import StylestorePagination
 from .parsers import JSONParser
 from .permissions import CanApplyStyles, CanManageJobs, StaffModelPermissions, can_see_inactive_styles
@@ -291,18 +291,30 @@ BATCH_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, descr
 
 
 @extend_schema_view(
+    list=describe(summary="List batches",
+                  description="Job requests, the newest first, each with its jobs by state and where it stands, "
+                              "e.g. the batches still rendering (`?finished=false`). Needs `stylestore.apply_style`."),
     retrieve=describe(summary="Get a batch", parameters=[BATCH_ID],
                       description="What one job request queued: its jobs by state (queued, rendering, ready, held, "
                                   "rejected, failed), an estimate of the time left, and whether it finished. Its jobs: "
                                   "`GET /api/v1/jobs/?batch={id}`. Needs `stylestore.apply_style`."),
 )
-class BatchViewSet(StylestoreAPIMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Batches: what one job request queued. Read and cancel; created by ``POST /jobs/``."""
+class BatchViewSet(StylestoreAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Batches: what one job request queued. Listed, read and cancelled; created by ``POST /jobs/``."""
 
     queryset = Batch.objects.select_related("created_by")
     serializer_class = BatchSerializer
+    filter_serializer_class = BatchFilter
     lookup_value_regex = r"[0-9]{1,18}"
     permission_classes = [CanApplyStyles]
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        # A page's counts in one query, not one per batch (the serializer uses them).
+        counts = batches.counts_for([batch.pk for batch in page])
+        for batch in page:
+            batch._counts = counts[batch.pk]
+        return page
 
     @describe(
         operation_id="batches_cancel",

@@ -1,6 +1,9 @@
 """Batches through the API: the job request names its batch; the batch says where its
 jobs stand and can be cancelled, with the jobs endpoints' permissions."""
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from stylestore.models import Batch, StylizedImage
 
@@ -82,3 +85,40 @@ def test_someone_elses_batch_needs_the_job_managers_permission(make_user, queued
 def test_an_unknown_batch_is_a_404(editor):
     assert editor.get(batch_url(999999)).status_code == 404
     assert editor.get("/api/v1/batches/abc/").status_code == 404
+
+
+def test_batches_are_listed_newest_first_with_their_counts(editor, queued, make_user, make_product):
+    from .conftest import token_client
+
+    other = token_client(make_user("other", "apply_style"))
+    later = other.post(JOBS, {"sources": [f"shop.product:{make_product('cup').pk}"], "styles": ["ink"],
+                              "size": 256}, format="json").json()["batch"]
+    StylizedImage.objects.filter(pk=queued["created"][0]).update(status=StylizedImage.Status.RUNNING)
+    listed = editor.get("/api/v1/batches/").json()
+    assert [b["id"] for b in listed["results"]] == [later, queued["batch"]] and listed["count"] == 2
+    mine = listed["results"][1]
+    assert mine["status"] == "rendering" and mine["counts"]["rendering"] == 1 and mine["counts"]["queued"] == 1
+    assert mine == editor.get(batch_url(queued["batch"])).json()  # the same representation as its own page
+
+    assert [b["id"] for b in editor.get("/api/v1/batches/", {"mine": "true"}).json()["results"]] == [queued["batch"]]
+    assert [b["id"] for b in editor.get("/api/v1/batches/", {"mine": "false"}).json()["results"]] == [later]
+    editor.post(batch_url(later, "cancel/"))
+    assert [b["id"] for b in editor.get("/api/v1/batches/", {"finished": "true"}).json()["results"]] == [later]
+    assert [b["id"] for b in editor.get("/api/v1/batches/", {"finished": "false"}).json()["results"]] == [
+        queued["batch"]]
+    assert editor.get("/api/v1/batches/", {"origin": "admin"}).json()["results"] == []
+
+    bad = editor.get("/api/v1/batches/", {"origin": "moon", "finished": "maybe"})
+    assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) == {"origin", "finished"}
+    # A page's counts come in one query, whatever its length.
+    with CaptureQueriesContext(connection) as one:
+        editor.get("/api/v1/batches/", {"finished": "true"})
+    Batch.objects.bulk_create([Batch(origin=Batch.Origin.COMMAND, finished_at=timezone.now()) for _ in range(6)])
+    with CaptureQueriesContext(connection) as seven:
+        assert editor.get("/api/v1/batches/", {"finished": "true"}).json()["count"] == 7
+    assert len(seven) == len(one)
+
+
+@pytest.mark.parametrize("who, status", [("anonymous", 401), ("customer", 403), ("staff", 403), ("superuser", 200)])
+def test_the_list_has_the_jobs_permissions(client_as, queued, who, status):
+    assert client_as(who).get("/api/v1/batches/").status_code == status
