@@ -31,7 +31,9 @@ CPU memory: glibc serves the large activation tensors from its heap while a batc
 and keeps them (:func:`memory.keep_freed_memory`, applied with the first CPU model); the
 worker hands the free heap back between tasks (:func:`memory.release_free_memory`).
 Models a task rarely needs (VGG19, for the optimize engine only: 80 MB in fp32) are
-cached with ``keep=False`` and dropped between tasks by :func:`release_transient`.
+cached with ``keep=False`` and dropped between tasks by :func:`release_transient`. A
+process that never initialised CUDA drops the pages of the GPU-only libraries a CUDA
+build loads at import (:func:`release_gpu_library_pages`).
 
 CPU threads: torch uses one thread per core, and its OpenMP parallel regions collapse
 when the cores are oversubscribed (measured here: a 17 ms predictor pass took 140-460 ms
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -197,6 +200,21 @@ def cached(
         if not keep:
             _transient.add(key)
         return model
+
+
+#: The libraries of a CUDA build of torch that only GPU work runs (and the CUDA runtime
+#: they need): ``memory.release_library_pages`` matches their file names.
+GPU_ONLY_LIBRARIES = re.compile(
+    r"^lib(cublas|cublasLt|cudnn\w*|nvrtc\w*|nvJitLink|cusparse|cusparseLt|cufft\w*|curand|cusolver\w*|nccl|"
+    r"nvshmem\w*|cupti|cudart|nvToolsExt|cufile\w*)\.so"
+)
+
+
+def release_gpu_library_pages() -> float:
+    """In a process that has not initialised CUDA, drop the GPU-only libraries' resident
+    pages (see ``memory``); MB released. Were CUDA initialised later, they would fault in
+    again as they are used."""
+    return 0.0 if torch.cuda.is_initialized() else memory.release_library_pages(GPU_ONLY_LIBRARIES)
 
 
 def release_transient() -> List[str]:

@@ -9,6 +9,7 @@ from django_q.signals import post_execute_in_worker, pre_execute
 from stylestore import tasks
 from stylestore.engine import runtime
 from stylestore.variants import idle
+from tests.engine.test_memory import resident_mb
 
 CPU = runtime.pick_device("cpu", "exact")
 
@@ -44,3 +45,12 @@ def test_a_worker_with_its_next_task_keeps_them(short_idle):
     pre_execute.send(sender="django_q", func=tasks.render_variants, task={})  # the next task, at once
     time.sleep(0.6)
     assert one_task_model() is model
+
+
+def test_an_idle_worker_without_cuda_drops_the_gpu_libraries_pages(short_idle):
+    if torch.cuda.is_initialized() or resident_mb(runtime.GPU_ONLY_LIBRARIES)[0] < 1:
+        pytest.skip("CUDA is in use, or a CPU build of torch loads no GPU library")
+    finish_task()
+    time.sleep(0.6)
+    resident, dirty = resident_mb(runtime.GPU_ONLY_LIBRARIES)
+    assert resident <= dirty + 1
