@@ -187,16 +187,16 @@ def main(argv=None) -> int:
         with CaptureQueriesContext(connection) as queries:
             personalized_listing()
 
-        page = ([], [])
-        image = ([], [])
+        per_page = ([], [])
+        per_image = ([], [])
         for _ in range(args.pages):
             products = list(Product.objects.select_related("category"))
-            with Timer(*page):
+            with Timer(*per_page):
                 context = identity.get_visitor(request())
                 page.load_images(context, products, "image")
                 context.state  # noqa: B018 - the one visitor query, timed with the page's loads
             for product in products:
-                with Timer(*image):
+                with Timer(*per_image):
                     page.styled_image(context, product, "image", size=512)
 
         listings = {"personalized": ([], []), "bare": ([], [])}
@@ -207,9 +207,10 @@ def main(argv=None) -> int:
 
     print(f"Listing of {PRODUCTS} products x {STYLES} styles (2 sizes each), {args.pages} pages, "
           f"returning visitor with full state")
-    print(f"  queries per personalized listing page: {len(queries)} (products, categories, variants, visitor)")
-    print(line("per page, loads (variants + visitor)", *page, 1e6, "ms"))
-    print(line("per image, choose + sign + render", *image, 1e3, "us"))
+    print(f"  queries per personalized listing page: {len(queries)} (the product count for paging, categories, "
+          f"products, variants, visitor)")
+    print(line("per page, loads (variants + visitor)", *per_page, 1e6, "ms"))
+    print(line("per image, choose + sign + render", *per_image, 1e3, "us"))
     print(line("listing, personalized", *listings["personalized"], 1e6, "ms"))
     print(line("listing, bare (no personalization)", *listings["bare"], 1e6, "ms"))
     for index, label in ((0, "wall"), (1, "cpu")):
