@@ -30,3 +30,10 @@ def test_personalization_runs():
     # Exit 1 says a target was missed, which 80 visitors cannot meet; a crash prints a traceback.
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert "no_signal" in done.stdout and "IPW / SNIPW replay" in done.stdout
+
+
+def test_scale_runs(tmp_path):
+    done = run("bench/scale.py", "--small", "20", "--large", "60", "--small-events", "200", "--large-events", "600",
+               "--rounds", "1", "--requests", "2", "--dir", str(tmp_path))
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "product page, returning" in done.stdout and "retention purge" in done.stdout
