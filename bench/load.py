@@ -72,7 +72,10 @@ SETTINGS = textwrap.dedent('''
 
     DEBUG = False
     ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-    STYLESTORE = {**STYLESTORE, "CONSENT_REQUIRED": True, "AUTO_APPROVE": True}
+    # A handful of visitors from one address send all the load: the limits that exist to
+    # stop exactly that (the events budgets, the API's throttles) are off.
+    STYLESTORE = {**STYLESTORE, "CONSENT_REQUIRED": True, "AUTO_APPROVE": True,
+                  "EVENT_BUDGETS": {"IP": None, "VISITOR": None, "NEW_VISITORS_PER_IP": None}}
     REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         "stylestore_anon": None, "stylestore_user": None, "stylestore_visitor": None}}
 ''')
