@@ -26,9 +26,10 @@ _pending = None
 
 
 def release_memory():
-    """Drop the models kept for one task only, the pages of GPU libraries a CPU worker
-    never runs, and hand the free heap back to the kernel (``engine.memory``). A process that never loaded the engine has no model to drop,
-    and does not load torch for it."""
+    """Drop the models kept for one task only and the pages of GPU libraries a CPU
+    worker never runs, and hand the free heap back to the kernel (``engine.memory``). A
+    process that never loaded the engine has no model to drop, and does not load torch
+    for it."""
     runtime = sys.modules.get("stylestore.engine.runtime")
     if runtime is not None:
         runtime.release_transient()
