@@ -34,6 +34,8 @@ exec(os.environ.get("LEAVE_OUT", ""))
 """
 
 CATALOG_MODELS = """
+import uuid
+
 from django.db import models
 
 
@@ -44,6 +46,10 @@ class Product(models.Model):
     def __str__(self):
         return self.name
 """
+
+#: The same catalogue keyed by UUIDs, as many shops' models are.
+UUID_CATALOG_MODELS = CATALOG_MODELS.replace(
+    "    name = models.CharField", "    id = models.UUIDField(primary_key=True, default=uuid.uuid4)\n    name = models.CharField")
 
 MANAGE = """
 import os
@@ -99,7 +105,12 @@ StylizedImage.objects.update(review=StylizedImage.Review.APPROVED)
 print("STYLED", page())
 client = Client()
 print("SCHEMA", client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").status_code)
-print("PERSONALIZED", client.get(f"/api/v1/sources/catalog.product:{product.pk}/personalized/").status_code)
+reference = f"catalog.product:{product.pk}"
+print("VIEW", client.post("/api/v1/visitor/events/", [{"kind": "view", "source": reference}],
+                          content_type="application/json").status_code)
+personalized = client.get(f"/api/v1/sources/{reference}/personalized/")
+print("PERSONALIZED", personalized.status_code, personalized.json()["style"])
+print("VARIANTS", client.get(f"/api/v1/sources/{reference}/variants/").json()["count"])
 """
 
 
@@ -109,9 +120,7 @@ def guide_blocks():
     return {name: code for name, code in blocks}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fresh")
+def write_project(root, models=CATALOG_MODELS):
     blocks = guide_blocks()
     assert {"settings.py", "urls.py", "catalog/admin.py"} <= set(blocks)
     files = {
@@ -121,13 +130,18 @@ def project(tmp_path_factory):
         "myshop/settings.py": PREAMBLE + blocks["settings.py"] + EPILOGUE,
         "myshop/urls.py": blocks["urls.py"],
         "catalog/__init__.py": "",
-        "catalog/models.py": CATALOG_MODELS,
+        "catalog/models.py": models,
         "catalog/admin.py": blocks["catalog/admin.py"],
     }
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return write_project(tmp_path_factory.mktemp("fresh"))
 
 
 def run(project, *args, leave_out=""):
@@ -145,9 +159,22 @@ def test_the_guide_gives_a_clean_check_and_a_working_project(project):
     assert re.search(r'<img src="/media/products/vase[^"]*\.jpg"[^>]*data-stylestore-ref="catalog.product:1"',
                      smoke.stdout)
     assert 'data-stylestore-endpoint="/api/v1/visitor/events/"' in smoke.stdout
-    assert "SCHEMA 200" in smoke.stdout and "PERSONALIZED 200" in smoke.stdout
+    assert "SCHEMA 200" in smoke.stdout and "VIEW 202" in smoke.stdout and "VARIANTS 1" in smoke.stdout
+    assert re.search(r"PERSONALIZED 200 \{'id': \d+, 'slug': 'preset-3'", smoke.stdout)
     styled = smoke.stdout.split("STYLED", 1)[1]
     assert re.search(r'<picture><source type="image/webp" srcset="/media/stylestore/[^" ]+\.webp \d+w"', styled)
+
+
+def test_a_catalogue_keyed_by_uuids_works_the_same(tmp_path):
+    project = write_project(tmp_path, UUID_CATALOG_MODELS)
+    smoke = run(project, "smoke.py")
+    assert smoke.returncode == 0, smoke.stderr
+    reference = re.search(r'data-stylestore-ref="(catalog\.product:[0-9a-f-]{36})"', smoke.stdout)
+    assert reference, smoke.stdout
+    styled = smoke.stdout.split("STYLED", 1)[1]
+    assert re.search(r'<picture><source type="image/webp" srcset="/media/stylestore/[^" ]+\.webp \d+w"', styled)
+    assert "VIEW 202" in smoke.stdout and "VARIANTS 1" in smoke.stdout
+    assert re.search(r"PERSONALIZED 200 \{'id': \d+, 'slug': 'preset-3'", smoke.stdout)
 
 
 @pytest.mark.parametrize("leave_out, reported", [
