@@ -47,9 +47,30 @@ class Product(models.Model):
         return self.name
 """
 
-#: The same catalogue keyed by UUIDs, as many shops' models are.
+#: The same catalogue keyed by UUIDs, and users known by their email (no username), as
+#: many shops' models are.
 UUID_CATALOG_MODELS = CATALOG_MODELS.replace(
-    "    name = models.CharField", "    id = models.UUIDField(primary_key=True, default=uuid.uuid4)\n    name = models.CharField")
+    "    name = models.CharField", "    id = models.UUIDField(primary_key=True, default=uuid.uuid4)\n    name = models.CharField"
+) + """
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+
+
+class CustomerManager(BaseUserManager):
+    def create_superuser(self, email, password=None):
+        user = self.model(email=email, is_staff=True, is_superuser=True)
+        user.set_password(password)
+        user.save()
+        return user
+
+
+class Customer(AbstractBaseUser, PermissionsMixin):
+    email = models.EmailField(unique=True)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    USERNAME_FIELD = "email"
+    objects = CustomerManager()
+"""
 
 MANAGE = """
 import os
@@ -111,6 +132,16 @@ print("VIEW", client.post("/api/v1/visitor/events/", [{"kind": "view", "source":
 personalized = client.get(f"/api/v1/sources/{reference}/personalized/")
 print("PERSONALIZED", personalized.status_code, personalized.json()["style"])
 print("VARIANTS", client.get(f"/api/v1/sources/{reference}/variants/").json()["count"])
+# Staff work through the API, as whatever user model the project has.
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+User = get_user_model()
+staff = User.objects.create_superuser(**{User.USERNAME_FIELD: "ana@example.com", "password": "a-long-pass-123"})
+auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=staff).key}"}
+queued = client.post("/api/v1/jobs/", {"sources": [reference], "styles": ["preset-3"], "size": 128},
+                     content_type="application/json", **auth)
+print("QUEUED", queued.status_code)
+print("QUEUED BY", client.get(f"/api/v1/batches/{queued.json()['batch']}/", **auth).json()["created_by"])
 """
 
 
@@ -118,6 +149,10 @@ def guide_blocks():
     """``{file name: code}`` of the guide's Python blocks (each opens with ``# <file>``)."""
     blocks = re.findall(r"```python\n# (\S+)\n(.*?)```", GUIDE.read_text(), re.S)
     return {name: code for name, code in blocks}
+
+
+#: Settings appended (through the EPILOGUE's hook) for the catalogue's own user model.
+CUSTOM_USERS = 'AUTH_USER_MODEL = "catalog.Customer"'
 
 
 def write_project(root, models=CATALOG_MODELS):
@@ -160,14 +195,16 @@ def test_the_guide_gives_a_clean_check_and_a_working_project(project):
                      smoke.stdout)
     assert 'data-stylestore-endpoint="/api/v1/visitor/events/"' in smoke.stdout
     assert "SCHEMA 200" in smoke.stdout and "VIEW 202" in smoke.stdout and "VARIANTS 1" in smoke.stdout
+    assert "QUEUED 202" in smoke.stdout and "QUEUED BY ana@example.com" in smoke.stdout
     assert re.search(r"PERSONALIZED 200 \{'id': \d+, 'slug': 'preset-3'", smoke.stdout)
     styled = smoke.stdout.split("STYLED", 1)[1]
     assert re.search(r'<picture><source type="image/webp" srcset="/media/stylestore/[^" ]+\.webp \d+w"', styled)
 
 
-def test_a_catalogue_keyed_by_uuids_works_the_same(tmp_path):
+def test_a_catalogue_keyed_by_uuids_and_users_by_email_work_the_same(tmp_path):
     project = write_project(tmp_path, UUID_CATALOG_MODELS)
-    smoke = run(project, "smoke.py")
+    assert run(project, "manage.py", "check", leave_out=CUSTOM_USERS).returncode == 0
+    smoke = run(project, "smoke.py", leave_out=CUSTOM_USERS)
     assert smoke.returncode == 0, smoke.stderr
     reference = re.search(r'data-stylestore-ref="(catalog\.product:[0-9a-f-]{36})"', smoke.stdout)
     assert reference, smoke.stdout
@@ -175,6 +212,7 @@ def test_a_catalogue_keyed_by_uuids_works_the_same(tmp_path):
     assert re.search(r'<picture><source type="image/webp" srcset="/media/stylestore/[^" ]+\.webp \d+w"', styled)
     assert "VIEW 202" in smoke.stdout and "VARIANTS 1" in smoke.stdout
     assert re.search(r"PERSONALIZED 200 \{'id': \d+, 'slug': 'preset-3'", smoke.stdout)
+    assert "QUEUED 202" in smoke.stdout and "QUEUED BY ana@example.com" in smoke.stdout
 
 
 @pytest.mark.parametrize("leave_out, reported", [

@@ -391,7 +391,9 @@ class BatchSerializer(ModelSerializer):
 
     description = serializers.CharField(read_only=True, help_text=_(
         "What was asked for, in words, in the request's language: \"Great Wave, Ink on 3 products\"."))
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True, allow_null=True, help_text=_(
+        "Who queued it: their username (the user model's USERNAME_FIELD); null when no user did (a command) "
+        "or their account was deleted."))
     status = serializers.SerializerMethodField(help_text=_("queued (no job started yet), rendering, finished "
                                                            "or cancelled."))
     counts = serializers.SerializerMethodField()
