@@ -97,6 +97,7 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.template import Context, Template
 from django.test import Client, RequestFactory
+from django.test.utils import setup_test_environment
 from django.contrib.auth.models import AnonymousUser
 from PIL import Image
 
@@ -142,6 +143,13 @@ queued = client.post("/api/v1/jobs/", {"sources": [reference], "styles": ["prese
                      content_type="application/json", **auth)
 print("QUEUED", queued.status_code)
 print("QUEUED BY", client.get(f"/api/v1/batches/{queued.json()['batch']}/", **auth).json()["created_by"])
+# The admin's "Styles" filter and the stylized images' search, which relate rows by key.
+setup_test_environment()  # responses keep their template context
+client.force_login(staff)
+for query in ("stylestore_styles=none", "stylestore_styles=failures"):
+    print("FILTER", query, client.get(f"/admin/catalog/product/?{query}").context["cl"].result_count)
+print("FOUND", client.get("/admin/stylestore/stylizedimage/?q=Vase").context["cl"].result_count, "OF",
+      client.get("/admin/stylestore/stylizedimage/").context["cl"].result_count)
 """
 
 
@@ -196,6 +204,9 @@ def test_the_guide_gives_a_clean_check_and_a_working_project(project):
     assert 'data-stylestore-endpoint="/api/v1/visitor/events/"' in smoke.stdout
     assert "SCHEMA 200" in smoke.stdout and "VIEW 202" in smoke.stdout and "VARIANTS 1" in smoke.stdout
     assert "QUEUED 202" in smoke.stdout and "QUEUED BY ana@example.com" in smoke.stdout
+    # The product has styled images, none failed, and searching for its name finds them all.
+    assert "FILTER stylestore_styles=none 0" in smoke.stdout and "FILTER stylestore_styles=failures 0" in smoke.stdout
+    assert re.search(r"FOUND ([1-9]) OF \1\b", smoke.stdout), smoke.stdout[-300:]
     assert re.search(r"PERSONALIZED 200 \{'id': \d+, 'slug': 'preset-3'", smoke.stdout)
     styled = smoke.stdout.split("STYLED", 1)[1]
     assert re.search(r'<picture><source type="image/webp" srcset="/media/stylestore/[^" ]+\.webp \d+w"', styled)
@@ -213,6 +224,9 @@ def test_a_catalogue_keyed_by_uuids_and_users_by_email_work_the_same(tmp_path):
     assert "VIEW 202" in smoke.stdout and "VARIANTS 1" in smoke.stdout
     assert re.search(r"PERSONALIZED 200 \{'id': \d+, 'slug': 'preset-3'", smoke.stdout)
     assert "QUEUED 202" in smoke.stdout and "QUEUED BY ana@example.com" in smoke.stdout
+    # The product has styled images, none failed, and searching for its name finds them all.
+    assert "FILTER stylestore_styles=none 0" in smoke.stdout and "FILTER stylestore_styles=failures 0" in smoke.stdout
+    assert re.search(r"FOUND ([1-9]) OF \1\b", smoke.stdout), smoke.stdout[-300:]
 
 
 @pytest.mark.parametrize("leave_out, reported", [

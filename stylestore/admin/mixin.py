@@ -5,16 +5,14 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.contenttypes.models import ContentType
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
 from django.db.models import F
-from django.db.models.functions import Cast
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..models import SourceImage, StylizedImage
 from ..variants import requests
-from ..variants.sources import source_fields
+from ..variants.sources import pks_of, source_fields
 from . import inline, views
 
 
@@ -52,14 +50,10 @@ class StylesFilter(admin.SimpleListFilter):
             source__content_type=ContentType.objects.get_for_model(queryset.model),
             source__field_name=self.image_field, source_hash=F("source__content_hash"),
         )
-        # object_id is text: compared as the primary key's type, in the database.
-        pk = queryset.model._meta.pk
-        pk = pk.target_field if pk.is_relation else pk
-        output = models.BigIntegerField() if isinstance(pk, models.IntegerField) else models.CharField()
         if self.value() == "failures":
             failed = variants.filter(status__in=[StylizedImage.Status.FAILED, StylizedImage.Status.DEAD])
-            return queryset.filter(pk__in=failed.values(object_pk=Cast("source__object_id", output)))
-        return queryset.exclude(pk__in=variants.values(object_pk=Cast("source__object_id", output)))
+            return queryset.filter(pk__in=pks_of(queryset.model, failed))
+        return queryset.exclude(pk__in=pks_of(queryset.model, variants))
 
 
 class StylizeAdminMixin:

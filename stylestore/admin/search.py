@@ -10,12 +10,10 @@ current: nothing is copied that could fall out of step with a renamed product.
 """
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Cast
 
 from ..references import MalformedReference, UnknownReference, parse_reference
-from ..variants.sources import source_models
+from ..variants.sources import object_ids_of, source_models
 
 
 def matching_sources(admin_site, request, search_term, prefix="") -> Q:
@@ -46,7 +44,7 @@ def matching_sources(admin_site, request, search_term, prefix="") -> Q:
         if config.group:  # the images of the owners found
             objects = model._default_manager.filter(**{f"{config.group}__in": objects})
         found |= Q(**{f"{prefix}content_type": ContentType.objects.get_for_model(model),
-                      f"{prefix}object_id__in": objects.values(key=Cast("pk", models.CharField()))})
+                      f"{prefix}object_id__in": object_ids_of(objects)})
     return found
 
 

@@ -13,7 +13,9 @@ from functools import lru_cache
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.db.models.constants import LOOKUP_SEP
+from django.db.models.functions import Cast
 from django.utils.module_loading import import_string
 
 from ..conf import image_limits, stylestore_settings
@@ -313,3 +315,35 @@ def _dimensions(field_file):
     except (OSError, ImageError):
         return None, None
     return info.width, info.height
+
+
+def _key_type_in_sql(model) -> models.Field | None:
+    """The type a source's ``object_id`` (the text of ``str(pk)``) converts to in SQL to
+    compare with ``model``'s primary key; None where the database's text of a key is not
+    ``str(pk)`` (a UUID is 32 hex digits on SQLite and MySQL, with hyphens in Python)."""
+    pk = model._meta.pk
+    pk = pk.target_field if pk.is_relation else pk
+    if isinstance(pk, models.IntegerField):  # the auto fields too
+        return models.BigIntegerField()
+    if isinstance(pk, (models.CharField, models.TextField)):
+        return models.CharField()
+    return None
+
+
+def object_ids_of(queryset):
+    """For ``object_id__in``: the keys of ``queryset``'s objects as sources store them,
+    a subquery where the database writes them as Python does, else the list."""
+    if _key_type_in_sql(queryset.model) is None:
+        return [str(pk) for pk in queryset.values_list("pk", flat=True)]
+    return queryset.values(key=Cast("pk", models.CharField()))
+
+
+def pks_of(model, rows, object_id="source__object_id"):
+    """For ``pk__in`` over ``model``: the primary keys that ``rows`` (a queryset whose
+    ``object_id`` lookup names a source's object id) point at, as a subquery where the
+    database converts them, else the list."""
+    output = _key_type_in_sql(model)
+    if output is None:
+        pk = model._meta.pk
+        return [pk.to_python(value) for value in rows.values_list(object_id, flat=True).distinct()]
+    return rows.values(object_pk=Cast(object_id, output))
