@@ -150,6 +150,12 @@ for query in ("stylestore_styles=none", "stylestore_styles=failures"):
     print("FILTER", query, client.get(f"/admin/catalog/product/?{query}").context["cl"].result_count)
 print("FOUND", client.get("/admin/stylestore/stylizedimage/?q=Vase").context["cl"].result_count, "OF",
       client.get("/admin/stylestore/stylizedimage/").context["cl"].result_count)
+from stylestore.models import Batch, Style
+applied = client.post("/admin/catalog/product/", {
+    "action": "apply_style", "_stylestore_confirm": "1", "_selected_action": [str(product.pk)],
+    "styles": [Style.objects.get(slug="preset-3").pk], "size": 512, "output_format": "webp",
+    "preserve_color": "", "engine": "", "strength": ""})
+print("APPLIED", applied.status_code, Batch.objects.filter(origin="admin").count())
 """
 
 
@@ -207,6 +213,7 @@ def test_the_guide_gives_a_clean_check_and_a_working_project(project):
     # The product has styled images, none failed, and searching for its name finds them all.
     assert "FILTER stylestore_styles=none 0" in smoke.stdout and "FILTER stylestore_styles=failures 0" in smoke.stdout
     assert re.search(r"FOUND ([1-9]) OF \1\b", smoke.stdout), smoke.stdout[-300:]
+    assert "APPLIED 302 1" in smoke.stdout  # "Apply style" queued a batch from the admin
     assert re.search(r"PERSONALIZED 200 \{'id': \d+, 'slug': 'preset-3'", smoke.stdout)
     styled = smoke.stdout.split("STYLED", 1)[1]
     assert re.search(r'<picture><source type="image/webp" srcset="/media/stylestore/[^" ]+\.webp \d+w"', styled)
@@ -227,6 +234,7 @@ def test_a_catalogue_keyed_by_uuids_and_users_by_email_work_the_same(tmp_path):
     # The product has styled images, none failed, and searching for its name finds them all.
     assert "FILTER stylestore_styles=none 0" in smoke.stdout and "FILTER stylestore_styles=failures 0" in smoke.stdout
     assert re.search(r"FOUND ([1-9]) OF \1\b", smoke.stdout), smoke.stdout[-300:]
+    assert "APPLIED 302 1" in smoke.stdout  # "Apply style" queued a batch from the admin
 
 
 @pytest.mark.parametrize("leave_out, reported", [
