@@ -338,12 +338,12 @@ def object_ids_of(queryset):
     return queryset.values(key=Cast("pk", models.CharField()))
 
 
-def pks_of(model, rows, object_id="source__object_id"):
-    """For ``pk__in`` over ``model``: the primary keys that ``rows`` (a queryset whose
-    ``object_id`` lookup names a source's object id) point at, as a subquery where the
-    database converts them, else the list."""
+def pks_of(model, variants):
+    """For ``pk__in`` over ``model``: the primary keys of the objects whose photos
+    ``variants`` (a StylizedImage queryset) styled, as a subquery where the database
+    converts them, else the list."""
     output = _key_type_in_sql(model)
     if output is None:
         pk = model._meta.pk
-        return [pk.to_python(value) for value in rows.values_list(object_id, flat=True).distinct()]
-    return rows.values(object_pk=Cast(object_id, output))
+        return [pk.to_python(value) for value in variants.values_list("source__object_id", flat=True).distinct()]
+    return variants.values(object_pk=Cast("source__object_id", output))
