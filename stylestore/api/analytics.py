@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from .. import moments
 from ..conf import stylestore_settings
-from ..personalization import analytics, report
+from ..personalization import report
 from .permissions import CanViewAnalytics
 from .personalization import StyleRefSerializer
 from .schema import describe
@@ -178,17 +178,16 @@ class AnalyticsView(StylestoreAPIMixin, APIView):
         query = AnalyticsQuerySerializer(data={k: v for k, v in request.query_params.items() if v != ""})
         query.is_valid(raise_exception=True)
         span = report.window(query.initial_data)
-        since, until = span.since, span.until
-        control = analytics.styled_vs_original(since, until)
+        numbers = report.figures(span)
         data = {
-            "start": since.date(),
-            "end": (until - timedelta(days=1)).date(),
+            "start": span.since.date(),
+            "end": (span.until - timedelta(days=1)).date(),
             "time_zone": str(moments.zone()),
             "reward": stylestore_settings.REWARD,
-            "headline": report.control_headlines(control),
-            "styled_vs_original": control,
-            "styles": analytics.style_rows(since, until),
-            "categories": analytics.category_rows(since, until),
-            "personalized_vs_best_single": analytics.lift(since, until),
+            "headline": report.control_headlines(numbers.control),
+            "styled_vs_original": numbers.control,
+            "styles": numbers.styles,
+            "categories": numbers.categories,
+            "personalized_vs_best_single": numbers.lift,
         }
         return Response(AnalyticsSerializer(data).data)

@@ -88,14 +88,29 @@ def quick_windows():
     ]
 
 
+@dataclass(frozen=True)
+class Figures:
+    """The report's numbers for one window, before any words: what the page shows and
+    the API (``GET v1/analytics/``) returns."""
+
+    styles: list
+    categories: list
+    control: object  # analytics.Control | None
+    lift: object  # analytics.Lift | None
+
+
+def figures(span: Window) -> Figures:
+    since, until = span.since, span.until
+    return Figures(analytics.style_rows(since, until), analytics.category_rows(since, until),
+                   analytics.styled_vs_original(since, until), analytics.lift(since, until))
+
+
 def context(params) -> dict:
     """The report's template context for a request's query (``request.GET``)."""
     span = window(params)
     since, until = span.since, span.until
-    rows = analytics.style_rows(since, until)
-    lift = analytics.lift(since, until)
-    control = analytics.styled_vs_original(since, until)
-    categories = analytics.category_rows(since, until)
+    numbers = figures(span)
+    rows, lift, control, categories = numbers.styles, numbers.lift, numbers.control, numbers.categories
     reward = OUTCOME_NAMES[stylestore_settings.REWARD]
     policies = None
     if lift is not None:

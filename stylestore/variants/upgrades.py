@@ -76,7 +76,9 @@ def approve(queryset) -> int:
     show, so what they replace goes (``retire_predecessors``). Returns how many."""
     ready = queryset.filter(status=StylizedImage.Status.READY)
     ids = list(ready.values_list("pk", flat=True))
-    approved = StylizedImage.objects.filter(pk__in=ids).update(review=StylizedImage.Review.APPROVED)
+    # By pk: the caller's queryset may be one update() refuses (the admin's, searched, is distinct).
+    approved = StylizedImage.objects.filter(pk__in=ids, status=StylizedImage.Status.READY).update(
+        review=StylizedImage.Review.APPROVED)
     retire_predecessors(ids)
     return approved
 
